@@ -1,0 +1,1 @@
+"""closeloop — composition root: settings, bootstrap, CLI."""

@@ -1,0 +1,235 @@
+"""Value objects and vocabularies of the grievance domain.
+
+Enum members are ``StrEnum`` for code, but events store their plain ``.value``:
+eventsourcing's transcoder looks up exact types, so a ``str`` enum would come
+back from the store as a plain string anyway (see STACK-NOTES).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from domain.errors import ValidationError
+
+
+class Channel(StrEnum):
+    HOTLINE = "hotline"
+    WEB = "web"
+    APP = "app"
+    GRID_WORKER = "grid-worker"
+    WALK_IN = "walk-in"
+    WECHAT = "wechat"
+    OPEN311 = "open311"
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    DEPARTMENT = "department"
+    SUPERVISOR = "supervisor"
+    SYSTEM = "system"  # the workflows, acting on deadlines
+    OPEN311 = "open311"  # an Open311 client: may only file and read its own requests
+
+
+class Status(StrEnum):
+    RECEIVED = "received"  # 受理
+    CLASSIFIED = "classified"  # 梳理
+    DISPATCHED = "dispatched"  # 派单, waiting for the lead department to sign for
+    IN_PROGRESS = "in_progress"  # lead signed for (签收), work under way
+    RETURNED = "returned"  # lead sent it back (退单): the dispatch centre arbitrates
+    RESOLVED = "resolved"  # 办结, waiting for the citizen's feedback (回访)
+    CLOSED = "closed"  # 归档
+    REJECTED = "rejected"  # 不予受理
+    MERGED = "merged"  # 合并 into another grievance
+    WITHDRAWN = "withdrawn"  # 撤件
+
+
+FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED, Status.WITHDRAWN})
+WORKING_STATUSES = frozenset({Status.DISPATCHED, Status.IN_PROGRESS, Status.RETURNED})
+
+
+class AssignmentRole(StrEnum):
+    LEAD = "lead"  # 主办
+    ASSISTING = "assisting"  # 协办
+    SUMMONED = "summoned"  # called by 吹哨, must 报到
+
+
+class AssignmentState(StrEnum):
+    DISPATCHED = "dispatched"  # waiting for 签收 (or 报到 for summoned)
+    SIGNED_FOR = "signed_for"
+    RETURNED = "returned"  # waiting for arbitration
+    COMPLETED = "completed"  # assisting part done
+    RESOLVED = "resolved"  # lead's 办结
+    REPORTED_IN = "reported_in"  # summoned department reported in
+    SUPERSEDED = "superseded"  # replaced by arbitration or a reopening
+    CANCELLED = "cancelled"  # grievance merged or withdrawn
+
+
+OPEN_ASSIGNMENT_STATES = frozenset(
+    {AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR, AssignmentState.RETURNED}
+)
+
+
+class DeadlineKind(StrEnum):
+    SIGN_FOR = "sign_for"
+    RESOLVE = "resolve"
+    REPORT_IN = "report_in"
+    REDISPATCH = "redispatch"
+    FEEDBACK = "feedback"
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+
+
+class Outcome(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    NO_RESPONSE = "no_response"  # the 回访 window lapsed
+    CLOSED_BY_SUPERVISOR = "closed_by_supervisor"  # e.g. after 兜底办 review
+
+
+class ArbitrationDecision(StrEnum):
+    REDISPATCH = "redispatch"  # give it to another department
+    CONFIRM = "confirm"  # the return is refused: the same department keeps it
+
+
+ESCALATION_LEVELS = {
+    1: "street leader (街道领导督办)",
+    2: "district supervision (区级督办)",
+    3: "leader-led resolution (兜底办)",
+}
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(enum: type[E], value: object, field: str) -> E:
+    try:
+        return enum(str(value))
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise ValidationError(f"{field}: {value!r} is not one of {allowed}", field) from None
+
+
+def clean_text(value: object, field: str, *, max_len: int, required: bool = True) -> str:
+    """Unicode NFC, trimmed, bounded. Citizens' text is stored as given, never transliterated."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text", field)
+    text = unicodedata.normalize("NFC", value).strip()
+    if required and not text:
+        raise ValidationError(f"{field} must not be empty", field)
+    if len(text) > max_len:
+        raise ValidationError(f"{field} is longer than {max_len} characters", field)
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+        raise ValidationError(f"{field} contains control characters", field)
+    return text
+
+
+_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{5,8})$")
+
+
+def clean_phone(value: object, field: str = "citizen_phone") -> str:
+    """Mainland mobile (11 digits), landline with area code, or a short service number."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text", field)
+    phone = re.sub(r"[\s()]", "", unicodedata.normalize("NFKC", value))
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    if not _PHONE.match(phone):
+        raise ValidationError(
+            f"{field}: {value!r} is not a valid phone number "
+            "(11-digit mobile, or landline with area code)",
+            field,
+        )
+    return phone
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234: keeps the carrier prefix and the last four digits."""
+    if not phone:
+        return phone
+    digits = phone.replace("-", "")
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    keep_head = 3 if len(digits) >= 11 else min(3, len(digits) - 4)
+    return digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    """张** : the family name only."""
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who issues a command: every event records it."""
+
+    principal: str
+    role: Role
+    department: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.principal:
+            raise ValidationError("principal must not be empty", "principal")
+        if self.role is Role.DEPARTMENT and not self.department:
+            raise ValidationError("a department principal needs a department code", "department")
+
+
+SYSTEM = Actor("closeloop-workflow", Role.SYSTEM)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """区 / 街道 / 社区 / 网格 codes plus a free-text address."""
+
+    district: str
+    street: str | None = None
+    community: str | None = None
+    grid: str | None = None
+    address: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "district": self.district,
+            "street": self.street,
+            "community": self.community,
+            "grid": self.grid,
+            "address": self.address,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Location:
+        return cls(
+            district=data["district"],
+            street=data.get("street"),
+            community=data.get("community"),
+            grid=data.get("grid"),
+            address=data.get("address") or "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """An open deadline of a grievance at some instant."""
+
+    kind: DeadlineKind
+    due: datetime
+    assignment_id: str | None
+    department: str | None
