@@ -1,0 +1,1 @@
+"""One module per ``closeloop`` subcommand; each defines ``register(subparsers)``."""

@@ -1,0 +1,38 @@
+"""``closeloop info``: what this process would connect to, and the policies it loaded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("info", help="show settings, event store and loaded policies")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from closeloop.bootstrap import build_app
+    from closeloop.settings import get_settings
+
+    settings = get_settings()
+    app = build_app(settings)
+    policies = app.policies
+    print(
+        json.dumps(
+            {
+                "event_store": "postgresql"
+                if settings.uses_postgres
+                else str(settings.sqlite_path),
+                "sla_profile": policies.sla.profile.name,
+                "categories": len(policies.categories.leaves()),
+                "departments": len(policies.directory.departments),
+                "notification_log_max_id": app.recorder.max_notification_id(),
+                "temporal": f"{settings.temporal_address}/{settings.temporal_namespace}",
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+    app.close()
+    return 0

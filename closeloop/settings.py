@@ -1,0 +1,127 @@
+"""All configuration in one place, read once from ``CLOSELOOP_*`` environment variables.
+
+``Settings.event_store_env()`` maps it onto eventsourcing's own persistence settings:
+an SQLite file under the var directory by default, PostgreSQL when
+``CLOSELOOP_DATABASE_URL=postgresql://...`` is set.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLOSELOOP_", extra="ignore")
+
+    var_dir: Path = Field(Path("var"), description="Where embedded state lives (SQLite, Temporal).")
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:port/dbname[?schema=NAME]; unset = SQLite.",
+    )
+    db_pool_size: int = Field(5, ge=1, description="PostgreSQL connections kept per process.")
+    db_max_overflow: int = Field(10, ge=0, description="Extra connections under load.")
+    db_max_waiting: int = Field(
+        50, ge=0, description="Callers queued for a connection before failing fast (0 = no limit)."
+    )
+    db_pre_ping: bool = Field(True, description="Check a pooled connection before use.")
+
+    sla_profile: str = Field("standard", description="standard | demo | drill (see sla.json).")
+    policy_dir: Path | None = Field(
+        None, description="Directory whose JSON files replace the packaged policies."
+    )
+
+    temporal_address: str = Field("localhost:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("default")
+    temporal_task_queue: str = Field("closeloop")
+    temporal_tls_cert: Path | None = Field(None, description="Client certificate (mTLS).")
+    temporal_tls_key: Path | None = Field(None, description="Client key (mTLS).")
+    temporal_tls_ca: Path | None = Field(None, description="Server CA certificate.")
+    temporal_ui_port: int = Field(8233)
+
+    api_host: str = Field("127.0.0.1")
+    api_port: int = Field(8000)
+    max_body_bytes: int = Field(64 * 1024, description="Largest request body accepted (413 above).")
+    webhook_secrets_file: Path | None = Field(
+        None, description="JSON {department: {url, secret}} for signed outbound notifications."
+    )
+
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto = console on a terminal, JSON otherwise."
+    )
+    log_level: str = Field("INFO")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError("CLOSELOOP_DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.var_dir / "events.sqlite"
+
+    def postgres_params(self) -> dict[str, str]:
+        """Connection parameters from the URL (for eventsourcing and psycopg alike)."""
+        assert self.database_url is not None
+        url = urlsplit(self.database_url)
+        query = parse_qs(url.query)
+        return {
+            "dbname": unquote(url.path.lstrip("/")) or "postgres",
+            "host": url.hostname or "127.0.0.1",
+            "port": str(url.port or 5432),
+            "user": unquote(url.username or "postgres"),
+            "password": unquote(url.password or ""),
+            "schema": query.get("schema", [""])[0],
+        }
+
+    def event_store_env(self) -> dict[str, str]:
+        """The environment eventsourcing's Application reads its persistence from."""
+        env = {"SLA_PROFILE": self.sla_profile}
+        if self.policy_dir is not None:
+            env["POLICY_DIR"] = str(self.policy_dir)
+        if self.database_url is None:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.sqlite",
+                SQLITE_DBNAME=str(self.sqlite_path),
+                SQLITE_LOCK_TIMEOUT="10",
+            )
+            return env
+        p = self.postgres_params()
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=p["dbname"],
+            POSTGRES_HOST=p["host"],
+            POSTGRES_PORT=p["port"],
+            POSTGRES_USER=p["user"],
+            POSTGRES_PASSWORD=p["password"],
+            POSTGRES_POOL_SIZE=str(self.db_pool_size),
+            POSTGRES_MAX_OVERFLOW=str(self.db_max_overflow),
+            POSTGRES_MAX_WAITING=str(self.db_max_waiting),
+            POSTGRES_PRE_PING="y" if self.db_pre_ping else "n",
+            POSTGRES_LOCK_TIMEOUT="5",
+        )
+        if p["schema"]:
+            env["POSTGRES_SCHEMA"] = p["schema"]
+        return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once (call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()
