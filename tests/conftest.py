@@ -173,11 +173,17 @@ def memory_app(clock: FakeClock) -> Iterator[GrievanceApp]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._closeloop_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
     # temporalio's core can SIGSEGV at interpreter shutdown after tests passed
-    # (STACK-NOTES); end the process with pytest's own status instead.
-    if os.environ.get("CLOSELOOP_TEST_HARD_EXIT", "1") == "1":
+    # (STACK-NOTES): once pytest has printed its summary, end the process with
+    # pytest's own exit status instead of running interpreter teardown.
+    status = getattr(config, "_closeloop_exitstatus", None)
+    if status is not None and os.environ.get("CLOSELOOP_TEST_HARD_EXIT", "1") == "1":
         import sys
 
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(int(exitstatus))
+        os._exit(status)
