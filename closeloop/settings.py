@@ -7,6 +7,7 @@ an SQLite file under the var directory by default, PostgreSQL when
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -123,5 +124,11 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once (call ``get_settings.cache_clear()`` in tests)."""
-    return Settings()
+    """The process's settings, read once (call ``get_settings.cache_clear()`` in tests).
+
+    ``CLOSELOOP_SECRETS_DIR`` names a directory of secret files (Docker/Kubernetes
+    secrets), one per setting, named like the variable (``closeloop_database_url``);
+    an environment variable of the same name wins over its file.
+    """
+    secrets_dir = os.environ.get("CLOSELOOP_SECRETS_DIR") or None
+    return Settings(_secrets_dir=secrets_dir)
