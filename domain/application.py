@@ -109,6 +109,14 @@ class GrievanceApp(Application[UUID]):
 
     name = "Grievances"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names an application (and its PostgreSQL tables) after the
+        # class; a subclass (a test double, a process) must use the same tables.
+        named = "name" in cls.__dict__
+        super().__init_subclass__(**kwargs)
+        if not named:
+            cls.name = GrievanceApp.name
+
     def __init__(
         self,
         env: EnvType | None = None,

@@ -49,6 +49,7 @@ STATUS_ACTIONS: dict[Status, frozenset[str]] = {
     ),
     Status.DISPATCHED: frozenset(
         {
+            "arbitrate",
             "sign_for",
             "return",
             "report_progress",
@@ -65,6 +66,7 @@ STATUS_ACTIONS: dict[Status, frozenset[str]] = {
     ),
     Status.IN_PROGRESS: frozenset(
         {
+            "arbitrate",
             "sign_for",
             "return",
             "report_progress",

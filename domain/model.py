@@ -140,11 +140,11 @@ def clean_text(value: object, field: str, *, max_len: int, required: bool = True
     return text
 
 
-_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{5,8})$")
+_PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|[2-9]\d{6,7})$")
 
 
 def clean_phone(value: object, field: str = "citizen_phone") -> str:
-    """Mainland mobile (11 digits), landline with area code, or a short service number."""
+    """Mainland mobile (11 digits), or a landline with or without its area code."""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field)
     phone = re.sub(r"[\s()]", "", unicodedata.normalize("NFKC", value))
