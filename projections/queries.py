@@ -1,0 +1,452 @@
+"""What the API and the dashboard read: the read models, as plain JSON-able dicts.
+
+``ReadModels.from_env(env)`` takes the same eventsourcing persistence env as the
+GrievanceApp (plus the optional ``PROJECTIONS_SQLITE_DBNAME``); it never imports
+closeloop. Lists are keyset-paginated with an opaque, stable cursor. "Overdue" is
+computed here from stored deadlines and the ``now`` passed in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from domain.errors import ValidationError
+from projections.db import (
+    APPLICATION_NAME,
+    Datastore,
+    Dialect,
+    iso,
+    one,
+    open_datastore,
+    rows,
+)
+from projections.kpis import COUNTS, with_rates
+from projections.models import OPEN_ASSIGNMENT_STATE_VALUES
+from projections.registry import PROJECTIONS
+from projections.views import week_start
+
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+@dataclass
+class _Where:
+    clauses: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, clause: str, **params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.update(params)
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+
+
+def encode_cursor(*key: Any) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError("cursor is not one this API handed out", "cursor") from None
+    if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
+        raise ValidationError("cursor is not one this API handed out", "cursor")
+    return key
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}", "limit")
+    return limit
+
+
+def _now(now: datetime) -> str:
+    if now.tzinfo is None:
+        raise ValidationError("now must carry a time zone", "now")
+    text = iso(now)
+    assert text is not None
+    return text
+
+
+def _overdue(deadlines: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+    return [d for d in deadlines if d["due"] < now]
+
+
+class ReadModels:
+    """Queries over the projections' tables (SQLite file or PostgreSQL schema)."""
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        dialect: Dialect,
+        app_env: Mapping[str, str] | None = None,
+        tz: ZoneInfo | None = None,
+    ) -> None:
+        self._datastore = datastore
+        self._dialect = dialect
+        self._app_env = dict(app_env or {})
+        self._recorder: Any = None
+        if tz is None:
+            from projections.views import default_tz
+
+            tz = default_tz()
+        self.tz = tz
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReadModels:
+        """From the GrievanceApp's persistence env (``PERSISTENCE_MODULE``, ``SQLITE_*`` /
+        ``POSTGRES_*``) and optionally ``PROJECTIONS_SQLITE_DBNAME``. Creates the tables
+        if they do not exist yet, so a fresh deployment reads empty lists, not errors.
+        """
+        from pathlib import Path
+
+        from domain.policies import load_policies
+        from projections.runner import build_view
+
+        datastore, dialect = open_datastore(env)
+        for spec in PROJECTIONS.values():
+            build_view(spec, datastore, dialect)
+        policy_dir = env.get("POLICY_DIR")
+        policies = load_policies(
+            env.get("SLA_PROFILE") or None, Path(policy_dir) if policy_dir else None
+        )
+        return cls(datastore, dialect, env, policies.calendar.tz)
+
+    def close(self) -> None:
+        self._datastore.close()
+        if self._recorder is not None:
+            self._recorder_factory.close()
+
+    # -------------------------------------------------------------- helpers
+
+    def _query(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        tables = {name: name for name in PROJECTIONS}
+        with self._datastore.transaction(commit=False) as c:
+            c.execute(self._dialect.sql(text, **tables), params or {})
+            return rows(c)
+
+    # -------------------------------------------------------------- grievances
+
+    def list_grievances(
+        self,
+        *,
+        status: str | None = None,
+        category: str | None = None,
+        department: str | None = None,
+        street: str | None = None,
+        community: str | None = None,
+        overdue: bool | None = None,
+        escalation_level: int | None = None,
+        received_from: datetime | None = None,
+        received_to: datetime | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        now: datetime,
+    ) -> Page:
+        """Newest received first; ``overdue`` compares the next open deadline with ``now``."""
+        limit = _limit(limit)
+        moment = _now(now)
+        where = _Where()
+        if status:
+            where.add("status = :status", status=status)
+        if category:
+            where.add("category = :category", category=category)
+        if department:
+            where.add("departments LIKE :department", department=f"%|{department}|%")
+        if street:
+            where.add("street = :street", street=street)
+        if community:
+            where.add("community = :community", community=community)
+        if overdue is True:
+            where.add("next_deadline IS NOT NULL AND next_deadline < :now", now=moment)
+        elif overdue is False:
+            where.add("(next_deadline IS NULL OR next_deadline >= :now)", now=moment)
+        if escalation_level is not None:
+            where.add("escalation_level = :level", level=int(escalation_level))
+        if received_from is not None:
+            where.add("received_at >= :received_from", received_from=_now(received_from))
+        if received_to is not None:
+            where.add("received_at < :received_to", received_to=_now(received_to))
+        if q:
+            where.add(
+                "(number LIKE :q OR address LIKE :q OR category LIKE :q)",
+                q=f"%{q.strip()}%",
+            )
+        if cursor:
+            received_at, grievance_id = decode_cursor(cursor, 2)
+            where.add(
+                "(received_at < :c_at OR (received_at = :c_at AND grievance_id < :c_id))",
+                c_at=received_at,
+                c_id=grievance_id,
+            )
+        found = self._query(
+            "SELECT grievance_id, received_at, item FROM {grievance_summary}"
+            + where.sql()
+            + " ORDER BY received_at DESC, grievance_id DESC LIMIT :limit",
+            {**where.params, "limit": limit + 1},
+        )
+        items = [self._grievance_item(json.loads(r["item"]), moment) for r in found[:limit]]
+        next_cursor = None
+        if len(found) > limit:
+            last = found[limit - 1]
+            next_cursor = encode_cursor(last["received_at"], last["grievance_id"])
+        return Page(items, next_cursor)
+
+    @staticmethod
+    def _grievance_item(item: dict[str, Any], now: str) -> dict[str, Any]:
+        late = _overdue(item["deadlines"], now)
+        item["overdue"] = bool(late)
+        item["overdue_deadlines"] = late
+        return item
+
+    def get_summary(
+        self, grievance_id: UUID, *, now: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """One grievance's summary row (``overdue`` is filled in when ``now`` is given)."""
+        found = self._query(
+            "SELECT item FROM {grievance_summary} WHERE grievance_id = :id",
+            {"id": str(grievance_id)},
+        )
+        if not found:
+            return None
+        item: dict[str, Any] = json.loads(found[0]["item"])
+        if now is not None:
+            return self._grievance_item(item, _now(now))
+        return item
+
+    # ------------------------------------------------------------- assignments
+
+    def list_assignments(
+        self,
+        *,
+        department: str,
+        state: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        now: datetime,
+    ) -> Page:
+        """A department's assignments, soonest deadline first (open ones unless ``state``)."""
+        limit = _limit(limit)
+        moment = _now(now)
+        where = _Where()
+        where.add("department = :department", department=department)
+        if state:
+            where.add("state = :state", state=state)
+        else:
+            marks = ", ".join(f":s{i}" for i in range(len(OPEN_ASSIGNMENT_STATE_VALUES)))
+            where.add(
+                f"state IN ({marks})",
+                **{f"s{i}": s for i, s in enumerate(OPEN_ASSIGNMENT_STATE_VALUES)},
+            )
+        if cursor:
+            sort_due, assignment_id = decode_cursor(cursor, 2)
+            where.add(
+                "(sort_due > :c_due OR (sort_due = :c_due AND assignment_id > :c_id))",
+                c_due=sort_due,
+                c_id=assignment_id,
+            )
+        found = self._query(
+            "SELECT assignment_id, sort_due, item FROM {assignment_queue}"
+            + where.sql()
+            + " ORDER BY sort_due, assignment_id LIMIT :limit",
+            {**where.params, "limit": limit + 1},
+        )
+        items = []
+        for r in found[:limit]:
+            item = json.loads(r["item"])
+            item["overdue"] = bool(item["due"] and item["due"] < moment)
+            items.append(item)
+        next_cursor = None
+        if len(found) > limit:
+            last = found[limit - 1]
+            next_cursor = encode_cursor(last["sort_due"], last["assignment_id"])
+        return Page(items, next_cursor)
+
+    # --------------------------------------------------------------- callbacks
+
+    def list_callbacks(self, *, cursor: str | None = None, limit: int = 50, now: datetime) -> Page:
+        """Resolved grievances awaiting the citizen's callback, window ending soonest first."""
+        limit = _limit(limit)
+        moment = _now(now)
+        where = _Where()
+        if cursor:
+            ends, grievance_id = decode_cursor(cursor, 2)
+            where.add(
+                "(window_ends_at > :c_end OR (window_ends_at = :c_end AND grievance_id > :c_id))",
+                c_end=ends,
+                c_id=grievance_id,
+            )
+        found = self._query(
+            "SELECT grievance_id, window_ends_at, item FROM {callback_queue}"
+            + where.sql()
+            + " ORDER BY window_ends_at, grievance_id LIMIT :limit",
+            {**where.params, "limit": limit + 1},
+        )
+        items = []
+        for r in found[:limit]:
+            item = json.loads(r["item"])
+            item["overdue"] = item["window_ends_at"] < moment
+            items.append(item)
+        next_cursor = None
+        if len(found) > limit:
+            last = found[limit - 1]
+            next_cursor = encode_cursor(last["window_ends_at"], last["grievance_id"])
+        return Page(items, next_cursor)
+
+    # -------------------------------------------------------------------- KPIs
+
+    def _kpi_rows(
+        self, date_from: date, date_to: date, department: str | None
+    ) -> list[dict[str, Any]]:
+        if date_to < date_from:
+            raise ValidationError("date_to is before date_from", "date_to")
+        sums = ", ".join(f"SUM({name}) AS {name}" for name in COUNTS)
+        where = _Where()
+        where.add("day >= :date_from", date_from=date_from.isoformat())
+        where.add("day <= :date_to", date_to=date_to.isoformat())
+        if department:
+            where.add("department = :department", department=department)
+        return self._query(
+            f"SELECT department, day, {sums} FROM {{department_kpis}}"
+            + where.sql()
+            + " GROUP BY department, day ORDER BY department, day",
+            where.params,
+        )
+
+    def kpis(
+        self, *, date_from: date, date_to: date, department: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Per department, the counts of the local days ``date_from``..``date_to`` (inclusive)
+        and the 三率 computed from them (``projections.kpis``)."""
+        totals: dict[str, dict[str, int]] = {}
+        for r in self._kpi_rows(date_from, date_to, department):
+            acc = totals.setdefault(r["department"], dict.fromkeys(COUNTS, 0))
+            for name in COUNTS:
+                acc[name] += int(r[name] or 0)
+        return [
+            {
+                "department": name,
+                "date_from": date_from.isoformat(),
+                "date_to": date_to.isoformat(),
+                **with_rates(counts),
+            }
+            for name, counts in sorted(totals.items())
+        ]
+
+    def kpi_trend(
+        self, *, weeks: int, department: str | None = None, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The last ``weeks`` local weeks (Monday first, oldest first), all departments summed
+        (or one), each with its counts and 三率."""
+        if not 1 <= weeks <= 104:
+            raise ValidationError("weeks must be between 1 and 104", "weeks")
+        _now(now)
+        this_week = week_start(now.astimezone(self.tz).date())
+        first = this_week - timedelta(weeks=weeks - 1)
+        buckets = {first + timedelta(weeks=i): dict.fromkeys(COUNTS, 0) for i in range(weeks)}
+        for r in self._kpi_rows(first, this_week + timedelta(days=6), department):
+            bucket = buckets[week_start(date.fromisoformat(r["day"]))]
+            for name in COUNTS:
+                bucket[name] += int(r[name] or 0)
+        return [
+            {
+                "week_start": start.isoformat(),
+                "week_end": (start + timedelta(days=6)).isoformat(),
+                "department": department,
+                **with_rates(counts),
+            }
+            for start, counts in buckets.items()
+        ]
+
+    # ---------------------------------------------------------------- hotspots
+
+    def hotspots(self, *, weeks: int = 8, limit: int = 20, now: datetime) -> list[dict[str, Any]]:
+        """Top category × community (with street) counts over the last ``weeks`` weeks."""
+        if not 1 <= weeks <= 104:
+            raise ValidationError("weeks must be between 1 and 104", "weeks")
+        limit = _limit(limit)
+        _now(now)
+        since = week_start(now.astimezone(self.tz).date()) - timedelta(weeks=weeks - 1)
+        found = self._query(
+            "SELECT category, district, street, community, week, grievances FROM {hotspots} "
+            "WHERE week >= :since ORDER BY category, district, street, community, week",
+            {"since": since.isoformat()},
+        )
+        groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for r in found:
+            key = (r["category"], r["district"], r["street"], r["community"])
+            group = groups.setdefault(
+                key,
+                {
+                    "category": r["category"],
+                    "district": r["district"],
+                    "street": r["street"],
+                    "community": r["community"],
+                    "grievances": 0,
+                    "by_week": {},
+                },
+            )
+            group["grievances"] += int(r["grievances"])
+            group["by_week"][r["week"]] = int(r["grievances"])
+        ranked = sorted(
+            groups.values(),
+            key=lambda g: (-g["grievances"], g["category"], g["street"], g["community"]),
+        )
+        return ranked[:limit]
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def _events(self) -> Any:
+        if self._recorder is None:
+            from eventsourcing.persistence import InfrastructureFactory
+            from eventsourcing.utils import Environment
+
+            self._recorder_factory: Any = InfrastructureFactory.construct(
+                Environment(APPLICATION_NAME, self._app_env)
+            )
+            self._recorder = self._recorder_factory.application_recorder()
+        return self._recorder
+
+    def status(self) -> dict[str, dict[str, int | None]]:
+        """Each projection's position, the log's newest notification id, and the lag."""
+        max_id = int(self._events.max_notification_id() or 0) if self._app_env else None
+        result: dict[str, dict[str, int | None]] = {}
+        with self._datastore.transaction(commit=False) as c:
+            for name in PROJECTIONS:
+                c.execute(
+                    self._dialect.sql(
+                        "SELECT notification_id FROM {t} WHERE application_name = :app",
+                        t=f"{name}_tracking",
+                    ),
+                    {"app": APPLICATION_NAME},
+                )
+                row = one(c)
+                position = int(row["notification_id"]) if row else 0
+                result[name] = {
+                    "position": position,
+                    "max_notification_id": max_id,
+                    "lag": max(0, max_id - position) if max_id is not None else None,
+                }
+        return result

@@ -1,0 +1,148 @@
+"""Running the projections: catch up synchronously, rebuild from zero, or follow forever.
+
+SQLite's recorder has no subscriptions (eventsourcing raises NotImplementedError), so
+the projector polls the notification log; the same loop serves PostgreSQL. It reads a
+batch of notifications once, decodes them with the GrievanceApp's own mapper, and
+hands each view the part past its own position, in one transaction per view.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from domain.application import GrievanceApp
+from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
+from projections.registry import ProjectionSpec, select
+from projections.views import PositionMovedError, ReadModelView
+
+DEFAULT_BATCH = 500
+
+
+def build_view(spec: ProjectionSpec, datastore: Datastore, dialect: Dialect) -> ReadModelView:
+    view_class: Any = spec.postgres_view if dialect.postgres else spec.sqlite_view
+    view: ReadModelView = view_class(datastore=datastore)
+    view.create_table()  # type: ignore[attr-defined]
+    return view
+
+
+class Projector:
+    """One GrievanceApp (to read and decode the log) and the views it feeds."""
+
+    def __init__(
+        self,
+        app_env: Mapping[str, str],
+        names: Sequence[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.specs = select(list(names) if names else None)
+        self.batch_size = batch_size
+        self.app = GrievanceApp(dict(app_env))
+        self.datastore, self.dialect = open_datastore(app_env)
+        tz = self.app.policies.calendar.tz
+        self.views: dict[str, ReadModelView] = {}
+        for spec in self.specs:
+            view = build_view(spec, self.datastore, self.dialect)
+            view.tz = tz
+            self.views[spec.name] = view
+
+    def __enter__(self) -> Projector:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.datastore.close()
+        self.app.close()
+
+    def positions(self) -> dict[str, int]:
+        return {name: view.position() for name, view in self.views.items()}
+
+    def max_notification_id(self) -> int:
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Process every notification recorded so far; answers how many events were applied."""
+        import structlog
+
+        log = structlog.get_logger("projections")
+        positions = self.positions()
+        applied = 0
+        while positions and not (stop and stop.is_set()):
+            lowest = min(positions.values())
+            notifications = self.app.recorder.select_notifications(
+                start=lowest + 1, limit=self.batch_size
+            )
+            if not notifications:
+                break
+            decoded = [
+                (self.app.mapper.to_domain_event(n), Tracking(APPLICATION_NAME, n.id))
+                for n in notifications
+            ]
+            for name, view in self.views.items():
+                batch = [item for item in decoded if item[1].notification_id > positions[name]]
+                if not batch:
+                    continue
+                try:
+                    view.process_batch(batch, positions[name])
+                except PositionMovedError:
+                    # Another projector got there first: continue from where it is.
+                    positions[name] = view.position()
+                    log.info("projection moved by another process", projection=name)
+                    continue
+                positions[name] = batch[-1][1].notification_id
+                applied += len(batch)
+            log.debug("projected batch", upto=decoded[-1][1].notification_id, size=len(decoded))
+        return applied
+
+    def rebuild(self) -> int:
+        """Empty the views and replay the whole log into them."""
+        for view in self.views.values():
+            view.clear()
+        return self.run_once()
+
+    def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
+        """Follow the log until ``stop`` is set, polling every ``interval`` seconds when idle."""
+        while not stop.is_set():
+            if self.run_once(stop) == 0:
+                stop.wait(interval)
+
+
+def catch_up(
+    app_env: Mapping[str, str],
+    names: Sequence[str] | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> int:
+    """Process every pending notification synchronously (tests, rebuild, CLI)."""
+    with Projector(app_env, names, batch_size=batch_size) as projector:
+        return projector.run_once()
+
+
+def rebuild(app_env: Mapping[str, str], names: Sequence[str] | None = None) -> int:
+    """Rebuild the named projections (all by default) from zero."""
+    with Projector(app_env, names) as projector:
+        return projector.rebuild()
+
+
+def run_forever(
+    app_env: Mapping[str, str],
+    stop: threading.Event,
+    names: Sequence[str] | None = None,
+    *,
+    interval: float = 0.5,
+) -> None:
+    """The long-running mode of ``closeloop project``: until ``stop`` is set."""
+    with Projector(app_env, names) as projector:
+        projector.run_forever(stop, interval)

@@ -1,0 +1,249 @@
+"""Materialised views: eventsourcing tracking recorders that also own read-model tables.
+
+A view writes its rows **and** its tracking record (``_insert_tracking``) in one
+transaction, so a crash never skips nor double-counts an event. A batch of events is
+one transaction whose tracking record is the batch's last notification id: a projector
+killed in the middle of a batch leaves the tables exactly as they were before it.
+
+Each projection has its own tracking table (``<name>_tracking``, as eventsourcing's
+PostgreSQL factory names it) so all of them can share one database and be rebuilt
+one at a time. On SQLite the stock recorder's table is always called ``tracking``;
+the SQLite view renames it.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from projections.db import APPLICATION_NAME, Cursor, Dialect, one, parse_iso
+from projections.fold import State, fold, is_grievance_event
+
+Batch = Sequence[tuple[Any, Tracking]]
+
+
+class PositionMovedError(IntegrityError):
+    """Another projector advanced this view since the batch was read: re-read and retry."""
+
+
+@lru_cache(maxsize=1)
+def default_tz() -> ZoneInfo:
+    from domain.policies import load_policies
+
+    return load_policies().calendar.tz
+
+
+def local_day(moment: str, tz: ZoneInfo) -> date:
+    parsed = parse_iso(moment)
+    assert parsed is not None
+    return parsed.astimezone(tz).date()
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class ReadModelView:
+    """What every read model has: its tables, its per-grievance state, and batches."""
+
+    projection_name: ClassVar[str] = ""
+    tables: ClassVar[tuple[str, ...]] = ()
+    tz: ZoneInfo
+
+    # Provided by the backend's tracking recorder (which comes later in the MRO, so
+    # they are declared here, not defined).
+    datastore: Any
+    tracking_table_name: str
+    if TYPE_CHECKING:
+
+        def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
+
+        def _max_tracking_id(self, application_name: str, c: Any) -> int | None: ...
+
+        @property
+        def dialect(self) -> Dialect: ...
+
+        def _lock(self, c: Cursor) -> None: ...
+
+    # ------------------------------------------------------------ per model
+
+    def ddl(self) -> list[str]:
+        """CREATE statements for this model's tables (``{name}`` placeholders)."""
+        raise NotImplementedError
+
+    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
+        """Write this model's rows for one grievance event."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- shared
+
+    @property
+    def state_table(self) -> str:
+        return f"{self.projection_name}_state"
+
+    def all_tables(self) -> tuple[str, ...]:
+        return (*self.tables, self.state_table)
+
+    def sql(self, text: str) -> str:
+        names = {t: t for t in self.all_tables()}
+        names["state"] = self.state_table
+        names["tracking"] = self.tracking_table_name
+        return self.dialect.sql(text, **names)
+
+    def execute(self, c: Cursor, text: str, params: dict[str, Any] | None = None) -> None:
+        c.execute(self.sql(text), params or {})
+
+    def create_statements(self) -> list[str]:
+        return [
+            self.sql(
+                "CREATE TABLE IF NOT EXISTS {state} ("
+                "grievance_id TEXT PRIMARY KEY, state TEXT NOT NULL)"
+            ),
+            *(self.sql(s) for s in self.ddl()),
+        ]
+
+    def load_state(self, c: Cursor, grievance_id: str) -> State | None:
+        self.execute(c, "SELECT state FROM {state} WHERE grievance_id = :id", {"id": grievance_id})
+        row = one(c)
+        return json.loads(row["state"]) if row else None
+
+    def save_state(self, c: Cursor, state: State) -> None:
+        self.execute(
+            c,
+            "INSERT INTO {state} (grievance_id, state) VALUES (:id, :state) "
+            "ON CONFLICT (grievance_id) DO UPDATE SET state = excluded.state",
+            {"id": state["id"], "state": dumps(state)},
+        )
+
+    def position(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            return self._max_tracking_id(APPLICATION_NAME, c) or 0
+
+    def process_batch(self, batch: Batch, expected_position: int | None = None) -> None:
+        """Apply events and record the last one's tracking, all in one transaction.
+
+        With ``expected_position``, refuse (``PositionMovedError``) when another
+        projector moved this view since the batch was read; without it, the tracking
+        insert still refuses to go backwards (eventsourcing's single-row tracking).
+        """
+        if not batch:
+            return
+        with self.datastore.transaction(commit=True) as c:
+            self._lock(c)
+            current = self._max_tracking_id(APPLICATION_NAME, c) or 0
+            if expected_position is not None and current != expected_position:
+                raise PositionMovedError(
+                    f"{self.projection_name} moved from {expected_position} to {current}"
+                )
+            for event, _tracking in batch:
+                self.apply(c, event)
+            self._insert_tracking(c, batch[-1][1])
+
+    def apply(self, c: Cursor, event: Any) -> None:
+        if not is_grievance_event(event):
+            return  # CaseNumber.Claimed and anything else: nothing to show
+        grievance_id = str(event.originator_id)
+        before = self.load_state(c, grievance_id)
+        after = fold(before, event)
+        self.project(c, event, before, after)
+        self.save_state(c, after)
+
+    def clear(self) -> None:
+        """Empty this model's tables and forget its position (for a rebuild), atomically."""
+        with self.datastore.transaction(commit=True) as c:
+            self._lock(c)
+            for table in self.all_tables():
+                c.execute(self.dialect.sql("DELETE FROM {t}", t=table))
+            self.execute(
+                c, "DELETE FROM {tracking} WHERE application_name = :app", {"app": APPLICATION_NAME}
+            )
+
+    def local_day(self, moment: str) -> str:
+        return local_day(moment, self.tz).isoformat()
+
+    def local_week(self, moment: str) -> str:
+        return week_start(local_day(moment, self.tz)).isoformat()
+
+
+class SQLiteReadModelView(ReadModelView, SQLiteTrackingRecorder):
+    def __init__(
+        self,
+        datastore: SQLiteDatastore,
+        *,
+        tracking_table_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Set before the base class builds its statements from it.
+        self.tracking_table_name = tracking_table_name or f"{self.projection_name}_tracking"
+        self.tz = default_tz()
+        super().__init__(datastore, **kwargs)
+        t = self.tracking_table_name
+        self.insert_tracking_statement = self.insert_tracking_statement.replace(
+            "INTO tracking", f'INTO "{t}"'
+        ).replace("WHERE tracking.", f'WHERE "{t}".')
+        self.select_max_tracking_id_statement = self.select_max_tracking_id_statement.replace(
+            "FROM tracking", f'FROM "{t}"'
+        )
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect(postgres=False)
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = [
+            s.replace(
+                "CREATE TABLE IF NOT EXISTS tracking (",
+                f'CREATE TABLE IF NOT EXISTS "{self.tracking_table_name}" (',
+            )
+            for s in super().construct_create_table_statements()
+        ]
+        return statements + self.create_statements()
+
+    def _lock(self, c: Cursor) -> None:
+        # A write first, so this transaction holds SQLite's write lock before it reads
+        # the position (a deferred transaction could otherwise read a stale snapshot).
+        self.execute(
+            c,
+            "UPDATE {tracking} SET notification_id = notification_id WHERE application_name = :app",
+            {"app": self.table_migration_identifier},
+        )
+
+
+class PostgresReadModelView(ReadModelView, PostgresTrackingRecorder):
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        tracking_table_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from psycopg.sql import SQL
+
+        super().__init__(
+            datastore,
+            tracking_table_name=tracking_table_name or f"{self.projection_name}_tracking",
+            **kwargs,
+        )
+        self.tz = default_tz()
+        self.sql_create_statements.extend(SQL(s) for s in self.create_statements())  # type: ignore[arg-type]
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect(postgres=True, schema=self.datastore.schema)
+
+    def _lock(self, c: Cursor) -> None:
+        key = zlib.crc32(f"{self.datastore.schema}.{self.projection_name}".encode())
+        c.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})

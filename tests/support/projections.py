@@ -1,0 +1,122 @@
+"""Fixtures for read-model tests: a scenario that walks grievances through every path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+from domain.application import GrievanceApp
+from tests.conftest import OPERATOR, SUPERVISOR, FakeClock, department, make_grievance
+
+ENFORCEMENT = "hd.enforcement"
+MARKET = "hd.market"
+FIRE = "hd.fire"
+
+
+@dataclass
+class Scenario:
+    """Grievance ids by the path each one took."""
+
+    ids: dict[str, UUID] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> UUID:
+        return self.ids[key]
+
+
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
+        "PROJECTIONS_SQLITE_DBNAME": str(tmp_path / "projections.sqlite"),
+    }
+
+
+def _dispatched(app: GrievanceApp, category: str, **kw: object) -> tuple[UUID, list[str]]:
+    gid = make_grievance(app, **kw)
+    app.classify_grievance(gid, OPERATOR, category=category)
+    result = app.dispatch_grievance(gid, OPERATOR)
+    return gid, list(result.extra["assignments"])
+
+
+def lead_of(app: GrievanceApp, gid: UUID) -> str:
+    lead = app.get_grievance(gid).lead_assignment()
+    assert lead is not None
+    return lead.id
+
+
+def run_scenario(app: GrievanceApp, clock: FakeClock) -> Scenario:
+    """Eight grievances: closed satisfied, reopened, merged, returned and confirmed,
+    overdue and escalated, resolved awaiting callback, withdrawn, and just received."""
+    s = Scenario()
+    enf = department(ENFORCEMENT)
+
+    # Closed satisfied: signed for and resolved in time, citizen satisfied.
+    gid, (aid,) = _dispatched(app, "UM04")
+    clock.advance(minutes=20)
+    app.sign_for(aid, enf)
+    clock.advance(hours=2)
+    app.resolve(aid, enf, account="已现场处置，违停车辆已拖离。")
+    clock.advance(hours=1)
+    app.record_feedback(gid, OPERATOR, contacted=True, resolved=True, satisfaction="satisfied")
+    s.ids["closed"] = gid
+
+    # Lead + assisting, resolved, citizen unsatisfied: reopened (重办), signed for again.
+    gid, aids = _dispatched(app, "HS01")
+    lead_id = lead_of(app, gid)
+    assisting_id = next(a for a in aids if a != lead_id)
+    app.sign_for(lead_id, department(MARKET))
+    app.sign_for(assisting_id, department(FIRE))
+    clock.advance(hours=1)
+    app.complete_part(assisting_id, department(FIRE), account="消防通道已清理")
+    app.resolve(lead_id, department(MARKET), account="已责令商户整改")
+    clock.advance(hours=1)
+    app.record_feedback(
+        gid,
+        OPERATOR,
+        contacted=True,
+        resolved=False,
+        satisfaction="unsatisfied",
+        comment="问题依旧",
+    )
+    app.sign_for(lead_of(app, gid), department(MARKET))
+    s.ids["reopened"] = gid
+
+    # A duplicate merged into the reopened one.
+    dup = make_grievance(app, citizen_name="李四", citizen_phone="13900001111")
+    app.classify_grievance(dup, OPERATOR, category="HS01")
+    app.merge_grievance(dup, OPERATOR, into=gid, reason="同一商户")
+    s.ids["merged"] = dup
+
+    # Returned by the lead (退单), then confirmed by arbitration: back to the same department.
+    gid, (aid,) = _dispatched(app, "UM04")
+    app.return_assignment(aid, enf, reason="不属于本单位职责")
+    s.ids["returned"] = gid
+    gid2, (aid2,) = _dispatched(app, "UM04")
+    app.return_assignment(aid2, enf, reason="地址不清")
+    app.arbitrate_return(gid2, SUPERVISOR, assignment_id=aid2, decision="confirm")
+    s.ids["arbitrated"] = gid2
+
+    # Never signed for: the sign-for deadline passes, a supervisor escalates.
+    gid, (aid,) = _dispatched(app, "UM04")
+    deadline = app.get_grievance(gid).assignments[aid].sign_for_deadline
+    assert deadline is not None
+    clock.now = deadline + timedelta(minutes=5)
+    app.escalate(gid, SUPERVISOR, level=1, reason="超时未签收", kind="sign_for", assignment_id=aid)
+    s.ids["escalated"] = gid
+
+    # Resolved late, awaiting the callback.
+    gid, (aid,) = _dispatched(app, "UM04")
+    app.sign_for(aid, enf)
+    resolve_by = app.get_grievance(gid).assignments[aid].resolve_deadline
+    assert resolve_by is not None
+    clock.now = resolve_by + timedelta(hours=1)
+    app.resolve(aid, enf, account="已处理")
+    app.record_feedback(gid, OPERATOR, contacted=False)
+    s.ids["awaiting_callback"] = gid
+
+    s.ids["withdrawn"] = make_grievance(app)
+    app.withdraw_grievance(s.ids["withdrawn"], OPERATOR, reason="诉求人撤回")
+    s.ids["received"] = make_grievance(app, citizen_name="王五")
+    return s
