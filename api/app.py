@@ -1,0 +1,79 @@
+"""The FastAPI application factory. The composition root passes how to build ``Services``;
+they are built in the lifespan, so importing this module connects to nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import problems
+from api.deps import Services
+from api.middleware import ApiMiddleware
+from api.routers import departments, health, operators, supervisors
+from api.schemas import Problem
+
+DESCRIPTION = """
+closeloop 12345 接诉即办 API: the collect → resolve → feedback loop.
+
+* **Operators** (接线员/派单员): intake, classification, dispatch, merging, arbitration, 回访.
+* **Departments** (承办单位): sign for, return, progress, extensions, resolve, 报到.
+* **Supervisors** (督办/考核): extension decisions, 吹哨, manual escalation, audit, 三率.
+
+Every request carries `Authorization: Bearer <token>`. Every POST honours
+`Idempotency-Key`; writes honour `If-Match: <version>`. Errors are RFC 9457
+`application/problem+json`, in Simplified Chinese unless `?lang=en` or
+`Accept-Language: en`.
+"""
+
+
+def create_app(
+    build_services: Callable[[], Services], *, max_body_bytes: int = 64 * 1024
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await anyio.to_thread.run_sync(build_services)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(services.close)
+
+    app = FastAPI(
+        title="closeloop",
+        version="1.0.0",
+        summary="12345 grievance loop: operators, departments, supervisors",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(ApiMiddleware, max_body_bytes=max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(operators.router)
+    app.include_router(departments.router)
+    app.include_router(supervisors.router)
+    # Other routers (the dashboard, Open311) are included here, one line each.
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,220 @@
+"""What the API is given (``Services``) and the typed dependencies routes declare.
+
+The composition root builds ``Services`` inside the app's lifespan; tests pass their own
+builder. Nothing here connects to anything at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Protocol
+
+import anyio.to_thread
+import structlog
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.problems import ProblemError
+from api.stores import IdempotencyStore, TokenRecord, TokenStore
+from domain.application import GrievanceApp
+from domain.model import Actor, Role
+
+
+class ReadModelsLike(Protocol):
+    """The part of ``projections.queries.ReadModels`` the API reads."""
+
+    def list_grievances(self, **filters: Any) -> Any: ...
+
+    def list_assignments(self, **filters: Any) -> Any: ...
+
+    def list_callbacks(self, **filters: Any) -> Any: ...
+
+    def kpis(self, date_from: date, date_to: date, department: str | None = None) -> Any: ...
+
+    def status(self) -> Any: ...
+
+
+@dataclass
+class Services:
+    """Everything the API needs, built once per process in the lifespan."""
+
+    app: GrievanceApp
+    read_models: ReadModelsLike
+    tokens: TokenStore
+    idempotency: IdempotencyStore
+    temporal_reachable: Callable[[], Awaitable[bool]] | None = None
+    max_projection_lag: int = 1000  # events behind the log before /readyz says 503
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close what was opened, last opened first."""
+        for closer in reversed(self.closers):
+            closer()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: from the bearer token."""
+
+    token_id: str
+    name: str
+    role: Role
+    department: str | None = None
+
+    @classmethod
+    def from_record(cls, record: TokenRecord) -> Principal:
+        return cls(record.id, record.name, Role(record.role), record.department)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.name, self.role, self.department)
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """Only the dispatch centre's operators see citizens' full names and phone numbers."""
+        return self.role is Role.OPERATOR
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app(services: ServicesDep) -> GrievanceApp:
+    return services.app
+
+
+def get_read_models(services: ServicesDep) -> ReadModelsLike:
+    return services.read_models
+
+
+AppDep = Annotated[GrievanceApp, Depends(get_app)]
+ReadModelsDep = Annotated[ReadModelsLike, Depends(get_read_models)]
+
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
+
+
+def _unauthorized(zh: str, en: str) -> ProblemError:
+    return ProblemError("unauthorized", zh, en, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """401 unless a valid, unrevoked bearer token came with the request."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("缺少 Bearer 令牌", "A bearer token is required")
+    record = await anyio.to_thread.run_sync(services.tokens.authenticate, credentials.credentials)
+    if record is None:
+        raise _unauthorized("令牌无效或已吊销", "The token is invalid or revoked")
+    principal = Principal.from_record(record)
+    # async dependency: runs in the request's task, so the access log and the
+    # endpoint's thread both see these.
+    request.state.principal = principal.name
+    request.state.role = principal.role.value
+    structlog.contextvars.bind_contextvars(principal=principal.name, role=principal.role.value)
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller's principal, 403 unless its role is one of ``roles``."""
+    allowed = frozenset(roles)
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise ProblemError(
+                "forbidden",
+                f"角色「{principal.role.value}」无权访问此接口（需要：{names}）",
+                f"role {principal.role.value!r} may not use this route (needs: {names})",
+            )
+        return principal
+
+    return check
+
+
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Staff = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR))]
+Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
+DepartmentUser = Annotated[Principal, Depends(require(Role.DEPARTMENT))]
+Intake = Annotated[Principal, Depends(require(Role.OPERATOR, Role.OPEN311))]
+Reader = Annotated[
+    Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.DEPARTMENT, Role.OPEN311))
+]
+AssignmentReader = Annotated[
+    Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.DEPARTMENT))
+]
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_VERSION = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """The command id (from ``Idempotency-Key``) and expected version (from ``If-Match``)."""
+
+    command_id: str | None
+    expected_version: int | None
+
+
+def command_id_for(principal: Principal, method: str, path: str, key: str) -> str:
+    """Stable per caller, route and key: a retried request is the same domain command."""
+    digest = hashlib.sha256(f"{principal.token_id}|{method}|{path}|{key}".encode()).hexdigest()
+    return f"http:{digest[:40]}"
+
+
+def write_options(
+    request: Request,
+    principal: AnyPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="Retry-safe key: the same key and body replays the first response.",
+        ),
+    ] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=64,
+            description="The grievance version this change is based on (412 when stale).",
+        ),
+    ] = None,
+) -> WriteOptions:
+    command_id = None
+    if idempotency_key is not None:
+        if not _KEY.match(idempotency_key):
+            raise ProblemError(
+                "invalid-request",
+                "Idempotency-Key 须为 1–255 个可见 ASCII 字符",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+                field="Idempotency-Key",
+            )
+        command_id = command_id_for(principal, request.method, request.url.path, idempotency_key)
+    expected = None
+    if if_match is not None and if_match.strip() != "*":
+        match = _VERSION.match(if_match.strip())
+        if match is None:
+            raise ProblemError(
+                "precondition-invalid",
+                "If-Match 应为诉求版本号，例如 3",
+                'If-Match must be a grievance version, e.g. 3 or "3"',
+                field="If-Match",
+            )
+        expected = int(match.group(1))
+    return WriteOptions(command_id, expected)
+
+
+WriteDep = Annotated[WriteOptions, Depends(write_options)]

@@ -1,0 +1,206 @@
+"""One ASGI middleware for what every request shares: request id, body limit, Idempotency-Key
+replay, and one structured access-log line.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) so the endpoint runs in this task and contextvars
+bound by the auth dependency (principal, role) are visible when the line is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.i18n import choose_language
+from api.problems import problem_body, problem_response
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """Same request = same method, path, query and JSON content (key order ignored)."""
+    try:
+        canonical = json.dumps(
+            json.loads(body) if body else None, sort_keys=True, separators=(",", ":")
+        ).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+class ApiMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 64 * 1024) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.log = structlog.get_logger("api.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self._handle(scope, receive, send_logged, headers)
+            finally:
+                route = scope.get("route")
+                self.log.info(
+                    "request",
+                    method=scope["method"],
+                    route=getattr(route, "path", None) or scope["path"],
+                    status=status["code"],
+                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                    principal=state.get("principal"),
+                    role=state.get("role"),
+                )
+                structlog.contextvars.unbind_contextvars("principal", "role")
+
+    async def _problem(self, scope: Scope, send: Send, code: str, zh: str, en: str) -> None:
+        lang = choose_language(Request(scope))
+        body = problem_body(code, lang, en if lang == "en" else zh, instance=scope["path"])
+
+        async def no_body() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await problem_response(body)(scope, no_body, send)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
+    ) -> None:
+        method = scope["method"]
+        if method not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        too_large = (
+            "payload-too-large",
+            f"请求体不得超过 {self.max_body_bytes} 字节",
+            f"the request body may not exceed {self.max_body_bytes} bytes",
+        )
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            await self._problem(scope, send, *too_large)
+            return
+        try:
+            body = await self._read_body(receive)
+        except _TooLarge:
+            await self._problem(scope, send, *too_large)
+            return
+
+        sent = False
+
+        async def replay_receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        key = headers.get("idempotency-key")
+        services = getattr(scope["app"].state, "services", None) if "app" in scope else None
+        if method != "POST" or not key or services is None or len(key) > 255:
+            await self.app(scope, replay_receive, send)
+            return
+
+        store = services.idempotency
+        credential = hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()
+        print_ = fingerprint(method, scope["path"], scope.get("query_string", b"").decode(), body)
+        stored = await anyio.to_thread.run_sync(store.get, credential, key)
+        if stored is not None:
+            if stored.fingerprint != print_:
+                await self._problem(
+                    scope,
+                    send,
+                    "idempotency-key-reused",
+                    "该 Idempotency-Key 已用于另一个请求（路径或请求体不同）",
+                    "this Idempotency-Key was already used with a different path or body",
+                )
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": stored.status,
+                    "headers": [
+                        (b"content-type", stored.content_type.encode()),
+                        (b"content-length", str(len(stored.body)).encode()),
+                        (b"idempotent-replayed", b"true"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": stored.body})
+            return
+
+        captured: dict[str, Any] = {"status": 0, "content_type": "", "body": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        captured["content_type"] = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, replay_receive, capture)
+        # Only successes are kept: a refused command recorded nothing, so a retry may
+        # legitimately succeed later (and is answered afresh).
+        if 200 <= captured["status"] < 300:
+            await anyio.to_thread.run_sync(
+                store.put,
+                credential,
+                key,
+                print_,
+                captured["status"],
+                captured["content_type"] or "application/json",
+                b"".join(captured["body"]),
+            )

@@ -1,0 +1,473 @@
+"""Request and response schemas, in families: ``GrievanceCreate``, ``GrievancePublic``, ...
+
+Requests forbid unknown fields and bound every length; the domain still validates the
+meaning (codes exist, phone numbers are phone numbers, text is NFC).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.model import ArbitrationDecision, Channel, Satisfaction, Urgency
+
+
+def _no_surrogates(value: str) -> str:
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValueError("text contains unpaired surrogate code points")
+    if "\x00" in value:
+        raise ValueError("text contains NUL characters")
+    return value
+
+
+def _sane_moment(value: datetime) -> datetime:
+    if not 1970 <= value.year <= 2200:
+        raise ValueError("instant must lie between the years 1970 and 2200")
+    return value
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[
+        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_no_surrogates)
+    ]
+
+
+Address = _text(200)
+CitizenName = _text(50, 1)
+Phone = _text(32, 1)
+Body = _text(4000, 1)
+Reason = _text(500)
+RequiredReason = _text(500, 1)
+Note = _text(2000, 1)
+Comment = _text(2000)
+AssignmentId = _text(80, 1)
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------- requests
+
+
+class LocationIn(Request):
+    district: Code
+    street: Code | None = None
+    community: Code | None = None
+    grid: Code | None = None
+    address: Address = ""
+
+
+class GrievanceCreate(Request):
+    """受理: a new grievance as the operator (or an Open311 client) recorded it."""
+
+    channel: Channel
+    citizen_name: CitizenName
+    citizen_phone: Phone
+    text: Body
+    location: LocationIn
+    occurred_at: Moment | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "hotline",
+                    "citizen_name": "张秀英",
+                    "citizen_phone": "13812345678",
+                    "text": "小区东门电动车在楼道里充电，存在火灾隐患，请尽快处理。",
+                    "location": {
+                        "district": "haidian",
+                        "street": "xueyuanlu",
+                        "community": "xyl-01",
+                        "grid": "xyl-01-g1",
+                        "address": "石油大院3号楼2单元",
+                    },
+                }
+            ]
+        },
+    )
+
+
+def _example(data: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [data]})
+
+
+class ClassifyRequest(Request):
+    """梳理: the category leaf, and the urgency if not the category's default."""
+
+    category: Code
+    urgency: Urgency | None = None
+    reason: Reason | None = None
+    model_config = _example({"category": "PM03", "urgency": "normal"})
+
+
+class DispatchRequest(Request):
+    """派单: omit ``lead`` to let the routing rules choose the departments."""
+
+    lead: Code | None = None
+    assisting: list[Code] | None = Field(None, max_length=10)
+    reason: Reason | None = None
+    model_config = _example({"lead": "xyl-01.committee", "assisting": []})
+
+
+class ReasonRequest(Request):
+    reason: RequiredReason
+    model_config = _example({"reason": "不属于12345受理范围：涉及司法程序。"})
+
+
+class RejectRequest(ReasonRequest):
+    """不予受理, with the reason."""
+
+
+class WithdrawRequest(ReasonRequest):
+    """撤件 at the citizen's request."""
+
+    model_config = _example({"reason": "市民来电表示问题已自行解决，申请撤件。"})
+
+
+class MergeRequest(Request):
+    """合并: this grievance duplicates ``into``."""
+
+    into: UUID
+    reason: Reason | None = None
+    model_config = _example(
+        {"into": "0b7c6f5e-1f0e-5d2c-9a51-3c1c8d2f4e10", "reason": "同一地点同一问题的重复来电"}
+    )
+
+
+class ArbitrateRequest(Request):
+    """仲裁 a returned assignment: ``redispatch`` to ``department`` or ``confirm`` it stays."""
+
+    assignment_id: AssignmentId
+    decision: ArbitrationDecision
+    department: Code | None = None
+    reason: Reason | None = None
+    model_config = _example(
+        {
+            "assignment_id": "0b7c6f5e-1f0e-5d2c-9a51-3c1c8d2f4e10.1",
+            "decision": "redispatch",
+            "department": "hd.urban",
+            "reason": "属城管职责",
+        }
+    )
+
+
+class FeedbackRequest(Request):
+    """回访 result: unsatisfied or unresolved reopens (重办); otherwise the loop closes."""
+
+    contacted: bool
+    resolved: bool | None = None
+    satisfaction: Satisfaction | None = None
+    comment: Comment = ""
+    model_config = _example(
+        {"contacted": True, "resolved": True, "satisfaction": "satisfied", "comment": "处理及时"}
+    )
+
+
+class EmptyRequest(Request):
+    """No fields needed."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
+
+
+class ReturnRequest(ReasonRequest):
+    """退单, with the reason the dispatch centre arbitrates on."""
+
+    model_config = _example({"reason": "该事项属区城管委职责，非本单位管辖。"})
+
+
+class ProgressRequest(Request):
+    """阶段反馈."""
+
+    note: Note
+    model_config = _example({"note": "已联系物业，约定周三上门查看。"})
+
+
+class ExtensionRequestIn(Request):
+    """延期申请: a later resolve deadline and why."""
+
+    new_deadline: Moment
+    reason: RequiredReason
+    model_config = _example(
+        {"new_deadline": "2026-12-10T18:00:00+08:00", "reason": "需等待供暖季结束后施工。"}
+    )
+
+
+class AccountRequest(Request):
+    """The account of what was done."""
+
+    account: Note
+    model_config = _example({"account": "已清理楼道电动车并张贴禁止充电告示，物业每日巡查。"})
+
+
+class ExtensionDecisionRequest(Request):
+    """Grant or deny a waiting extension request (a denial needs a reason)."""
+
+    assignment_id: AssignmentId
+    granted: bool
+    reason: Reason | None = None
+    new_deadline: Moment | None = None
+    model_config = _example(
+        {
+            "assignment_id": "0b7c6f5e-1f0e-5d2c-9a51-3c1c8d2f4e10.1",
+            "granted": True,
+            "reason": "施工条件受限，同意延期。",
+        }
+    )
+
+
+class SummonRequest(Request):
+    """吹哨: departments that must 报到 before the report-in deadline."""
+
+    departments: list[Code] = Field(min_length=1, max_length=20)
+    reason: RequiredReason
+    model_config = _example(
+        {"departments": ["hd.urban", "hd.enforcement"], "reason": "多部门联合处置占道经营。"}
+    )
+
+
+class EscalateRequest(Request):
+    """督办 by hand: level 1 street leader, 2 district supervision, 3 兜底办."""
+
+    level: int = Field(ge=1, le=3)
+    reason: RequiredReason
+    assignment_id: AssignmentId | None = None
+    model_config = _example({"level": 1, "reason": "超期未签收，街道领导督办。"})
+
+
+# ---------------------------------------------------------------- responses
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with ``code`` and context fields where they apply."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    current_status: str | None = None
+    allowed_actions: list[str] | None = None
+
+
+class CommandAccepted(BaseModel):
+    """What a write answers: the grievance's id, number, status and new version."""
+
+    id: UUID
+    number: str
+    status: str
+    version: int
+    replayed: bool = False
+    assignments: list[str] | None = None
+    assignment_id: str | None = None
+    into: str | None = None
+    into_number: str | None = None
+
+
+class LocationPublic(BaseModel):
+    district: str
+    street: str | None = None
+    community: str | None = None
+    grid: str | None = None
+    address: str = ""
+
+
+class AssignmentPublic(BaseModel):
+    id: str
+    department: str
+    role: str
+    round: int
+    state: str
+    dispatched_at: datetime
+    sign_for_deadline: datetime | None = None
+    resolve_deadline: datetime | None = None
+    report_in_deadline: datetime | None = None
+    redispatch_deadline: datetime | None = None
+    signed_for_at: datetime | None = None
+    finished_at: datetime | None = None
+    return_reason: str | None = None
+    extension_requested: datetime | None = None
+    extensions_granted: int = 0
+    escalation_level: int = 0
+    account: str | None = None
+
+
+class DeadlinePublic(BaseModel):
+    kind: str
+    due: datetime
+    assignment_id: str | None = None
+    department: str | None = None
+
+
+class GrievancePublic(BaseModel):
+    """One grievance as its aggregate knows it now (never stale)."""
+
+    id: UUID
+    number: str
+    version: int
+    status: str
+    status_label: str
+    channel: str
+    citizen_name: str
+    citizen_phone: str
+    text: str
+    location: LocationPublic
+    occurred_at: datetime | None = None
+    received_at: datetime
+    category: str | None = None
+    urgency: str | None = None
+    sla_class: str | None = None
+    lead_department: str | None = None
+    escalation_level: int = 0
+    reopen_count: int = 0
+    assignments: list[AssignmentPublic]
+    open_deadlines: list[DeadlinePublic]
+    feedback_deadline: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    outcome: str | None = None
+    closed_at: datetime | None = None
+    merged_into: str | None = None
+    duplicates: list[str] = Field(default_factory=list)
+    allowed_actions: list[str]
+
+
+class GrievanceSummary(BaseModel):
+    """A row of a list (from the read models)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    number: str
+    status: str
+
+
+class GrievancesPage(BaseModel):
+    items: list[GrievanceSummary]
+    next_cursor: str | None = None
+
+
+class AssignmentSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    assignment_id: str
+    grievance_id: str
+    department: str
+    state: str
+
+
+class AssignmentsPage(BaseModel):
+    items: list[AssignmentSummary]
+    next_cursor: str | None = None
+
+
+class CallbackItem(BaseModel):
+    """A resolved grievance waiting for its 回访."""
+
+    model_config = ConfigDict(extra="allow")
+
+    grievance_id: str
+    number: str
+
+
+class CallbacksPage(BaseModel):
+    items: list[CallbackItem]
+    next_cursor: str | None = None
+
+
+class DepartmentKpi(BaseModel):
+    """三率 of one department over a period."""
+
+    model_config = ConfigDict(extra="allow")
+
+    department: str
+
+
+class KpisPublic(BaseModel):
+    date_from: str
+    date_to: str
+    department: str | None = None
+    items: list[DepartmentKpi]
+
+
+class CategoryLeaf(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    lead: str | None
+    assisting: list[str]
+    sla_class: str | None
+    default_urgency: str | None = None
+
+
+class CategoryNode(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    children: list[CategoryLeaf]
+
+
+class CategoriesPublic(BaseModel):
+    items: list[CategoryNode]
+
+
+class DepartmentPublic(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    level: str
+    street: str | None = None
+    community: str | None = None
+
+
+class DepartmentsPublic(BaseModel):
+    items: list[DepartmentPublic]
+
+
+class AuditEvent(BaseModel):
+    """One stored event of a grievance, exactly as recorded (personal data masked)."""
+
+    version: int
+    type: str
+    timestamp: datetime
+    at: datetime | None = None
+    principal: str | None = None
+    role: str | None = None
+    command_id: str | None = None
+    reason: str | None = None
+    data: dict[str, Any]
+
+
+class AuditEvents(BaseModel):
+    grievance_id: UUID
+    number: str
+    events: list[AuditEvent]
+
+
+class GrievanceStateAt(BaseModel):
+    """The grievance as it was at a past version or instant."""
+
+    as_of: datetime | None = None
+    version: int
+    grievance: GrievancePublic
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Any]

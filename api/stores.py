@@ -1,0 +1,303 @@
+"""The API's own small tables: bearer tokens and Idempotency-Key responses.
+
+They live in the same kind of database as the event store (an SQLite file next to it, or
+tables in the same PostgreSQL schema), written with sqlite3 / psycopg directly. Tokens are
+stored only as a SHA-256 hash and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from domain.model import Role
+
+API_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.DEPARTMENT, Role.OPEN311)
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS api_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        department TEXT,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS api_idempotency (
+        scope TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, idem_key)
+    )
+    """,
+)
+
+
+class Database(Protocol):
+    """``?`` placeholders; each call is its own transaction."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteDatabase:
+    """One short-lived connection per call: sqlite3 connections are cheap and thread-bound."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            for ddl in _SCHEMA:
+                conn.execute(ddl)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        conn = self._connect()
+        try:
+            return list(conn.execute(sql, tuple(params)).fetchall())
+        finally:
+            conn.close()
+
+    def ping(self) -> bool:
+        try:
+            self.execute("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+class PostgresDatabase:
+    """A small psycopg pool; tables go in the configured schema (``search_path``)."""
+
+    def __init__(
+        self,
+        *,
+        dbname: str,
+        host: str,
+        port: str | int,
+        user: str,
+        password: str = "",
+        schema: str = "",
+        pool_size: int = 4,
+    ) -> None:
+        from psycopg_pool import ConnectionPool
+
+        kwargs: dict[str, Any] = {
+            "dbname": dbname,
+            "host": host,
+            "port": int(port),
+            "user": user,
+            "password": password or None,
+            "autocommit": True,
+            "connect_timeout": 5,
+        }
+        if schema:
+            kwargs["options"] = f"-c search_path={schema}"
+        self._pool = ConnectionPool(
+            kwargs={k: v for k, v in kwargs.items() if v is not None},
+            min_size=1,
+            max_size=max(1, pool_size),
+            timeout=10,
+            open=True,
+        )
+        for ddl in _SCHEMA:
+            self.execute(ddl)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+            if cur.description is None:
+                return []
+            return list(cur.fetchall())
+
+    def ping(self) -> bool:
+        try:
+            self.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    role: str
+    department: str | None
+    name: str
+    created_at: str
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+TOKEN_PREFIX = "cl"
+
+
+class TokenStore:
+    """Bearer tokens ``cl_<id>_<secret>``: the id finds the row, the hash proves the secret."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self, role: str, *, department: str | None = None, name: str | None = None
+    ) -> tuple[TokenRecord, str]:
+        """A new token; the plain text is returned once and never stored."""
+        parsed = Role(role)
+        if parsed not in API_ROLES:
+            raise ValueError(f"role must be one of {', '.join(r.value for r in API_ROLES)}")
+        if parsed is Role.DEPARTMENT and not department:
+            raise ValueError("a department token needs --department CODE")
+        if parsed is not Role.DEPARTMENT and department:
+            raise ValueError("only department tokens carry a department code")
+        token_id = secrets.token_hex(6)
+        token = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
+        record = TokenRecord(
+            id=token_id,
+            role=parsed.value,
+            department=department,
+            name=name or f"{parsed.value}-{token_id}",
+            created_at=_now(),
+            revoked_at=None,
+        )
+        self.db.execute(
+            "INSERT INTO api_tokens (id, token_hash, role, department, name, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                hash_token(token),
+                record.role,
+                record.department,
+                record.name,
+                record.created_at,
+            ),
+        )
+        return record, token
+
+    def authenticate(self, token: str) -> TokenRecord | None:
+        """The active token this secret belongs to, or None."""
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+            return None
+        rows = self.db.execute(
+            "SELECT id, token_hash, role, department, name, created_at, revoked_at "
+            "FROM api_tokens WHERE id = ?",
+            (parts[1],),
+        )
+        if not rows:
+            hmac.compare_digest(hash_token(token), hash_token(""))  # same work either way
+            return None
+        row = rows[0]
+        if not hmac.compare_digest(str(row[1]), hash_token(token)) or row[6] is not None:
+            return None
+        return TokenRecord(row[0], row[2], row[3], row[4], row[5], row[6])
+
+    def list(self) -> list[TokenRecord]:
+        rows = self.db.execute(
+            "SELECT id, role, department, name, created_at, revoked_at FROM api_tokens "
+            "ORDER BY created_at, id"
+        )
+        return [TokenRecord(*row) for row in rows]
+
+    def revoke(self, id_or_prefix: str) -> TokenRecord:
+        """Revoke by id or a unique id prefix (the ``cl_<id>_`` head of a token works too)."""
+        key = id_or_prefix.strip()
+        if key.startswith(f"{TOKEN_PREFIX}_"):
+            key = key.split("_", 2)[1]
+        if not key:
+            raise LookupError("give a token id or prefix")
+        matches = [r for r in self.list() if r.id.startswith(key)]
+        if not matches:
+            raise LookupError(f"no token id starts with {key!r}")
+        if len(matches) > 1:
+            raise LookupError(f"{key!r} matches {len(matches)} tokens; give more of the id")
+        record = matches[0]
+        if record.revoked_at is None:
+            self.db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (_now(), record.id),
+            )
+        return next(r for r in self.list() if r.id == record.id)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    fingerprint: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+class IdempotencyStore:
+    """The first successful response to each (credential, Idempotency-Key), kept for a while."""
+
+    def __init__(self, db: Database, retention: timedelta = timedelta(days=1)) -> None:
+        self.db = db
+        self.retention = retention
+
+    def get(self, scope: str, key: str) -> StoredResponse | None:
+        rows = self.db.execute(
+            "SELECT fingerprint, status, content_type, body, created_at FROM api_idempotency "
+            "WHERE scope = ? AND idem_key = ?",
+            (scope, key),
+        )
+        if not rows:
+            return None
+        fingerprint, status, content_type, body, created_at = rows[0]
+        if datetime.fromisoformat(created_at) < datetime.now(UTC) - self.retention:
+            return None
+        return StoredResponse(fingerprint, int(status), content_type, body.encode("utf-8"))
+
+    def put(
+        self, scope: str, key: str, fingerprint: str, status: int, content_type: str, body: bytes
+    ) -> None:
+        """Keep the first response; a concurrent second writer leaves it alone."""
+        cutoff = (datetime.now(UTC) - self.retention).isoformat()
+        self.db.execute(
+            "DELETE FROM api_idempotency WHERE scope = ? AND idem_key = ? AND created_at < ?",
+            (scope, key, cutoff),
+        )
+        self.db.execute(
+            "INSERT INTO api_idempotency "
+            "(scope, idem_key, fingerprint, status, content_type, body, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING",
+            (scope, key, fingerprint, status, content_type, body.decode("utf-8"), _now()),
+        )
