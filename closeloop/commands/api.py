@@ -1,0 +1,34 @@
+"""``closeloop api``: serve the HTTP API with uvicorn on settings.api_host:api_port."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("api", help="serve the HTTP API (uvicorn)")
+    parser.add_argument("--host", help="default: CLOSELOOP_API_HOST")
+    parser.add_argument("--port", type=int, help="default: CLOSELOOP_API_PORT")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from closeloop.api_wiring import build_api_services
+    from closeloop.logging import configure_logging
+    from closeloop.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    app = create_app(lambda: build_api_services(settings), max_body_bytes=settings.max_body_bytes)
+    uvicorn.run(
+        app,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
