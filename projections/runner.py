@@ -72,8 +72,9 @@ class Projector:
     def max_notification_id(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
-    def run_once(self, stop: threading.Event | None = None) -> int:
-        """Process every notification recorded so far; answers how many events were applied."""
+    def run_once(self, stop: threading.Event | None = None, upto: int | None = None) -> int:
+        """Process every notification recorded so far (or up to id ``upto``); answers how
+        many events were applied."""
         import structlog
 
         log = structlog.get_logger("projections")
@@ -82,7 +83,7 @@ class Projector:
         while positions and not (stop and stop.is_set()):
             lowest = min(positions.values())
             notifications = self.app.recorder.select_notifications(
-                start=lowest + 1, limit=self.batch_size
+                start=lowest + 1, limit=self.batch_size, stop=upto
             )
             if not notifications:
                 break

@@ -120,3 +120,39 @@ def run_scenario(app: GrievanceApp, clock: FakeClock) -> Scenario:
     app.withdraw_grievance(s.ids["withdrawn"], OPERATOR, reason="诉求人撤回")
     s.ids["received"] = make_grievance(app, citizen_name="王五")
     return s
+
+
+def postgres_env(schema: str) -> dict[str, str]:
+    from tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER
+
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": PG_DB,
+        "POSTGRES_HOST": PG_HOST,
+        "POSTGRES_PORT": str(PG_PORT),
+        "POSTGRES_USER": PG_USER,
+        "POSTGRES_PASSWORD": "",
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "2",
+    }
+
+
+def dump_tables(env: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
+    """Every read-model table (and tracking position), rows sorted: to compare builds."""
+    from projections.db import open_datastore
+    from projections.registry import PROJECTIONS
+    from projections.runner import build_view
+
+    datastore, dialect = open_datastore(env)
+    try:
+        tables: dict[str, list[tuple[object, ...]]] = {}
+        for spec in PROJECTIONS.values():
+            view = build_view(spec, datastore, dialect)
+            for table in (*view.all_tables(), view.tracking_table_name):
+                with datastore.transaction(commit=False) as c:
+                    c.execute(dialect.sql("SELECT * FROM {t}", t=table))
+                    found = [tuple(dict(row).items()) for row in c.fetchall()]
+                tables[table] = sorted(found, key=repr)
+        return tables
+    finally:
+        datastore.close()
