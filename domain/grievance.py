@@ -25,6 +25,7 @@ from domain.errors import (
     UnknownAssignmentError,
     ValidationError,
 )
+from domain.integrity import GENESIS, chain_digest, event_data
 from domain.model import (
     FINAL_STATUSES,
     OPEN_ASSIGNMENT_STATES,
@@ -230,6 +231,40 @@ class Applied:
 class Grievance(Aggregate):
     """诉求: one citizen grievance, from 受理 to 归档."""
 
+    class Event(Aggregate.Event):
+        """Every grievance event carries ``chain_hash`` (see ``domain.integrity``)."""
+
+        chain_hash: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.chain_hash = self.chain_hash
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: UUID | None = None, **kwargs: Any) -> Any:
+        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
+        kwargs["chain_hash"] = chain_digest(
+            GENESIS,
+            event_class.__name__,
+            cls.INITIAL_VERSION,
+            kwargs["timestamp"],
+            event_data(kwargs),
+        )
+        return super()._create(event_class, id=id, **kwargs)
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
+        kwargs["chain_hash"] = chain_digest(
+            self.chain_hash,
+            event_class.__name__,
+            self.version + 1,
+            kwargs["timestamp"],
+            event_data(kwargs),
+        )
+        super().trigger_event(event_class, **kwargs)
+
     @event("Received")
     def __init__(
         self,
@@ -275,6 +310,7 @@ class Grievance(Aggregate):
         self.duplicates: list[str] = []
         self.final_reason: str | None = None
         self.applied_commands: dict[str, Applied] = {}
+        self.chain_hash = GENESIS  # replaced by the event's own hash right after __init__
         self._stamp(command_id)
 
     # ----------------------------------------------------------------- helpers
