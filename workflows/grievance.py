@@ -1,0 +1,335 @@
+"""GrievanceWorkflow: one per grievance (``grievance-<uuid>``); it owns time for the loop."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.activities import GrievanceActivities
+    from workflows.messages import (
+        FEEDBACK,
+        FINAL_STATUSES,
+        AssignmentInfo,
+        CloseInput,
+        DeadlineInfo,
+        EscalateInput,
+        GrievanceOutcome,
+        GrievanceUpdate,
+        GrievanceWorkflowInput,
+        NotifyInput,
+        StepResult,
+        UrgeInput,
+        WorkflowState,
+        workflow_id_for,
+    )
+
+# Deadline steps change the event store: retry until the store answers (a domain refusal
+# is raised as non-retryable by the activity and only logged here).
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+STEP_TIMEOUT = timedelta(seconds=30)
+# Webhooks: a department that is down is retried with backoff for a while, then given up;
+# they run beside the loop and never hold up a deadline step.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
+)
+NOTIFY_START_TO_CLOSE = timedelta(seconds=15)
+NOTIFY_SCHEDULE_TO_CLOSE = timedelta(hours=1)
+HISTORY_LIMIT = 2_000  # events; continue-as-new beyond it
+RECENT_VERSIONS = 32
+
+_STEP_ORDER = {"urge": 0, "escalate-1": 1, "escalate-2": 2, "close": 3}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of a deadline's ladder: urge at the share, level 1 at due, level 2 later."""
+
+    at: datetime
+    name: str  # urge | escalate-1 | escalate-2 | close
+    deadline: DeadlineInfo
+    key: str  # also the command id, so a retried activity records nothing twice
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return (self.at, _STEP_ORDER[self.name], self.key)
+
+
+def ladder(grievance_id: str, deadline: DeadlineInfo) -> list[Step]:
+    """The steps one open deadline gets; the feedback window closes instead of escalating."""
+    names: list[tuple[str, datetime]] = [("urge", deadline.urge_at)]
+    if deadline.kind == FEEDBACK:
+        names.append(("close", deadline.due))
+    else:
+        names += [("escalate-1", deadline.due), ("escalate-2", deadline.level2_at)]
+    return [
+        Step(
+            at=at,
+            name=name,
+            deadline=deadline,
+            key=(
+                f"{workflow_id_for(grievance_id)}/{name}/{deadline.assignment_id or '-'}/"
+                f"{deadline.kind}/{deadline.due.isoformat()}"
+            ),
+        )
+        for name, at in names
+    ]
+
+
+@workflow.defn
+class GrievanceWorkflow:
+    """Deadlines, urges, escalations and the feedback window of one grievance.
+
+    Contract (what the relay and operators rely on):
+
+    - signal ``update(GrievanceUpdate)``: sent by the relay (``signal_with_start``) for
+      new domain events. Updates whose ``version`` was already applied are ignored.
+    - query ``state() -> WorkflowState``: applied version, status, the open deadlines,
+      the current round's assignments (lead, assisting and summoned tracked separately),
+      the ladder steps already acted on, and counters.
+    - query ``pending_steps() -> list[str]``: the next steps, ``<iso time> <command id>``.
+
+    Each open deadline from the events gets its ladder: urge (催办) at the profile's share
+    of the window, escalate level 1 at the deadline, level 2 after the profile's lapse;
+    the 回访 window gets an urge to the dispatch centre and, at its end, a close with
+    outcome ``no_response``. Every step is an activity calling the application with
+    ``only_if_open`` and the deadline's own instant, so a step whose deadline was met or
+    moved records nothing. A granted extension or a reopening arrives as new deadlines,
+    which re-arm the ladder. The run ends when the grievance is final; it continues as
+    new after each reopening and when the history grows long.
+    """
+
+    def __init__(self) -> None:
+        self._inbox: list[GrievanceUpdate] = []
+        self._state = WorkflowState()
+        self._grievance_id = ""
+        self._notifications: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------- handlers
+
+    @workflow.signal
+    def update(self, update: GrievanceUpdate) -> None:
+        self._inbox.append(update)
+
+    @workflow.query
+    def state(self) -> WorkflowState:
+        return self._state
+
+    @workflow.query
+    def pending_steps(self) -> list[str]:
+        return [f"{s.at.isoformat()} {s.key}" for s in self._open_steps()]
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, input: GrievanceWorkflowInput) -> GrievanceOutcome:
+        self._grievance_id = input.grievance_id
+        if input.state is not None:
+            self._state = input.state
+        start_round = self._state.round
+        while True:
+            self._drain()
+            if self._state.status in FINAL_STATUSES:
+                break
+            if self._state.round != start_round or self._history_is_long():
+                await self._flush_notifications()
+                self._drain()
+                if self._state.status in FINAL_STATUSES:
+                    break
+                workflow.continue_as_new(
+                    GrievanceWorkflowInput(
+                        self._grievance_id, replace(self._state, runs=self._state.runs + 1)
+                    )
+                )
+            steps = self._open_steps()
+            now = workflow.now()
+            if steps and steps[0].at <= now:
+                await self._perform(steps[0])
+                continue
+            timeout = steps[0].at - now if steps else None
+            try:
+                await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout)
+            except TimeoutError:
+                pass
+        await self._flush_notifications()
+        return GrievanceOutcome(
+            grievance_id=self._grievance_id,
+            status=self._state.status,
+            version=self._state.version,
+            runs=self._state.runs,
+        )
+
+    # -------------------------------------------------------------- updates
+
+    def _drain(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        for update in sorted(inbox, key=lambda u: u.version):
+            self._apply(update)
+
+    def _apply(self, update: GrievanceUpdate) -> None:
+        state = self._state
+        if update.version <= state.version:
+            state.duplicates_ignored += 1
+            return
+        known = {a.assignment_id for a in state.assignments}
+        state.version = update.version
+        state.status = update.status
+        state.number = update.number or state.number
+        state.round = update.round
+        state.reopen_count = update.reopen_count
+        state.deadlines = list(update.deadlines)
+        state.assignments = list(update.assignments)
+        state.updates_applied += 1
+        state.applied_versions = [*state.applied_versions, update.version][-RECENT_VERSIONS:]
+        live = {s.key for d in state.deadlines for s in ladder(self._grievance_id, d)}
+        state.done = [key for key in state.done if key in live]
+        if state.status not in FINAL_STATUSES:
+            for assignment in update.assignments:
+                if (
+                    assignment.notify
+                    and assignment.assignment_id not in known
+                    and assignment.state == "dispatched"
+                ):
+                    self._announce(assignment)
+
+    def _open_steps(self) -> list[Step]:
+        done = set(self._state.done)
+        steps = [
+            step
+            for deadline in self._state.deadlines
+            for step in ladder(self._grievance_id, deadline)
+            if step.key not in done
+        ]
+        return sorted(steps, key=lambda s: s.sort_key)
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or (
+            info.get_current_history_length() > HISTORY_LIMIT
+        )
+
+    # ---------------------------------------------------------------- steps
+
+    async def _perform(self, step: Step) -> None:
+        deadline = step.deadline
+        result: StepResult | None = None
+        try:
+            if step.name == "urge":
+                result = await workflow.execute_activity_method(
+                    GrievanceActivities.urge,
+                    UrgeInput(
+                        grievance_id=self._grievance_id,
+                        kind=deadline.kind,
+                        due=deadline.due,
+                        command_id=step.key,
+                        assignment_id=deadline.assignment_id,
+                        department=deadline.department,
+                    ),
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STEP_RETRY,
+                )
+            elif step.name == "close":
+                result = await workflow.execute_activity_method(
+                    GrievanceActivities.close_no_response,
+                    CloseInput(
+                        grievance_id=self._grievance_id, due=deadline.due, command_id=step.key
+                    ),
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STEP_RETRY,
+                )
+            else:
+                result = await workflow.execute_activity_method(
+                    GrievanceActivities.escalate,
+                    EscalateInput(
+                        grievance_id=self._grievance_id,
+                        kind=deadline.kind,
+                        due=deadline.due,
+                        level=1 if step.name == "escalate-1" else 2,
+                        command_id=step.key,
+                        assignment_id=deadline.assignment_id,
+                        department=deadline.department,
+                    ),
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STEP_RETRY,
+                )
+        except ActivityError as err:
+            workflow.logger.warning("deadline step %s refused: %s", step.key, err.cause or err)
+        self._state.done.append(step.key)
+        if result is None or not result.recorded:
+            return
+        self._state.steps_recorded += 1
+        if result.status in FINAL_STATUSES:
+            self._state.status = result.status
+        if result.notify and result.department and step.name != "close":
+            self._start_notification(
+                NotifyInput(
+                    grievance_id=self._grievance_id,
+                    department=result.department,
+                    event="urged" if step.name == "urge" else "escalated",
+                    idempotency_key=step.key,
+                    number=self._state.number,
+                    assignment_id=deadline.assignment_id,
+                    kind=deadline.kind,
+                    deadline=deadline.due,
+                    level=None if step.name == "urge" else int(step.name[-1]),
+                )
+            )
+
+    # -------------------------------------------------------- notifications
+
+    def _announce(self, assignment: AssignmentInfo) -> None:
+        due = next(
+            (d.due for d in self._state.deadlines if d.assignment_id == assignment.assignment_id),
+            None,
+        )
+        event = "summoned" if assignment.role == "summoned" else "assigned"
+        self._start_notification(
+            NotifyInput(
+                grievance_id=self._grievance_id,
+                department=assignment.department,
+                event=event,
+                idempotency_key=(
+                    f"{workflow_id_for(self._grievance_id)}/{event}/{assignment.assignment_id}"
+                ),
+                number=self._state.number,
+                assignment_id=assignment.assignment_id,
+                deadline=due,
+            )
+        )
+
+    def _start_notification(self, notification: NotifyInput) -> None:
+        self._notifications.append(asyncio.create_task(self._deliver(notification)))
+
+    async def _deliver(self, notification: NotifyInput) -> None:
+        try:
+            await workflow.execute_activity_method(
+                GrievanceActivities.notify,
+                notification,
+                start_to_close_timeout=NOTIFY_START_TO_CLOSE,
+                schedule_to_close_timeout=NOTIFY_SCHEDULE_TO_CLOSE,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "notification %s to %s given up: %s",
+                notification.idempotency_key,
+                notification.department,
+                err.cause or err,
+            )
+
+    async def _flush_notifications(self) -> None:
+        pending, self._notifications = self._notifications, []
+        if pending:
+            await asyncio.gather(*pending)

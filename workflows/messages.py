@@ -1,0 +1,179 @@
+"""The small dataclasses that cross the Temporal boundary: signal envelope, inputs, results.
+
+Everything here is plain data (str, int, bool, datetime, lists of dataclasses), so the
+pydantic data converter round-trips it exactly and fields can be added later with
+defaults without breaking running workflows. No domain imports: workflow code loads
+this module inside the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Deadline kinds (the values of domain.model.DeadlineKind, repeated here as plain strings
+# so workflow code needs no domain import).
+SIGN_FOR = "sign_for"
+RESOLVE = "resolve"
+REPORT_IN = "report_in"
+REDISPATCH = "redispatch"
+FEEDBACK = "feedback"
+
+FINAL_STATUSES = frozenset({"closed", "rejected", "merged", "withdrawn"})
+
+
+def workflow_id_for(grievance_id: str) -> str:
+    return f"grievance-{grievance_id}"
+
+
+@dataclass
+class DeadlineInfo:
+    """One open deadline as the grievance's events set it, with its ladder instants.
+
+    ``urge_at`` (the SLA profile's share of the window) and ``level2_at`` (the lapse
+    after the deadline) are computed by the relay from the same policy the domain used,
+    so the workflow only waits; it never recomputes a deadline.
+    """
+
+    kind: str
+    due: datetime
+    urge_at: datetime
+    level2_at: datetime
+    assignment_id: str | None = None
+    department: str | None = None
+
+
+@dataclass
+class AssignmentInfo:
+    """One department's part in the current round (lead, assisting or summoned)."""
+
+    assignment_id: str
+    department: str
+    role: str
+    round: int
+    state: str
+    notify: bool = False  # the department has a webhook: announce the assignment
+
+
+@dataclass
+class EventRef:
+    """A domain event the envelope covers: its class name and aggregate version."""
+
+    type: str
+    version: int
+
+
+@dataclass
+class GrievanceUpdate:
+    """The relay's signal: what changed, and the grievance's orchestration state after it.
+
+    ``version`` is the aggregate version after the last event in ``events``; a workflow
+    ignores an update whose version it has already applied, so a relay that sends the
+    same batch twice causes no second effect.
+    """
+
+    grievance_id: str
+    version: int
+    status: str
+    events: list[EventRef] = field(default_factory=list)
+    number: str = ""
+    round: int = 0
+    reopen_count: int = 0
+    deadlines: list[DeadlineInfo] = field(default_factory=list)
+    assignments: list[AssignmentInfo] = field(default_factory=list)
+
+
+@dataclass
+class WorkflowState:
+    """What a run carries into the next one through continue-as-new."""
+
+    version: int = 0
+    status: str = "received"
+    number: str = ""
+    round: int = 0
+    reopen_count: int = 0
+    deadlines: list[DeadlineInfo] = field(default_factory=list)
+    assignments: list[AssignmentInfo] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # ladder steps already acted on
+    applied_versions: list[int] = field(default_factory=list)  # last few, for audits/tests
+    updates_applied: int = 0
+    duplicates_ignored: int = 0
+    steps_recorded: int = 0
+    runs: int = 1
+
+
+@dataclass
+class GrievanceWorkflowInput:
+    grievance_id: str
+    state: WorkflowState | None = None
+
+
+@dataclass
+class GrievanceOutcome:
+    grievance_id: str
+    status: str
+    version: int
+    runs: int
+
+
+@dataclass
+class UrgeInput:
+    grievance_id: str
+    kind: str
+    due: datetime
+    command_id: str
+    assignment_id: str | None = None
+    department: str | None = None
+
+
+@dataclass
+class EscalateInput:
+    grievance_id: str
+    kind: str
+    due: datetime
+    level: int
+    command_id: str
+    assignment_id: str | None = None
+    department: str | None = None
+
+
+@dataclass
+class CloseInput:
+    grievance_id: str
+    due: datetime
+    command_id: str
+    outcome: str = "no_response"
+
+
+@dataclass
+class StepResult:
+    """What a deadline step did: ``recorded`` False = the deadline was met or moved."""
+
+    recorded: bool
+    replayed: bool
+    version: int
+    status: str
+    department: str | None = None
+    notify: bool = False  # the department has a webhook configured
+
+
+@dataclass
+class NotifyInput:
+    """One signed outbound notification to one department."""
+
+    grievance_id: str
+    department: str
+    event: str  # assigned | summoned | urged | escalated
+    idempotency_key: str
+    number: str = ""
+    assignment_id: str | None = None
+    kind: str | None = None
+    deadline: datetime | None = None
+    level: int | None = None
+
+
+@dataclass
+class NotifyResult:
+    delivered: bool
+    status_code: int | None = None
+    skipped_reason: str | None = None

@@ -1,0 +1,343 @@
+"""The relay: the application's notification log → ``signal_with_start`` of each workflow.
+
+How it stays exactly-once in effect
+-----------------------------------
+- The position is eventsourcing's own tracking: a ``TrackingRecorder`` built by the
+  same persistence module as the event store (SQLite file or PostgreSQL schema; in
+  memory for unit tests), keyed ``Grievances/<relay name>``. No cursor file.
+- A batch of notifications is read, grouped by grievance (several events of one
+  grievance are coalesced into one signal: each signal costs the workflow a task),
+  and every ``signal_with_start`` must be accepted by Temporal **before** the batch's
+  last notification id is recorded. A relay killed mid-batch therefore re-sends part
+  of a batch (at-least-once); workflows ignore versions they have applied, so the
+  effect is exactly once.
+- The envelope (``GrievanceUpdate``) carries the grievance's open deadlines and
+  current assignments as of the newest event in the batch, read from the aggregate at
+  that version, plus the ladder instants (urge share, level-2 lapse) from the same SLA
+  policy the domain used. Workflows never recompute a deadline.
+- If Temporal is unreachable, nothing is recorded and the batch is retried with
+  exponential backoff (reconnecting the client); commands keep being accepted by the
+  application meanwhile, and the relay catches up in log order, so in order per
+  grievance.
+- Only events that change orchestration are sent (``RELAYED_EVENTS``); the workflow's
+  own Urged/Escalated and events like ProgressReported are skipped.
+
+Partitions (``closeloop relay --partition i/N``)
+-----------------------------------------------
+N relays can share the log: relay ``i`` handles the grievances whose UUID, as an
+integer, is ``i`` modulo ``N`` (stable across processes, unlike ``hash()``); each
+partition has its own tracking key (``Grievances/relay-<i>of<N>``), so they advance
+independently. One grievance always goes through one relay, which keeps its events
+in order. Changing N means new tracking keys: start the new set from the old
+minimum position (or let them re-send: workflows dedupe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+from eventsourcing.utils import Environment
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.application import GrievanceApp
+from domain.grievance import Assignment, Grievance
+from domain.model import Deadline, DeadlineKind
+from workflows.grievance import GrievanceWorkflow
+from workflows.messages import (
+    AssignmentInfo,
+    DeadlineInfo,
+    EventRef,
+    GrievanceUpdate,
+    GrievanceWorkflowInput,
+    workflow_id_for,
+)
+from workflows.webhooks import WebhookDirectory
+
+log = structlog.get_logger(__name__)
+
+GRIEVANCE_TOPIC_PREFIX = f"{Grievance.__module__}:{Grievance.__qualname__}."
+RELAYED_EVENTS = frozenset(
+    {
+        "Received",
+        "Dispatched",
+        "SignedFor",
+        "Returned",
+        "Arbitrated",
+        "ExtensionGranted",
+        "Summoned",
+        "ReportedIn",
+        "PartCompleted",
+        "Resolved",
+        "Reopened",
+        "Closed",
+        "Rejected",
+        "Merged",
+        "Withdrawn",
+    }
+)
+TRACKING_ENV_NAME = "Relay"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Which share of the grievances one relay handles (``i/N``)."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ValueError(f"partition {self.index}/{self.count}: need 0 <= i < N")
+
+    @classmethod
+    def parse(cls, text: str) -> Partition:
+        head, sep, tail = text.partition("/")
+        if not sep or not head.strip().isdigit() or not tail.strip().isdigit():
+            raise ValueError(f"partition {text!r}: expected i/N, e.g. 0/2")
+        return cls(int(head), int(tail))
+
+    @property
+    def name(self) -> str:
+        return "relay" if self.count == 1 else f"relay-{self.index}of{self.count}"
+
+    def owns(self, grievance_id: UUID) -> bool:
+        return grievance_id.int % self.count == self.index
+
+
+def tracking_recorder(env: Mapping[str, str]) -> TrackingRecorder:
+    """A tracking recorder on the event store's own backend (same SQLite file / PG schema)."""
+    merged = {**os.environ, **env}
+    factory = InfrastructureFactory.construct(Environment(TRACKING_ENV_NAME, merged))
+    return factory.tracking_recorder()
+
+
+def _window_start(grievance: Grievance, deadline: Deadline) -> datetime:
+    assignment: Assignment | None = (
+        grievance.assignments.get(deadline.assignment_id) if deadline.assignment_id else None
+    )
+    start: datetime | None = None
+    if deadline.kind is DeadlineKind.FEEDBACK:
+        start = grievance.resolved_at
+    elif deadline.kind is DeadlineKind.REDISPATCH and assignment is not None:
+        start = assignment.returned_at
+    elif assignment is not None:
+        start = assignment.dispatched_at
+    return start if start is not None and start <= deadline.due else deadline.due
+
+
+def build_update(
+    app: GrievanceApp,
+    grievance_id: UUID,
+    version: int,
+    events: list[EventRef],
+    webhooks: WebhookDirectory | None = None,
+) -> GrievanceUpdate:
+    """The envelope for a grievance as of ``version`` (the newest event relayed)."""
+    grievance = app.get_grievance(grievance_id, version=version)
+    sla = app.policies.sla
+    webhooks = webhooks or WebhookDirectory()
+    deadlines = [
+        DeadlineInfo(
+            kind=d.kind.value,
+            due=d.due,
+            urge_at=sla.urge_at(_window_start(grievance, d), d.due),
+            level2_at=sla.level2_at(d.due),
+            assignment_id=d.assignment_id,
+            department=d.department,
+        )
+        for d in grievance.open_deadlines()
+    ]
+    assignments = [
+        AssignmentInfo(
+            assignment_id=a.id,
+            department=a.department,
+            role=a.role.value,
+            round=a.round,
+            state=a.state.value,
+            notify=a.department in webhooks,
+        )
+        for a in grievance.assignments.values()
+        if a.round == grievance.round or a.is_open
+    ]
+    return GrievanceUpdate(
+        grievance_id=str(grievance_id),
+        version=grievance.version,
+        status=grievance.status.value,
+        events=events,
+        number=grievance.number,
+        round=grievance.round,
+        reopen_count=grievance.reopen_count,
+        deadlines=deadlines,
+        assignments=assignments,
+    )
+
+
+ClientSource = Client | Callable[[], Awaitable[Client]]
+
+
+class Relay:
+    """Follows the notification log and signals workflows; see the module docstring."""
+
+    def __init__(
+        self,
+        app: GrievanceApp,
+        tracking: TrackingRecorder,
+        client: ClientSource,
+        *,
+        task_queue: str,
+        partition: Partition | None = None,
+        webhooks: WebhookDirectory | None = None,
+        batch_size: int = 256,
+        concurrency: int = 32,
+        poll_interval: float = 0.5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        rpc_timeout: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self.app = app
+        self.tracking = tracking
+        self.task_queue = task_queue
+        self.partition = partition or Partition()
+        self.webhooks = webhooks or WebhookDirectory()
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.rpc_timeout = rpc_timeout
+        self.tracking_key = f"{app.name}/{self.partition.name}"
+        self.signals_sent = 0
+        self.failures = 0
+        if isinstance(client, Client):
+            self._client: Client | None = client
+            self._connect: Callable[[], Awaitable[Client]] | None = None
+        else:
+            self._client = None
+            self._connect = client
+
+    # ------------------------------------------------------------ position
+
+    def position(self) -> int:
+        """The last notification id whose signals Temporal accepted."""
+        return self.tracking.max_tracking_id(self.tracking_key) or 0
+
+    async def _get_client(self) -> Client:
+        if self._client is None:
+            assert self._connect is not None
+            self._client = await self._connect()
+        return self._client
+
+    # -------------------------------------------------------------- batches
+
+    def _read_batch(self) -> tuple[int | None, int, list[GrievanceUpdate]]:
+        notifications = self.app.recorder.select_notifications(self.position() + 1, self.batch_size)
+        if not notifications:
+            return None, 0, []
+        groups: dict[UUID, list[EventRef]] = {}
+        for n in notifications:
+            if not n.topic.startswith(GRIEVANCE_TOPIC_PREFIX):
+                continue
+            name = n.topic[len(GRIEVANCE_TOPIC_PREFIX) :]
+            grievance_id = UUID(str(n.originator_id))
+            if name not in RELAYED_EVENTS or not self.partition.owns(grievance_id):
+                continue
+            groups.setdefault(grievance_id, []).append(EventRef(name, n.originator_version))
+        updates = [
+            build_update(self.app, gid, refs[-1].version, refs, self.webhooks)
+            for gid, refs in groups.items()
+        ]
+        return notifications[-1].id, len(notifications), updates
+
+    async def run_once(self) -> int:
+        """Relay one batch; returns how many notifications it covered (0 = caught up)."""
+        last_id, count, updates = await asyncio.to_thread(self._read_batch)
+        if last_id is None:
+            return 0
+        if updates:
+            client = await self._get_client()
+            semaphore = asyncio.Semaphore(self.concurrency)
+            async with asyncio.TaskGroup() as group:
+                for update in updates:
+                    group.create_task(self._send(client, update, semaphore))
+        # Only now, with every signal accepted, does the position move.
+        await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.tracking_key, last_id))
+        return count
+
+    async def _send(
+        self, client: Client, update: GrievanceUpdate, semaphore: asyncio.Semaphore
+    ) -> None:
+        async with semaphore:
+            try:
+                await client.start_workflow(
+                    GrievanceWorkflow.run,
+                    GrievanceWorkflowInput(update.grievance_id),
+                    id=workflow_id_for(update.grievance_id),
+                    task_queue=self.task_queue,
+                    start_signal="update",
+                    start_signal_args=[update],
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                    rpc_timeout=self.rpc_timeout,
+                )
+            except WorkflowAlreadyStartedError:
+                # The workflow completed: the grievance is final and needs no signal.
+                log.debug("relay.workflow_closed", grievance_id=update.grievance_id)
+                return
+            self.signals_sent += 1
+
+    # ----------------------------------------------------------------- loop
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Relay until ``stop`` is set, backing off while Temporal or the store is down."""
+        stop = stop or asyncio.Event()
+        delay = self.backoff_initial
+        log.info("relay.started", partition=self.partition.name, position=self.position())
+        while not stop.is_set():
+            try:
+                covered = await self.run_once()
+            except Exception as err:  # keep relaying: the batch is retried, nothing is lost
+                self.failures += 1
+                self._client = None if self._connect is not None else self._client
+                log.warning(
+                    "relay.batch_failed",
+                    error=_describe(err),
+                    retry_in=round(delay, 2),
+                    position=self.position(),
+                )
+                await _wait(stop, delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            delay = self.backoff_initial
+            if covered < self.batch_size:
+                await _wait(stop, self.poll_interval)
+        log.info("relay.stopped", partition=self.partition.name, position=self.position())
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in err.exceptions)
+    return f"{type(err).__name__}: {err}"
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+def describe_position(relay: Relay) -> dict[str, Any]:
+    return {
+        "partition": relay.partition.name,
+        "position": relay.position(),
+        "log_max": relay.app.recorder.max_notification_id() or 0,
+    }

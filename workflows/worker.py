@@ -1,0 +1,70 @@
+"""The Temporal worker for GrievanceWorkflow and its activities.
+
+Activities are synchronous (eventsourcing is), so they run in a thread pool owned by
+the worker; the workflow itself runs in Temporal's sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from domain.application import GrievanceApp
+from workflows.activities import GrievanceActivities
+from workflows.grievance import GrievanceWorkflow
+from workflows.webhooks import WebhookDirectory
+
+DEFAULT_ACTIVITY_THREADS = 16
+
+
+def build_worker(
+    client: Client,
+    app: GrievanceApp,
+    *,
+    task_queue: str,
+    executor: ThreadPoolExecutor,
+    webhooks: WebhookDirectory | None = None,
+    **worker_options: Any,
+) -> Worker:
+    """A worker for ``task_queue``; the caller owns ``executor`` and shuts it down after."""
+    activities = GrievanceActivities(app, webhooks)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GrievanceWorkflow],
+        activities=activities.all(),
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+        **worker_options,
+    )
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    app: GrievanceApp,
+    *,
+    task_queue: str,
+    webhooks: WebhookDirectory | None = None,
+    activity_threads: int = DEFAULT_ACTIVITY_THREADS,
+    **worker_options: Any,
+) -> AsyncIterator[Worker]:
+    """Run a worker in the background for the ``async with`` block, then shut it down."""
+    with ThreadPoolExecutor(
+        max_workers=activity_threads, thread_name_prefix="closeloop-activity"
+    ) as executor:
+        worker = build_worker(
+            client,
+            app,
+            task_queue=task_queue,
+            executor=executor,
+            webhooks=webhooks,
+            **worker_options,
+        )
+        async with worker:
+            yield worker
