@@ -302,6 +302,7 @@ class AssignmentPublic(BaseModel):
     extensions_granted: int = 0
     escalation_level: int = 0
     account: str | None = None
+    allowed_actions: list[str] = Field(default_factory=list)
 
 
 class DeadlinePublic(BaseModel):

@@ -18,8 +18,37 @@ from api.schemas import (
     LocationPublic,
 )
 from domain.application import CommandResult
-from domain.grievance import Grievance
-from domain.model import mask_name, mask_phone
+from domain.grievance import STATUS_ACTIONS, Assignment, Grievance
+from domain.model import AssignmentRole, AssignmentState, Status, mask_name, mask_phone
+
+_WORK = {AssignmentRole.LEAD, AssignmentRole.ASSISTING}
+# What a department may do to its assignment, by the assignment's state and role
+# (the same rules as the aggregate's guards; the grievance's status filters further).
+ASSIGNMENT_ACTIONS: tuple[tuple[str, frozenset[AssignmentState], set[AssignmentRole]], ...] = (
+    ("sign_for", frozenset({AssignmentState.DISPATCHED}), _WORK),
+    ("return", frozenset({AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR}), _WORK),
+    ("report_progress", frozenset({AssignmentState.SIGNED_FOR}), _WORK),
+    (
+        "request_extension",
+        frozenset({AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR}),
+        _WORK,
+    ),
+    ("complete_part", frozenset({AssignmentState.SIGNED_FOR}), {AssignmentRole.ASSISTING}),
+    ("resolve", frozenset({AssignmentState.SIGNED_FOR}), {AssignmentRole.LEAD}),
+    ("report_in", frozenset({AssignmentState.DISPATCHED}), {AssignmentRole.SUMMONED}),
+)
+
+
+def assignment_actions(assignment: Assignment, status: Status) -> list[str]:
+    """The commands its department may send for this assignment now."""
+    return sorted(
+        action
+        for action, states, roles in ASSIGNMENT_ACTIONS
+        if assignment.state in states
+        and assignment.role in roles
+        and action in STATUS_ACTIONS[status]
+    )
+
 
 PERSONAL_FIELDS = {"citizen_name": mask_name, "citizen_phone": mask_phone}
 _EVENT_META = ("principal", "role", "at", "command_id", "reason")
@@ -80,6 +109,7 @@ def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePu
                 extensions_granted=a.extensions_granted,
                 escalation_level=a.escalation_level,
                 account=a.account,
+                allowed_actions=assignment_actions(a, g.status),
             )
             for a in g.assignments.values()
         ],

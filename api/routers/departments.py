@@ -28,8 +28,9 @@ from api.schemas import (
     ProgressRequest,
     ReturnRequest,
 )
-from api.views import accepted, as_row, mask_row
+from api.views import accepted, as_row, assignment_actions, mask_row
 from domain.application import CommandResult
+from domain.errors import AssignmentStateError
 from domain.model import AssignmentState, Role
 
 router = APIRouter(prefix="/v1", tags=["departments"])
@@ -47,8 +48,13 @@ def _run(
     response: Response,
     command: Callable[[], CommandResult],
 ) -> CommandAccepted:
-    own_assignment(app, who, assignment_id)
-    result = command()
+    grievance = own_assignment(app, who, assignment_id)
+    try:
+        result = command()
+    except AssignmentStateError as exc:
+        # The aggregate names the assignment's state; say what may be done to it instead.
+        exc.allowed = assignment_actions(grievance.assignment(assignment_id), grievance.status)
+        raise
     set_version(response, result.version)
     return accepted(result)
 
