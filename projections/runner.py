@@ -143,7 +143,8 @@ def run_forever(
     names: Sequence[str] | None = None,
     *,
     interval: float = 0.5,
+    batch_size: int = DEFAULT_BATCH,
 ) -> None:
     """The long-running mode of ``closeloop project``: until ``stop`` is set."""
-    with Projector(app_env, names) as projector:
+    with Projector(app_env, names, batch_size=batch_size) as projector:
         projector.run_forever(stop, interval)

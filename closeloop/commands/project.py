@@ -1,0 +1,64 @@
+"""``closeloop project``: run the projectors until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("project", help="run the projectors (read models) until interrupted")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these projections (default: all)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.5,
+        help="seconds between polls of the event log when idle (default 0.5)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        help="events per transaction (default 500)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import structlog
+
+    from closeloop.logging import configure_logging
+    from closeloop.settings import get_settings
+    from projections.registry import select
+    from projections.runner import run_forever
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    log = structlog.get_logger("closeloop.project")
+    try:
+        names = [spec.name for spec in select(args.names)]
+    except KeyError as error:
+        print(error.args[0])
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping projectors", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    log.info("projecting", projections=names)
+    run_forever(
+        settings.event_store_env(),
+        stop,
+        names,
+        interval=args.interval,
+        batch_size=args.batch_size,
+    )
+    log.info("projectors stopped")
+    return 0
