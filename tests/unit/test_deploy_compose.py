@@ -1,0 +1,182 @@
+"""deploy/compose.yaml: valid for docker-compose, and the topology it promises.
+
+Validated by Debian's ``docker-compose config`` (no Docker engine needed); CI
+installs it (.ci/run). The structural checks read the file compose resolved.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from closeloop.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "compose.yaml"
+CLOSELOOP_ROLES = {"api", "worker", "relay", "project"}
+
+
+def _docker_compose() -> str:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is missing: apt-get install -y docker-compose")
+        pytest.skip("docker-compose not installed here (apt-get install -y docker-compose)")
+    return exe
+
+
+def _compose(*args: str, file: Path = COMPOSE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_docker_compose(), "-f", str(file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=file.parent,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    result = _compose("config")
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = yaml.safe_load(result.stdout)
+    return data
+
+
+def _closeloop_services(resolved: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: svc
+        for name, svc in resolved["services"].items()
+        if str(svc.get("image", "")).startswith("closeloop:")
+    }
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = _compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_rejects_a_broken_copy(tmp_path: Path) -> None:
+    # Proves the validation above can fail: a misspelt start condition is refused.
+    shutil.copytree(DEPLOY, tmp_path / "deploy")
+    broken = tmp_path / "deploy" / "compose.yaml"
+    broken.write_text(COMPOSE.read_text().replace("service_healthy", "service_helthy", 1))
+    result = _compose("config", "-q", file=broken)
+    assert result.returncode != 0
+    assert "service_helthy" in result.stderr
+
+
+def test_every_role_runs_from_the_one_image(resolved: dict[str, Any]) -> None:
+    services = _closeloop_services(resolved)
+    roles = [svc["command"][0] for svc in services.values()]
+    assert set(roles) == CLOSELOOP_ROLES
+    assert roles.count("api") == 2
+    assert roles.count("worker") == 2
+    assert roles.count("project") == 1
+    assert {svc["image"] for svc in services.values()} == {"closeloop:dev"}
+    for svc in services.values():
+        assert svc["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert Path(svc["build"]["context"]).resolve() == ROOT
+
+
+def test_relays_cover_every_partition_exactly_once(resolved: dict[str, Any]) -> None:
+    partitions: list[tuple[int, int]] = []
+    for svc in _closeloop_services(resolved).values():
+        command = svc["command"]
+        if command[0] != "relay":
+            continue
+        assert command[1] == "--partition"
+        index, total = (int(part) for part in command[2].split("/"))
+        partitions.append((index, total))
+    totals = {total for _, total in partitions}
+    assert totals == {2}
+    assert sorted(index for index, _ in partitions) == [0, 1]
+
+
+def test_start_order_waits_on_health_and_setup_jobs(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    for name, svc in services.items():
+        for dependency, rule in svc.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            condition = rule["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dependency], (name, dependency)
+            else:
+                assert condition == "service_completed_successfully", (name, dependency)
+    for svc in _closeloop_services(resolved).values():
+        assert set(svc["depends_on"]) >= {"postgres", "temporal", "temporal-namespace"}
+    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_proxy_balances_over_both_apis(resolved: dict[str, Any]) -> None:
+    conf = (DEPLOY / "nginx" / "nginx.conf").read_text()
+    upstreams = re.findall(r"^\s*server\s+([\w-]+):(\d+)", conf, flags=re.MULTILINE)
+    apis = {n for n, s in _closeloop_services(resolved).items() if s["command"][0] == "api"}
+    assert {host for host, _ in upstreams} == apis
+    assert {int(port) for _, port in upstreams} == {Settings().api_port}
+    assert set(resolved["services"]["proxy"]["depends_on"]) == apis
+
+
+def test_no_secret_is_written_in_the_compose_file(resolved: dict[str, Any]) -> None:
+    for name, svc in resolved["services"].items():
+        for key, value in (svc.get("environment") or {}).items():
+            assert "DATABASE_URL" not in key, (name, key)
+            if "PASSWORD" in key or key.endswith("_PWD"):
+                assert key.endswith("_FILE"), (name, key, value)
+
+
+def test_mounted_files_exist_in_deploy(resolved: dict[str, Any]) -> None:
+    mounted: list[Path] = []
+    for svc in resolved["services"].values():
+        for volume in svc.get("volumes", []):
+            source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+            if source.startswith("/"):
+                mounted.append(Path(source))
+    assert len(mounted) >= 5
+    for path in mounted:
+        assert path.is_file(), path
+        assert DEPLOY in path.parents, path
+
+
+def test_make_secrets_writes_every_compose_secret(
+    resolved: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    run = subprocess.run(
+        ["sh", str(DEPLOY / "make-secrets.sh"), str(secrets)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "secrets in" in run.stdout
+    wanted = {Path(spec["file"]).name for spec in resolved["secrets"].values()}
+    assert wanted <= {p.name for p in secrets.iterdir()}
+    first = {p.name: p.read_text() for p in secrets.iterdir()}
+    subprocess.run(["sh", str(DEPLOY / "make-secrets.sh"), str(secrets)], check=True, timeout=30)
+    assert {p.name: p.read_text() for p in secrets.iterdir()} == first, "re-run must keep them"
+
+    # closeloop reads its URL from the secret file named like the setting.
+    monkeypatch.delenv("CLOSELOOP_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CLOSELOOP_SECRETS_DIR", str(secrets))
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    params = settings.postgres_params()
+    assert params["host"] == "postgres"
+    assert params["dbname"] == "closeloop"
+    assert params["user"] == "closeloop"
+    assert params["password"] == first["closeloop_db_password"]
