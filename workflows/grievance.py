@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -159,10 +160,8 @@ class GrievanceWorkflow:
                 await self._perform(steps[0])
                 continue
             timeout = steps[0].at - now if steps else None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout)
-            except TimeoutError:
-                pass
         await self._flush_notifications()
         return GrievanceOutcome(
             grievance_id=self._grievance_id,

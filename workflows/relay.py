@@ -35,6 +35,7 @@ minimum position (or let them re-send: workflows dedupe).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -329,10 +330,8 @@ def _describe(err: BaseException) -> str:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def describe_position(relay: Relay) -> dict[str, Any]:

@@ -28,8 +28,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.application import GrievanceApp
 from domain.model import Actor, Location, Role
-from workflows.messages import WorkflowState, workflow_id_for
-from workflows.relay import Relay, tracking_recorder
+from workflows.grievance import GrievanceWorkflow
+from workflows.messages import GrievanceOutcome, WorkflowState, workflow_id_for
+from workflows.relay import RELAYED_EVENTS, Relay, tracking_recorder
 from workflows.webhooks import WebhookDirectory
 from workflows.worker import running_worker
 
@@ -143,29 +144,41 @@ class Harness:
     def handle(self, grievance_id: UUID) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id_for(str(grievance_id)))
 
+    async def outcome(self, grievance_id: UUID) -> GrievanceOutcome:
+        """The workflow's result (following continue-as-new runs)."""
+        handle = self.client.get_workflow_handle_for(
+            GrievanceWorkflow.run, workflow_id_for(str(grievance_id))
+        )
+        return await handle.result()
+
     async def state(self, grievance_id: UUID) -> WorkflowState:
         return await self.handle(grievance_id).query("state", result_type=WorkflowState)
 
-    def events(self, grievance_id: UUID, name: str | None = None) -> list[Any]:
-        found = list(self.app.events.get(grievance_id))
-        return [e for e in found if name is None or type(e).__name__ == name]
+    def events(self, grievance_id: UUID, name: str | None = None, **match: Any) -> list[Any]:
+        """Recorded events of the grievance, by class name and attribute values."""
+        return [
+            e
+            for e in self.app.events.get(grievance_id)
+            if (name is None or type(e).__name__ == name)
+            and all(getattr(e, k) == v for k, v in match.items())
+        ]
 
     async def wait_events(
         self, grievance_id: UUID, name: str, count: int = 1, **match: Any
     ) -> list[Any]:
         def found() -> list[Any]:
-            hits = [
-                e
-                for e in self.events(grievance_id, name)
-                if all(getattr(e, k) == v for k, v in match.items())
-            ]
+            hits = self.events(grievance_id, name, **match)
             return hits if len(hits) >= count else []
 
         return await eventually(found)
 
     async def wait_version(self, grievance_id: UUID) -> WorkflowState:
-        """Until the workflow has applied the aggregate's current version."""
-        version = self.app.get_grievance(grievance_id).version
+        """Until the workflow has applied the newest event the relay forwards."""
+        version = max(
+            e.originator_version
+            for e in self.events(grievance_id)
+            if type(e).__name__ in RELAYED_EVENTS
+        )
         deadline = time.monotonic() + 15
         while True:
             state = await self.state(grievance_id)
