@@ -144,7 +144,7 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 def _allowed(allowed: Sequence[str], lang: Lang) -> str:
     if not allowed:
-        return "none (final status)" if lang == "en" else "无（已是终态）"
+        return "nothing" if lang == "en" else "无"
     sep = ", " if lang == "en" else "、"
     return sep.join(action_label(a, lang) for a in allowed)
 
@@ -157,9 +157,10 @@ def domain_problem(exc: DomainError, lang: Lang) -> dict[str, Any]:
         state = ASSIGNMENT_STATE_LABELS.get(exc.assignment_state, exc.assignment_state)
         detail = (
             f"派单 {exc.assignment_id} 当前为「{state}」（诉求状态「"
-            f"{status_label(exc.status, lang)}」），不能执行「{action_label(exc.action, lang)}」。"
+            f"{status_label(exc.status, lang)}」），不能执行「{action_label(exc.action, lang)}」；"
+            f"当前可执行：{_allowed(exc.allowed, lang)}。"
             if zh
-            else message
+            else f"{message}; allowed now: {_allowed(exc.allowed, lang)}"
         )
         return problem_body(
             exc.code,

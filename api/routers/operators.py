@@ -289,9 +289,8 @@ def list_grievances(
         limit=limit,
         now=app.clock(),
     )
-    rows = [as_row(item) for item in page.items]
-    if not who.sees_personal_data:
-        rows = [mask_row(row) for row in rows]
+    # Read models keep contact data masked for everyone; the full record is one GET away.
+    rows = [mask_row(as_row(item)) for item in page.items]
     return GrievancesPage(
         items=[GrievanceSummary.model_validate(row) for row in rows],
         next_cursor=page.next_cursor,
@@ -325,9 +324,13 @@ def list_callbacks(
 ) -> CallbacksPage:
     """The 回访 queue: resolved grievances waiting for feedback, window ending soonest first."""
     page = read_model_call(read_models.list_callbacks, cursor=cursor, limit=limit, now=app.clock())
-    rows = [as_row(item) for item in page.items]
-    if not who.sees_personal_data:
-        rows = [mask_row(row) for row in rows]
+    rows = [mask_row(as_row(item)) for item in page.items]
+    if who.sees_personal_data:
+        # Read models never hold full contact data; operators making the call need it.
+        for row in rows:
+            grievance = app.get_grievance(UUID(str(row["grievance_id"])))
+            row["citizen_name"] = grievance.citizen_name
+            row["citizen_phone"] = grievance.citizen_phone
     return CallbacksPage(
         items=[CallbackItem.model_validate(row) for row in rows], next_cursor=page.next_cursor
     )
