@@ -180,3 +180,11 @@ def test_make_secrets_writes_every_compose_secret(
     assert params["dbname"] == "closeloop"
     assert params["user"] == "closeloop"
     assert params["password"] == first["closeloop_db_password"]
+
+    # An environment variable of the same name wins over the file.
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", "postgresql://other@db.example:5433/x")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().postgres_params()["host"] == "db.example"
+    finally:
+        get_settings.cache_clear()
