@@ -188,3 +188,30 @@ def test_make_secrets_writes_every_compose_secret(
         assert get_settings().postgres_params()["host"] == "db.example"
     finally:
         get_settings.cache_clear()
+
+
+def test_shell_scripts_parse() -> None:
+    scripts = sorted(DEPLOY.rglob("*.sh"))
+    assert len(scripts) >= 4
+    for script in scripts:
+        result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, (script, result.stderr)
+
+
+def test_database_names_agree_across_init_schema_and_server(resolved: dict[str, Any]) -> None:
+    init = (DEPLOY / "postgres" / "init-databases.sh").read_text()
+    created = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+);", init))
+    roles = set(re.findall(r"CREATE ROLE (\w+) LOGIN", init))
+    temporal = resolved["services"]["temporal"]["environment"]
+    schema_job = resolved["services"]["temporal-schema"]["environment"]
+    setup = (DEPLOY / "temporal" / "setup-schema.sh").read_text()
+    for db in (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]):
+        assert created[db] == temporal["POSTGRES_USER"] == schema_job["SQL_USER"]
+        assert f"--db {db} setup-schema" in setup and f"--db {db} update-schema" in setup
+    # The URL make-secrets.sh writes names the role and database the init script creates.
+    url = re.search(
+        r"postgresql://(\w+):[^@]*@(\w+):5432/(\w+)", (DEPLOY / "make-secrets.sh").read_text()
+    )
+    assert url is not None
+    user, host, dbname = url.groups()
+    assert user in roles and created[dbname] == user and host in resolved["services"]
