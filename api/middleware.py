@@ -80,6 +80,7 @@ class ApiMiddleware:
                 route = scope.get("route")
                 self.log.info(
                     "request",
+                    request_id=request_id,
                     method=scope["method"],
                     route=getattr(route, "path", None) or scope["path"],
                     status=status["code"],

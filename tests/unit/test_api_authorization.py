@@ -1,0 +1,156 @@
+"""The authorization matrix: every route × every kind of caller → allowed, 401 or 403."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FakeClock
+from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
+
+OP, SUP, DEPT, O311 = "operator", "supervisor", "department", "open311"
+ROLES = (OP, SUP, DEPT, O311)
+G = "/v1/grievances/{gid}"
+A = "/v1/assignments/{aid}"
+
+# (method, path, body, roles allowed). Other roles get 403; no or a bad token gets 401.
+MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
+    ("POST", "/v1/grievances", grievance_body(), {OP, O311}),
+    ("GET", "/v1/grievances", None, {OP, SUP}),
+    # Open311 clients read only what they filed (tested separately): here that is 403.
+    ("GET", G, None, {OP, SUP, DEPT}),
+    ("POST", G + "/classify", {"category": "PM03"}, {OP}),
+    ("POST", G + "/dispatch", {}, {OP}),
+    ("POST", G + "/reject", {"reason": "x"}, {OP}),
+    ("POST", G + "/merge", {"into": str(uuid.uuid4())}, {OP}),
+    ("POST", G + "/withdraw", {"reason": "x"}, {OP}),
+    (
+        "POST",
+        G + "/arbitrate",
+        {"assignment_id": "x.1", "decision": "confirm"},
+        {OP, SUP},
+    ),
+    ("POST", G + "/feedback", {"contacted": False}, {OP}),
+    ("GET", "/v1/callbacks", None, {OP, SUP}),
+    ("GET", "/v1/categories", None, {OP, SUP, DEPT, O311}),
+    ("GET", "/v1/departments", None, {OP, SUP, DEPT, O311}),
+    ("GET", "/v1/assignments?department=hd.urban", None, {OP, SUP, DEPT}),
+    ("POST", A + "/sign-for", {}, {DEPT}),
+    ("POST", A + "/return", {"reason": "x"}, {DEPT}),
+    ("POST", A + "/progress", {"note": "x"}, {DEPT}),
+    (
+        "POST",
+        A + "/extension-request",
+        {"new_deadline": "2026-12-30T10:00:00+08:00", "reason": "x"},
+        {DEPT},
+    ),
+    ("POST", A + "/complete-part", {"account": "x"}, {DEPT}),
+    ("POST", A + "/resolve", {"account": "x"}, {DEPT}),
+    ("POST", A + "/report-in", {}, {DEPT}),
+    (
+        "POST",
+        G + "/extension-decision",
+        {"assignment_id": "x.1", "granted": True},
+        {SUP},
+    ),
+    ("POST", G + "/summon", {"departments": ["hd.urban"], "reason": "x"}, {SUP}),
+    ("POST", G + "/escalate", {"level": 1, "reason": "x"}, {SUP}),
+    ("GET", "/v1/audit/grievances/{gid}/events", None, {SUP}),
+    ("GET", "/v1/audit/grievances/{gid}/state", None, {SUP}),
+    ("GET", "/v1/kpis", None, {SUP}),
+]
+PUBLIC = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs")]
+
+
+@pytest.fixture
+async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
+        yield harness
+
+
+def test_matrix_covers_every_route() -> None:
+    from api.app import create_app
+
+    spec = create_app(lambda: None).openapi()  # type: ignore[arg-type,return-value]
+    documented = {
+        (method.upper(), path)
+        for path, methods in spec["paths"].items()
+        for method in methods
+        if path.startswith("/v1/")
+    }
+    listed = {
+        (m, p.split("?")[0].replace("{gid}", "{grievance_id}").replace("{aid}", "{assignment_id}"))
+        for m, p, _, _ in MATRIX
+    }
+    assert listed == documented
+
+
+@pytest.mark.parametrize(("method", "template", "body", "allowed"), MATRIX)
+async def test_each_role_on_each_route(
+    api: ApiHarness,
+    method: str,
+    template: str,
+    body: dict[str, Any] | None,
+    allowed: set[str],
+) -> None:
+    d = await api.dispatched("PM03")
+    path = template.format(gid=d["id"], aid=d["assignments"][0])
+    outcomes: dict[str, int] = {}
+    for caller in ("none", "bad", "revoked", *ROLES):
+        headers: dict[str, str] = {}
+        if caller == "bad":
+            headers["Authorization"] = "Bearer cl_0000_not-a-real-token"
+        elif caller == "revoked":
+            record, token = api.services.tokens.create(OP)
+            api.services.tokens.revoke(record.id)
+            headers["Authorization"] = f"Bearer {token}"
+        elif caller in ROLES:
+            # the department token belongs to the assignment's own department
+            headers = api.auth(caller, "cm.xyl-01" if caller == DEPT else None)
+        response = await api.client.request(method, path, json=body, headers=headers)
+        outcomes[caller] = response.status_code
+        if caller in ("none", "bad", "revoked"):
+            assert response.status_code == 401, (caller, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+        elif caller in allowed:
+            assert response.status_code not in (401, 403), (caller, response.text)
+            assert response.status_code < 500, (caller, response.text)
+        else:
+            assert response.status_code == 403, (caller, response.text)
+            assert response.json()["code"] == "forbidden"
+    assert outcomes
+
+
+async def test_public_routes_need_no_token(api: ApiHarness) -> None:
+    for method, path in PUBLIC:
+        response = await api.client.request(method, path)
+        assert response.status_code == 200, path
+
+
+async def test_department_token_on_another_departments_assignment_is_403(
+    api: ApiHarness,
+) -> None:
+    d = await api.dispatched("PM03")
+    aid = d["assignments"][0]
+    for action, body in (
+        ("sign-for", {}),
+        ("return", {"reason": "x"}),
+        ("progress", {"note": "x"}),
+        ("resolve", {"account": "x"}),
+        ("report-in", {}),
+    ):
+        r = await api.post(f"/v1/assignments/{aid}/{action}", DEPT, body, "hd.urban")
+        assert r.status_code == 403 and r.json()["code"] == "not-assigned", action
+    events = api.app.history(uuid.UUID(d["id"]))
+    assert len(events) == 3  # nothing was recorded
+
+
+async def test_malformed_authorization_headers_are_401(api: ApiHarness) -> None:
+    for value in ("", "Bearer", "Basic dXNlcjpwYXNz", "Bearer cl__", "Token abc"):
+        r = await api.client.get("/v1/categories", headers={"Authorization": value})
+        assert r.status_code == 401, value
+        assert r.headers["content-type"].startswith("application/problem+json")
