@@ -12,7 +12,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import problems
+from api import dashboard, problems
 from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.routers import departments, health, operators, supervisors
@@ -57,6 +57,7 @@ def create_app(
     app.include_router(operators.router)
     app.include_router(departments.router)
     app.include_router(supervisors.router)
+    app.include_router(dashboard.router)
     # Other routers (the dashboard, Open311) are included here, one line each.
 
     def openapi() -> dict[str, Any]:

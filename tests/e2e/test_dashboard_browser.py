@@ -1,0 +1,177 @@
+"""The dashboard in headless Chromium: loads cleanly and shows the API's own KPI figures.
+
+A real uvicorn server (in a thread, on a free port) serves the app built by the API's
+factory over SQLite read models filled by the scenario; Debian's ``chromium`` is driven
+by Playwright. The screenshot lands in ``var/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from domain.application import GrievanceApp
+from projections.runner import catch_up
+from tests.conftest import IN_CI, FakeClock
+from tests.support.api import build_services
+from tests.support.projections import run_scenario, sqlite_env
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+VENDORED = ROOT / "api" / "static" / "vendor" / "chart.umd.min.js"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(rate: float | None) -> str:
+    """The page's own formatting of a rate (dashboard.js ``pct``)."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    env = sqlite_env(tmp_path)
+    clock = FakeClock()
+    app = GrievanceApp(env, clock=clock)
+    try:
+        run_scenario(app, clock)
+    finally:
+        app.close()
+    catch_up(env)
+    fastapi_app = create_app(lambda: build_services(env, tmp_path, clock))
+    port = free_port()
+    config = uvicorn.Config(
+        fastapi_app, host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped"
+        time.sleep(0.02)
+    services = fastapi_app.state.services
+    tokens = {
+        "supervisor": services.tokens.create("supervisor", name="督办-王")[1],
+        "department": services.tokens.create(
+            "department", department="hd.enforcement", name="执法局"
+        )[1],
+    }
+    try:
+        yield f"http://127.0.0.1:{port}", tokens
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
+    if not Path(CHROMIUM).exists() or not VENDORED.exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} or {VENDORED} missing (CI=true: run .ci/run / make test)")
+        pytest.skip("chromium or the vendored chart library is missing on this machine")
+    from playwright.sync_api import sync_playwright
+
+    base, tokens = server
+    token = tokens["supervisor"]
+    api = httpx.get(f"{base}/v1/kpis", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert api.status_code == 200, api.text
+    kpis: list[dict[str, Any]] = api.json()["items"]
+    assert {k["department"] for k in kpis} >= {"hd.enforcement", "hd.market"}
+
+    problems: list[str] = []
+    shots = ROOT / "var"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1400}, locale="zh-CN")
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console.{m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+            page.goto(f"{base}/dashboard?token={token}")
+            page.wait_for_selector("body[data-loaded]", timeout=15000)
+            assert "token=" not in page.url  # the token left the address bar
+            assert page.title() == "接诉即办 · 闭环看板"
+            assert page.evaluate("typeof window.Chart") == "function"
+
+            for k in kpis:
+                row = page.locator(f'#kpi-table tr[data-department="{k["department"]}"]')
+                shown = {
+                    key: row.locator(f'td[data-kpi="{key}"]').inner_text()
+                    for key in (
+                        "dispatched",
+                        "response_rate",
+                        "resolution_rate",
+                        "satisfaction_rate",
+                        "overdue",
+                    )
+                }
+                assert shown == {
+                    "dispatched": str(k["dispatched"]),
+                    "response_rate": pct(k["response_rate"]),
+                    "resolution_rate": pct(k["resolution_rate"]),
+                    "satisfaction_rate": pct(k["satisfaction_rate"]),
+                    "overdue": str(k["overdue"]),
+                }, k["department"]
+            overdue_rows = page.locator("#overdue-table tbody tr.late")
+            assert overdue_rows.count() >= 1
+            assert page.locator("#hotspot-table tbody tr").count() == 2
+            page.screenshot(path=str(shots / "dashboard-supervisor.png"), full_page=True)
+
+            page.click('#tabs button[data-tab="operator"]')
+            assert page.locator("#callback-table tbody tr").count() == 1
+            page.screenshot(path=str(shots / "dashboard-operator.png"), full_page=True)
+
+            # English, and a department's own queue with its token.
+            page.evaluate("window.closeloopDashboard.stop()")
+            page.goto(f"{base}/dashboard?lang=en&token={tokens['department']}")
+            page.wait_for_selector("body[data-loaded]", timeout=15000)
+            assert page.locator("h1").inner_text() == "12345 grievance loop · dashboard"
+            assert page.locator('#tabs button[data-tab="supervisor"]').is_hidden()
+            queue = page.locator("#assignment-table tbody tr")
+            assert queue.count() == 3
+            page.screenshot(path=str(shots / "dashboard-department-en.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert (shots / "dashboard-supervisor.png").stat().st_size > 10_000
+
+
+def test_dashboard_static_files_stay_inside_static_dir(
+    server: tuple[str, dict[str, str]],
+) -> None:
+    base, _ = server
+    assert httpx.get(f"{base}/dashboard/static/dashboard.js").status_code == 200
+    outside = httpx.get(f"{base}/dashboard/static/..%2F..%2Fpyproject.toml")
+    assert outside.status_code == 404
+    assert outside.headers["content-type"].startswith("application/problem+json")
+    assert httpx.get(f"{base}/dashboard/data/me").status_code == 401
+
+
+def test_chromium_is_installed_by_ci() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq chromium" in ci
+    assert shutil.which("chromium") or not IN_CI
