@@ -1,0 +1,149 @@
+"""``closeloop up``: the whole loop in one terminal (Temporal dev server, worker, relay,
+projectors, API + dashboard), state in the var directory, Ctrl-C stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+SLA_PROFILES = ("standard", "demo", "drill")
+RESTARTS_PER_COMPONENT = 5
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "up",
+        help="run the whole stack locally (Temporal dev server, worker, relay, projectors, API)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="load a small realistic data set and use the demo SLA profile (minutes)",
+    )
+    parser.add_argument(
+        "--sla-profile",
+        choices=SLA_PROFILES,
+        help="standard (real windows, default), demo (minutes) or drill (seconds)",
+    )
+    parser.add_argument(
+        "--port", type=int, help="API port (default 8000, or the next free port above it)"
+    )
+    parser.add_argument(
+        "--temporal-port", type=int, default=7233, help="Temporal frontend port (default 7233)"
+    )
+    parser.add_argument("--headless", action="store_true", help="no Temporal UI")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import time
+
+    from closeloop.embedded import (
+        ProgressMonitor,
+        StackConfig,
+        StackPorts,
+        build_supervisor,
+        component_specs,
+        ensure_dev_tokens,
+    )
+    from closeloop.settings import get_settings
+    from closeloop.supervisor import ComponentFailedError, format_status, port_is_free
+
+    settings = get_settings()
+    profile = args.sla_profile or ("demo" if args.demo else settings.sla_profile)
+    var_dir = settings.var_dir.resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    if args.port is not None and not port_is_free(args.port):
+        print(f"端口 {args.port} 已被占用 (port {args.port} is in use)", file=sys.stderr)
+        return 2
+    ports = StackPorts.choose(api=args.port or settings.api_port, temporal=args.temporal_port)
+    config = StackConfig(var_dir=var_dir, ports=ports, sla_profile=profile, ui=not args.headless)
+    child_settings = settings.model_copy(update={"var_dir": var_dir, "sla_profile": profile})
+    tokens = ensure_dev_tokens(child_settings)
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    supervisor = build_supervisor(config)
+    tty = sys.stdout.isatty()
+    try:
+        print(f"closeloop up · SLA {profile} · var {var_dir}", flush=True)
+        for spec in component_specs(config):
+            started = time.monotonic()
+            print(f"  ▶ {spec.name:<10}", end="", flush=True)
+            supervisor.start(spec)
+            print(f" ✔ {time.monotonic() - started:4.1f}s", flush=True)
+            if stopping:
+                raise KeyboardInterrupt
+        if args.demo:
+            from closeloop.demo import load_demo_data
+
+            loaded = load_demo_data(config.api_url, tokens, var_dir)
+            print(f"  ▶ demo data: {loaded}", flush=True)
+        print(ready_line(config, tokens), flush=True)
+        monitor = ProgressMonitor(config.child_env() | child_settings.event_store_env())
+        restarts: dict[str, int] = {}
+        last_print = 0.0
+        while not stopping:
+            time.sleep(0.5)
+            for child in supervisor.exited():
+                if child.name == "temporal":
+                    raise ComponentFailedError("temporal", "the dev server exited")
+                restarts[child.name] = restarts.get(child.name, 0) + 1
+                if restarts[child.name] > RESTARTS_PER_COMPONENT:
+                    raise ComponentFailedError(child.name, "keeps exiting; see its log")
+                print(
+                    f"\n  ⟳ {child.name} exited ({child.process.returncode}); restarting",
+                    flush=True,
+                )
+                supervisor.restart(child.name, wait=False)
+            for child in supervisor.children.values():
+                if not child.ready and child.alive():
+                    supervisor.wait_ready(child.name)
+            now = time.monotonic()
+            if tty or now - last_print >= 30:
+                progress = monitor.read()
+                line = format_status(
+                    supervisor.states(),
+                    events=progress.events,
+                    relay_lag=progress.relay_lag,
+                    projection_lag=progress.projection_lag,
+                )
+                print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", flush=True)
+                last_print = now
+        monitor.close()
+    except KeyboardInterrupt:
+        pass
+    except ComponentFailedError as error:
+        print(f"\n✘ {error}", file=sys.stderr, flush=True)
+        supervisor.stop_all()
+        return 1
+    print("\n正在停止 stopping…", flush=True)
+    supervisor.stop_all()
+    print("已停止 stopped; state kept in " + str(var_dir), flush=True)
+    return 0
+
+
+def ready_line(config: object, tokens: dict[str, object]) -> str:
+    """The one line a newcomer needs: where to click and which tokens to use."""
+    from closeloop.embedded import StackConfig
+
+    assert isinstance(config, StackConfig)
+    departments = tokens.get("departments") or {}
+    assert isinstance(departments, dict)
+    parts = [
+        f"✔ closeloop 已就绪 ready · API docs {config.api_url}/docs",
+        f"看板 dashboard {config.api_url}/dashboard",
+        f"Temporal UI {config.ui_url}" if config.ui else "Temporal UI off",
+        f"operator {tokens['operator']}",
+        f"supervisor {tokens['supervisor']}",
+        *(f"{code} {token}" for code, token in departments.items()),
+        f"(tokens in {config.var_dir / 'dev-tokens.json'}) · Ctrl-C 停止 stop",
+    ]
+    return " · ".join(parts)

