@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
+from domain import audit
 from domain.errors import (
     ConcurrentWriteError,
     DomainError,
@@ -166,6 +167,57 @@ class GrievanceApp(Application[UUID]):
         """Domain events in notification-log order, decoded."""
         for notification in self.recorder.select_notifications(start, limit):
             yield self.mapper.to_domain_event(notification)
+
+    # ------------------------------------------------------------------ audit
+
+    def state_as_of(self, grievance_id: UUID, as_of: datetime) -> Grievance | None:
+        """The grievance as it was at ``as_of`` (None if it did not exist yet)."""
+        if as_of.tzinfo is None:
+            raise ValidationError("as_of must carry a time zone", "as_of")
+        return audit.replay(self.history(grievance_id), as_of=as_of)
+
+    def deadline_history(
+        self, grievance_id: UUID, now: datetime | None = None
+    ) -> list[audit.DeadlineRecord]:
+        """Every deadline of one grievance: due, met or not, by how long, what followed."""
+        return audit.deadline_history(self.history(grievance_id), now or self._now())
+
+    def department_lateness(
+        self,
+        department: str,
+        date_from: datetime,
+        date_to: datetime,
+        now: datetime | None = None,
+    ) -> list[audit.DeadlineRecord]:
+        """Deadlines of one department due within [date_from, date_to) that it missed."""
+        self.policies.directory.department(department)
+        now = now or self._now()
+        involved: set[UUID] = set()
+        for recorded in self.iter_all_events():
+            items = getattr(recorded, "assignments", None) or [
+                getattr(recorded, "assignment", None)
+            ]
+            for item in items:
+                if isinstance(item, dict) and item.get("department") == department:
+                    involved.add(UUID(str(recorded.originator_id)))
+        missed: list[audit.DeadlineRecord] = []
+        for grievance_id in sorted(involved, key=str):
+            for record in audit.missed_deadlines(self.history(grievance_id), now, department):
+                if date_from <= record.due < date_to:
+                    missed.append(record)
+        return sorted(missed, key=lambda r: (r.due, r.number))
+
+    def iter_all_events(self, page: int = 500) -> Iterator[DomainEventProtocol[UUID]]:
+        """Every grievance event in log order (case-number claims left out)."""
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(start, page)
+            if not notifications:
+                return
+            for notification in notifications:
+                start = notification.id + 1
+                if notification.topic.startswith(_GRIEVANCE_TOPIC):
+                    yield self.mapper.to_domain_event(notification)
 
     # -------------------------------------------------------------- integrity
 
