@@ -204,7 +204,9 @@
   }
 
   async function loadDepartment() {
-    const code = who.role === "department" ? who.department : $("#department-code").value.trim();
+    const own = who.role === "department";
+    $("#department-form").hidden = own;
+    const code = own ? who.department : $("#department-code").value.trim();
     $("#department-name").textContent = code ? deptName(code) : "";
     if (!code) {
       fill("#assignment-table", [], () => null);
