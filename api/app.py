@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from api import dashboard, problems
 from api.deps import Services
 from api.middleware import ApiMiddleware
+from api.open311 import router as open311_router
 from api.routers import departments, health, operators, supervisors
 from api.schemas import Problem
 
@@ -58,6 +59,7 @@ def create_app(
     app.include_router(departments.router)
     app.include_router(supervisors.router)
     app.include_router(dashboard.router)
+    app.include_router(open311_router)  # /open311/v2: GeoReport v2
     # Other routers (the dashboard, Open311) are included here, one line each.
 
     def openapi() -> dict[str, Any]:

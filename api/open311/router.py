@@ -1,0 +1,538 @@
+"""Open311 GeoReport v2 under ``/open311/v2``: discovery, services, service definitions, and
+service requests (file one, read one, list), in JSON and XML, errors in the spec's format.
+
+Keys: ``api_key`` is a closeloop bearer token (``closeloop token create``). It is required
+to file (operator or open311 role) and to read requests (operator, supervisor, or open311),
+given as the ``api_key`` form field or query parameter, as ``Authorization: Bearer <key>``,
+or as the password of HTTP Basic auth (what a client that keeps the key in its endpoint URL,
+``https://open311:<key>@host/open311/v2``, sends). An ``open311`` key reads only the
+requests it filed (another client's request is 404); missing or wrong keys are 403, as the
+spec says. Discovery and the service catalogue are public.
+
+Filing: an operator key's request is also classified (梳理) with the service code; an
+``open311`` key may not classify (the domain grants that to the dispatch centre), so its
+request waits in 受理 with the code it asked for, which reads return until an operator
+classifies it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.deps import Principal, Services, command_id_for
+from api.i18n import Lang, choose_language
+from api.open311.catalog import Catalog, parse_w3c
+from api.open311.intake import (
+    MAX_DESCRIPTION,
+    Form,
+    check_attributes,
+    check_media_url,
+    citizen_name,
+    compose_text,
+    coordinates,
+    parse_form,
+)
+from api.open311.places import locate
+from api.open311.render import Format, Open311Error, error, render, render_error
+from api.open311.views import request_public, service_notice
+from domain.errors import (
+    DomainError,
+    GrievanceNotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from domain.grievance import Grievance
+from domain.model import Channel, Role, clean_phone
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+log = structlog.get_logger("api.open311")
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+FORMATS = ("json", "xml")
+MAX_IDS = 200  # service_request_id values in one list call
+MAX_RESULTS = 1000  # the spec's default response volume
+MAX_SCANNED = 5000  # read-model rows looked at for one list call
+WINDOW = timedelta(days=90)
+FILERS = frozenset({Role.OPERATOR, Role.OPEN311})
+READERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311})
+
+
+def _t(lang: Lang, zh: str, en: str) -> str:
+    return en if lang == "en" else zh
+
+
+def _format(fmt: str) -> Format:
+    if fmt not in FORMATS:
+        raise error(404, f"unknown format {fmt!r}: use .json or .xml")
+    return "json" if fmt == "json" else "xml"
+
+
+def _answer(fmt: str, build: Callable[[Format], Response]) -> Response:
+    """Run one endpoint; every refusal is answered in the spec's error format."""
+    chosen: Format = "xml" if fmt == "xml" else "json"
+    try:
+        return build(_format(fmt))
+    except Open311Error as exc:
+        return render_error(exc, chosen)
+    except DomainError as exc:
+        return render_error(_domain_error(exc), chosen)
+
+
+def _domain_error(exc: DomainError) -> Open311Error:
+    if isinstance(exc, GrievanceNotFoundError):
+        return error(404, exc.message)
+    if isinstance(exc, PermissionDeniedError):
+        return error(403, exc.message)
+    if isinstance(exc, ValidationError) and exc.field:
+        return error(400, f"{exc.field}: {exc.message}")
+    return error(400, exc.message)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _catalog(request: Request) -> Catalog:
+    """Built once per app from the application's policies and ``open311.json``."""
+    services = _services(request)
+    cached: tuple[Any, Catalog] | None = getattr(request.app.state, "open311_catalog", None)
+    if cached is None or cached[0] is not services.app.policies:
+        cached = (services.app.policies, Catalog.build(services.app.policies))
+        request.app.state.open311_catalog = cached
+    return cached[1]
+
+
+def _check_jurisdiction(request: Request, catalog: Catalog, given: str | None) -> None:
+    if not given:
+        return
+    served = {catalog.jurisdiction_id, *_services(request).app.policies.directory.districts}
+    if given not in served:
+        raise error(
+            404,
+            f"jurisdiction_id {given!r} not found; this endpoint serves "
+            f"{catalog.jurisdiction_id!r}",
+        )
+
+
+def _key_from_headers(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or user or None
+    return None
+
+
+def _authenticate(
+    request: Request, lang: Lang, allowed: frozenset[Role], key: str | None = None
+) -> Principal:
+    key = key or request.query_params.get("api_key") or _key_from_headers(request)
+    if not key:
+        raise error(403, _t(lang, "缺少 api_key", "api_key is required"))
+    record = _services(request).tokens.authenticate(key)
+    if record is None:
+        raise error(403, _t(lang, "api_key 无效或已吊销", "Invalid api_key received"))
+    principal = Principal.from_record(record)
+    request.state.principal = principal.name
+    request.state.role = principal.role.value
+    if principal.role not in allowed:
+        raise error(
+            403,
+            _t(
+                lang,
+                f"角色「{principal.role.value}」的 api_key 不能用于此操作",
+                f"an api_key of role {principal.role.value!r} may not do this",
+            ),
+        )
+    return principal
+
+
+def _can_read(principal: Principal, grievance: Grievance) -> bool:
+    """An Open311 client reads what it filed; the dispatch centre reads everything."""
+    return principal.role is not Role.OPEN311 or grievance.received_by == principal.name
+
+
+# ------------------------------------------------------------------ discovery
+
+
+@router.get("/discovery.{fmt}")
+def discovery(fmt: str, request: Request) -> Response:
+    """Service discovery: where the GeoReport v2 endpoint is and which formats it speaks."""
+
+    def build(chosen: Format) -> Response:
+        data = _catalog(request).data
+        body = {
+            "changeset": data["changeset"],
+            "contact": data["contact"],
+            "key_service": data["key_service"],
+            "endpoints": [
+                {
+                    "specification": SPECIFICATION,
+                    "url": str(request.url_for("open311_services", fmt="json")).rsplit("/", 1)[0],
+                    "changeset": data["changeset"],
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        }
+        return render(body, chosen, "discovery")
+
+    return _answer(fmt, build)
+
+
+# ------------------------------------------------------------------- services
+
+
+@router.get("/services.{fmt}", name="open311_services")
+def services_list(fmt: str, request: Request) -> Response:
+    """GET Service List: the category tree's leaves, grouped by their top category."""
+    lang = choose_language(request)
+
+    def build(chosen: Format) -> Response:
+        catalog = _catalog(request)
+        _check_jurisdiction(request, catalog, request.query_params.get("jurisdiction_id"))
+        body = [
+            {
+                "service_code": s.code,
+                "service_name": s.name(lang),
+                "description": f"{s.leaf.name} / {s.leaf.name_en}"
+                if s.leaf.name_en
+                else s.leaf.name,
+                "metadata": bool(s.attributes),
+                "type": "realtime",
+                "keywords": ", ".join(s.keywords),
+                "group": s.group(lang),
+            }
+            for s in catalog.services.values()
+        ]
+        return render(body, chosen, "services")
+
+    return _answer(fmt, build)
+
+
+@router.get("/services/{service_code}.{fmt}")
+def service_definition(service_code: str, fmt: str, request: Request) -> Response:
+    """GET Service Definition: the extra fields (attributes) a service asks for."""
+    lang = choose_language(request)
+
+    def build(chosen: Format) -> Response:
+        catalog = _catalog(request)
+        _check_jurisdiction(request, catalog, request.query_params.get("jurisdiction_id"))
+        service = catalog.services.get(service_code)
+        if service is None:
+            raise error(
+                404,
+                _t(
+                    lang,
+                    f"服务代码 {service_code} 不存在",
+                    f"service_code {service_code} not found",
+                ),
+            )
+        body = {
+            "service_code": service.code,
+            "attributes": [a.public(lang) for a in service.attributes],
+        }
+        return render(body, chosen, "service_definition")
+
+    return _answer(fmt, build)
+
+
+# -------------------------------------------------------------------- requests
+
+
+def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
+    """POST Service Request, after the body was read: checks, then 受理 (and 梳理)."""
+    services = _services(request)
+    app = services.app
+    principal = _authenticate(request, lang, FILERS, key=form.get("api_key"))
+    catalog = _catalog(request)
+    _check_jurisdiction(request, catalog, form.get("jurisdiction_id"))
+    code = form.get("service_code")
+    if code is None:
+        raise error(400, _t(lang, "缺少 service_code", "service_code was not provided"))
+    service = catalog.services.get(code)
+    if service is None:
+        raise error(404, _t(lang, f"服务代码 {code} 不存在", f"service_code {code} not found"))
+    where = coordinates(form, lang)
+    address_string, address_id = form.get("address_string"), form.get("address_id")
+    if where is None and address_string is None and address_id is None:
+        raise error(
+            400,
+            _t(
+                lang,
+                "须提供位置：lat 与 long、address_string 或 address_id",
+                "a location is required: lat & long, address_string or address_id",
+            ),
+        )
+    check_attributes(service, form, lang)
+    media_url = check_media_url(form, lang)
+    phone = form.get("phone")
+    if phone is None:
+        raise error(
+            400,
+            _t(
+                lang,
+                "缺少 phone：每件诉求办结后都要电话回访市民",
+                "phone is required: every grievance ends with a callback to the citizen",
+            ),
+        )
+    try:
+        phone = clean_phone(phone, "phone")
+    except ValidationError as exc:
+        raise error(400, exc.message) from None
+    description = form.get("description")
+    text = compose_text(description, service, form, where, media_url)
+    if len(text) > MAX_DESCRIPTION:
+        room = MAX_DESCRIPTION - (len(text) - len(description or ""))
+        raise error(
+            400,
+            _t(
+                lang,
+                f"description 过长：连同位置与属性，最多 {room} 字",
+                f"description too long: at most {room} characters with these attributes",
+            ),
+        )
+    placed = locate(
+        catalog,
+        app.policies.directory,
+        address_id=address_id,
+        address_string=address_string,
+        lat=where.lat if where else None,
+        lon=where.lon if where else None,
+    )
+    key = request.headers.get("idempotency-key")
+    command_id = (
+        command_id_for(principal, "POST", request.url.path, key.strip())
+        if key and key.strip()
+        else None
+    )
+    result = app.receive_grievance(
+        principal.actor,
+        channel=Channel.OPEN311.value,
+        citizen_name=citizen_name(form),
+        citizen_phone=phone,
+        text=text,
+        location=placed.location,
+        command_id=command_id,
+    )
+    if principal.role is Role.OPERATOR:
+        app.classify_grievance(
+            result.grievance_id,
+            principal.actor,
+            category=service.code,
+            reason="Open311 service_code",
+            command_id=f"{command_id}/classify" if command_id else None,
+        )
+    log.info(
+        "open311 request filed",
+        number=result.number,
+        service_code=service.code,
+        placed_by=placed.rule,
+        replayed=result.replayed,
+    )
+    return {
+        "service_request_id": result.number,
+        "service_notice": service_notice(app.policies, service.code, lang),
+        "account_id": None,
+    }
+
+
+@router.post("/requests.{fmt}", status_code=201)
+async def create_request(fmt: str, request: Request) -> Response:
+    """POST Service Request: form-encoded as the spec shows; files a grievance (channel open311)."""
+    lang = choose_language(request)
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def work() -> Response:
+        def build(chosen: Format) -> Response:
+            if content_type and content_type != "application/x-www-form-urlencoded":
+                raise error(
+                    400,
+                    _t(
+                        lang,
+                        "请以 application/x-www-form-urlencoded 提交",
+                        "send the request as application/x-www-form-urlencoded",
+                    ),
+                )
+            created = _file_request(request, parse_form(body, lang), lang)
+            return render([created], chosen, "service_requests", status=201)
+
+        return _answer(fmt, build)
+
+    return await anyio.to_thread.run_sync(work)
+
+
+def _load(request: Request, number: str) -> tuple[Grievance, list[Any]] | None:
+    app = _services(request).app
+    if not number.isdigit() or len(number) > 32:
+        return None
+    try:
+        grievance = app.get_by_number(number)
+    except GrievanceNotFoundError:
+        return None
+    return grievance, list(app.events.get(grievance.id))
+
+
+def _public(request: Request, found: tuple[Grievance, list[Any]], lang: Lang) -> dict[str, Any]:
+    return request_public(
+        found[0], found[1], _catalog(request), _services(request).app.policies, lang
+    )
+
+
+@router.get("/requests/{service_request_id}.{fmt}")
+def get_request(service_request_id: str, fmt: str, request: Request) -> Response:
+    """GET Service Request: one request's status; 404 if unknown or not the caller's."""
+    lang = choose_language(request)
+
+    def build(chosen: Format) -> Response:
+        principal = _authenticate(request, lang, READERS)
+        _check_jurisdiction(request, _catalog(request), request.query_params.get("jurisdiction_id"))
+        found = _load(request, service_request_id)
+        if found is None or not _can_read(principal, found[0]):
+            raise error(
+                404,
+                _t(
+                    lang,
+                    f"诉求 {service_request_id} 不存在",
+                    f"service_request_id {service_request_id} not found",
+                ),
+            )
+        return render([_public(request, found, lang)], chosen, "service_requests")
+
+    return _answer(fmt, build)
+
+
+def _split(value: str | None) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+
+
+def _window(request: Request, lang: Lang) -> tuple[datetime, datetime]:
+    params = request.query_params
+    moments: dict[str, datetime | None] = {}
+    for name in ("start_date", "end_date"):
+        raw = (params.get(name) or "").strip()
+        moments[name] = parse_w3c(raw) if raw else None
+        if raw and moments[name] is None:
+            raise error(
+                400,
+                _t(
+                    lang,
+                    f"{name} 须为带时区的 W3C 时间，例如 2010-01-01T00:00:00Z",
+                    f"{name} must be a W3C datetime with its zone, e.g. 2010-01-01T00:00:00Z",
+                ),
+            )
+    start, end = moments["start_date"], moments["end_date"]
+    if start is None and end is None:
+        end = _services(request).app.clock()
+    if start is None:
+        assert end is not None
+        start = end - WINDOW
+    if end is None:
+        end = start + WINDOW
+    if end < start or end - start > WINDOW:
+        raise error(
+            400,
+            _t(
+                lang,
+                "start_date 须早于 end_date，且跨度不超过 90 天",
+                "start_date must precede end_date and the span may not exceed 90 days",
+            ),
+        )
+    return start, end
+
+
+@router.get("/requests.{fmt}")
+def list_requests(fmt: str, request: Request) -> Response:
+    """GET Service Requests: by ids, or by service_code, start/end date (≤ 90 days) and status."""
+    lang = choose_language(request)
+
+    def build(chosen: Format) -> Response:
+        principal = _authenticate(request, lang, READERS)
+        catalog = _catalog(request)
+        params = request.query_params
+        _check_jurisdiction(request, catalog, params.get("jurisdiction_id"))
+        ids = _split(params.get("service_request_id"))
+        if ids:
+            if len(ids) > MAX_IDS:
+                raise error(400, f"at most {MAX_IDS} service_request_id values per call")
+            found = [f for f in (_load(request, n) for n in ids) if f is not None]
+            items = [_public(request, f, lang) for f in found if _can_read(principal, f[0])]
+            return render(items, chosen, "service_requests")
+        codes = _split(params.get("service_code"))
+        unknown = [c for c in codes if c not in catalog.services]
+        if unknown:
+            raise error(400, f"unknown service_code: {', '.join(unknown)}")
+        statuses = _split(params.get("status"))
+        if any(s not in ("open", "closed") for s in statuses):
+            raise error(400, _t(lang, "status 只能是 open 或 closed", "status is open or closed"))
+        start, end = _window(request, lang)
+        items = _scan(request, principal, lang, start, end, set(codes), set(statuses))
+        return render(items, chosen, "service_requests")
+
+    return _answer(fmt, build)
+
+
+def _scan(
+    request: Request,
+    principal: Principal,
+    lang: Lang,
+    start: datetime,
+    end: datetime,
+    codes: set[str],
+    statuses: set[str],
+) -> list[dict[str, Any]]:
+    """Newest first from the grievance read model, then each from the event store."""
+    services = _services(request)
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    scanned = 0
+    while scanned < MAX_SCANNED and len(items) < MAX_RESULTS:
+        page = services.read_models.list_grievances(
+            received_from=start,
+            received_to=end + timedelta(microseconds=1),
+            cursor=cursor,
+            limit=200,
+            now=services.app.clock(),
+        )
+        for row in page.items:
+            scanned += 1
+            if principal.role is Role.OPEN311 and row.get("channel") != Channel.OPEN311.value:
+                continue
+            found = _load(request, str(row["number"]))
+            if found is None or not _can_read(principal, found[0]):
+                continue
+            item = _public(request, found, lang)
+            if codes and item["service_code"] not in codes:
+                continue
+            if statuses and item["status"] not in statuses:
+                continue
+            items.append(item)
+            if len(items) >= MAX_RESULTS:
+                break
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return items
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+def not_found(rest: str, request: Request) -> Response:
+    """Anything else under /open311/v2 is a 404 in the spec's format."""
+    fmt: Format = "xml" if rest.endswith(".xml") else "json"
+    return render_error(error(404, f"no such Open311 resource: /open311/v2/{rest}"), fmt)
