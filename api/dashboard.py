@@ -10,17 +10,19 @@ the dashboard-only routes below, which read the same read models.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import AnyPrincipal, AppDep, ReadModelsDep, Staff, Supervisor
 from api.i18n import STATUS_LABELS, choose_language
 from api.problems import ProblemError
-from api.routers.common import read_model_call
+from api.routers.common import READ_PROBLEMS, problems, read_model_call
+from projections.views import week_start
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -126,6 +128,47 @@ def _boot(app: Any, lang: str) -> dict[str, Any]:
     }
 
 
+class WhoAmI(BaseModel):
+    name: str
+    role: str
+    department: str | None = None
+
+
+class WeekKpis(BaseModel):
+    """Counts and 三率 of one local week (Monday to Sunday)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    week_start: str
+    week_end: str
+    response_rate: float | None = None
+    resolution_rate: float | None = None
+    satisfaction_rate: float | None = None
+
+
+class TrendPublic(BaseModel):
+    weeks: int
+    department: str | None = None
+    items: list[WeekKpis]
+
+
+class Hotspot(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    category: str
+    district: str
+    street: str
+    community: str
+    grievances: int
+    by_week: dict[str, int]
+
+
+class HotspotsPublic(BaseModel):
+    weeks: int
+    since: str
+    items: list[Hotspot]
+
+
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(request: Request, app: AppDep) -> HTMLResponse:
     """The dashboard page (Simplified Chinese; ``?lang=en`` for English)."""
@@ -147,20 +190,20 @@ def static_file(path: str) -> FileResponse:
     return FileResponse(target, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/dashboard/data/me")
-def whoami(who: AnyPrincipal) -> dict[str, Any]:
+@router.get("/dashboard/data/me", response_model=WhoAmI, responses=problems(401))
+def whoami(who: AnyPrincipal) -> WhoAmI:
     """Who the token belongs to, so the page shows only the panels it may read."""
-    return {"name": who.name, "role": who.role.value, "department": who.department}
+    return WhoAmI(name=who.name, role=who.role.value, department=who.department)
 
 
-@router.get("/dashboard/data/trend")
+@router.get("/dashboard/data/trend", response_model=TrendPublic, responses=READ_PROBLEMS)
 def trend(
     app: AppDep,
     read_models: ReadModelsDep,
     who: Supervisor,
     weeks: Annotated[int, Query(ge=1, le=52)] = 8,
     department: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, Any]:
+) -> TrendPublic:
     """三率 per local week, oldest first (all departments, or one)."""
     items = read_model_call(
         read_models.kpi_trend,  # type: ignore[attr-defined]
@@ -168,17 +211,19 @@ def trend(
         department=department,
         now=app.clock(),
     )
-    return {"weeks": weeks, "department": department, "items": items}
+    return TrendPublic(
+        weeks=weeks, department=department, items=[WeekKpis.model_validate(i) for i in items]
+    )
 
 
-@router.get("/dashboard/data/hotspots")
+@router.get("/dashboard/data/hotspots", response_model=HotspotsPublic, responses=READ_PROBLEMS)
 def hotspots(
     app: AppDep,
     read_models: ReadModelsDep,
     who: Staff,
     weeks: Annotated[int, Query(ge=1, le=52)] = 8,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, Any]:
+) -> HotspotsPublic:
     """Top category × place counts over the last weeks (repeated complaints stand out)."""
     items = read_model_call(
         read_models.hotspots,  # type: ignore[attr-defined]
@@ -186,9 +231,10 @@ def hotspots(
         limit=limit,
         now=app.clock(),
     )
-    now: datetime = app.clock()
-    return {
-        "weeks": weeks,
-        "since": (now - timedelta(weeks=weeks)).date().isoformat(),
-        "items": items,
-    }
+    today = app.clock().astimezone(app.policies.calendar.tz).date()
+    since = week_start(today) - timedelta(weeks=weeks - 1)
+    return HotspotsPublic(
+        weeks=weeks,
+        since=since.isoformat(),
+        items=[Hotspot.model_validate(i) for i in items],
+    )
