@@ -88,6 +88,15 @@ def _now(now: datetime) -> str:
     return text
 
 
+def _contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally (its % and _ are not wildcards)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_LIKE = "LIKE {} ESCAPE '\\'"
+
+
 def _overdue(deadlines: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
     return [d for d in deadlines if d["due"] < now]
 
@@ -173,7 +182,10 @@ class ReadModels:
         if category:
             where.add("category = :category", category=category)
         if department:
-            where.add("departments LIKE :department", department=f"%|{department}|%")
+            where.add(
+                "departments " + _LIKE.format(":department"),
+                department=_contains(f"|{department}|"),
+            )
         if street:
             where.add("street = :street", street=street)
         if community:
@@ -189,9 +201,10 @@ class ReadModels:
         if received_to is not None:
             where.add("received_at < :received_to", received_to=_now(received_to))
         if q:
+            like = _LIKE.format(":q")
             where.add(
-                "(number LIKE :q OR address LIKE :q OR category LIKE :q)",
-                q=f"%{q.strip()}%",
+                f"(number {like} OR address {like} OR category {like})",
+                q=_contains(q.strip()),
             )
         if cursor:
             received_at, grievance_id = decode_cursor(cursor, 2)

@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from domain.application import GrievanceApp
+from projections.db import parse_iso
 from projections.queries import ReadModels
 from projections.runner import Projector, catch_up, rebuild
 from projections.views import ReadModelView
@@ -78,6 +79,20 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
         assert [x["id"] for x in level1] == [str(s["escalated"])]
         market = read.list_grievances(now=now, department="hd.fire").items
         assert {x["id"] for x in market} == {str(s["reopened"])}
+
+        closed_number = summary("closed")["number"]
+        found = read.list_grievances(now=now, q=closed_number[-8:]).items
+        assert [x["id"] for x in found] == [str(s["closed"])]
+        assert read.list_grievances(now=now, q="%").items == []  # literal, not a wildcard
+        assert len(read.list_grievances(now=now, q="石油大院").items) == len(s.ids)
+        assert read.list_grievances(now=now, department="hd_fire").items == []
+        statuses = read.list_grievances(now=now, status="returned").items
+        assert [x["id"] for x in statuses] == [str(s["returned"])]
+        assert read.list_grievances(now=now, street="qinghe").items == []
+        first = summary("closed")["received_at"]
+        later = read.list_grievances(now=now, received_from=parse_iso(first), limit=200).items
+        earlier = read.list_grievances(now=now, received_to=parse_iso(first), limit=200).items
+        assert len(later) + len(earlier) == len(s.ids) and earlier == []
 
         # Keyset pagination: pages of 3 give every grievance once, in order.
         seen: list[str] = []
