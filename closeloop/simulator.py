@@ -1,0 +1,832 @@
+"""A load and behaviour simulator that talks to a running stack over HTTP only.
+
+Citizens file grievances (realistic Chinese text, a skewed category mix, the same
+places recurring so hotspots appear); operators classify and dispatch; departments
+sign for after a random delay, some late, some return (the operator arbitrates), some
+ask for an extension (the supervisor decides), some are summoned (吹哨) and report
+in; assisting departments complete their part, the lead resolves; citizens give
+feedback, mostly satisfied, some not (which reopens the grievance).
+
+Every write carries an ``Idempotency-Key``; a transport error is retried with the same
+key, so a retry never records twice. A 5xx, a transport failure that outlives its
+retries, or a grievance that cannot be found afterwards (lost) is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# ------------------------------------------------------------------ the data
+
+# (category, weight, texts): a few categories dominate, as on a real hotline.
+CATEGORY_TEXTS: list[tuple[str, float, tuple[str, ...]]] = [
+    (
+        "UM06",
+        14,
+        (
+            "小区垃圾桶已经满了三天没人清运，气味很大，夏天招苍蝇。",
+            "楼下垃圾站的垃圾堆到路边了，清运车好几天没来。",
+        ),
+    ),
+    (
+        "PM03",
+        12,
+        (
+            "单元门禁坏了一个多月，物业一直说在等配件，外人随便进出。",
+            "楼道灯坏了，晚上老人上下楼很危险，请尽快维修。",
+        ),
+    ),
+    (
+        "UM03",
+        9,
+        (
+            "楼下餐馆油烟直排，家里窗户都不敢开，油烟净化器形同虚设。",
+            "烧烤店每天营业到凌晨，油烟和噪音严重扰民。",
+        ),
+    ),
+    (
+        "UM02",
+        8,
+        (
+            "地铁口早晚有流动摊贩占道经营，行人只能走机动车道。",
+            "菜市场门口占道摆摊，消防通道被堵住了。",
+        ),
+    ),
+    (
+        "UM08",
+        7,
+        (
+            "小区北门外的路灯一整排都不亮，晚上路过很黑。",
+            "人行道上的路灯忽明忽暗已经一周了。",
+        ),
+    ),
+    (
+        "PM01",
+        6,
+        (
+            "物业服务太差，绿化带杂草丛生，保洁两天才来一次。",
+            "物业对业主报修不理不睬，电话总是没人接。",
+        ),
+    ),
+    (
+        "HS05",
+        5,
+        (
+            "顶楼房屋漏水，下雨天屋里要放好几个盆接水。",
+            "楼上卫生间渗水到我家天花板，协商无果。",
+        ),
+    ),
+    (
+        "HS02",
+        4,
+        (
+            "电梯停运两天了，家里有八十岁老人下不了楼。",
+            "电梯经常突然停在两层之间，非常吓人，请检查。",
+        ),
+    ),
+    (
+        "UM01",
+        3,
+        (
+            "一楼住户私自扩建院墙，占用了公共绿地。",
+            "顶楼有人搭建彩钢房，存在安全隐患。",
+        ),
+    ),
+    (
+        "PM02",
+        2,
+        ("物业费突然上涨，没有公示也没有业主大会表决。",),
+    ),
+    (
+        "UM07",
+        2,
+        ("工地渣土车夜间遗撒，第二天路面全是泥。",),
+    ),
+]
+
+# Recurring places: most grievances come from a few compounds (hotspots).
+PLACES: list[tuple[float, dict[str, str]]] = [
+    (
+        10,
+        {
+            "district": "haidian",
+            "street": "xueyuanlu",
+            "community": "xyl-01",
+            "grid": "xyl-01-g1",
+            "address": "石油大院3号楼",
+        },
+    ),
+    (
+        7,
+        {
+            "district": "haidian",
+            "street": "xueyuanlu",
+            "community": "xyl-01",
+            "grid": "xyl-01-g2",
+            "address": "石油大院菜市场东门",
+        },
+    ),
+    (
+        5,
+        {
+            "district": "haidian",
+            "street": "xueyuanlu",
+            "community": "xyl-02",
+            "grid": "xyl-02-g1",
+            "address": "林业大学家属区12号楼",
+        },
+    ),
+    (
+        4,
+        {
+            "district": "haidian",
+            "street": "xueyuanlu",
+            "community": "xyl-03",
+            "grid": "xyl-03-g2",
+            "address": "二里庄小区南门",
+        },
+    ),
+    (
+        2,
+        {
+            "district": "haidian",
+            "street": "xueyuanlu",
+            "community": "xyl-01",
+            "grid": "xyl-01-g3",
+            "address": "学院路地铁站B口",
+        },
+    ),
+    (
+        1,
+        {
+            "district": "haidian",
+            "street": "xueyuanlu",
+            "community": "xyl-02",
+            "grid": "xyl-02-g3",
+            "address": "林大北路临街商铺",
+        },
+    ),
+]
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "秀英桂兰建华志强丽娟海燕国庆玉梅春生淑珍卫东红霞德明文静"
+CHANNELS = ("hotline", "hotline", "hotline", "app", "wechat", "web", "grid-worker")
+ACCOUNTS = (
+    "已现场核实并处理完毕，已与市民电话沟通。",
+    "已协调物业完成维修，后续每日巡查。",
+    "已约谈商户并责令整改，执法队复查合格。",
+)
+
+
+@dataclass
+class Behaviour:
+    """How departments and citizens behave: delays in seconds, shares as probabilities."""
+
+    think: float = 1.0  # mean delay before a department acts
+    late: float = 6.0  # a late department waits this long (past a drill sign-for deadline)
+    p_late: float = 0.1
+    p_return: float = 0.05
+    p_extension: float = 0.05
+    p_summon: float = 0.03
+    p_assisting: float = 0.2
+    p_progress: float = 0.3
+    p_unsatisfied: float = 0.15
+    feedback_delay: float = 1.0
+
+
+@dataclass
+class SimConfig:
+    base_url: str
+    operator_token: str
+    supervisor_token: str
+    department_tokens: dict[str, str]
+    rate: float = 1.0
+    duration: float = 30.0
+    seed: int = 12345
+    drain: float = 120.0  # after filing stops, how long to wait for open grievances
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    max_in_flight: int = 5000
+    timeout: float = 30.0
+
+
+def load_dev_tokens(path: Path) -> dict[str, Any]:
+    """``var/dev-tokens.json`` as written by ``closeloop up``."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def weighted(rng: random.Random, items: list[tuple[float, Any]]) -> Any:
+    return rng.choices([i for _, i in items], weights=[w for w, _ in items], k=1)[0]
+
+
+def citizen(rng: random.Random) -> tuple[str, str]:
+    name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2))))
+    phone = "1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9))
+    return name, phone
+
+
+def new_grievance_body(rng: random.Random) -> tuple[dict[str, Any], str]:
+    """A realistic grievance and its category (the simulator's operator classifies it)."""
+    code, _, texts = weighted(rng, [(w, c) for c in CATEGORY_TEXTS for w in [c[1]]])
+    place = dict(weighted(rng, PLACES))
+    name, phone = citizen(rng)
+    text = f"{place['address']}：{rng.choice(texts)}"
+    body = {
+        "channel": rng.choice(CHANNELS),
+        "citizen_name": name,
+        "citizen_phone": phone,
+        "text": text,
+        "location": place,
+    }
+    return body, code
+
+
+# ------------------------------------------------------------------ the tally
+
+
+@dataclass
+class Tally:
+    filed: int = 0
+    dispatched: int = 0
+    signed_for: int = 0
+    returned: int = 0
+    extensions: int = 0
+    summoned: int = 0
+    resolved: int = 0
+    reopened: int = 0
+    closed: int = 0
+    escalated: int = 0
+    corrected: int = 0  # dispatches the domain refused (negative list) and redone
+    conflicts: int = 0  # 409/412: a race with the workflow, handled by re-reading
+    client_errors: int = 0  # other 4xx: the simulator's own mistake, reported
+    server_errors: int = 0  # 5xx: always a failure
+    transport_errors: int = 0  # gave up after retries
+    lost: int = 0
+    unfinished: int = 0
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    loop_seconds: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)  # the first few error messages
+
+    def note(self, message: str) -> str:
+        if len(self.samples) < 10:
+            self.samples.append(message)
+        return message
+
+    @property
+    def errors(self) -> int:
+        return self.server_errors + self.transport_errors + self.lost + self.client_errors
+
+    def all_latencies(self) -> list[float]:
+        return [v for values in self.latencies.values() for v in values]
+
+    def summary(self) -> dict[str, Any]:
+        lat = self.all_latencies()
+        return {
+            "filed": self.filed,
+            "resolved": self.resolved,
+            "escalated": self.escalated,
+            "reopened": self.reopened,
+            "closed": self.closed,
+            "returned": self.returned,
+            "extensions": self.extensions,
+            "summoned": self.summoned,
+            "unfinished": self.unfinished,
+            "errors": self.errors,
+            "server_errors": self.server_errors,
+            "transport_errors": self.transport_errors,
+            "client_errors": self.client_errors,
+            "lost": self.lost,
+            "conflicts": self.conflicts,
+            "corrected_dispatches": self.corrected,
+            "requests": len(lat),
+            "latency_ms": {
+                "p50": round(percentile(lat, 50) * 1000, 1),
+                "p90": round(percentile(lat, 90) * 1000, 1),
+                "p99": round(percentile(lat, 99) * 1000, 1),
+                "max": round(max(lat, default=0.0) * 1000, 1),
+            },
+            "latency_ms_by_kind": {
+                kind: {
+                    "n": len(values),
+                    "p50": round(percentile(values, 50) * 1000, 1),
+                    "p99": round(percentile(values, 99) * 1000, 1),
+                }
+                for kind, values in sorted(self.latencies.items())
+            },
+            "loop_seconds": {
+                "n": len(self.loop_seconds),
+                "p50": round(percentile(self.loop_seconds, 50), 2),
+                "p99": round(percentile(self.loop_seconds, 99), 2),
+            },
+            "final_statuses": dict(self.statuses),
+            "error_samples": list(self.samples),
+        }
+
+
+class SimulationError(RuntimeError):
+    """A request the simulator cannot continue after (already counted in the tally)."""
+
+
+# ------------------------------------------------------------------ the actors
+
+
+class Simulator:
+    def __init__(self, config: SimConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self.tally = Tally()
+        self.ids: list[str] = []
+        self._client = client
+        self._own_client = client is None
+        self.departments = list(config.department_tokens)
+        if not self.departments:
+            raise ValueError("the simulator needs at least one department token")
+        self.in_flight = 0
+        self.started_at = datetime.now(UTC) - timedelta(minutes=1)
+
+    # ---------------------------------------------------------------- http
+
+    def _headers(self, token: str, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        kind: str,
+        json_body: dict[str, Any] | None = None,
+        ok: tuple[int, ...] = (200, 201),
+        tolerate: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send one request (writes with an Idempotency-Key), retrying transport errors."""
+        assert self._client is not None
+        key = str(uuid.uuid4()) if method == "POST" else None
+        last_error: Exception | None = None
+        for attempt in range(4):
+            started = time.perf_counter()
+            try:
+                response = await self._client.request(
+                    method, path, json=json_body, headers=self._headers(token, key)
+                )
+            except httpx.TransportError as error:
+                last_error = error
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            self.tally.latencies.setdefault(kind, []).append(time.perf_counter() - started)
+            if response.status_code >= 500:
+                self.tally.server_errors += 1
+                raise SimulationError(
+                    self.tally.note(
+                        f"{method} {path} → {response.status_code}: {response.text[:300]}"
+                    )
+                )
+            if response.status_code in ok or response.status_code in tolerate:
+                return response
+            if response.status_code in (409, 412):
+                self.tally.conflicts += 1
+                return response
+            self.tally.client_errors += 1
+            raise SimulationError(
+                self.tally.note(f"{method} {path} → {response.status_code}: {response.text[:300]}")
+            )
+        self.tally.transport_errors += 1
+        raise SimulationError(self.tally.note(f"{method} {path}: {last_error!r}"))
+
+    async def get_grievance(self, gid: str) -> dict[str, Any]:
+        response = await self.request(
+            "GET", f"/v1/grievances/{gid}", self.config.operator_token, "read"
+        )
+        data: dict[str, Any] = response.json()
+        return data
+
+    # ---------------------------------------------------------------- one grievance
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    def _delay(self, rng: random.Random) -> float:
+        b = self.config.behaviour
+        if rng.random() < b.p_late:
+            return b.late * rng.uniform(1.0, 1.3)
+        return rng.expovariate(1.0 / b.think) if b.think > 0 else 0.0
+
+    async def grievance(self, index: int) -> None:
+        """One grievance from filing to closing, as its people would act."""
+        rng = random.Random(f"{self.config.seed}/{index}")
+        started = time.monotonic()
+        body, category = new_grievance_body(rng)
+        op = self.config.operator_token
+        response = await self.request("POST", "/v1/grievances", op, "file", body, ok=(201,))
+        gid = str(response.json()["id"])
+        self.ids.append(gid)
+        self.tally.filed += 1
+        await self.request(
+            "POST", f"/v1/grievances/{gid}/classify", op, "command", {"category": category}
+        )
+        lead = rng.choice(self.departments)
+        others = [d for d in self.departments if d != lead]
+        assisting = (
+            [rng.choice(others)]
+            if others and rng.random() < self.config.behaviour.p_assisting
+            else []
+        )
+        r = await self.request(
+            "POST",
+            f"/v1/grievances/{gid}/dispatch",
+            op,
+            "command",
+            {"lead": lead, "assisting": assisting},
+            tolerate=(422,),
+        )
+        if r.status_code == 422:
+            # e.g. the community negative list (社区负面清单): the operator corrects the
+            # dispatch to a department above community level, as a real one would.
+            if r.json().get("code") != "negative-list":
+                self.tally.client_errors += 1
+                raise SimulationError(self.tally.note(f"dispatch {gid} → 422: {r.text[:300]}"))
+            self.tally.corrected += 1
+            lead = next((d for d in self.departments if not d.startswith("cm.")), lead)
+            others = [d for d in self.departments if d != lead]
+            await self.request(
+                "POST",
+                f"/v1/grievances/{gid}/dispatch",
+                op,
+                "command",
+                {"lead": lead, "assisting": []},
+            )
+        self.tally.dispatched += 1
+        flags = {
+            "return": rng.random() < self.config.behaviour.p_return,
+            "extension": rng.random() < self.config.behaviour.p_extension,
+            "summon": rng.random() < self.config.behaviour.p_summon and bool(others),
+        }
+        while True:
+            state = await self.work(gid, rng, flags)
+            if state["status"] != "resolved":
+                break
+            await self._sleep(rng.uniform(0, 2 * self.config.behaviour.feedback_delay))
+            unsatisfied = (
+                state["reopen_count"] == 0 and rng.random() < self.config.behaviour.p_unsatisfied
+            )
+            feedback = (
+                {
+                    "contacted": True,
+                    "resolved": False,
+                    "satisfaction": "unsatisfied",
+                    "comment": "问题依旧，没有实质处理。",
+                }
+                if unsatisfied
+                else {
+                    "contacted": True,
+                    "resolved": True,
+                    "satisfaction": rng.choice(("satisfied", "satisfied", "basically_satisfied")),
+                    "comment": "处理及时，谢谢。",
+                }
+            )
+            answer = await self.request(
+                "POST", f"/v1/grievances/{gid}/feedback", op, "command", feedback
+            )
+            if answer.status_code in (409, 412):
+                continue  # e.g. the feedback window lapsed and the workflow closed it
+            if unsatisfied:
+                self.tally.reopened += 1
+                continue
+            break
+        final = await self.get_grievance(gid)
+        self.tally.statuses[final["status"]] += 1
+        if final["status"] == "closed":
+            self.tally.closed += 1
+            self.tally.loop_seconds.append(time.monotonic() - started)
+        if final.get("escalation_level", 0) > 0:
+            self.tally.escalated += 1
+
+    async def work(self, gid: str, rng: random.Random, flags: dict[str, bool]) -> dict[str, Any]:
+        """The departments' part, until the grievance is resolved or final."""
+        sup = self.config.supervisor_token
+        deadline = time.monotonic() + self.config.duration + self.config.drain
+        while time.monotonic() < deadline:
+            state = await self.get_grievance(gid)
+            if state["status"] in ("resolved", "closed", "rejected", "merged", "withdrawn"):
+                return state
+            mine = [
+                a
+                for a in state["assignments"]
+                if a["department"] in self.config.department_tokens and a["allowed_actions"]
+            ]
+            if state["status"] == "returned" or any(
+                a["state"] == "returned" for a in state["assignments"]
+            ):
+                await self.arbitrate(gid, state, rng)
+                continue
+            if not mine:
+                await self._sleep(0.3)
+                continue
+            acted = False
+            for a in mine:
+                token = self.config.department_tokens[a["department"]]
+                aid = a["assignment_id"] if "assignment_id" in a else a["id"]
+                path = f"/v1/assignments/{aid}"
+                actions = a["allowed_actions"]
+                if "report_in" in actions:
+                    await self._sleep(self._delay(rng))
+                    await self.request("POST", f"{path}/report-in", token, "command", {})
+                    acted = True
+                elif "sign_for" in actions:
+                    if flags["return"] and a["role"] == "lead":
+                        flags["return"] = False
+                        await self._sleep(self._delay(rng))
+                        r = await self.request(
+                            "POST",
+                            f"{path}/return",
+                            token,
+                            "command",
+                            {"reason": "该事项不属于本单位职责范围。"},
+                        )
+                        if r.status_code == 200:
+                            self.tally.returned += 1
+                        acted = True
+                        break
+                    await self._sleep(self._delay(rng))
+                    r = await self.request("POST", f"{path}/sign-for", token, "command", {})
+                    if r.status_code == 200:
+                        self.tally.signed_for += 1
+                    acted = True
+                elif "complete_part" in actions:
+                    await self._sleep(self._delay(rng))
+                    await self.request(
+                        "POST",
+                        f"{path}/complete-part",
+                        token,
+                        "command",
+                        {"account": rng.choice(ACCOUNTS)},
+                    )
+                    acted = True
+                elif "resolve" in actions:
+                    if rng.random() < self.config.behaviour.p_progress:
+                        await self.request(
+                            "POST",
+                            f"{path}/progress",
+                            token,
+                            "command",
+                            {"note": "已到现场查看，正在协调处理。"},
+                        )
+                    if flags["summon"]:
+                        flags["summon"] = False
+                        called = [d for d in self.departments if d != a["department"]][:1]
+                        r = await self.request(
+                            "POST",
+                            f"/v1/grievances/{gid}/summon",
+                            sup,
+                            "command",
+                            {"departments": called, "reason": "多部门联合处置。"},
+                        )
+                        if r.status_code == 200:
+                            self.tally.summoned += 1
+                        acted = True
+                        break
+                    if flags["extension"] and a.get("extension_requested") is None:
+                        flags["extension"] = False
+                        await self.extension(gid, aid, token, rng)
+                        acted = True
+                        break
+                    pending_parts = [
+                        b
+                        for b in state["assignments"]
+                        if b["role"] in ("assisting", "summoned") and b["allowed_actions"]
+                    ]
+                    if pending_parts:
+                        continue
+                    await self._sleep(self._delay(rng))
+                    r = await self.request(
+                        "POST",
+                        f"{path}/resolve",
+                        token,
+                        "command",
+                        {"account": rng.choice(ACCOUNTS)},
+                    )
+                    if r.status_code == 200:
+                        self.tally.resolved += 1
+                    acted = True
+            if not acted:
+                await self._sleep(0.3)
+        self.tally.unfinished += 1
+        return await self.get_grievance(gid)
+
+    async def arbitrate(self, gid: str, state: dict[str, Any], rng: random.Random) -> None:
+        returned = [a for a in state["assignments"] if a["state"] == "returned"]
+        if not returned:
+            await self._sleep(0.2)
+            return
+        a = returned[0]
+        aid = a.get("assignment_id") or a["id"]
+        others = [d for d in self.departments if d != a["department"]]
+        body: dict[str, Any] = (
+            {
+                "assignment_id": aid,
+                "decision": "redispatch",
+                "department": others[0],
+                "reason": "改派",
+            }
+            if others and rng.random() < 0.5
+            else {"assignment_id": aid, "decision": "confirm", "reason": "经核实属本单位职责"}
+        )
+        await self._sleep(rng.uniform(0, self.config.behaviour.think))
+        await self.request(
+            "POST", f"/v1/grievances/{gid}/arbitrate", self.config.operator_token, "command", body
+        )
+
+    async def extension(self, gid: str, aid: str, token: str, rng: random.Random) -> None:
+        new_deadline = datetime.now(UTC) + timedelta(
+            seconds=max(30.0, 10 * self.config.behaviour.think)
+        )
+        r = await self.request(
+            "POST",
+            f"/v1/assignments/{aid}/extension-request",
+            token,
+            "command",
+            {"new_deadline": new_deadline.isoformat(), "reason": "需协调多方，申请延期。"},
+            tolerate=(422,),
+        )
+        if r.status_code != 200:
+            return
+        self.tally.extensions += 1
+        await self._sleep(rng.uniform(0, self.config.behaviour.think))
+        await self.request(
+            "POST",
+            f"/v1/grievances/{gid}/extension-decision",
+            self.config.supervisor_token,
+            "command",
+            {"assignment_id": aid, "granted": rng.random() < 0.8, "reason": "同意延期。"},
+        )
+
+    # ---------------------------------------------------------------- the run
+
+    async def _one(self, index: int) -> None:
+        self.in_flight += 1
+        try:
+            await self.grievance(index)
+        except SimulationError:
+            pass  # counted where it happened
+        finally:
+            self.in_flight -= 1
+
+    async def run(self, progress: Callable[[str], None] | None = None) -> Tally:
+        cfg = self.config
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=cfg.base_url,
+                timeout=cfg.timeout,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            )
+        self.started_at = datetime.now(UTC) - timedelta(minutes=1)
+        arrivals = random.Random(f"{cfg.seed}/arrivals")
+        tasks: set[asyncio.Task[None]] = set()
+        started = time.monotonic()
+        reporter = asyncio.create_task(self._report(progress, started)) if progress else None
+        try:
+            index = 0
+            next_at = started
+            while True:
+                next_at += arrivals.expovariate(cfg.rate) if cfg.rate > 0 else cfg.duration
+                if next_at - started >= cfg.duration:
+                    break
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                if self.in_flight >= cfg.max_in_flight:
+                    continue
+                task = asyncio.create_task(self._one(index))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                index += 1
+            if tasks:
+                await asyncio.wait(set(tasks), timeout=cfg.drain)
+            for task in list(tasks):
+                task.cancel()
+                self.tally.unfinished += 1
+            with contextlib.suppress(SimulationError):  # counted where it happened
+                await self.check_lost()
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+            if self._own_client:
+                await self._client.aclose()
+        return self.tally
+
+    async def check_lost(self, projection_wait: float = 20.0) -> None:
+        """Every grievance the API accepted must still be there: by id (the event store)
+        and, once the projections caught up, in the list (the read models).
+        """
+        missing: set[str] = set()
+        for gid in list(self.ids):
+            try:
+                response = await self.request(
+                    "GET",
+                    f"/v1/grievances/{gid}",
+                    self.config.operator_token,
+                    "read",
+                    tolerate=(404,),
+                )
+            except SimulationError:
+                continue
+            if response.status_code == 404:
+                missing.add(gid)
+        unlisted = set(self.ids) - missing
+        deadline = time.monotonic() + projection_wait
+        while unlisted and time.monotonic() < deadline:
+            unlisted -= await self.listed_ids()
+            if unlisted:
+                await asyncio.sleep(0.5)
+        self.tally.lost += len(missing) + len(unlisted)
+        for gid in sorted(missing | unlisted)[:5]:
+            self.tally.note(f"lost grievance {gid}")
+
+    async def listed_ids(self) -> set[str]:
+        seen: set[str] = set()
+        params: dict[str, Any] = {"limit": 200, "received_from": self.started_at.isoformat()}
+        while True:
+            response = await self._list_page(params)
+            page = response.json()
+            seen.update(str(item["id"]) for item in page["items"])
+            if not page.get("next_cursor"):
+                return seen
+            params["cursor"] = page["next_cursor"]
+
+    async def _list_page(self, params: dict[str, Any]) -> httpx.Response:
+        assert self._client is not None
+        started = time.perf_counter()
+        response = await self._client.get(
+            "/v1/grievances", params=params, headers=self._headers(self.config.operator_token)
+        )
+        self.tally.latencies.setdefault("list", []).append(time.perf_counter() - started)
+        if response.status_code >= 500:
+            self.tally.server_errors += 1
+        if response.status_code != 200:
+            raise SimulationError(
+                self.tally.note(
+                    f"GET /v1/grievances → {response.status_code}: {response.text[:300]}"
+                )
+            )
+        return response
+
+    async def _report(self, progress: Callable[[str], None], started: float) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            progress(self.progress_line(time.monotonic() - started))
+
+    def progress_line(self, elapsed: float) -> str:
+        t = self.tally
+        lat = t.all_latencies()[-2000:]
+        return (
+            f"t={elapsed:5.0f}s 已受理 filed {t.filed} · 在办 in flight {self.in_flight} · "
+            f"办结 resolved {t.resolved} · 重办 reopened {t.reopened} · 归档 closed {t.closed} · "
+            f"errors {t.errors} · p50 {percentile(lat, 50) * 1000:.0f}ms "
+            f"p99 {percentile(lat, 99) * 1000:.0f}ms"
+        )
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lat = summary["latency_ms"]
+    lines = [
+        "模拟结束 simulation summary",
+        f"  已受理 filed      {summary['filed']}",
+        f"  办结 resolved     {summary['resolved']}",
+        f"  督办 escalated    {summary['escalated']}",
+        f"  重办 reopened     {summary['reopened']}",
+        f"  归档 closed       {summary['closed']}",
+        f"  未完成 unfinished {summary['unfinished']}",
+        f"  errors           {summary['errors']} (5xx {summary['server_errors']}, "
+        f"transport {summary['transport_errors']}, 4xx {summary['client_errors']}, "
+        f"lost {summary['lost']}); 409 races {summary['conflicts']}",
+        f"  latency ms       p50 {lat['p50']} · p90 {lat['p90']} · p99 {lat['p99']} · "
+        f"max {lat['max']} over {summary['requests']} requests",
+        f"  loop s (filed→closed) p50 {summary['loop_seconds']['p50']} · "
+        f"p99 {summary['loop_seconds']['p99']}",
+    ]
+    lines += [f"  ! {sample}" for sample in summary.get("error_samples", [])]
+    return "\n".join(lines)
