@@ -15,6 +15,7 @@ from tests.support.projection_checks import (
     check_rebuild_equals_incremental,
     check_rows,
     check_single_event_projection,
+    check_two_projectors_race,
 )
 from tests.support.projections import dump_tables, postgres_env, run_scenario
 
@@ -49,6 +50,12 @@ def test_rebuild_equals_incremental(
 
 def test_crash_mid_batch(env: dict[str, str], pg_app: GrievanceApp, clock: FakeClock) -> None:
     check_crash_mid_batch(env, pg_app, clock)
+
+
+def test_two_projectors_at_once(
+    env: dict[str, str], pg_app: GrievanceApp, clock: FakeClock
+) -> None:
+    check_two_projectors_race(env, pg_app, clock)
 
 
 def test_projection_api(env: dict[str, str], pg_app: GrievanceApp) -> None:

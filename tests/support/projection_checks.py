@@ -226,3 +226,33 @@ def check_single_event_projection(env: dict[str, str], app: GrievanceApp) -> Non
         assert read.get_summary(event.originator_id) is not None
     finally:
         read.close()
+
+
+def check_two_projectors_race(env: dict[str, str], app: GrievanceApp, clock: FakeClock) -> None:
+    """Two projectors on the same views at once: every event is still applied once."""
+    import threading
+
+    run_scenario(app, clock)
+    run_scenario(app, clock)
+    errors: list[BaseException] = []
+    projectors = [Projector(env, batch_size=size) for size in (3, 5)]
+    barrier = threading.Barrier(len(projectors))
+
+    def work(projector: Projector) -> None:
+        try:
+            barrier.wait()
+            projector.run_once()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in projectors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for projector in projectors:
+        projector.close()
+    assert errors == []
+    raced = dump_tables(env)
+    rebuild(env)
+    assert dump_tables(env) == raced

@@ -16,6 +16,7 @@ from tests.support.projection_checks import (
     check_rebuild_equals_incremental,
     check_rows,
     check_single_event_projection,
+    check_two_projectors_race,
 )
 from tests.support.projections import dump_tables, run_scenario, sqlite_env
 
@@ -50,6 +51,12 @@ def test_rebuild_equals_incremental(
 
 def test_crash_mid_batch(env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock) -> None:
     check_crash_mid_batch(env, sqlite_app, clock)
+
+
+def test_two_projectors_at_once(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+) -> None:
+    check_two_projectors_race(env, sqlite_app, clock)
 
 
 def test_projection_api(env: dict[str, str], sqlite_app: GrievanceApp) -> None:
