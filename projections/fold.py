@@ -8,7 +8,6 @@ never a citizen's full name or phone number (``mask_name`` / ``mask_phone``).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from domain.grievance import DISPATCH_CENTRE
@@ -58,6 +57,15 @@ def _assignment(data: dict[str, Any], at: str | None) -> dict[str, Any]:
         "urges": 0,
         "extension_requested": None,
     }
+
+
+def _copy(state: State) -> State:
+    """A copy deep enough for ``fold``: it replaces top-level values and edits assignments
+    (never the location, feedback or other nested values in place)."""
+    copied = dict(state)
+    copied["assignments"] = {key: dict(a) for key, a in state["assignments"].items()}
+    copied["duplicates"] = list(state["duplicates"])
+    return copied
 
 
 def new_assignments(event: Any) -> list[dict[str, Any]]:
@@ -110,7 +118,7 @@ def fold(before: State | None, event: Any) -> State:
         return state
     if before is None:
         raise ValueError(f"{kind} of {event.originator_id} arrived before its Received event")
-    state = copy.deepcopy(before)
+    state = _copy(before)
     state["version"] = event.originator_version
     state["updated_at"] = at
     assignments: dict[str, dict[str, Any]] = state["assignments"]

@@ -98,10 +98,14 @@ class ReadModelView:
         return (*self.tables, self.state_table)
 
     def sql(self, text: str) -> str:
-        names = {t: t for t in self.all_tables()}
-        names["state"] = self.state_table
-        names["tracking"] = self.tracking_table_name
-        return self.dialect.sql(text, **names)
+        cache: dict[str, str] = self.__dict__.setdefault("_sql_cache", {})
+        found = cache.get(text)
+        if found is None:
+            names = {t: t for t in self.all_tables()}
+            names["state"] = self.state_table
+            names["tracking"] = self.tracking_table_name
+            found = cache[text] = self.dialect.sql(text, **names)
+        return found
 
     def execute(self, c: Cursor, text: str, params: dict[str, Any] | None = None) -> None:
         c.execute(self.sql(text), params or {})
@@ -148,18 +152,26 @@ class ReadModelView:
                 raise PositionMovedError(
                     f"{self.projection_name} moved from {expected_position} to {current}"
                 )
+            states: dict[str, State | None] = {}
             for event, _tracking in batch:
-                self.apply(c, event)
+                self.apply(c, event, states)
+            for state in states.values():
+                if state is not None:
+                    self.save_state(c, state)
             self._insert_tracking(c, batch[-1][1])
 
-    def apply(self, c: Cursor, event: Any) -> None:
+    def apply(self, c: Cursor, event: Any, states: dict[str, State | None]) -> None:
+        """Fold one event into its grievance's state (kept in ``states`` until the batch
+        ends, then saved in the same transaction) and write this model's rows."""
         if not is_grievance_event(event):
             return  # CaseNumber.Claimed and anything else: nothing to show
         grievance_id = str(event.originator_id)
-        before = self.load_state(c, grievance_id)
+        if grievance_id not in states:
+            states[grievance_id] = self.load_state(c, grievance_id)
+        before = states[grievance_id]
         after = fold(before, event)
         self.project(c, event, before, after)
-        self.save_state(c, after)
+        states[grievance_id] = after
 
     def clear(self) -> None:
         """Empty this model's tables and forget its position (for a rebuild), atomically."""

@@ -26,11 +26,11 @@ def crash_view(view: ReadModelView, after: int) -> ReadModelView:
     class Crashing(type(view)):  # type: ignore[misc]
         applied = 0
 
-        def apply(self, c: Any, event: Any) -> None:
+        def apply(self, c: Any, event: Any, states: Any) -> None:
             if Crashing.applied >= after:
                 raise CrashAfter
             Crashing.applied += 1
-            super().apply(c, event)
+            super().apply(c, event, states)
 
     crashing = Crashing(datastore=view.datastore)
     crashing.tz = view.tz
