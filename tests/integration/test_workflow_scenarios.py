@@ -209,7 +209,9 @@ async def test_unsatisfied_feedback_reopens_and_the_loop_closes_when_satisfied(
         )
         [reopened] = h.events(gid, "Reopened")
         [new_lead] = [a["assignment_id"] for a in reopened.assignments]
+        first_run = await h.run_id(gid)
         await h.pump()
+        await h.wait_continued(gid, first_run)
         state = await h.wait_version(gid)
         assert state.runs == 2  # continued as new for the new round
         assert (state.round, state.reopen_count) == (1, 1)
@@ -269,8 +271,9 @@ async def test_third_reopening_escalates_to_level_3(tmp_path: Path) -> None:
                 satisfaction="unsatisfied",
             )
             lead = h.events(gid, "Reopened")[-1].assignments[0]["assignment_id"]
+            previous_run = await h.run_id(gid)
             await h.pump()
-            await h.wait_version(gid)
+            await h.wait_continued(gid, previous_run)
         [level3] = h.events(gid, "Escalated", level=3)
         assert level3.department == STREET
         state = await h.wait_version(gid)

@@ -16,15 +16,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from domain.application import GrievanceApp
 from domain.model import Actor, Location, Role
@@ -116,6 +118,7 @@ class Harness:
     relay: Relay
     clock: ServerClock
     task_queue: str
+    grievances: list[UUID] = field(default_factory=list)
 
     @property
     def client(self) -> Client:
@@ -151,8 +154,31 @@ class Harness:
         )
         return await handle.result()
 
+    async def run_id(self, grievance_id: UUID) -> str:
+        description = await self.handle(grievance_id).describe()
+        return description.run_id or ""
+
+    async def wait_continued(self, grievance_id: UUID, previous_run_id: str) -> str:
+        """Until the workflow has continued as new (no query: the test server can lose a
+        query that races a continue-as-new and then stops skipping time)."""
+        deadline = time.monotonic() + 15
+        while (run_id := await self.run_id(grievance_id)) == previous_run_id:
+            if time.monotonic() > deadline:
+                raise AssertionError("the workflow did not continue as new")
+            await asyncio.sleep(0.02)
+        return run_id
+
     async def state(self, grievance_id: UUID) -> WorkflowState:
-        return await self.handle(grievance_id).query("state", result_type=WorkflowState)
+        """The workflow's query; retried, since a query racing a continue-as-new can time out."""
+        for attempt in range(10):
+            try:
+                return await self.handle(grievance_id).query(
+                    "state", result_type=WorkflowState, rpc_timeout=timedelta(seconds=1)
+                )
+            except RPCError:
+                if attempt == 9:
+                    raise
+        raise AssertionError("unreachable")
 
     def events(self, grievance_id: UUID, name: str | None = None, **match: Any) -> list[Any]:
         """Recorded events of the grievance, by class name and attribute values."""
@@ -201,7 +227,15 @@ class Harness:
             location=Location("haidian", "xueyuanlu", "xyl-01", "xyl-01-g1", "石油大院3号楼"),
         )
         await self.do(self.app.classify_grievance, result.grievance_id, OPERATOR, category=category)
+        self.grievances.append(result.grievance_id)
         return result.grievance_id
+
+    async def histories(self) -> list[WorkflowHistory]:
+        """Every run's history of every grievance this harness filed."""
+        found: list[WorkflowHistory] = []
+        for gid in self.grievances:
+            found += await run_histories(self.client, workflow_id_for(str(gid)))
+        return found
 
     async def dispatch(
         self, grievance_id: UUID, lead: str | None = None, assisting: list[str] | None = None
@@ -239,11 +273,35 @@ async def workflow_harness(
                 activity_threads=4,
                 workflow_failure_exception_types=[Exception],
             ):
-                yield Harness(env, app, relay, clock, task_queue)
+                harness = Harness(env, app, relay, clock, task_queue)
+                yield harness
+            # Determinism check: every run of every scenario replays on the current code.
+            await replay(await harness.histories())
         finally:
             app.close()
     finally:
         await env.shutdown()
+
+
+async def run_histories(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """All runs of one workflow id, oldest first (walking back through continue-as-new)."""
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return histories[::-1]
+        run_id = started.continued_execution_run_id
+
+
+async def replay(histories: list[WorkflowHistory], workflow_class: type = GrievanceWorkflow) -> int:
+    """Replay histories with temporalio's Replayer; raises on any nondeterminism."""
+    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)
+    return len(histories)
 
 
 class DevServer:
