@@ -10,14 +10,13 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from api import dashboard, problems
 from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
+from api.openapi_doc import build_openapi
 from api.routers import departments, health, operators, supervisors
-from api.schemas import Problem
 
 DESCRIPTION = """
 closeloop 12345 接诉即办 API: the collect → resolve → feedback loop.
@@ -63,20 +62,7 @@ def create_app(
     # Other routers (the dashboard, Open311) are included here, one line each.
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components["Problem"] = Problem.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-            app.openapi_schema = schema
-        return app.openapi_schema
+        return build_openapi(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

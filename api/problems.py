@@ -267,10 +267,10 @@ def install(app: FastAPI) -> None:
         lang = choose_language(request)
         code = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
         problem = code.get(exc.status_code, "invalid-request")
+        # Starlette answers an unparseable body with 400; like any malformed request it is a 422.
+        status = 422 if exc.status_code == 400 else exc.status_code
         detail = str(exc.detail) if lang == "en" else TITLES[problem][1]
-        body = problem_body(
-            problem, lang, detail, status=exc.status_code, instance=request.url.path
-        )
+        body = problem_body(problem, lang, detail, status=status, instance=request.url.path)
         return problem_response(body, dict(exc.headers or {}))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
