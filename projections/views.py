@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
@@ -56,7 +56,7 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-class ReadModelView:
+class ReadModelView(TrackingRecorder):
     """What every read model has: its tables, its per-grievance state, and batches."""
 
     projection_name: ClassVar[str] = ""
@@ -242,7 +242,7 @@ class PostgresReadModelView(ReadModelView, PostgresTrackingRecorder):
         tracking_table_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from psycopg.sql import SQL
+        from psycopg.sql import SQL, Composed
 
         super().__init__(
             datastore,
@@ -250,7 +250,7 @@ class PostgresReadModelView(ReadModelView, PostgresTrackingRecorder):
             **kwargs,
         )
         self.tz = default_tz()
-        self.sql_create_statements.extend(SQL(s) for s in self.create_statements())  # type: ignore[arg-type]
+        self.sql_create_statements.extend(Composed([SQL(s)]) for s in self.create_statements())
 
     @property
     def dialect(self) -> Dialect:
