@@ -63,12 +63,11 @@ def run(args: argparse.Namespace) -> int:
     child_settings = settings.model_copy(update={"var_dir": var_dir, "sla_profile": profile})
     tokens = ensure_dev_tokens(child_settings)
 
-    stopping = False
-
     def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        # SIGINT is set explicitly too: a shell may start us with it ignored (``&``).
+        raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     supervisor = build_supervisor(config)
     tty = sys.stdout.isatty()
@@ -79,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  ▶ {spec.name:<10}", end="", flush=True)
             supervisor.start(spec)
             print(f" ✔ {time.monotonic() - started:4.1f}s", flush=True)
-            if stopping:
-                raise KeyboardInterrupt
         if args.demo:
             from closeloop.demo import load_demo_data
 
@@ -90,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         monitor = ProgressMonitor(config.child_env() | child_settings.event_store_env())
         restarts: dict[str, int] = {}
         last_print = 0.0
-        while not stopping:
+        while True:
             time.sleep(0.5)
             for child in supervisor.exited():
                 if child.name == "temporal":
@@ -117,13 +114,16 @@ def run(args: argparse.Namespace) -> int:
                 )
                 print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", flush=True)
                 last_print = now
-        monitor.close()
     except KeyboardInterrupt:
         pass
     except ComponentFailedError as error:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"\n✘ {error}", file=sys.stderr, flush=True)
         supervisor.stop_all()
         return 1
+    # A second Ctrl-C must not cut the clean stop short (stop_all SIGKILLs laggards).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("\n正在停止 stopping…", flush=True)
     supervisor.stop_all()
     print("已停止 stopped; state kept in " + str(var_dir), flush=True)
