@@ -1,0 +1,127 @@
+"""Bearer tokens: stored only as hashes, revocable, managed by ``closeloop token``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.stores import IdempotencyStore, SqliteDatabase, TokenStore, hash_token
+from closeloop.cli import main
+from closeloop.settings import get_settings
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TokenStore:
+    return TokenStore(SqliteDatabase(tmp_path / "api.sqlite"))
+
+
+def test_token_is_returned_once_and_stored_only_as_its_hash(
+    store: TokenStore, tmp_path: Path
+) -> None:
+    record, token = store.create("department", department="hd.urban", name="城管委")
+    assert token.startswith(f"cl_{record.id}_")
+    assert store.authenticate(token) == record
+    with sqlite3.connect(tmp_path / "api.sqlite") as conn:
+        dump = "\n".join(conn.iterdump())
+    assert token not in dump and token.split("_", 2)[2] not in dump
+    assert hash_token(token) in dump
+
+
+def test_wrong_secret_unknown_id_and_garbage_do_not_authenticate(store: TokenStore) -> None:
+    record, token = store.create("operator")
+    assert store.authenticate(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert store.authenticate(f"cl_ffffffffffff_{token.split('_', 2)[2]}") is None
+    for garbage in ("", "cl", "cl__", "Bearer x", "cl_" + record.id + "_"):
+        assert store.authenticate(garbage) is None
+
+
+def test_revoke_by_id_or_unique_prefix(store: TokenStore) -> None:
+    first, token = store.create("supervisor", name="督办科")
+    revoked = store.revoke(first.id[:6])
+    assert revoked.revoked_at is not None and not revoked.active
+    assert store.authenticate(token) is None
+    assert store.revoke(first.id).revoked_at == revoked.revoked_at  # idempotent
+    with pytest.raises(LookupError):
+        store.revoke("zzzz")
+    with pytest.raises(LookupError):
+        store.revoke("")
+
+
+def test_role_and_department_rules(store: TokenStore) -> None:
+    with pytest.raises(ValueError):
+        store.create("department")
+    with pytest.raises(ValueError):
+        store.create("operator", department="hd.urban")
+    with pytest.raises(ValueError):
+        store.create("system")
+    record, _ = store.create("open311", name="wechat-miniapp")
+    assert record.role == "open311" and record.name == "wechat-miniapp"
+    assert [r.id for r in store.list()] == [record.id]
+
+
+def test_idempotency_store_keeps_the_first_response(tmp_path: Path) -> None:
+    store = IdempotencyStore(SqliteDatabase(tmp_path / "api.sqlite"))
+    assert store.get("scope", "k") is None
+    store.put("scope", "k", "fp1", 201, "application/json", '{"a":"受理"}'.encode())
+    store.put("scope", "k", "fp2", 200, "application/json", b"{}")
+    kept = store.get("scope", "k")
+    assert kept is not None and kept.fingerprint == "fp1" and kept.status == 201
+    assert kept.body.decode() == '{"a":"受理"}'
+    assert store.get("other-scope", "k") is None
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("CLOSELOOP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("CLOSELOOP_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "var"
+    get_settings.cache_clear()
+
+
+def test_cli_create_list_revoke(var_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "token",
+                "create",
+                "--role",
+                "department",
+                "--department",
+                "hd.urban",
+                "--name",
+                "城管委",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    created = json.loads(capsys.readouterr().out)
+    assert created["role"] == "department" and created["token"].startswith("cl_")
+    store = TokenStore(SqliteDatabase(var_dir / "api.sqlite"))
+    assert store.authenticate(created["token"]) is not None
+
+    assert main(["token", "create", "--role", "operator"]) == 0
+    out = capsys.readouterr()
+    plain = out.out.strip()
+    assert plain.startswith("cl_") and "only time" in out.err
+
+    assert main(["token", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {r["role"] for r in listed} == {"department", "operator"}
+    assert all("token" not in r and "token_hash" not in r for r in listed)
+
+    assert main(["token", "revoke", created["id"][:8]]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert store.authenticate(created["token"]) is None
+    assert store.authenticate(plain) is not None
+
+    assert main(["token", "revoke", "nope"]) == 1
+    assert main(["token", "create", "--role", "department", "--department", "no.such"]) == 2
+    assert main(["token", "create", "--role", "department"]) == 2
+    assert main(["token", "list"]) == 0
+    assert "城管委" in capsys.readouterr().out
