@@ -1,0 +1,133 @@
+"""GrievanceActivities on the in-memory store: idempotent, and silent when a deadline was met."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from domain.application import GrievanceApp
+from tests.conftest import OPERATOR, SUPERVISOR, department, make_grievance
+from workflows.activities import GrievanceActivities
+from workflows.messages import CloseInput, EscalateInput, NotifyInput, UrgeInput
+
+STREET = "st.xueyuanlu"
+SOME_DUE = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
+
+
+def dispatched(app: GrievanceApp) -> tuple[UUID, str]:
+    gid = make_grievance(app)
+    app.classify_grievance(gid, OPERATOR, category="PM01")
+    [lead] = app.dispatch_grievance(gid, OPERATOR).extra["assignments"]
+    return gid, lead
+
+
+def named(app: GrievanceApp, gid: UUID, name: str) -> list[object]:
+    return [e for e in app.events.get(gid) if type(e).__name__ == name]
+
+
+@pytest.fixture
+def activities(memory_app: GrievanceApp) -> GrievanceActivities:
+    return GrievanceActivities(memory_app)
+
+
+def test_the_same_urge_twice_records_one_event(
+    memory_app: GrievanceApp, activities: GrievanceActivities
+) -> None:
+    gid, lead = dispatched(memory_app)
+    due = memory_app.get_grievance(gid).assignment(lead).sign_for_deadline
+    assert due is not None
+    step = UrgeInput(
+        str(gid), "sign_for", due, f"grievance-{gid}/urge/{lead}/sign_for/x", lead, STREET
+    )
+    env = ActivityEnvironment()
+    first = env.run(activities.urge, step)
+    second = env.run(activities.urge, step)
+    assert (first.recorded, first.replayed) == (True, False)
+    assert (second.recorded, second.replayed) == (True, True)
+    assert second.version == first.version
+    assert len(named(memory_app, gid, "Urged")) == 1
+
+
+def test_the_same_escalation_twice_records_one_event(
+    memory_app: GrievanceApp, activities: GrievanceActivities
+) -> None:
+    gid, lead = dispatched(memory_app)
+    due = memory_app.get_grievance(gid).assignment(lead).sign_for_deadline
+    assert due is not None
+    step = EscalateInput(str(gid), "sign_for", due, 1, "cmd-escalate-1", lead, STREET)
+    env = ActivityEnvironment()
+    env.run(activities.escalate, step)
+    env.run(activities.escalate, step)
+    [event] = named(memory_app, gid, "Escalated")
+    assert (event.level, event.department, event.kind) == (1, STREET, "sign_for")  # type: ignore[attr-defined]
+    assert STREET in event.reason  # type: ignore[attr-defined]
+
+
+def test_a_step_whose_deadline_was_met_or_moved_records_nothing(
+    memory_app: GrievanceApp, activities: GrievanceActivities
+) -> None:
+    gid, lead = dispatched(memory_app)
+    g = memory_app.get_grievance(gid)
+    sign_due = g.assignment(lead).sign_for_deadline
+    resolve_due = g.assignment(lead).resolve_deadline
+    assert sign_due is not None and resolve_due is not None
+    memory_app.sign_for(lead, department(STREET))
+    env = ActivityEnvironment()
+    met = env.run(activities.escalate, EscalateInput(str(gid), "sign_for", sign_due, 1, "c1", lead))
+    assert not met.recorded
+
+    memory_app.request_extension(
+        lead, department(STREET), new_deadline=resolve_due + timedelta(days=2), reason="需协调"
+    )
+    memory_app.decide_extension(gid, SUPERVISOR, assignment_id=lead, granted=True)
+    moved = env.run(activities.urge, UrgeInput(str(gid), "resolve", resolve_due, "c2", lead))
+    assert not moved.recorded
+    assert not named(memory_app, gid, "Escalated") and not named(memory_app, gid, "Urged")
+
+
+def test_close_no_response_is_idempotent_and_skips_after_feedback(
+    memory_app: GrievanceApp, activities: GrievanceActivities
+) -> None:
+    env = ActivityEnvironment()
+    gid, lead = dispatched(memory_app)
+    memory_app.sign_for(lead, department(STREET))
+    memory_app.resolve(lead, department(STREET), account="已处理")
+    due = memory_app.get_grievance(gid).feedback_deadline
+    assert due is not None
+    step = CloseInput(str(gid), due, f"grievance-{gid}/close/-/feedback/x")
+    assert env.run(activities.close_no_response, step).status == "closed"
+    assert env.run(activities.close_no_response, step).replayed
+    [closed] = named(memory_app, gid, "Closed")
+    assert closed.outcome == "no_response"  # type: ignore[attr-defined]
+
+    other, other_lead = dispatched(memory_app)
+    memory_app.sign_for(other_lead, department(STREET))
+    memory_app.resolve(other_lead, department(STREET), account="已处理")
+    other_due = memory_app.get_grievance(other).feedback_deadline
+    assert other_due is not None
+    memory_app.record_feedback(
+        other, OPERATOR, contacted=True, resolved=True, satisfaction="satisfied"
+    )
+    late = env.run(activities.close_no_response, CloseInput(str(other), other_due, "late"))
+    assert not late.recorded
+    assert memory_app.get_grievance(other).outcome.value == "satisfied"  # type: ignore[union-attr]
+
+
+def test_a_domain_refusal_is_not_retried(activities: GrievanceActivities) -> None:
+    env = ActivityEnvironment()
+    missing = EscalateInput(str(uuid4()), "sign_for", SOME_DUE, 1, "c")
+    with pytest.raises(ApplicationError) as caught:
+        env.run(activities.escalate, missing)
+    assert caught.value.non_retryable
+    assert caught.value.type == "GrievanceNotFoundError"
+
+
+def test_notify_without_a_webhook_is_skipped(activities: GrievanceActivities) -> None:
+    result = ActivityEnvironment().run(
+        activities.notify, NotifyInput(str(uuid4()), STREET, "assigned", "key-1")
+    )
+    assert not result.delivered and result.skipped_reason == "no webhook configured"
