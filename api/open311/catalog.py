@@ -91,9 +91,9 @@ class Attribute:
             ),
             "order": self.order,
             "description": self.label(lang),
+            # Empty for free-form datatypes: every attribute has the spec's full shape.
+            "values": [{"key": v.key, "name": v.label(lang)} for v in self.values],
         }
-        if self.values:
-            body["values"] = [{"key": v.key, "name": v.label(lang)} for v in self.values]
         return body
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.i18n import Lang
 from api.open311.catalog import Catalog
 from api.open311.render import error
 from domain.model import Location
@@ -77,6 +78,7 @@ def locate(
     address_string: str | None,
     lat: float | None,
     lon: float | None,
+    lang: Lang = "zh",
 ) -> Placed:
     """Apply the rule above; the returned location's address is the citizen's text."""
     address = address_string or ""
@@ -87,7 +89,12 @@ def locate(
     if address_id:
         found = place_from_code(directory, address_id)
         if found is None:
-            raise error(400, f"address_id {address_id!r} is not a place code served here")
+            raise error(
+                400,
+                f"address_id {address_id!r} is not a place code served here"
+                if lang == "en"
+                else f"address_id「{address_id}」不是本区的地点编码",
+            )
         return Placed(with_address(found), "address_id")
     if address_string:
         found = place_from_text(directory, address_string)
@@ -100,6 +107,11 @@ def locate(
             street = near[0]
             return Placed(with_address(Location(directory.streets[street][0], street)), "lat_long")
         if not address_string:
-            raise error(400, f"lat/long ({lat}, {lon}) is outside the area served")
+            raise error(
+                400,
+                f"lat/long ({lat}, {lon}) is outside the area served"
+                if lang == "en"
+                else f"lat/long（{lat}, {lon}）不在本区服务范围内",
+            )
     street = rules["default_street"]
     return Placed(with_address(Location(rules["district"], street)), "default")

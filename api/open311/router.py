@@ -21,11 +21,11 @@ import base64
 import binascii
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import Principal, Services, command_id_for
@@ -64,6 +64,69 @@ MAX_SCANNED = 5000  # read-model rows looked at for one list call
 WINDOW = timedelta(days=90)
 FILERS = frozenset({Role.OPERATOR, Role.OPEN311})
 READERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311})
+
+
+FormatParam = Annotated[
+    str, Path(description="json or xml", json_schema_extra={"enum": list(FORMATS)})
+]
+QueryText = Annotated[str | None, Query()]
+
+_ERRORS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+_WHY = {
+    400: "Missing or invalid fields (every problem listed)",
+    403: "Missing or invalid api_key, or a role that may not do this",
+    404: "Unknown format, service_code, jurisdiction_id or service_request_id",
+}
+
+
+def _doc(ok: int, *codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: JSON or XML by the path's suffix; errors in the spec's format."""
+    both = {"application/json": {"schema": {}}, "text/xml": {"schema": {"type": "string"}}}
+    responses: dict[int | str, dict[str, Any]] = {ok: {"description": "OK", "content": both}}
+    for code in codes:
+        responses[code] = {
+            "description": _WHY[code],
+            "content": {
+                "application/json": {"schema": _ERRORS_SCHEMA},
+                "text/xml": {"schema": {"type": "string"}},
+            },
+        }
+    return responses
+
+
+_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["api_key", "service_code"],
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "api_key",
+            "jurisdiction_id",
+            "service_code",
+            "lat",
+            "long",
+            "address_string",
+            "address_id",
+            "email",
+            "device_id",
+            "account_id",
+            "first_name",
+            "last_name",
+            "phone",
+            "description",
+            "media_url",
+        )
+    },
+    "additionalProperties": {"type": "string"},
+    "description": "Extra fields as attribute[CODE]=value (attribute[CODE][]=v for lists).",
+}
 
 
 def _t(lang: Lang, zh: str, en: str) -> str:
@@ -170,8 +233,8 @@ def _can_read(principal: Principal, grievance: Grievance) -> bool:
 # ------------------------------------------------------------------ discovery
 
 
-@router.get("/discovery.{fmt}")
-def discovery(fmt: str, request: Request) -> Response:
+@router.get("/discovery.{fmt}", responses=_doc(200, 404))
+def discovery(fmt: FormatParam, request: Request) -> Response:
     """Service discovery: where the GeoReport v2 endpoint is and which formats it speaks."""
 
     def build(chosen: Format) -> Response:
@@ -198,8 +261,10 @@ def discovery(fmt: str, request: Request) -> Response:
 # ------------------------------------------------------------------- services
 
 
-@router.get("/services.{fmt}", name="open311_services")
-def services_list(fmt: str, request: Request) -> Response:
+@router.get("/services.{fmt}", name="open311_services", responses=_doc(200, 404))
+def services_list(
+    fmt: FormatParam, request: Request, jurisdiction_id: QueryText = None
+) -> Response:
     """GET Service List: the category tree's leaves, grouped by their top category."""
     lang = choose_language(request)
 
@@ -225,8 +290,10 @@ def services_list(fmt: str, request: Request) -> Response:
     return _answer(fmt, build)
 
 
-@router.get("/services/{service_code}.{fmt}")
-def service_definition(service_code: str, fmt: str, request: Request) -> Response:
+@router.get("/services/{service_code}.{fmt}", responses=_doc(200, 404))
+def service_definition(
+    service_code: str, fmt: FormatParam, request: Request, jurisdiction_id: QueryText = None
+) -> Response:
     """GET Service Definition: the extra fields (attributes) a service asks for."""
     lang = choose_language(request)
 
@@ -314,6 +381,7 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
         address_string=address_string,
         lat=where.lat if where else None,
         lon=where.lon if where else None,
+        lang=lang,
     )
     key = request.headers.get("idempotency-key")
     command_id = (
@@ -352,8 +420,18 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
     }
 
 
-@router.post("/requests.{fmt}", status_code=201)
-async def create_request(fmt: str, request: Request) -> Response:
+@router.post(
+    "/requests.{fmt}",
+    status_code=201,
+    responses=_doc(201, 400, 403, 404),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA}},
+        }
+    },
+)
+async def create_request(fmt: FormatParam, request: Request) -> Response:
     """POST Service Request: form-encoded as the spec shows; files a grievance (channel open311)."""
     lang = choose_language(request)
     body = await request.body()
@@ -395,8 +473,14 @@ def _public(request: Request, found: tuple[Grievance, list[Any]], lang: Lang) ->
     )
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
-def get_request(service_request_id: str, fmt: str, request: Request) -> Response:
+@router.get("/requests/{service_request_id}.{fmt}", responses=_doc(200, 400, 403, 404))
+def get_request(
+    service_request_id: str,
+    fmt: FormatParam,
+    request: Request,
+    api_key: QueryText = None,
+    jurisdiction_id: QueryText = None,
+) -> Response:
     """GET Service Request: one request's status; 404 if unknown or not the caller's."""
     lang = choose_language(request)
 
@@ -457,8 +541,18 @@ def _window(request: Request, lang: Lang) -> tuple[datetime, datetime]:
     return start, end
 
 
-@router.get("/requests.{fmt}")
-def list_requests(fmt: str, request: Request) -> Response:
+@router.get("/requests.{fmt}", responses=_doc(200, 400, 403, 404))
+def list_requests(
+    fmt: FormatParam,
+    request: Request,
+    api_key: QueryText = None,
+    jurisdiction_id: QueryText = None,
+    service_request_id: QueryText = None,
+    service_code: QueryText = None,
+    start_date: QueryText = None,
+    end_date: QueryText = None,
+    status: QueryText = None,
+) -> Response:
     """GET Service Requests: by ids, or by service_code, start/end date (≤ 90 days) and status."""
     lang = choose_language(request)
 

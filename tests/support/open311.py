@@ -401,7 +401,7 @@ CITIZEN = {"first_name": "秀英", "last_name": "张", "phone": "13812345678"}
 EMAIL = "zhang.xiuying@example.cn"
 
 
-def spec_like_fields(api_key: str, **overrides: str | None) -> list[tuple[str, str]]:
+def spec_like_fields(api_key: str, /, **overrides: str | None) -> list[tuple[str, str]]:
     """The spec example's fields, in its order, with values for a Haidian power outage
     (``None`` drops a field). Its two attributes become this service's two.
     """

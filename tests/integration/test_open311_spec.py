@@ -1,0 +1,479 @@
+"""Open311 GeoReport v2 endpoints, JSON and XML, against the spec's own example documents.
+
+Each response is compared field by field with the specification's example for that
+endpoint (``tests/support/open311.py`` cites and holds them), then its values are checked
+against what closeloop recorded. SQLite event store, the real app factory, in-process ASGI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from domain.model import Channel, Role, Status
+from tests.conftest import OPERATOR, FakeClock, department
+from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.support.open311 import (
+    CREATED_JSON,
+    CREATED_XML,
+    DEFINITION_JSON,
+    DEFINITION_XML,
+    DISCOVERY_JSON,
+    DISCOVERY_XML,
+    ERRORS_JSON,
+    ERRORS_XML,
+    POST_EXAMPLE_FIELDS,
+    REQUESTS_JSON,
+    REQUESTS_XML,
+    SERVICES_JSON,
+    SERVICES_XML,
+    SPEC_CONTENT_TYPE,
+    assert_json_like,
+    assert_xml_like,
+    form_body,
+    personal_values,
+    spec_json,
+    spec_like_fields,
+    spec_xml,
+)
+
+BASE = "/open311/v2"
+W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
+
+
+@pytest.fixture
+async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
+        yield harness
+
+
+def as_json(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    return response.json()
+
+
+def as_xml(response: httpx.Response, status: int = 200) -> ElementTree.Element:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    assert response.text.startswith('<?xml version="1.0" encoding="utf-8"?>')
+    return ElementTree.fromstring(response.content)
+
+
+def spec_error(response: httpx.Response, status: int, fmt: str = "json") -> list[str]:
+    """An error in the spec's format with this HTTP status; answers the descriptions."""
+    if fmt == "xml":
+        root = as_xml(response, status)
+        assert_xml_like(root, spec_xml(ERRORS_XML))
+        codes = [int(e.findtext("code") or 0) for e in root]
+        descriptions = [e.findtext("description") or "" for e in root]
+    else:
+        body = as_json(response, status)
+        assert_json_like(body, spec_json(ERRORS_JSON))
+        codes = [e["code"] for e in body]
+        descriptions = [e["description"] for e in body]
+    assert codes and all(code == status for code in codes)
+    assert all(descriptions)
+    return descriptions
+
+
+async def file_request(
+    api: ApiHarness, fields: list[tuple[str, str]], fmt: str = "json"
+) -> httpx.Response:
+    return await api.client.post(
+        f"{BASE}/requests.{fmt}",
+        content=form_body(fields).encode("utf-8"),
+        headers={"Content-Type": SPEC_CONTENT_TYPE},
+    )
+
+
+async def filed(
+    api: ApiHarness, role: str = "open311", name: str = "fixmystreet", **kw: Any
+) -> str:
+    key = api.token(role, name=name)
+    body = as_json(await file_request(api, spec_like_fields(key, **kw)), 201)
+    number: str = body[0]["service_request_id"]
+    return number
+
+
+def key(api: ApiHarness, name: str = "fixmystreet") -> dict[str, str]:
+    return {"api_key": api.token("open311", name=name)}
+
+
+# ------------------------------------------------------------------ discovery
+
+
+async def test_discovery_matches_the_spec_example(api: ApiHarness) -> None:
+    body = as_json(await api.client.get(f"{BASE}/discovery.json"))
+    assert_json_like(body, spec_json(DISCOVERY_JSON))
+    (endpoint,) = body["endpoints"]
+    assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    assert endpoint["url"] == "http://api.test/open311/v2"
+    assert endpoint["type"] == "production"
+    assert endpoint["formats"] == ["text/xml", "application/json"]
+
+    root = as_xml(await api.client.get(f"{BASE}/discovery.xml"))
+    assert_xml_like(root, spec_xml(DISCOVERY_XML))
+    assert [f.text for f in root.iter("format")] == ["text/xml", "application/json"]
+
+
+# ------------------------------------------------------------------- services
+
+
+async def test_service_list_matches_the_spec_example(api: ApiHarness) -> None:
+    body = as_json(await api.client.get(f"{BASE}/services.json"))
+    assert_json_like(body, spec_json(SERVICES_JSON))
+    leaves = api.app.policies.categories.leaves()
+    assert [s["service_code"] for s in body] == [leaf.code for leaf in leaves]
+    by_code = {s["service_code"]: s for s in body}
+    assert by_code["HS02"]["service_name"] == "电梯故障停运"
+    assert by_code["HS02"]["group"] == "房屋与设施"
+    assert by_code["HS02"]["metadata"] is True
+    assert by_code["PM03"]["metadata"] is False
+    assert by_code["EN02"]["metadata"] is True
+    assert {s["type"] for s in body} == {"realtime"}
+    assert "elevator" in by_code["HS02"]["keywords"].split(", ")
+
+    english = as_json(await api.client.get(f"{BASE}/services.json", params={"lang": "en"}))
+    assert {s["service_code"]: s for s in english}["HS02"]["group"] == (
+        "Housing and building facilities"
+    )
+
+    root = as_xml(await api.client.get(f"{BASE}/services.xml"))
+    assert_xml_like(root, spec_xml(SERVICES_XML))
+    assert [s.findtext("service_code") for s in root] == [leaf.code for leaf in leaves]
+    hs02 = next(s for s in root if s.findtext("service_code") == "HS02")
+    assert hs02.findtext("metadata") == "true" and hs02.findtext("type") == "realtime"
+
+
+async def test_service_definition_matches_the_spec_example(api: ApiHarness) -> None:
+    body = as_json(await api.client.get(f"{BASE}/services/HS02.json"))
+    assert_json_like(body, spec_json(DEFINITION_JSON))
+    assert body["service_code"] == "HS02"
+    codes = [a["code"] for a in body["attributes"]]
+    assert codes == ["building", "unit", "elevator_state"]
+    assert [a["order"] for a in body["attributes"]] == [1, 2, 3]
+    state = body["attributes"][2]
+    assert state["datatype"] == "singlevaluelist" and state["required"] is True
+    assert [v["key"] for v in state["values"]] == ["stopped", "faulty", "doors"]
+
+    noise = as_json(await api.client.get(f"{BASE}/services/EN02.json"))
+    assert noise["attributes"][0]["datatype"] == "multivaluelist"
+
+    root = as_xml(await api.client.get(f"{BASE}/services/HS02.xml"))
+    assert_xml_like(root, spec_xml(DEFINITION_XML))
+    assert [a.findtext("code") for a in root.iter("attribute")] == codes
+    assert [v.findtext("key") for v in root.iter("value")] == ["stopped", "faulty", "doors"]
+
+    plain = as_json(await api.client.get(f"{BASE}/services/PM03.json"))
+    assert plain == {"service_code": "PM03", "attributes": []}
+
+    spec_error(await api.client.get(f"{BASE}/services/XX99.json"), 404)
+    spec_error(await api.client.get(f"{BASE}/services/XX99.xml"), 404, "xml")
+    spec_error(
+        await api.client.get(f"{BASE}/services.json", params={"jurisdiction_id": "sfgov.org"}),
+        404,
+    )
+
+
+# -------------------------------------------------------------------- POST
+
+
+def test_our_form_has_the_spec_examples_fields() -> None:
+    ours = [name for name, _ in spec_like_fields("k")]
+    assert [n for n in ours if not n.startswith("attribute[")] == [
+        n for n in POST_EXAMPLE_FIELDS if not n.startswith("attribute[")
+    ]
+    assert sum(n.startswith("attribute[") for n in ours) == 2
+    assert form_body([("attribute[since]", "a b/c")]) == "attribute[since]=a+b%2Fc"
+
+
+async def test_post_request_form_encoded_as_the_spec_shows(api: ApiHarness) -> None:
+    api_key = api.token("open311", name="fixmystreet")
+    body = as_json(await file_request(api, spec_like_fields(api_key)), 201)
+    assert_json_like(body, spec_json(CREATED_JSON))
+    (created,) = body
+    number = created["service_request_id"]
+    assert re.fullmatch(r"20261123\d{6}", number)
+    assert created["account_id"] is None
+    assert "1 个工作日" in created["service_notice"]
+
+    grievance = api.app.get_by_number(number)
+    assert grievance.channel == Channel.OPEN311.value
+    assert grievance.received_by == "fixmystreet"
+    assert grievance.status is Status.RECEIVED  # an open311 key may not classify
+    assert grievance.citizen_name == "张秀英" and grievance.citizen_phone == "13812345678"
+    assert grievance.location == {
+        "district": "haidian",
+        "street": "xueyuanlu",
+        "community": "xyl-01",
+        "grid": None,
+        "address": "学院路石油大院社区 3号楼",
+    }
+    text = grievance.text
+    assert text.startswith("整栋楼停电两个小时了，电梯也停了\n\n【Open311】\n")
+    assert "service_code: PU02（停电）" in text
+    assert "attribute[households] 大约影响多少户？: 120" in text
+    assert "lat: 39.9931" in text and "media_url: http://img.example.cn/" in text
+    events = list(api.app.events.get(grievance.id))
+    assert events[0].role == Role.OPEN311.value and events[0].principal == "fixmystreet"
+
+    root = as_xml(await file_request(api, spec_like_fields(api_key), "xml"), 201)
+    assert_xml_like(root, spec_xml(CREATED_XML))
+    second = root.findtext("request/service_request_id")
+    assert second and second != number
+    assert root.find("request/account_id") is not None
+
+
+async def test_an_operator_key_files_and_classifies(api: ApiHarness) -> None:
+    number = await filed(api, role="operator", name="op-open311")
+    grievance = api.app.get_by_number(number)
+    assert grievance.status is Status.CLASSIFIED and grievance.category == "PU02"
+    assert grievance.urgency == api.app.policies.categories.leaf("PU02").default_urgency
+
+
+async def test_idempotency_key_files_once(api: ApiHarness) -> None:
+    fields = spec_like_fields(api.token("open311", name="fixmystreet"))
+    headers = {"Content-Type": SPEC_CONTENT_TYPE, "Idempotency-Key": "fms-report-77"}
+    first = await api.client.post(
+        f"{BASE}/requests.json", content=form_body(fields), headers=headers
+    )
+    again = await api.client.post(
+        f"{BASE}/requests.json", content=form_body(fields), headers=headers
+    )
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+
+
+async def test_post_errors_use_the_spec_format_and_status(api: ApiHarness) -> None:
+    api_key = api.token("open311", name="fixmystreet")
+
+    async def refused(status: int, fmt: str = "json", **overrides: str | None) -> list[str]:
+        return spec_error(
+            await file_request(api, spec_like_fields(api_key, **overrides), fmt), status, fmt
+        )
+
+    assert "api_key" in (await refused(403, api_key=None))[0]
+    await refused(403, "xml", api_key="cl_nope_nope")
+    dept_key = api.token("department", "st.xueyuanlu")
+    spec_error(await file_request(api, spec_like_fields(dept_key)), 403)
+    assert "service_code" in (await refused(400, service_code=None))[0]
+    await refused(404, service_code="XX99")
+    await refused(404, "xml", jurisdiction_id="sfgov.org")
+    assert "address_string" in (await refused(400, lat=None, long=None, address_string=None))[0]
+    await refused(400, long=None, address_string=None)
+    await refused(400, lat="north", long="east")
+    # San Francisco's coordinates from the spec's example are far outside Haidian.
+    assert (
+        "不在本区服务范围内"
+        in (await refused(400, lat="37.76524078", long="-122.4212043", address_string=None))[0]
+    )
+    assert "phone" in (await refused(400, phone=None))[0]
+    await refused(400, phone="111111111")  # the spec example's number is not a phone here
+    await refused(400, media_url="javascript:alert(1)")
+    await refused(400, address_id="nowhere")
+    await refused(400, description="长" * 4000)
+    # Every attribute problem is listed, each as its own error.
+    problems = await refused(
+        400,
+        service_code="HS02",
+        **{"attribute[since]": "x", "attribute[households]": None},
+    )
+    assert len(problems) == 3  # unknown since, missing building, missing elevator_state
+    problems = await refused(
+        400,
+        service_code="EN02",
+        **{
+            "attribute[since]": None,
+            "attribute[households]": None,
+            "attribute[time_of_day]": "midnight",
+        },
+    )
+    assert any("midnight" in p for p in problems)
+    wrong_type = await api.client.post(
+        f"{BASE}/requests.json",
+        json={"api_key": api_key},
+        headers={"Content-Type": "application/json"},
+    )
+    spec_error(wrong_type, 400)
+    assert not list(api.app.iter_events())  # nothing was recorded by any refusal
+
+
+async def test_multivaluelist_attributes_and_location_rules(api: ApiHarness) -> None:
+    noise = {
+        "service_code": "EN02",
+        "attribute[since]": None,
+        "attribute[households]": None,
+    }
+    body = form_body(
+        [
+            *spec_like_fields(api.token("open311", name="fixmystreet"), **noise),
+            ("attribute[time_of_day][]", "evening"),
+            ("attribute[time_of_day][]", "night"),
+        ]
+    )
+    r = await api.client.post(
+        f"{BASE}/requests.json", content=body, headers={"Content-Type": SPEC_CONTENT_TYPE}
+    )
+    grievance = api.app.get_by_number(as_json(r, 201)[0]["service_request_id"])
+    assert ": evening（傍晚（18–22 时））、night（夜间（22–6 时））\n" in grievance.text
+
+    def placed(number: str) -> dict[str, Any]:
+        return dict(api.app.get_by_number(number).location)
+
+    # address_id: our own place code, exactly.
+    at_grid = placed(await filed(api, address_id="zgc-02-g3", address_string=None))
+    assert (at_grid["street"], at_grid["community"], at_grid["grid"]) == (
+        "zhongguancun",
+        "zgc-02",
+        "zgc-02-g3",
+    )
+    # address_string naming a street (without its suffix) beats the coordinates.
+    by_name = placed(await filed(api, address_string="清河 毛纺路 12 号"))
+    assert (by_name["street"], by_name["community"]) == ("qinghe", None)
+    # lat/long alone: the nearest street centre (清河 lies north).
+    by_point = placed(await filed(api, address_string=None, lat="40.031", long="116.329"))
+    assert by_point["street"] == "qinghe" and by_point["address"] == ""
+    # An address we cannot place, coordinates far away: the district's default street.
+    fallback = placed(await filed(api, address_string="某某路 8 号", lat="31.23", long="121.47"))
+    assert fallback["street"] == "haidianjie" and fallback["address"] == "某某路 8 号"
+
+
+# --------------------------------------------------------------------- GET
+
+
+async def test_get_request_matches_the_spec_example(api: ApiHarness) -> None:
+    number = await filed(api)
+    params = key(api)
+    body = as_json(await api.client.get(f"{BASE}/requests/{number}.json", params=params))
+    example = spec_json(REQUESTS_JSON)[:1]
+    assert_json_like(body, example)
+    (request,) = body
+    assert request["service_request_id"] == number
+    assert request["status"] == "open"
+    assert request["status_notes"] is None
+    assert request["service_code"] == "PU02" and request["service_name"] == "停电"
+    assert request["description"] == "整栋楼停电两个小时了，电梯也停了"
+    assert request["agency_responsible"] is None and request["expected_datetime"] is None
+    assert W3C.match(request["requested_datetime"]) and W3C.match(request["updated_datetime"])
+    assert datetime.fromisoformat(request["requested_datetime"]) == api.clock.now
+    assert request["requested_datetime"].endswith("+08:00")
+    assert request["address"] == "学院路石油大院社区 3号楼"
+    assert (request["lat"], request["long"]) == (39.9931, 116.3489)
+    assert request["media_url"] == "http://img.example.cn/outage/2212426634.jpg"
+    assert request["zipcode"] is None and request["address_id"] is None
+
+    xml = await api.client.get(f"{BASE}/requests/{number}.xml", params=params)
+    root = as_xml(xml)
+    example_root = spec_xml(REQUESTS_XML)
+    example_root.remove(example_root[1])  # the spec's single-request example is the first one
+    assert_xml_like(root, example_root)
+    assert root.findtext("request/status") == "open"
+    assert root.findtext("request/lat") == "39.9931"
+    assert root.find("request/status_notes") is not None
+
+    for response in (body, xml.text):
+        text = (
+            json.dumps(response, ensure_ascii=False) if not isinstance(response, str) else response
+        )
+        for value in personal_values():
+            assert value not in text
+
+    spec_error(await api.client.get(f"{BASE}/requests/1.json", params=params), 404)
+    spec_error(await api.client.get(f"{BASE}/requests/{number}.json"), 403)
+    spec_error(
+        await api.client.get(f"{BASE}/requests/{number}.xml", params={"api_key": "x"}), 403, "xml"
+    )
+
+
+async def test_operator_reads_classified_dispatched_request(api: ApiHarness) -> None:
+    number = await filed(api)
+    gid = api.app.get_by_number(number).id
+    api.app.classify_grievance(gid, OPERATOR, category="PU02")
+    api.app.dispatch_grievance(gid, OPERATOR)
+    (request,) = as_json(
+        await api.client.get(
+            f"{BASE}/requests/{number}.json", params={"api_key": api.token("operator")}
+        )
+    )
+    lead = api.app.get_grievance(gid).lead_assignment()
+    assert lead is not None
+    assert request["agency_responsible"] == "供电公司"
+    assert request["status_notes"] == "已派至供电公司办理"
+    assert datetime.fromisoformat(request["expected_datetime"]) == lead.resolve_deadline
+    english = as_json(
+        await api.client.get(
+            f"{BASE}/requests/{number}.json",
+            params={"api_key": api.token("operator"), "lang": "en"},
+        )
+    )[0]
+    assert english["agency_responsible"] == "Power Supply Company"
+    assert english["service_name"] == "Power outage"
+    api.app.sign_for(f"{gid}.1", department("ent.power"))
+    (request,) = as_json(await api.client.get(f"{BASE}/requests/{number}.json", params=key(api)))
+    assert request["status"] == "open" and request["status_notes"] == "供电公司已签收，正在办理"
+
+
+async def test_list_requests_matches_the_spec_example_and_filters(api: ApiHarness) -> None:
+    first = await filed(api)
+    api.clock.advance(minutes=5)
+    second = await filed(
+        api, service_code="UM08", **{"attribute[since]": None, "attribute[households]": None}
+    )
+    other_client = await filed(api, name="seeclickfix")
+    gid = api.app.get_by_number(first).id
+    api.app.reject_grievance(gid, OPERATOR, reason="非本市管辖范围")
+    api.catch_up()
+    params = key(api)
+
+    body = as_json(await api.client.get(f"{BASE}/requests.json", params=params))
+    assert_json_like(body, spec_json(REQUESTS_JSON))
+    assert [r["service_request_id"] for r in body] == [second, first]  # newest first
+    assert body[1]["status"] == "closed"
+    assert body[1]["status_notes"] == "不予受理：非本市管辖范围"
+
+    root = as_xml(await api.client.get(f"{BASE}/requests.xml", params=params))
+    assert_xml_like(root, spec_xml(REQUESTS_XML))
+    assert [r.findtext("service_request_id") for r in root] == [second, first]
+
+    async def ids(**query: str) -> list[str]:
+        found = as_json(await api.client.get(f"{BASE}/requests.json", params={**params, **query}))
+        return [r["service_request_id"] for r in found]
+
+    assert await ids(status="open") == [second]
+    assert await ids(status="closed") == [first]
+    assert await ids(status="open,closed", service_code="PU02") == [first]
+    assert await ids(service_request_id=f"{first},{other_client},99") == [first]
+    assert await ids(start_date="2026-11-24T00:00:00Z") == []
+    assert await ids(start_date="2026-11-23T00:00:00Z", end_date="2026-11-23T23:59:59+08:00") == [
+        second,
+        first,
+    ]
+    operator = {"api_key": api.token("operator")}
+    everyone = as_json(await api.client.get(f"{BASE}/requests.json", params=operator))
+    assert {r["service_request_id"] for r in everyone} == {first, second, other_client}
+    # Another client's request does not exist for this client.
+    spec_error(await api.client.get(f"{BASE}/requests/{other_client}.json", params=params), 404)
+
+    for query in (
+        {"start_date": "yesterday"},
+        {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-11-01T00:00:00Z"},
+        {"status": "pending"},
+        {"service_code": "XX99"},
+    ):
+        spec_error(await api.client.get(f"{BASE}/requests.json", params={**params, **query}), 400)
+    dept = {"api_key": api.token("department", "ent.power")}
+    spec_error(await api.client.get(f"{BASE}/requests.json", params=dept), 403)
+
+
+async def test_unknown_paths_answer_in_the_spec_format(api: ApiHarness) -> None:
+    spec_error(await api.client.get(f"{BASE}/tokens/12345.xml"), 404, "xml")
+    spec_error(await api.client.get(f"{BASE}/services.yaml"), 404)
