@@ -575,6 +575,7 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
         (path, method, op)
         for path, methods in spec["paths"].items()
         for method, op in methods.items()
+        if path.startswith(("/v1/", "/healthz", "/readyz"))
     ]
     assert len(operations) == 29
     for path, method, op in operations:
