@@ -13,7 +13,13 @@ from projections.queries import ReadModels
 from projections.runner import Projector, catch_up, rebuild
 from projections.views import ReadModelView
 from tests.conftest import FakeClock
-from tests.support.projections import ENFORCEMENT, Scenario, dump_tables, run_scenario
+from tests.support.projections import (
+    ENFORCEMENT,
+    Scenario,
+    dump_tables,
+    run_more_paths,
+    run_scenario,
+)
 
 
 class CrashAfter(Exception):
@@ -170,7 +176,17 @@ def check_rebuild_equals_incremental(
     catch_up(env, batch_size=1)
     run_scenario(app, clock)
     catch_up(env, batch_size=7)
+    run_more_paths(app, clock)
+    catch_up(env, batch_size=3)
     incremental = dump_tables(env)
+    read = ReadModels.from_env(env)
+    try:
+        urban = read.list_assignments(department="hd.urban", now=clock.now).items
+        assert [a["state"] for a in urban] == ["dispatched"]
+        spots = {(h["category"], h["grievances"]) for h in read.hotspots(now=clock.now)}
+        assert ("UM04", 8) in spots  # 1 classified first + 5 of the scenario + 2 more paths
+    finally:
+        read.close()
     assert rebuild(env) > 0
     assert dump_tables(env) == incremental
     assert rebuild(env, ["hotspots"]) > 0

@@ -156,3 +156,38 @@ def dump_tables(env: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
         return tables
     finally:
         datastore.close()
+
+
+def run_more_paths(app: GrievanceApp, clock: FakeClock) -> Scenario:
+    """The rest of the events: progress, extensions, urging, 吹哨/报到, re-dispatch,
+    rejection and a close without an answer."""
+    s = Scenario()
+    enf = department(ENFORCEMENT)
+    gid, (aid,) = _dispatched(app, "UM04")
+    app.sign_for(aid, enf)
+    app.report_progress(aid, enf, note="已联系物业")
+    resolve_by = app.get_grievance(gid).assignments[aid].resolve_deadline
+    assert resolve_by is not None
+    app.request_extension(aid, enf, new_deadline=resolve_by + timedelta(hours=4), reason="需协调")
+    app.decide_extension(gid, SUPERVISOR, assignment_id=aid, granted=True)
+    app.request_extension(aid, enf, new_deadline=resolve_by + timedelta(hours=6), reason="再延")
+    app.decide_extension(gid, SUPERVISOR, assignment_id=aid, granted=False, reason="不予延期")
+    app.urge(gid, SUPERVISOR, kind="resolve", assignment_id=aid, reason="请抓紧")
+    summoned = app.summon_departments(gid, SUPERVISOR, departments=[MARKET], reason="联合执法")
+    (summons_aid,) = summoned.extra["assignments"]
+    app.report_in(summons_aid, department(MARKET))
+    app.resolve(aid, enf, account="联合处置完毕")
+    clock.advance(days=10)
+    app.close_grievance(gid, SUPERVISOR, outcome="no_response", reason="回访期满未接通")
+    s.ids["closed_no_response"] = gid
+
+    gid, (aid,) = _dispatched(app, "UM04")
+    app.return_assignment(aid, enf, reason="非本单位职责")
+    app.arbitrate_return(
+        gid, SUPERVISOR, assignment_id=aid, decision="redispatch", department="hd.urban"
+    )
+    s.ids["redispatched"] = gid
+
+    s.ids["rejected"] = make_grievance(app)
+    app.reject_grievance(s.ids["rejected"], OPERATOR, reason="不属于受理范围")
+    return s
