@@ -9,6 +9,21 @@ from pathlib import Path
 import pytest
 import structlog
 
+from api.problems import domain_problem
+from domain.errors import (
+    AssignmentStateError,
+    CommandIdReusedError,
+    ConcurrentWriteError,
+    DomainError,
+    GrievanceNotFoundError,
+    IllegalTransitionError,
+    NegativeListError,
+    NotAssignedError,
+    PermissionDeniedError,
+    StaleVersionError,
+    UnknownAssignmentError,
+    ValidationError,
+)
 from tests.conftest import FakeClock
 from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
 
@@ -178,3 +193,40 @@ async def test_one_log_line_per_request_without_personal_data(api: ApiHarness) -
     assert lines[1]["route"] == "/v1/grievances/{grievance_id}"
     text = repr(logs)
     assert "13812345678" not in text and "张秀英" not in text
+
+
+async def test_negative_list_dispatch_is_422(api: ApiHarness) -> None:
+    gid = (await api.new_grievance())["id"]
+    await api.post(f"/v1/grievances/{gid}/classify", "operator", {"category": "UM01"})
+    r = await api.post(f"/v1/grievances/{gid}/dispatch", "operator", {"lead": "cm.xyl-01"})
+    assert r.status_code == 422 and r.json()["code"] == "negative-list"
+    assert "负面清单" in r.json()["title"]
+    assert len(api.app.history(uuid.UUID(gid))) == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (ValidationError("bad", "text"), 422, "invalid-command"),
+        (NegativeListError("no"), 422, "negative-list"),
+        (IllegalTransitionError("resolve", "received", ["classify"]), 409, "illegal-transition"),
+        (
+            AssignmentStateError("sign for", "g.1", "signed_for", "in_progress"),
+            409,
+            "illegal-assignment-transition",
+        ),
+        (ConcurrentWriteError("later"), 409, "concurrent-write"),
+        (CommandIdReusedError("again"), 409, "command-id-reused"),
+        (StaleVersionError("old"), 412, "stale-version"),
+        (NotAssignedError("not yours"), 403, "not-assigned"),
+        (PermissionDeniedError("no"), 403, "permission-denied"),
+        (GrievanceNotFoundError("none"), 404, "grievance-not-found"),
+        (UnknownAssignmentError("none"), 404, "unknown-assignment"),
+    ],
+)
+def test_each_domain_error_has_one_status(error: DomainError, status: int, code: str) -> None:
+    for lang in ("zh", "en"):
+        body = domain_problem(error, lang)  # type: ignore[arg-type]
+        assert body["status"] == status and body["code"] == code
+        assert body["title"] and body["detail"]
+    assert domain_problem(error, "en")["detail"] != domain_problem(error, "zh")["detail"]
