@@ -102,6 +102,14 @@ class Projector:
                     positions[name] = view.position()
                     log.info("projection moved by another process", projection=name)
                     continue
+                except Exception:
+                    log.error(
+                        "projection batch failed",
+                        projection=name,
+                        first=batch[0][1].notification_id,
+                        last=batch[-1][1].notification_id,
+                    )
+                    raise
                 positions[name] = batch[-1][1].notification_id
                 applied += len(batch)
             log.debug("projected batch", upto=decoded[-1][1].notification_id, size=len(decoded))
@@ -115,8 +123,23 @@ class Projector:
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Follow the log until ``stop`` is set, polling every ``interval`` seconds when idle."""
+        import structlog
+
+        log = structlog.get_logger("projections")
+        failures = 0
         while not stop.is_set():
-            if self.run_once(stop) == 0:
+            try:
+                applied = self.run_once(stop)
+            except Exception:
+                # The database may be down or restarting: nothing was half-written (each
+                # batch is one transaction), so wait and carry on from the recorded position.
+                failures += 1
+                delay = min(30.0, interval * 2**failures)
+                log.exception("projector failed; retrying", attempt=failures, retry_in=delay)
+                stop.wait(delay)
+                continue
+            failures = 0
+            if applied == 0:
                 stop.wait(interval)
 
 

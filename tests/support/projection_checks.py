@@ -272,3 +272,50 @@ def check_two_projectors_race(env: dict[str, str], app: GrievanceApp, clock: Fak
     raced = dump_tables(env)
     rebuild(env)
     assert dump_tables(env) == raced
+
+
+def check_follow_survives_a_failure(
+    env: dict[str, str], app: GrievanceApp, clock: FakeClock
+) -> None:
+    """The long-running mode: a failing batch is retried, new events are followed, stop works."""
+    import threading
+    import time
+
+    from tests.conftest import make_grievance
+
+    run_scenario(app, clock)
+    with Projector(env, batch_size=10) as projector:
+        name = "callback_queue"
+        original = projector.views[name]
+
+        class FailsOnce(type(original)):  # type: ignore[misc]
+            failed = False
+
+            def apply(self, c: Any, event: Any, states: Any) -> None:
+                if not FailsOnce.failed:
+                    FailsOnce.failed = True
+                    raise ConnectionError("database restarting")
+                super().apply(c, event, states)
+
+        flaky = FailsOnce(datastore=original.datastore)
+        flaky.tz = original.tz
+        projector.views[name] = flaky
+        stop = threading.Event()
+        thread = threading.Thread(target=projector.run_forever, args=(stop, 0.01))
+        thread.start()
+        try:
+            make_grievance(app)  # written while the projector runs
+            target = int(app.recorder.max_notification_id() or 0)
+            deadline = time.monotonic() + 30
+            while set(projector.positions().values()) != {target}:
+                assert time.monotonic() < deadline, projector.positions()
+                assert thread.is_alive()
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert FailsOnce.failed
+    followed = dump_tables(env)
+    rebuild(env)
+    assert dump_tables(env) == followed

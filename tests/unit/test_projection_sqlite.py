@@ -12,6 +12,7 @@ from projections.runner import catch_up
 from tests.conftest import FakeClock
 from tests.support.projection_checks import (
     check_crash_mid_batch,
+    check_follow_survives_a_failure,
     check_no_personal_data,
     check_rebuild_equals_incremental,
     check_rows,
@@ -80,3 +81,9 @@ def test_default_file_beside_events(tmp_path: Path, clock: FakeClock) -> None:
 def test_memory_store_is_refused() -> None:
     with pytest.raises(ValueError, match="durable event store"):
         catch_up({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def test_follow_survives_a_failed_batch(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+) -> None:
+    check_follow_survives_a_failure(env, sqlite_app, clock)
