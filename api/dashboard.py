@@ -22,6 +22,7 @@ from api.deps import AnyPrincipal, AppDep, ReadModelsDep, Staff, Supervisor
 from api.i18n import STATUS_LABELS, choose_language
 from api.problems import ProblemError
 from api.routers.common import READ_PROBLEMS, problems, read_model_call
+from domain.grievance import DISPATCH_CENTRE
 from projections.views import week_start
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -62,6 +63,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status": ("状态", "Status"),
     "category": ("类别", "Category"),
     "lead": ("主办单位", "Lead department"),
+    "owner": ("责任单位", "Responsible"),
     "deadline": ("期限", "Deadline"),
     "level": ("督办级别", "Escalation level"),
     "hotspots": ("热点问题（近 8 周）", "Hotspots (last 8 weeks)"),
@@ -118,7 +120,11 @@ def _boot(app: Any, lang: str) -> dict[str, Any]:
         "strings": _pick(STRINGS, lang),
         "terms": {**_pick(TERMS, lang), **_pick(STATUS_LABELS, lang)},
         "departments": {
-            code: getattr(dept, name) or dept.name for code, dept in directory.departments.items()
+            DISPATCH_CENTRE: "Dispatch centre" if lang == "en" else "派单中心",
+            **{
+                code: getattr(dept, name) or dept.name
+                for code, dept in directory.departments.items()
+            },
         },
         "categories": {
             code: getattr(cat, name) or cat.name

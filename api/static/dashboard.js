@@ -158,7 +158,8 @@
       const late = (g.overdue_deadlines && g.overdue_deadlines[0]) || g.next_deadline || {};
       tr.appendChild(cell(g.number));
       tr.appendChild(cell(term(g.status)));
-      tr.appendChild(cell(deptName(g.lead_department)));
+      // Whoever owes the lapsed deadline (the lead, an assisting department or the centre).
+      tr.appendChild(cell(deptName(late.department || g.lead_department)));
       tr.appendChild(cell(term(late.kind) + " " + when(late.due)));
       tr.appendChild(levelCell(g.escalation_level));
       return tr;
