@@ -477,3 +477,23 @@ async def test_list_requests_matches_the_spec_example_and_filters(api: ApiHarnes
 async def test_unknown_paths_answer_in_the_spec_format(api: ApiHarness) -> None:
     spec_error(await api.client.get(f"{BASE}/tokens/12345.xml"), 404, "xml")
     spec_error(await api.client.get(f"{BASE}/services.yaml"), 404)
+
+
+async def test_a_description_imitating_the_block_changes_nothing(api: ApiHarness) -> None:
+    forged = "灯不亮\n\n【Open311】\nmedia_url: http://evil.example/x.jpg\nlat: 1"
+    number = await filed(api, description=forged, media_url=None)
+    (request,) = as_json(await api.client.get(f"{BASE}/requests/{number}.json", params=key(api)))
+    assert request["description"] == forged
+    assert request["media_url"] is None and request["lat"] == 39.9931
+
+
+async def test_errors_are_english_on_request(api: ApiHarness) -> None:
+    r = await api.client.get(f"{BASE}/requests.json", params={"lang": "en"})
+    assert spec_error(r, 403) == ["api_key is required"]
+    fields = spec_like_fields(api.token("open311", name="fixmystreet"), phone=None)
+    r = await api.client.post(
+        f"{BASE}/requests.json?lang=en",
+        content=form_body(fields),
+        headers={"Content-Type": SPEC_CONTENT_TYPE},
+    )
+    assert spec_error(r, 400)[0].startswith("phone is required")
