@@ -10,8 +10,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Annotated, Any, Protocol
+from typing import Annotated
 
 import anyio.to_thread
 import structlog
@@ -22,20 +21,7 @@ from api.problems import ProblemError
 from api.stores import IdempotencyStore, TokenRecord, TokenStore
 from domain.application import GrievanceApp
 from domain.model import Actor, Role
-
-
-class ReadModelsLike(Protocol):
-    """The part of ``projections.queries.ReadModels`` the API reads."""
-
-    def list_grievances(self, **filters: Any) -> Any: ...
-
-    def list_assignments(self, **filters: Any) -> Any: ...
-
-    def list_callbacks(self, **filters: Any) -> Any: ...
-
-    def kpis(self, date_from: date, date_to: date, department: str | None = None) -> Any: ...
-
-    def status(self) -> Any: ...
+from projections.queries import ReadModels
 
 
 @dataclass
@@ -43,7 +29,7 @@ class Services:
     """Everything the API needs, built once per process in the lifespan."""
 
     app: GrievanceApp
-    read_models: ReadModelsLike
+    read_models: ReadModels
     tokens: TokenStore
     idempotency: IdempotencyStore
     temporal_reachable: Callable[[], Awaitable[bool]] | None = None
@@ -91,12 +77,12 @@ def get_app(services: ServicesDep) -> GrievanceApp:
     return services.app
 
 
-def get_read_models(services: ServicesDep) -> ReadModelsLike:
+def get_read_models(services: ServicesDep) -> ReadModels:
     return services.read_models
 
 
 AppDep = Annotated[GrievanceApp, Depends(get_app)]
-ReadModelsDep = Annotated[ReadModelsLike, Depends(get_read_models)]
+ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
 

@@ -29,21 +29,15 @@ def _sane_moment(value: datetime) -> datetime:
     return value
 
 
-def _text(max_length: int, min_length: int = 0) -> Any:
-    return Annotated[
-        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_no_surrogates)
-    ]
-
-
-Address = _text(200)
-CitizenName = _text(50, 1)
-Phone = _text(32, 1)
-Body = _text(4000, 1)
-Reason = _text(500)
-RequiredReason = _text(500, 1)
-Note = _text(2000, 1)
-Comment = _text(2000)
-AssignmentId = _text(80, 1)
+Address = Annotated[str, Field(max_length=200), AfterValidator(_no_surrogates)]
+CitizenName = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_no_surrogates)]
+Phone = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_no_surrogates)]
+Body = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_no_surrogates)]
+Reason = Annotated[str, Field(max_length=500), AfterValidator(_no_surrogates)]
+RequiredReason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_surrogates)]
+Note = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_no_surrogates)]
+Comment = Annotated[str, Field(max_length=2000), AfterValidator(_no_surrogates)]
+AssignmentId = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_no_surrogates)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
 

@@ -130,7 +130,7 @@ class PostgresDatabase:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn, conn.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+            cur.execute(sql.replace("?", "%s"), tuple(params))
             if cur.description is None:
                 return []
             return list(cur.fetchall())

@@ -119,7 +119,7 @@ def dispatch(
     body: DispatchRequest | None = None,
 ) -> CommandAccepted:
     """派单: to the given lead (and assisting) departments, or where the routing rules say."""
-    body = body or DispatchRequest()
+    body = body or DispatchRequest(lead=None, assisting=None, reason=None)
     result = app.dispatch_grievance(
         grievance_id,
         who.actor,

@@ -151,7 +151,7 @@ def audit_state(
         )
     if as_of is not None:
         events = app.history(grievance_id)
-        earlier = [e for e in events if e.timestamp <= as_of]
+        earlier = [e for e in events if getattr(e, "timestamp") <= as_of]  # noqa: B009
         if not earlier:
             raise GrievanceNotFoundError(
                 f"grievance {grievance_id} did not exist yet at {as_of.isoformat()}"
@@ -209,10 +209,9 @@ def kpis(
     result = read_model_call(
         read_models.kpis, date_from=date_from, date_to=date_to, department=department
     )
-    rows = result if isinstance(result, list) else getattr(result, "items", result)
     return KpisPublic(
         date_from=date_from.isoformat(),
         date_to=date_to.isoformat(),
         department=department,
-        items=[DepartmentKpi.model_validate(as_row(row)) for row in rows],
+        items=[DepartmentKpi.model_validate(as_row(row)) for row in result],
     )
