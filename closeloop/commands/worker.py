@@ -1,0 +1,72 @@
+"""``closeloop worker``: run the Temporal worker (GrievanceWorkflow and its activities)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import timedelta
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "worker", help="run the Temporal worker: grievance workflows, deadlines, webhooks"
+    )
+    parser.add_argument("--task-queue", default=None, help="default: CLOSELOOP_TEMPORAL_TASK_QUEUE")
+    parser.add_argument(
+        "--activity-threads", type=int, default=16, help="threads for the sync activities"
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds running activities get to finish on SIGTERM/SIGINT",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from closeloop.logging import configure_logging
+    from closeloop.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import structlog
+
+    from closeloop.bootstrap import build_app
+    from closeloop.settings import get_settings
+    from closeloop.temporal import connect_client
+    from workflows.webhooks import WebhookDirectory
+    from workflows.worker import running_worker, stop_on_signals
+
+    log = structlog.get_logger("closeloop.worker")
+    settings = get_settings()
+    stop = stop_on_signals()
+    task_queue = args.task_queue or settings.temporal_task_queue
+    webhooks = WebhookDirectory.from_file(settings.webhook_secrets_file)
+    app = build_app(settings)
+    try:
+        client = await connect_client(settings)
+        async with running_worker(
+            client,
+            app,
+            task_queue=task_queue,
+            webhooks=webhooks,
+            activity_threads=args.activity_threads,
+            graceful_shutdown_timeout=timedelta(seconds=args.shutdown_grace),
+        ):
+            log.info(
+                "worker.started",
+                task_queue=task_queue,
+                temporal=settings.temporal_address,
+                namespace=settings.temporal_namespace,
+            )
+            await stop.wait()
+            log.info("worker.stopping")
+    finally:
+        app.close()
+    log.info("worker.stopped")
+    return 0
