@@ -173,8 +173,8 @@ def test_georeport_client_lists_services_and_follows_a_request(
     assert datetime.fromisoformat(closed["updated_datetime"]) == clock.now
     assert closed["requested_datetime"] == closed_xml["requested_datetime"]
     catch_up(live)
-    finished: list[dict[str, Any]] = as_xml.get_service_requests(status="closed")  # type: ignore[assignment]
-    # xmltodict gives one request as a mapping, several as a list.
+    # xmltodict gives one request as a mapping (several would be a list).
+    finished: Any = as_xml.get_service_requests(status="closed")
     assert isinstance(finished, dict) and finished["service_request_id"] == number
 
     everything = requests.get(
