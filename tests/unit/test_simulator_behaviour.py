@@ -1,0 +1,145 @@
+"""The simulator: its data, its tally, and a short run against the real API app (ASGI,
+SQLite event store, a projector catching up alongside) with no Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from api.schemas import GrievanceCreate
+from closeloop.simulator import (
+    Behaviour,
+    SimConfig,
+    SimulationError,
+    Simulator,
+    format_summary,
+    new_grievance_body,
+    percentile,
+)
+from tests.conftest import FakeClock
+from tests.support.api import api_harness, sqlite_env
+
+DEPARTMENTS = ("st.xueyuanlu", "cm.xyl-01")
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([], 50) == 0.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_generated_grievances_are_valid_skewed_and_recurring() -> None:
+    rng = random.Random(1)
+    bodies = [new_grievance_body(rng) for _ in range(2000)]
+    for body, _ in bodies[:200]:
+        GrievanceCreate.model_validate(body)  # what the API accepts
+    categories = Counter(code for _, code in bodies)
+    top, top_count = categories.most_common(1)[0]
+    assert top == "UM06"
+    assert top_count > 4 * categories["PM02"]  # a skewed mix, not uniform
+    places = Counter(body["location"]["address"] for body, _ in bodies)
+    assert len(places) <= 10 and places.most_common(1)[0][1] > 400  # hotspots recur
+    assert all("\u4e00" <= body["text"][-2] <= "\u9fff" for body, _ in bodies[:50])
+
+
+def test_same_seed_same_grievances() -> None:
+    first = [new_grievance_body(random.Random("7/3")) for _ in range(3)]
+    again = [new_grievance_body(random.Random("7/3")) for _ in range(3)]
+    assert first == again
+
+
+def config(**overrides: object) -> SimConfig:
+    base = {
+        "base_url": "http://api.test",
+        "operator_token": "op",
+        "supervisor_token": "sup",
+        "department_tokens": dict.fromkeys(DEPARTMENTS, "dept"),
+    }
+    base.update(overrides)
+    return SimConfig(**base)  # type: ignore[arg-type]
+
+
+async def test_a_5xx_is_counted_and_stops_that_grievance() -> None:
+    broken = FastAPI()
+
+    @broken.post("/v1/grievances")
+    def boom() -> JSONResponse:
+        return JSONResponse({"detail": "boom"}, status_code=503)
+
+    transport = httpx.ASGITransport(app=broken)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        sim = Simulator(config(rate=50.0, duration=0.2, drain=5.0), client)
+        tally = await sim.run()
+    assert tally.server_errors >= 1
+    assert tally.filed == 0
+    assert tally.errors >= tally.server_errors
+    assert "503" in tally.samples[0]
+
+
+async def test_the_loop_runs_to_closed_and_a_vanished_grievance_counts_as_lost(
+    tmp_path: Path,
+) -> None:
+    env = sqlite_env(tmp_path)
+    async with api_harness(env, tmp_path, FakeClock()) as h:
+        tokens = {code: h.token("department", code) for code in DEPARTMENTS}
+        cfg = config(
+            operator_token=h.token("operator"),
+            supervisor_token=h.token("supervisor"),
+            department_tokens=tokens,
+            rate=25.0,
+            duration=0.8,
+            drain=30.0,
+            behaviour=Behaviour(
+                think=0.01,
+                late=0.02,
+                p_return=0.3,
+                p_extension=0.3,
+                p_summon=0.3,
+                p_unsatisfied=0.3,
+            ),
+        )
+        sim = Simulator(cfg, h.client)
+
+        async def projector() -> None:
+            while True:
+                await asyncio.to_thread(h.catch_up)
+                await asyncio.sleep(0.1)
+
+        task = asyncio.create_task(projector())
+        try:
+            tally = await sim.run()
+            assert tally.filed >= 5
+            assert tally.server_errors == tally.transport_errors == tally.client_errors == 0, (
+                tally.samples
+            )
+            assert tally.lost == 0
+            assert tally.closed == tally.filed, tally.summary()
+            assert tally.reopened >= 1
+            assert tally.resolved >= tally.filed + tally.reopened
+            summary = format_summary(tally.summary())
+            assert f"已受理 filed      {tally.filed}" in summary
+
+            sim.ids.append("00000000-0000-5000-8000-000000000000")
+            await sim.check_lost(projection_wait=0.5)
+            assert sim.tally.lost == 1
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_needs_a_department_token() -> None:
+    with pytest.raises(ValueError):
+        Simulator(config(department_tokens={}))
+    assert issubclass(SimulationError, RuntimeError)
