@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import shutil
 import socket
@@ -14,10 +15,11 @@ import subprocess
 import sysconfig
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -33,7 +35,13 @@ from domain.model import Actor, Location, Role
 from workflows.grievance import GrievanceWorkflow
 from workflows.messages import GrievanceOutcome, WorkflowState, workflow_id_for
 from workflows.relay import RELAYED_EVENTS, Relay, tracking_recorder
-from workflows.webhooks import WebhookDirectory
+from workflows.webhooks import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookDirectory,
+    verify,
+)
 from workflows.worker import running_worker
 
 T = TypeVar("T")
@@ -302,6 +310,58 @@ async def replay(histories: list[WorkflowHistory], workflow_class: type = Grieva
     for history in histories:
         await replayer.replay_workflow(history)
     return len(histories)
+
+
+@dataclass
+class Receiver:
+    """A department's endpoint: verifies every request, answers ``status`` when valid."""
+
+    secret: str
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    rejected: int = 0
+    url: str = ""
+
+
+@contextmanager
+def webhook_receiver(secret: str, status: int = 200) -> Iterator[Receiver]:
+    """A tiny local HTTP server that checks the HMAC signature of each POST."""
+    state = Receiver(secret, status)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.attempts += 1
+            ok = verify(
+                state.secret,
+                self.headers.get(TIMESTAMP_HEADER, ""),
+                body,
+                self.headers.get(SIGNATURE_HEADER, ""),
+            )
+            if not ok:
+                state.rejected += 1
+                self.send_response(401)
+            else:
+                if state.status < 300:
+                    state.received.append(
+                        {"body": json.loads(body), "key": self.headers.get(IDEMPOTENCY_HEADER)}
+                    )
+                self.send_response(state.status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_port}/closeloop"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class DevServer:

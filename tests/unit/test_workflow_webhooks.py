@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from domain.application import GrievanceApp
+from tests.support.workflows import Receiver, webhook_receiver
 from workflows.activities import GrievanceActivities
 from workflows.messages import NotifyInput
 from workflows.webhooks import (
-    IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     WebhookDirectory,
     WebhookTarget,
     sign,
@@ -31,50 +25,10 @@ from workflows.webhooks import (
 SECRET = "s3cret-street"
 
 
-@dataclass
-class Receiver:
-    """A department's endpoint: verifies every request, answers ``status`` when valid."""
-
-    secret: str
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-    rejected: int = 0
-    url: str = ""
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver(SECRET)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            ok = verify(
-                state.secret,
-                self.headers.get(TIMESTAMP_HEADER, ""),
-                body,
-                self.headers.get(SIGNATURE_HEADER, ""),
-            )
-            if not ok:
-                state.rejected += 1
-                self.send_response(401)
-            else:
-                state.received.append(
-                    {"body": json.loads(body), "key": self.headers.get(IDEMPOTENCY_HEADER)}
-                )
-                self.send_response(state.status)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}/closeloop"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver(SECRET) as running:
+        yield running
 
 
 def notification() -> NotifyInput:

@@ -1,0 +1,62 @@
+"""Signed webhooks from the workflow: assigned and urged departments are notified, and a
+department whose endpoint is down never holds up the deadline ladder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.workflows import eventually, webhook_receiver, workflow_harness
+from workflows.webhooks import WebhookDirectory, WebhookTarget
+
+pytestmark = pytest.mark.temporal
+
+STREET = "st.xueyuanlu"
+HOUSING = "hd.housing"
+
+
+async def test_assigned_and_urged_departments_get_signed_notifications(tmp_path: Path) -> None:
+    with webhook_receiver("street-secret") as street:
+        hooks = WebhookDirectory({STREET: WebhookTarget(street.url, "street-secret")})
+        async with workflow_harness(tmp_path, webhooks=hooks) as h:
+            gid = await h.file("PM01")
+            lead, housing_part = await h.dispatch(gid, lead=STREET, assisting=[HOUSING])
+            await h.pump()
+            await eventually(lambda: street.received)
+            [assigned] = street.received
+            assert assigned["body"]["event"] == "assigned"
+            assert assigned["body"]["assignment_id"] == lead
+            assert assigned["key"] == f"grievance-{gid}/assigned/{lead}"
+
+            a = h.app.get_grievance(gid).assignment(lead)
+            assert a.sign_for_deadline is not None
+            await h.advance_to(h.app.policies.sla.urge_at(a.dispatched_at, a.sign_for_deadline))
+            await eventually(lambda: len(street.received) >= 2)
+            urged = street.received[1]["body"]
+            assert (urged["event"], urged["kind"], urged["assignment_id"]) == (
+                "urged",
+                "sign_for",
+                lead,
+            )
+            # hd.housing has no webhook: nothing is sent for it, and nothing was refused.
+            assert all(r["body"]["department"] == STREET for r in street.received)
+            assert all(r["body"]["assignment_id"] != housing_part for r in street.received)
+            assert street.rejected == 0
+
+
+async def test_a_department_that_is_down_does_not_block_the_ladder(tmp_path: Path) -> None:
+    with webhook_receiver("street-secret", status=503) as street:
+        hooks = WebhookDirectory({STREET: WebhookTarget(street.url, "street-secret")})
+        async with workflow_harness(tmp_path, webhooks=hooks) as h:
+            gid = await h.file("PM01")
+            [lead] = await h.dispatch(gid)
+            await h.pump()
+            a = h.app.get_grievance(gid).assignment(lead)
+            assert a.sign_for_deadline is not None
+            await h.advance_to(h.app.policies.sla.level2_at(a.sign_for_deadline))
+            escalations = await h.wait_events(gid, "Escalated", count=2)
+            assert [e.level for e in escalations] == [1, 2]
+            assert len(h.events(gid, "Urged")) == 1
+            assert street.attempts >= 2  # retried with backoff while the ladder moved on
+            assert not street.received
