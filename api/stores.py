@@ -269,9 +269,12 @@ class StoredResponse:
 class IdempotencyStore:
     """The first successful response to each (credential, Idempotency-Key), kept for a while."""
 
+    PURGE_EVERY = 500  # puts between sweeps of expired rows
+
     def __init__(self, db: Database, retention: timedelta = timedelta(days=1)) -> None:
         self.db = db
         self.retention = retention
+        self._puts = 0
 
     def get(self, scope: str, key: str) -> StoredResponse | None:
         rows = self.db.execute(
@@ -295,9 +298,17 @@ class IdempotencyStore:
             "DELETE FROM api_idempotency WHERE scope = ? AND idem_key = ? AND created_at < ?",
             (scope, key, cutoff),
         )
+        self._puts += 1
+        if self._puts % self.PURGE_EVERY == 1:
+            self.purge(cutoff)
         self.db.execute(
             "INSERT INTO api_idempotency "
             "(scope, idem_key, fingerprint, status, content_type, body, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING",
             (scope, key, fingerprint, status, content_type, body.decode("utf-8"), _now()),
         )
+
+    def purge(self, cutoff: str | None = None) -> None:
+        """Forget responses older than the retention period."""
+        cutoff = cutoff or (datetime.now(UTC) - self.retention).isoformat()
+        self.db.execute("DELETE FROM api_idempotency WHERE created_at < ?", (cutoff,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,12 @@ def test_cli_create_list_revoke(var_dir: Path, capsys: pytest.CaptureFixture[str
     assert main(["token", "create", "--role", "department"]) == 2
     assert main(["token", "list"]) == 0
     assert "城管委" in capsys.readouterr().out
+
+
+def test_idempotency_responses_expire(tmp_path: Path) -> None:
+    store = IdempotencyStore(SqliteDatabase(tmp_path / "api.sqlite"), retention=timedelta(0))
+    store.put("scope", "k", "fp1", 201, "application/json", b"{}")
+    assert store.get("scope", "k") is None  # past retention: a new request
+    store.put("scope", "k", "fp2", 200, "application/json", b"[]")
+    store.purge((datetime.now(UTC) + timedelta(seconds=1)).isoformat())
+    assert store.db.execute("SELECT COUNT(*) FROM api_idempotency") == [(0,)]
