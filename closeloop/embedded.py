@@ -168,16 +168,6 @@ def api_ready(config: StackConfig) -> bool:
     return response.status_code == 200
 
 
-def closeloop_command(name: str) -> list[str]:
-    """``closeloop <name>``; the stand-in runner when this checkout lacks that subcommand."""
-    import importlib.util
-    import sys
-
-    if importlib.util.find_spec(f"closeloop.commands.{name}") is not None:
-        return python_cli(name)
-    return [sys.executable, "-m", "closeloop.embedded_runners", name]
-
-
 def component_specs(config: StackConfig) -> list[ComponentSpec]:
     env = config.child_env()
     return [
@@ -191,12 +181,12 @@ def component_specs(config: StackConfig) -> list[ComponentSpec]:
         ),
         ComponentSpec(
             "worker",
-            closeloop_command("worker"),
+            python_cli("worker"),
             env=env,
             ready=lambda: worker_ready(config),
             ready_timeout=60,
         ),
-        ComponentSpec("relay", closeloop_command("relay"), env=env, ready=None),
+        ComponentSpec("relay", python_cli("relay"), env=env, ready=None),
         ComponentSpec("projector", python_cli("project"), env=env, ready=None),
         ComponentSpec(
             "api",
