@@ -15,6 +15,8 @@ from uuid import uuid4
 import pytest
 from temporalio.service import RPCError
 
+from closeloop.settings import Settings
+from closeloop.temporal import temporal_reachable
 from domain.application import GrievanceApp
 from domain.model import Location
 from tests.support.workflows import OPERATOR, DevServer, sqlite_env
@@ -46,6 +48,7 @@ async def test_worker_and_relay_processes_orchestrate_and_stop_gracefully(
         "CLOSELOOP_LOG_FORMAT": "json",
     }
     env.pop("CLOSELOOP_DATABASE_URL", None)
+    assert temporal_reachable(Settings(temporal_address=server.address))
     processes = [
         closeloop(["worker", "--shutdown-grace", "2"], env),
         closeloop(["relay", "--poll-interval", "0.05"], env),
