@@ -73,6 +73,12 @@ def list_assignments(
 ) -> AssignmentsPage:
     """This department's assignments (staff: any department's), optionally by state."""
     if who.role is Role.DEPARTMENT:
+        if department not in (None, who.department):
+            raise ProblemError(
+                "forbidden",
+                "只能查看本单位的派单",
+                "a department may list only its own assignments",
+            )
         department = who.department
     elif not department:
         raise ProblemError(
