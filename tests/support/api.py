@@ -121,10 +121,11 @@ def build_services(
     tmp_path: Path,
     clock: FakeClock,
     temporal_reachable: Callable[[], Awaitable[bool]] | None = None,
+    app_class: type[GrievanceApp] = GrievanceApp,
 ) -> Services:
     from projections.queries import ReadModels
 
-    app = GrievanceApp(dict(env), clock=clock)
+    app = app_class(dict(env), clock=clock)
     read_models = ReadModels.from_env(env)
     db = api_database(env, tmp_path)
     return Services(
@@ -145,9 +146,10 @@ async def api_harness(
     *,
     max_body_bytes: int = 64 * 1024,
     temporal_reachable: Callable[[], Awaitable[bool]] | None = None,
+    app_class: type[GrievanceApp] = GrievanceApp,
 ) -> AsyncIterator[ApiHarness]:
     fastapi_app = create_app(
-        lambda: build_services(env, tmp_path, clock, temporal_reachable),
+        lambda: build_services(env, tmp_path, clock, temporal_reachable, app_class),
         max_body_bytes=max_body_bytes,
     )
     async with fastapi_app.router.lifespan_context(fastapi_app):

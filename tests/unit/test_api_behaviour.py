@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
 from api.problems import domain_problem
+from domain.application import GrievanceApp
 from domain.errors import (
     AssignmentStateError,
     CommandIdReusedError,
@@ -24,6 +26,7 @@ from domain.errors import (
     UnknownAssignmentError,
     ValidationError,
 )
+from domain.model import Actor, Role
 from tests.conftest import FakeClock
 from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
 
@@ -230,3 +233,46 @@ def test_each_domain_error_has_one_status(error: DomainError, status: int, code:
         assert body["status"] == status and body["code"] == code
         assert body["title"] and body["detail"]
     assert domain_problem(error, "en")["detail"] != domain_problem(error, "zh")["detail"]
+
+
+class RacingApp(GrievanceApp):
+    """Lets another writer save the same grievance between this app's load and save."""
+
+    race: Callable[[], None] | None = None
+
+    def _save(self, *aggregates: Any) -> None:
+        race, RacingApp.race = RacingApp.race, None
+        if race is not None:
+            race()
+        super()._save(*aggregates)
+
+
+async def test_a_concurrent_write_is_409_never_a_lost_update(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    env = sqlite_env(tmp_path)
+    async with api_harness(env, tmp_path, clock, app_class=RacingApp) as api:
+        d = await api.dispatched("PM03")
+        aid = d["assignments"][0]
+        await api.post(f"/v1/assignments/{aid}/sign-for", "department", {}, "cm.xyl-01")
+        other = GrievanceApp(env, clock=clock)
+
+        def other_writer() -> None:
+            other.report_progress(
+                aid,
+                Actor("dept-other-clerk", Role.DEPARTMENT, "cm.xyl-01"),
+                note="另一位工作人员的阶段反馈",
+            )
+
+        RacingApp.race = other_writer
+        r = await api.post(
+            f"/v1/assignments/{aid}/resolve", "department", {"account": "已修复"}, "cm.xyl-01"
+        )
+        other.close()
+        assert r.status_code == 409 and r.json()["code"] == "concurrent-write"
+        history = api.app.history(uuid.UUID(d["id"]))
+        assert [type(e).__name__ for e in history][-2:] == ["SignedFor", "ProgressReported"]
+        r = await api.post(
+            f"/v1/assignments/{aid}/resolve", "department", {"account": "已修复"}, "cm.xyl-01"
+        )
+        assert r.status_code == 200 and r.json()["version"] == 6
