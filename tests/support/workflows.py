@@ -26,6 +26,7 @@ from uuid import UUID, uuid4
 
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -33,7 +34,7 @@ from temporalio.worker import Replayer
 from domain.application import GrievanceApp
 from domain.model import Actor, Location, Role
 from workflows.grievance import GrievanceWorkflow
-from workflows.messages import GrievanceOutcome, WorkflowState, workflow_id_for
+from workflows.messages import GrievanceOutcome, GrievanceUpdate, WorkflowState, workflow_id_for
 from workflows.relay import RELAYED_EVENTS, Relay, tracking_recorder
 from workflows.webhooks import (
     IDEMPOTENCY_HEADER,
@@ -362,6 +363,25 @@ def webhook_receiver(secret: str, status: int = 200) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class FakeClient:
+    """Records signal_with_start calls; can refuse (Temporal down) or say 'already closed'."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, GrievanceUpdate]] = []
+        self.down = 0  # how many calls fail before it comes back
+        self.closed: set[str] = set()
+
+    async def start_workflow(
+        self, *args: Any, id: str, start_signal_args: list[Any], **_: Any
+    ) -> None:
+        if self.down:
+            self.down -= 1
+            raise RuntimeError("connection refused")
+        if id in self.closed:
+            raise WorkflowAlreadyStartedError(id, "GrievanceWorkflow")
+        self.calls.append((id, start_signal_args[0]))
 
 
 class DevServer:

@@ -8,34 +8,15 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.application import GrievanceApp
 from tests.conftest import OPERATOR, department, make_grievance
+from tests.support.workflows import FakeClient
 from workflows.grievance import ladder
-from workflows.messages import DeadlineInfo, GrievanceUpdate
+from workflows.messages import DeadlineInfo
 from workflows.relay import Partition, Relay, tracking_recorder
 
 MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-
-
-class FakeClient:
-    """Records signal_with_start calls; can refuse (Temporal down) or say 'already closed'."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, GrievanceUpdate]] = []
-        self.down = 0  # how many calls fail before it comes back
-        self.closed: set[str] = set()
-
-    async def start_workflow(
-        self, *args: Any, id: str, start_signal_args: list[Any], **_: Any
-    ) -> None:
-        if self.down:
-            self.down -= 1
-            raise RuntimeError("connection refused")
-        if id in self.closed:
-            raise WorkflowAlreadyStartedError(id, "GrievanceWorkflow")
-        self.calls.append((id, start_signal_args[0]))
 
 
 def make_relay(app: GrievanceApp, client: FakeClient, **kwargs: Any) -> Relay:
