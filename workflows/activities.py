@@ -39,11 +39,8 @@ KIND_LABELS = {
     "feedback": "回访",
 }
 LEVEL_LABELS = {1: "一级督办（街道领导）", 2: "二级督办（区级督查）"}
+DISPATCH_CENTRE_NAMES = {"dispatch-centre": "派单中心"}
 LOCAL_WRITE_ATTEMPTS = 3  # reload-and-retry on a concurrent write before Temporal retries
-
-
-def _local(moment: datetime) -> str:
-    return moment.isoformat(timespec="minutes")
 
 
 class GrievanceActivities:
@@ -63,6 +60,10 @@ class GrievanceActivities:
         self._transport = transport
 
     # ------------------------------------------------------------- plumbing
+
+    def _local(self, moment: datetime) -> str:
+        """A deadline as the people reading the reason see it: local time, to the minute."""
+        return moment.astimezone(self.app.policies.calendar.tz).strftime("%Y-%m-%d %H:%M")
 
     def _run(self, command: Callable[[], CommandResult], department: str | None) -> StepResult:
         for attempt in range(LOCAL_WRITE_ATTEMPTS):
@@ -87,6 +88,14 @@ class GrievanceActivities:
             )
         raise AssertionError("unreachable")
 
+    def _who(self, code: str | None) -> str:
+        """The department named for people: ``区住房和城乡建设委员会（hd.housing）``."""
+        if not code:
+            return ""
+        known = self.app.policies.directory.departments.get(code)
+        name = known.name if known is not None else DISPATCH_CENTRE_NAMES.get(code, code)
+        return f"{name}（{code}）：" if name != code else f"{code}："
+
     # ----------------------------------------------------------- activities
 
     @activity.defn
@@ -100,7 +109,7 @@ class GrievanceActivities:
                 kind=input.kind,
                 assignment_id=input.assignment_id,
                 due=input.due,
-                reason=f"{label}时限 {_local(input.due)} 将至，请尽快处理",
+                reason=f"{label}时限 {self._local(input.due)} 将至，请尽快处理",
                 command_id=input.command_id,
                 only_if_open=True,
             ),
@@ -111,7 +120,7 @@ class GrievanceActivities:
     def escalate(self, input: EscalateInput) -> StepResult:
         """督办 / 提级 a lapsed deadline, by name of the department that owns it."""
         label = KIND_LABELS.get(input.kind, input.kind)
-        who = f"{input.department}：" if input.department else ""
+        who = self._who(input.department)
         return self._run(
             lambda: self.app.escalate(
                 UUID(input.grievance_id),
@@ -121,7 +130,7 @@ class GrievanceActivities:
                 assignment_id=input.assignment_id,
                 due=input.due,
                 reason=(
-                    f"{who}{label}时限 {_local(input.due)} 已过，"
+                    f"{who}{label}时限 {self._local(input.due)} 已过，"
                     f"{LEVEL_LABELS.get(input.level, str(input.level))}"
                 ),
                 command_id=input.command_id,
@@ -138,7 +147,7 @@ class GrievanceActivities:
                 UUID(input.grievance_id),
                 SYSTEM,
                 outcome=input.outcome,
-                reason=f"回访时限 {_local(input.due)} 已过，未取得联系",
+                reason=f"回访时限 {self._local(input.due)} 已过，未取得联系",
                 command_id=input.command_id,
                 only_if_open=True,
             ),

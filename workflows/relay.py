@@ -40,7 +40,6 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -332,11 +331,3 @@ def _describe(err: BaseException) -> str:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-def describe_position(relay: Relay) -> dict[str, Any]:
-    return {
-        "partition": relay.partition.name,
-        "position": relay.position(),
-        "log_max": relay.app.recorder.max_notification_id() or 0,
-    }

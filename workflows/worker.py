@@ -30,10 +30,12 @@ def build_worker(
     *,
     task_queue: str,
     executor: ThreadPoolExecutor,
+    activity_threads: int,
     webhooks: WebhookDirectory | None = None,
     **worker_options: Any,
 ) -> Worker:
-    """A worker for ``task_queue``; the caller owns ``executor`` and shuts it down after."""
+    """A worker for ``task_queue``; the caller owns ``executor`` (``activity_threads``
+    wide) and shuts it down after the worker."""
     activities = GrievanceActivities(app, webhooks)
     return Worker(
         client,
@@ -41,7 +43,7 @@ def build_worker(
         workflows=[GrievanceWorkflow],
         activities=activities.all(),
         activity_executor=executor,
-        max_concurrent_activities=executor._max_workers,
+        max_concurrent_activities=activity_threads,
         **worker_options,
     )
 
@@ -65,6 +67,7 @@ async def running_worker(
             app,
             task_queue=task_queue,
             executor=executor,
+            activity_threads=activity_threads,
             webhooks=webhooks,
             **worker_options,
         )
