@@ -306,3 +306,22 @@ async def resolve_round(h: Harness, gid: UUID, lead: str) -> None:
     await h.do(h.app.resolve, lead, department(STREET), account="已清理楼道并张贴告示")
     await h.pump()
     await h.wait_version(gid)
+
+
+async def test_a_final_status_ends_the_workflow_and_its_timers(tmp_path: Path) -> None:
+    async with workflow_harness(tmp_path) as h:
+        rejected = await h.file("PM01")
+        await h.do(h.app.reject_grievance, rejected, OPERATOR, reason="不属于受理范围")
+        withdrawn = await h.file("PM01")
+        [lead] = await h.dispatch(withdrawn)
+        await h.pump()
+        assert (await h.outcome(rejected)).status == "rejected"
+        state = await h.wait_version(withdrawn)
+        assert len(state.deadlines) == 2
+        await h.do(h.app.withdraw_grievance, withdrawn, OPERATOR, reason="市民来电撤回")
+        await h.pump()
+        assert (await h.outcome(withdrawn)).status == "withdrawn"
+        due = h.app.get_grievance(withdrawn).assignment(lead).resolve_deadline
+        assert due is not None
+        await h.advance_to(due + timedelta(days=2))
+        assert not h.events(withdrawn, "Urged") and not h.events(withdrawn, "Escalated")
