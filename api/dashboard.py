@@ -212,7 +212,7 @@ def trend(
 ) -> TrendPublic:
     """三率 per local week, oldest first (all departments, or one)."""
     items = read_model_call(
-        read_models.kpi_trend,  # type: ignore[attr-defined]
+        read_models.kpi_trend,
         weeks=weeks,
         department=department,
         now=app.clock(),
@@ -232,7 +232,7 @@ def hotspots(
 ) -> HotspotsPublic:
     """Top category × place counts over the last weeks (repeated complaints stand out)."""
     items = read_model_call(
-        read_models.hotspots,  # type: ignore[attr-defined]
+        read_models.hotspots,
         weeks=weeks,
         limit=limit,
         now=app.clock(),
