@@ -38,7 +38,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/callbacks", None, {OP, SUP}),
     ("GET", "/v1/categories", None, {OP, SUP, DEPT, O311}),
     ("GET", "/v1/departments", None, {OP, SUP, DEPT, O311}),
-    ("GET", "/v1/assignments?department=hd.urban", None, {OP, SUP, DEPT}),
+    ("GET", "/v1/assignments?department=cm.xyl-01", None, {OP, SUP, DEPT}),
     ("POST", A + "/sign-for", {}, {DEPT}),
     ("POST", A + "/return", {"reason": "x"}, {DEPT}),
     ("POST", A + "/progress", {"note": "x"}, {DEPT}),

@@ -66,7 +66,7 @@ def no_server_error(ctx: Any, response: Any, case: Any) -> bool:
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
