@@ -1,0 +1,101 @@
+"""(1) Intake over HTTP: POST /v1/grievances at 1, 8 and 32 concurrent clients.
+
+Against the real stack of ``closeloop up`` (API under uvicorn on a real port, SQLite
+event store, projector, relay, worker and Temporal running beside it). Baseline, same
+run, same stack and clients: ``GET /healthz`` (a trivial route).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from benchlib import percentile, print_table, running_stack, write_result
+
+DURATION = float(os.environ.get("BENCH_INTAKE_SECONDS", "10"))
+CONCURRENCY = (1, 8, 32)
+
+
+async def load(base_url: str, clients: int, request: Any, duration: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
+        stop_at = time.perf_counter() + duration
+
+        async def one_client(index: int) -> None:
+            nonlocal errors
+            rng = random.Random(index)
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                response = await request(client, rng)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code >= 400:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client(i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    from closeloop.simulator import new_grievance_body
+
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as (config, _, tokens):
+        headers = {"Authorization": f"Bearer {tokens['operator']}"}
+
+        async def intake(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
+            body, _ = new_grievance_body(rng)
+            return await client.post("/v1/grievances", json=body, headers=headers)
+
+        async def trivial(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
+            return await client.get("/healthz")
+
+        asyncio.run(load(config.api_url, 4, intake, 2.0))  # warm up
+        for clients in CONCURRENCY:
+            base = asyncio.run(load(config.api_url, clients, trivial, DURATION / 2))
+            got = asyncio.run(load(config.api_url, clients, intake, DURATION))
+            results.append(
+                {
+                    "clients": clients,
+                    "intake": got,
+                    "baseline_healthz": base,
+                    "ratio": got["per_s"] / base["per_s"],
+                }
+            )
+    print_table(
+        "(1) intake over HTTP: POST /v1/grievances vs GET /healthz on the same stack",
+        ["clients", "intake/s", "p50 ms", "p99 ms", "errors", "healthz/s", "hz p50", "ratio"],
+        [
+            (
+                r["clients"],
+                r["intake"]["per_s"],
+                r["intake"]["p50_ms"],
+                r["intake"]["p99_ms"],
+                r["intake"]["errors"],
+                r["baseline_healthz"]["per_s"],
+                r["baseline_healthz"]["p50_ms"],
+                f"{r['ratio']:.3f}",
+            )
+            for r in results
+        ],
+    )
+    write_result("intake_http", {"duration_s": DURATION, "results": results})
+
+
+if __name__ == "__main__":
+    main()
