@@ -188,7 +188,9 @@ async def test_relay_catches_up_after_the_dev_server_was_down(tmp_path: Path) ->
             relay_task = asyncio.create_task(relay.run(stop))
             first, first_lead = file_and_dispatch(app)
             client = await server.connect()
-            async with running_worker(client, app, task_queue=task_queue):
+            async with running_worker(
+                client, app, task_queue=task_queue, workflow_failure_exception_types=[Exception]
+            ):
                 await all_caught_up(client, app, [first])
 
             server.stop()
@@ -200,7 +202,9 @@ async def test_relay_catches_up_after_the_dev_server_was_down(tmp_path: Path) ->
 
             await server.start()
             client = await server.connect()
-            async with running_worker(client, app, task_queue=task_queue):
+            async with running_worker(
+                client, app, task_queue=task_queue, workflow_failure_exception_types=[Exception]
+            ):
                 await eventually(
                     lambda: relay.position() == app.recorder.max_notification_id(), timeout=30
                 )
