@@ -24,6 +24,7 @@ from api.problems import problem_body, problem_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_REPLAYED_HEADERS = {b"etag", b"location"}  # part of the answer, so part of the replay
 
 
 class _TooLarge(Exception):
@@ -173,6 +174,7 @@ class ApiMiddleware:
                     "headers": [
                         (b"content-type", stored.content_type.encode()),
                         (b"content-length", str(len(stored.body)).encode()),
+                        *((n.encode("latin-1"), v.encode("latin-1")) for n, v in stored.headers),
                         (b"idempotent-replayed", b"true"),
                     ],
                 }
@@ -180,14 +182,19 @@ class ApiMiddleware:
             await send({"type": "http.response.body", "body": stored.body})
             return
 
-        captured: dict[str, Any] = {"status": 0, "content_type": "", "body": []}
+        captured: dict[str, Any] = {"status": 0, "content_type": "", "body": [], "headers": []}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
+                    lowered = name.lower()
+                    if lowered == b"content-type":
                         captured["content_type"] = value.decode("latin-1")
+                    elif lowered in _REPLAYED_HEADERS:
+                        captured["headers"].append(
+                            (lowered.decode("latin-1"), value.decode("latin-1"))
+                        )
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
             await send(message)
@@ -204,4 +211,5 @@ class ApiMiddleware:
                 captured["status"],
                 captured["content_type"] or "application/json",
                 b"".join(captured["body"]),
+                captured["headers"],
             )

@@ -7,8 +7,10 @@ stored only as a SHA-256 hash and compared in constant time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import json
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -42,10 +44,13 @@ _SCHEMA = (
         content_type TEXT NOT NULL,
         body TEXT NOT NULL,
         created_at TEXT NOT NULL,
+        headers TEXT,
         PRIMARY KEY (scope, idem_key)
     )
     """,
 )
+# Tables made before a column existed get it here (each backend ignores "already there").
+_ADDED_COLUMNS = (("api_idempotency", "headers", "TEXT"),)
 
 
 class Database(Protocol):
@@ -69,6 +74,9 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             for ddl in _SCHEMA:
                 conn.execute(ddl)
+            for table, column, kind in _ADDED_COLUMNS:
+                with contextlib.suppress(sqlite3.OperationalError):  # duplicate column
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10, isolation_level=None)
@@ -127,6 +135,8 @@ class PostgresDatabase:
         )
         for ddl in _SCHEMA:
             self.execute(ddl)
+        for table, column, kind in _ADDED_COLUMNS:
+            self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn, conn.cursor() as cur:
@@ -264,6 +274,7 @@ class StoredResponse:
     status: int
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class IdempotencyStore:
@@ -278,19 +289,28 @@ class IdempotencyStore:
 
     def get(self, scope: str, key: str) -> StoredResponse | None:
         rows = self.db.execute(
-            "SELECT fingerprint, status, content_type, body, created_at FROM api_idempotency "
+            "SELECT fingerprint, status, content_type, body, created_at, headers "
+            "FROM api_idempotency "
             "WHERE scope = ? AND idem_key = ?",
             (scope, key),
         )
         if not rows:
             return None
-        fingerprint, status, content_type, body, created_at = rows[0]
+        fingerprint, status, content_type, body, created_at, headers = rows[0]
         if datetime.fromisoformat(created_at) < datetime.now(UTC) - self.retention:
             return None
-        return StoredResponse(fingerprint, int(status), content_type, body.encode("utf-8"))
+        kept = tuple((str(n), str(v)) for n, v in json.loads(headers or "[]"))
+        return StoredResponse(fingerprint, int(status), content_type, body.encode("utf-8"), kept)
 
     def put(
-        self, scope: str, key: str, fingerprint: str, status: int, content_type: str, body: bytes
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        content_type: str,
+        body: bytes,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Keep the first response; a concurrent second writer leaves it alone."""
         cutoff = (datetime.now(UTC) - self.retention).isoformat()
@@ -303,9 +323,18 @@ class IdempotencyStore:
             self.purge(cutoff)
         self.db.execute(
             "INSERT INTO api_idempotency "
-            "(scope, idem_key, fingerprint, status, content_type, body, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING",
-            (scope, key, fingerprint, status, content_type, body.decode("utf-8"), _now()),
+            "(scope, idem_key, fingerprint, status, content_type, body, created_at, headers) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING",
+            (
+                scope,
+                key,
+                fingerprint,
+                status,
+                content_type,
+                body.decode("utf-8"),
+                _now(),
+                json.dumps([list(h) for h in headers]),
+            ),
         )
 
     def purge(self, cutoff: str | None = None) -> None:

@@ -50,6 +50,8 @@ async def test_same_key_same_body_replays_the_first_response(api: ApiHarness) ->
     assert again.status_code == 201
     assert again.content == first.content
     assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"] == '"1"'
     assert notifications(api) == recorded  # nothing new in the event store
 
     # key order in the JSON does not make it a different request

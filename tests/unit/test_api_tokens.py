@@ -135,3 +135,18 @@ def test_idempotency_responses_expire(tmp_path: Path) -> None:
     store.put("scope", "k", "fp2", 200, "application/json", b"[]")
     store.purge((datetime.now(UTC) + timedelta(seconds=1)).isoformat())
     assert store.db.execute("SELECT COUNT(*) FROM api_idempotency") == [(0,)]
+
+
+def test_a_table_from_before_the_headers_column_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE api_idempotency (scope TEXT NOT NULL, idem_key TEXT NOT NULL, "
+            "fingerprint TEXT NOT NULL, status INTEGER NOT NULL, content_type TEXT NOT NULL, "
+            "body TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (scope, idem_key))"
+        )
+    store = IdempotencyStore(SqliteDatabase(path))
+    store.put("s", "k", "fp", 201, "application/json", b"{}", [("etag", '"1"')])
+    kept = store.get("s", "k")
+    assert kept is not None and kept.headers == (("etag", '"1"'),)
+    SqliteDatabase(path)  # opening again leaves it alone
