@@ -49,7 +49,18 @@ async def _serve(args: argparse.Namespace) -> int:
     webhooks = WebhookDirectory.from_file(settings.webhook_secrets_file)
     app = build_app(settings)
     try:
-        client = await connect_client(settings)
+        delay = 0.5
+        while True:
+            try:
+                client = await connect_client(settings)
+                break
+            except Exception as err:  # Temporal not up yet: keep trying until stopped
+                log.warning("worker.connect_failed", error=str(err), retry_in=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return 0
+                except TimeoutError:
+                    delay = min(delay * 2, 30.0)
         async with running_worker(
             client,
             app,
