@@ -204,6 +204,15 @@ def test_one_grievance_through_the_whole_loop(stack: Stack) -> None:
     assert kpi["dispatched"] >= 2
     assert kpi["escalated"] >= 1
     assert kpi["unsatisfied"] >= 1 and kpi["satisfied"] >= 1
+
+    # The dashboard page and its data endpoints (hotspots, weekly 三率 trend).
+    page = stack.client.get("/dashboard")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    spots = ok(stack.get("/dashboard/data/hotspots", "supervisor"))["items"]
+    spot = next(i for i in spots if i["category"] == "PM03" and i["community"] == "xyl-01")
+    assert spot["grievances"] >= 1
+    trend = ok(stack.get("/dashboard/data/trend", "supervisor", department=STREET))["items"]
+    assert trend and trend[-1]["satisfaction_rate"] is not None
     ready = ok(stack.get("/readyz"))
     assert ready["ready"] is True
 
