@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 import structlog
@@ -44,6 +45,21 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def _credential(headers: dict[str, str], scope: Scope, body: bytes) -> str:
+    """Whose request this is, for scoping Idempotency-Keys: the bearer token, or the
+    Open311 ``api_key`` sent in the query string or the form body."""
+    if headers.get("authorization"):
+        return headers["authorization"]
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "api_key" in query:
+        return "api_key:" + query["api_key"][0]
+    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if "api_key" in form:
+            return "api_key:" + form["api_key"][0]
+    return ""
 
 
 class ApiMiddleware:
@@ -154,7 +170,7 @@ class ApiMiddleware:
             return
 
         store = services.idempotency
-        credential = hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()
+        credential = hashlib.sha256(_credential(headers, scope, body).encode()).hexdigest()
         print_ = fingerprint(method, scope["path"], scope.get("query_string", b"").decode(), body)
         stored = await anyio.to_thread.run_sync(store.get, credential, key)
         if stored is not None:

@@ -253,6 +253,22 @@ async def test_idempotency_key_files_once(api: ApiHarness) -> None:
     assert first.json() == again.json()
 
 
+async def test_idempotency_keys_are_scoped_per_api_key(api: ApiHarness) -> None:
+    """Two clients that happen to use the same Idempotency-Key file two requests."""
+    headers = {"Content-Type": SPEC_CONTENT_TYPE, "Idempotency-Key": "report-1"}
+    answers = []
+    for name in ("fixmystreet", "seeclickfix"):
+        fields = spec_like_fields(api.token("open311", name=name))
+        answers.append(
+            await api.client.post(
+                f"{BASE}/requests.json", content=form_body(fields), headers=headers
+            )
+        )
+    assert [a.status_code for a in answers] == [201, 201]
+    numbers = [a.json()[0]["service_request_id"] for a in answers]
+    assert numbers[0] != numbers[1]
+
+
 async def test_post_errors_use_the_spec_format_and_status(api: ApiHarness) -> None:
     api_key = api.token("open311", name="fixmystreet")
 
