@@ -23,7 +23,7 @@ from typing import Any
 
 from benchlib import print_table, quiet_logs, rss_kib, running_stack, write_result
 
-RATES = tuple(float(r) for r in os.environ.get("BENCH_E2E_RATES", "1,4,8,12").split(","))
+RATES = tuple(float(r) for r in os.environ.get("BENCH_E2E_RATES", "1,3,6").split(","))
 STEP_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "20"))
 OPEN_WORKFLOWS = int(os.environ.get("BENCH_OPEN_WORKFLOWS", "500"))
 
@@ -40,7 +40,7 @@ def simulate(config: Any, tokens: dict[str, Any], rate: float, seed: int) -> dic
             rate=rate,
             duration=STEP_SECONDS,
             seed=seed,
-            drain=120.0,
+            drain=90.0,
             behaviour=Behaviour(think=0.5, late=2.0, feedback_delay=0.5),
         )
     )
