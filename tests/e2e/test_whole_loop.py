@@ -283,3 +283,36 @@ def test_worker_and_relay_killed_mid_flight_lose_nothing(stack: Stack) -> None:
     wait_for(caught_up, timeout=15, what="projections to catch up")
     listed = {str(i["id"]) for i in ok(stack.get("/v1/grievances", limit=200))["items"]}
     assert set(idle + worked) <= listed
+
+
+def test_the_whole_stack_stops_and_resumes_where_it_was(stack: Stack) -> None:
+    """Like Ctrl-C and ``closeloop up`` again: Temporal state and the event store are in
+    the var directory, so grievances are all there and timers still fire."""
+    sup = stack.supervisor
+    before = ok(stack.get("/v1/grievances", limit=200))["items"]
+    gid = file_and_dispatch(stack, text="重启前受理：电梯停运。")
+    # The workflow holds its timers (it has urged); stop before the deadline passes.
+    wait_for(lambda: has_events(stack, gid, "Urged"), timeout=20, what="the urge")
+    assert not has_events(stack, gid, "Escalated")
+    specs = [child.spec for child in sup.children.values()]
+    codes = sup.stop_all(timeout=10)
+    assert all(code is not None for code in codes.values()), codes
+
+    for spec in specs:
+        sup.start(spec)
+    # The sign-for deadline passed while everything was down: the timer fires on resume,
+    # from Temporal's own persisted state (the relay already delivered that envelope).
+    events = wait_for(
+        lambda: has_events(stack, gid, "Escalated"),
+        timeout=30,
+        what="the escalation after the restart",
+        on_timeout=lambda: stack.logs("worker") + stack.logs("temporal"),
+    )
+    assert_applied_once(events)
+    after = {str(i["id"]) for i in ok(stack.get("/v1/grievances", limit=200))["items"]}
+    assert {str(i["id"]) for i in before} <= after
+    assert gid in after or wait_for(
+        lambda: gid in {str(i["id"]) for i in ok(stack.get("/v1/grievances", limit=200))["items"]},
+        timeout=15,
+        what="the new grievance in the read model",
+    )
