@@ -41,7 +41,10 @@ Per-assignment structure
 
 History and versioning
     The workflow continues as new after each reopening and when Temporal suggests it
-    (or past ``HISTORY_LIMIT`` events), carrying ``WorkflowState``. Any change to the
+    (or past ``HISTORY_LIMIT`` events), carrying ``WorkflowState`` — but only when no
+    webhook activity is in flight (an attempt must not outlive its run; the
+    time-skipping test server even stalls on such orphans), the loop meanwhile going on
+    in the current run. Any change to the
     commands the workflow issues (timers, activities, their order) must be guarded
     with ``workflow.patched(...)``; the Replayer tests in
     ``tests/integration/test_workflow_*.py`` replay every scenario's histories and fail

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -144,11 +145,11 @@ class GrievanceWorkflow:
             self._drain()
             if self._state.status in FINAL_STATUSES:
                 break
-            if self._state.round != start_round or self._history_is_long():
-                await self._flush_notifications()
-                self._drain()
-                if self._state.status in FINAL_STATUSES:
-                    break
+            wants_new_run = self._state.round != start_round or self._history_is_long()
+            if wants_new_run and not self._notifications_pending():
+                # Only between webhooks: an attempt in flight must not outlive its run.
+                # Until then the loop goes on in this run, so a department whose
+                # endpoint is down delays the new run, never a deadline step.
                 workflow.continue_as_new(
                     GrievanceWorkflowInput(
                         self._grievance_id, replace(self._state, runs=self._state.runs + 1)
@@ -161,7 +162,9 @@ class GrievanceWorkflow:
                 continue
             timeout = steps[0].at - now if steps else None
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout)
+                await workflow.wait_condition(
+                    functools.partial(self._should_wake, wants_new_run), timeout=timeout
+                )
         await self._flush_notifications()
         return GrievanceOutcome(
             grievance_id=self._grievance_id,
@@ -309,6 +312,7 @@ class GrievanceWorkflow:
         )
 
     def _start_notification(self, notification: NotifyInput) -> None:
+        self._notifications = [t for t in self._notifications if not t.done()]
         self._notifications.append(asyncio.create_task(self._deliver(notification)))
 
     async def _deliver(self, notification: NotifyInput) -> None:
@@ -327,6 +331,12 @@ class GrievanceWorkflow:
                 notification.department,
                 err.cause or err,
             )
+
+    def _should_wake(self, wants_new_run: bool) -> bool:
+        return bool(self._inbox) or (wants_new_run and not self._notifications_pending())
+
+    def _notifications_pending(self) -> bool:
+        return any(not task.done() for task in self._notifications)
 
     async def _flush_notifications(self) -> None:
         pending, self._notifications = self._notifications, []

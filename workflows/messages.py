@@ -84,6 +84,21 @@ class GrievanceUpdate:
 
 
 @dataclass
+class NotifyInput:
+    """One signed outbound notification to one department."""
+
+    grievance_id: str
+    department: str
+    event: str  # assigned | summoned | urged | escalated
+    idempotency_key: str
+    number: str = ""
+    assignment_id: str | None = None
+    kind: str | None = None
+    deadline: datetime | None = None
+    level: int | None = None
+
+
+@dataclass
 class WorkflowState:
     """What a run carries into the next one through continue-as-new."""
 
@@ -155,21 +170,6 @@ class StepResult:
     status: str
     department: str | None = None
     notify: bool = False  # the department has a webhook configured
-
-
-@dataclass
-class NotifyInput:
-    """One signed outbound notification to one department."""
-
-    grievance_id: str
-    department: str
-    event: str  # assigned | summoned | urged | escalated
-    idempotency_key: str
-    number: str = ""
-    assignment_id: str | None = None
-    kind: str | None = None
-    deadline: datetime | None = None
-    level: int | None = None
 
 
 @dataclass

@@ -3,11 +3,18 @@ department whose endpoint is down never holds up the deadline ladder."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support.workflows import eventually, webhook_receiver, workflow_harness
+from tests.support.workflows import (
+    OPERATOR,
+    department,
+    eventually,
+    webhook_receiver,
+    workflow_harness,
+)
 from workflows.webhooks import WebhookDirectory, WebhookTarget
 
 pytestmark = pytest.mark.temporal
@@ -60,3 +67,25 @@ async def test_a_department_that_is_down_does_not_block_the_ladder(tmp_path: Pat
             assert len(h.events(gid, "Urged")) == 1
             assert street.attempts >= 2  # retried with backoff while the ladder moved on
             assert not street.received
+
+            # A reopening with the webhook still down: the new round's ladder runs at
+            # once; the workflow continues as new only once no webhook is in flight.
+            await h.do(h.app.sign_for, lead, department(STREET))
+            await h.do(h.app.resolve, lead, department(STREET), account="已处理")
+            await h.do(
+                h.app.record_feedback,
+                gid,
+                OPERATOR,
+                contacted=True,
+                resolved=False,
+                satisfaction="unsatisfied",
+            )
+            new_lead = h.events(gid, "Reopened")[-1].assignments[0]["assignment_id"]
+            first_run = await h.run_id(gid)
+            await h.pump()
+            fresh = h.app.get_grievance(gid).assignment(new_lead)
+            assert fresh.sign_for_deadline is not None
+            await h.advance_to(fresh.sign_for_deadline + timedelta(minutes=1))
+            await h.wait_events(gid, "Escalated", level=1, assignment_id=new_lead)
+            assert len(h.events(gid, "Urged", assignment_id=new_lead)) == 1
+            await h.wait_continued(gid, first_run)  # the webhooks were given up meanwhile
