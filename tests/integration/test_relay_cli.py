@@ -34,6 +34,15 @@ def closeloop(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes
     )
 
 
+def stopped_output(process: subprocess.Popen[bytes]) -> str:
+    """The output of a process we asked to stop; killed if it does not stop in time."""
+    try:
+        return process.communicate(timeout=30)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0].decode() + "\n[killed: no graceful stop]"
+
+
 async def test_worker_and_relay_processes_orchestrate_and_stop_gracefully(
     tmp_path: Path,
 ) -> None:
@@ -84,7 +93,7 @@ async def test_worker_and_relay_processes_orchestrate_and_stop_gracefully(
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
-        outputs = [p.communicate(timeout=30)[0].decode() for p in processes]
+        outputs = [stopped_output(p) for p in processes]
         app.close()
         server.stop()
     assert [p.returncode for p in processes] == [0, 0], outputs
