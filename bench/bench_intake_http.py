@@ -2,7 +2,8 @@
 
 Against the real stack of ``closeloop up`` (API under uvicorn on a real port, SQLite
 event store, projector, relay, worker and Temporal running beside it). Baseline, same
-run, same stack and clients: ``GET /healthz`` (a trivial route).
+run, same stack and clients: ``GET /healthz`` (a trivial route). Each level starts once
+the relay, worker and projector have caught up with the previous level and gone idle.
 """
 
 from __future__ import annotations
@@ -51,12 +52,42 @@ async def load(base_url: str, clients: int, request: Any, duration: float) -> di
     }
 
 
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def idle_wait(monitor: Any, pids: list[int], timeout: float = 300.0) -> None:
+    """Until the log is relayed and projected and the children use < 10% of a core."""
+    hz = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        progress = monitor.read()
+        if progress.relay_lag == 0 and progress.projection_lag == 0:
+            before = cpu_ticks(pids)
+            time.sleep(1.0)
+            if (cpu_ticks(pids) - before) / hz < 0.1:
+                return
+        else:
+            time.sleep(0.5)
+    raise RuntimeError("the stack did not settle")
+
+
 def main() -> None:
+    from closeloop.embedded import ProgressMonitor
+    from closeloop.settings import Settings
     from closeloop.simulator import new_grievance_body
 
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as (config, _, tokens):
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as (config, sup, tokens):
         headers = {"Authorization": f"Bearer {tokens['operator']}"}
+        settings = Settings(var_dir=Path(tmp))
 
         async def intake(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
             body, _ = new_grievance_body(rng)
@@ -66,7 +97,11 @@ def main() -> None:
             return await client.get("/healthz")
 
         asyncio.run(load(config.api_url, 4, intake, 2.0))  # warm up
+        monitor = ProgressMonitor(config.child_env() | settings.event_store_env())
         for clients in CONCURRENCY:
+            # Start each level on an idle stack: the relay, worker and projector have
+            # caught up with the previous level's grievances (they share the 2 cores).
+            idle_wait(monitor, [c.pid for c in sup.children.values()])
             base = asyncio.run(load(config.api_url, clients, trivial, DURATION / 2))
             got = asyncio.run(load(config.api_url, clients, intake, DURATION))
             results.append(
