@@ -612,7 +612,7 @@ class Simulator:
                         break
                     if flags["extension"] and a.get("extension_requested") is None:
                         flags["extension"] = False
-                        await self.extension(gid, aid, token, rng)
+                        await self.extension(gid, a, token, rng)
                         acted = True
                         break
                     pending_parts = [
@@ -665,10 +665,14 @@ class Simulator:
         confirm = {"assignment_id": aid, "decision": "confirm", "reason": "经核实属本单位职责"}
         await self.request("POST", path, op, "command", confirm)
 
-    async def extension(self, gid: str, aid: str, token: str, rng: random.Random) -> None:
-        new_deadline = datetime.now(UTC) + timedelta(
-            seconds=max(30.0, 10 * self.config.behaviour.think)
-        )
+    async def extension(
+        self, gid: str, assignment: dict[str, Any], token: str, rng: random.Random
+    ) -> None:
+        aid = assignment.get("assignment_id") or assignment["id"]
+        current = assignment.get("resolve_deadline")
+        base = datetime.fromisoformat(current) if current else datetime.now(UTC)
+        # A little after the current resolve deadline (within every profile's maximum).
+        new_deadline = base + timedelta(seconds=max(5.0, 4 * self.config.behaviour.think))
         r = await self.request(
             "POST",
             f"/v1/assignments/{aid}/extension-request",
@@ -686,7 +690,9 @@ class Simulator:
             f"/v1/grievances/{gid}/extension-decision",
             self.config.supervisor_token,
             "command",
-            {"assignment_id": aid, "granted": rng.random() < 0.8, "reason": "同意延期。"},
+            {"assignment_id": aid, "granted": True, "reason": "同意延期。"}
+            if rng.random() < 0.8
+            else {"assignment_id": aid, "granted": False, "reason": "理由不充分，请按期办结。"},
         )
 
     # ---------------------------------------------------------------- the run

@@ -126,6 +126,7 @@ async def test_the_loop_runs_to_closed_and_a_vanished_grievance_counts_as_lost(
             assert tally.lost == 0
             assert tally.closed == tally.filed, tally.summary()
             assert tally.reopened >= 1
+            assert tally.extensions >= 1 and tally.summoned >= 1 and tally.returned >= 1
             assert tally.resolved >= tally.filed + tally.reopened
             summary = format_summary(tally.summary())
             assert f"已受理 filed      {tally.filed}" in summary
