@@ -57,7 +57,7 @@ async def test_worker_and_relay_processes_orchestrate_and_stop_gracefully(
         "CLOSELOOP_LOG_FORMAT": "json",
     }
     env.pop("CLOSELOOP_DATABASE_URL", None)
-    assert temporal_reachable(Settings(temporal_address=server.address))
+    assert temporal_reachable(Settings(temporal_address=server.address), timeout=10)
     processes = [
         closeloop(["worker", "--shutdown-grace", "2"], env),
         closeloop(["relay", "--poll-interval", "0.05"], env),
