@@ -16,7 +16,7 @@ from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
 from api.openapi_doc import build_openapi
-from api.routers import departments, health, operators, supervisors
+from api.routers import audit, departments, health, operators, supervisors
 
 DESCRIPTION = """
 closeloop 12345 接诉即办 API: the collect → resolve → feedback loop.
@@ -57,6 +57,7 @@ def create_app(
     app.include_router(operators.router)
     app.include_router(departments.router)
     app.include_router(supervisors.router)
+    app.include_router(audit.router)
     app.include_router(dashboard.router)
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
     # Other routers (the dashboard, Open311) are included here, one line each.

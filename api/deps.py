@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 import structlog
@@ -33,6 +33,10 @@ class Services:
     tokens: TokenStore
     idempotency: IdempotencyStore
     temporal_reachable: Callable[[], Awaitable[bool]] | None = None
+    # The case file's workflow section: the timers, activities and signals of workflow
+    # ``grievance-<id>`` from Temporal's history (oldest first, all runs); None when no
+    # such workflow exists; raises when Temporal cannot be reached.
+    workflow_history: Callable[[str], Awaitable[list[dict[str, Any]] | None]] | None = None
     max_projection_lag: int = 1000  # events behind the log before /readyz says 503
     closers: list[Callable[[], None]] = field(default_factory=list)
 

@@ -394,6 +394,9 @@ class KpisPublic(BaseModel):
     date_from: str
     date_to: str
     department: str | None = None
+    as_of: datetime | None = Field(
+        None, description="set when recomputed from the events recorded up to this instant"
+    )
     items: list[DepartmentKpi]
 
 
@@ -436,12 +439,15 @@ class AuditEvent(BaseModel):
 
     version: int
     type: str
-    timestamp: datetime
-    at: datetime | None = None
+    timestamp: datetime = Field(description="when the event was recorded (UTC)")
+    at: datetime | None = Field(None, description="the business instant it happened (UTC)")
     principal: str | None = None
     role: str | None = None
     command_id: str | None = None
     reason: str | None = None
+    chain_hash: str | None = Field(
+        None, description="SHA-256 chaining this event to the previous one of the grievance"
+    )
     data: dict[str, Any]
 
 
@@ -451,12 +457,88 @@ class AuditEvents(BaseModel):
     events: list[AuditEvent]
 
 
+class DeadlineAt(BaseModel):
+    """A deadline open at some instant, and whether it had already passed."""
+
+    kind: str
+    due: datetime
+    assignment_id: str | None = None
+    department: str | None = None
+    overdue: bool
+    overdue_by_seconds: float
+
+
 class GrievanceStateAt(BaseModel):
     """The grievance as it was at a past version or instant."""
 
     as_of: datetime | None = None
     version: int
+    judged_at: datetime = Field(
+        description="the business instant the open deadlines were judged at"
+    )
+    deadlines: list[DeadlineAt] = Field(
+        default_factory=list, description="deadlines open at that instant, overdue or not"
+    )
     grievance: GrievancePublic
+
+
+class FollowUpPublic(BaseModel):
+    """What happened about a deadline: urged, escalated (level), extension asked/decided."""
+
+    at: datetime
+    action: str
+    level: int | None = None
+    detail: str | None = None
+
+
+class DeadlineRecordPublic(BaseModel):
+    """One deadline over its life: due when, met or not, by how long late, what followed."""
+
+    grievance_id: UUID
+    number: str
+    kind: str
+    assignment_id: str | None = None
+    department: str | None = None
+    due: datetime
+    original_due: datetime | None = None
+    outcome: str
+    missed: bool
+    closed_at: datetime | None = None
+    late_by_seconds: float
+    late_by: str | None = None
+    follow_ups: list[FollowUpPublic]
+
+
+class GrievanceLateness(BaseModel):
+    grievance_id: UUID
+    number: str
+    judged_at: datetime
+    deadlines: list[DeadlineRecordPublic]
+
+
+class DepartmentLateness(BaseModel):
+    department: str
+    date_from: datetime
+    date_to: datetime
+    judged_at: datetime
+    missed: list[DeadlineRecordPublic]
+
+
+class BrokenLinkPublic(BaseModel):
+    """The first event of a grievance whose stored hash does not match its recomputed one."""
+
+    grievance_id: UUID
+    version: int
+    event_type: str
+    expected: str
+    found: str
+    reason: str
+
+
+class VerifyReport(BaseModel):
+    intact: bool
+    grievances_checked: int
+    broken: list[BrokenLinkPublic]
 
 
 class Health(BaseModel):

@@ -51,7 +51,7 @@ def assignment_actions(assignment: Assignment, status: Status) -> list[str]:
 
 
 PERSONAL_FIELDS = {"citizen_name": mask_name, "citizen_phone": mask_phone}
-_EVENT_META = ("principal", "role", "at", "command_id", "reason")
+_EVENT_META = ("principal", "role", "at", "command_id", "reason", "chain_hash")
 
 
 def accepted(result: CommandResult) -> CommandAccepted:

@@ -9,6 +9,7 @@ from typing import Any
 from api.deps import Services
 from api.stores import Database, IdempotencyStore, PostgresDatabase, SqliteDatabase, TokenStore
 from closeloop.settings import Settings, get_settings
+from closeloop.workflow_history import workflow_history_reader
 
 
 def api_database(settings: Settings) -> Database:
@@ -89,5 +90,6 @@ def build_api_services(
         tokens=TokenStore(db),
         idempotency=IdempotencyStore(db),
         temporal_reachable=temporal_probe(settings) if with_temporal else None,
+        workflow_history=workflow_history_reader(settings) if with_temporal else None,
         closers=closers,
     )

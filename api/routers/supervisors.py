@@ -1,4 +1,7 @@
-"""Supervisors (督办/考核): extension decisions, 吹哨, manual escalation, audit, 三率."""
+"""Supervisors (督办/考核): extension decisions, 吹哨, manual escalation, 三率.
+
+Audit reads (history, state as of, lateness, case file, verify) live in ``audit``.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +9,22 @@ from datetime import date, timedelta
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import AppDep, ReadModelsDep, Supervisor, WriteDep
-from api.i18n import choose_language
 from api.problems import ProblemError
-from api.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, problems, read_model_call, set_version
+from api.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, read_model_call, set_version
 from api.schemas import (
-    AuditEvents,
     CommandAccepted,
     DepartmentKpi,
     EscalateRequest,
     ExtensionDecisionRequest,
-    GrievanceStateAt,
     KpisPublic,
     Moment,
     SummonRequest,
 )
-from api.views import accepted, as_row, audit_event, grievance_public
-from domain.errors import GrievanceNotFoundError
+from api.views import accepted, as_row
+from projections.replay import kpis_from_events
 
 router = APIRouter(prefix="/v1", tags=["supervisors"])
 
@@ -106,74 +106,6 @@ def escalate(
     return accepted(result)
 
 
-# ---------------------------------------------------------------------- audit
-
-
-@router.get(
-    "/audit/grievances/{grievance_id}/events",
-    response_model=AuditEvents,
-    responses=problems(401, 403, 404, 422),
-)
-def audit_events(grievance_id: UUID, app: AppDep, who: Supervisor) -> AuditEvents:
-    """Every stored event of a grievance, in order, from the event store."""
-    events = app.history(grievance_id)
-    grievance = app.get_grievance(grievance_id)
-    return AuditEvents(
-        grievance_id=grievance.id,
-        number=grievance.number,
-        events=[audit_event(e, unmasked=who.sees_personal_data) for e in events],
-    )
-
-
-@router.get(
-    "/audit/grievances/{grievance_id}/state",
-    response_model=GrievanceStateAt,
-    responses=problems(401, 403, 404, 422),
-)
-def audit_state(
-    grievance_id: UUID,
-    app: AppDep,
-    who: Supervisor,
-    request: Request,
-    response: Response,
-    as_of: Annotated[
-        Moment | None, Query(description="ISO-8601 instant: the state after the last event then")
-    ] = None,
-    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-) -> GrievanceStateAt:
-    """The grievance as it was at a version, or as of an instant (replayed from its events)."""
-    if as_of is not None and version is not None:
-        raise ProblemError(
-            "invalid-request",
-            "as_of 与 version 只能给出其一",
-            "give as_of or version, not both",
-            field="as_of",
-        )
-    if as_of is not None:
-        events = app.history(grievance_id)
-        earlier = [e for e in events if getattr(e, "timestamp") <= as_of]  # noqa: B009
-        if not earlier:
-            raise GrievanceNotFoundError(
-                f"grievance {grievance_id} did not exist yet at {as_of.isoformat()}"
-            )
-        version = earlier[-1].originator_version
-    elif version is not None:
-        current = app.get_grievance(grievance_id)
-        if version > current.version:
-            raise GrievanceNotFoundError(
-                f"grievance {grievance_id} has no version {version} (it is at {current.version})"
-            )
-    grievance = app.get_grievance(grievance_id, version=version)
-    set_version(response, grievance.version)
-    return GrievanceStateAt(
-        as_of=as_of,
-        version=grievance.version,
-        grievance=grievance_public(
-            grievance, unmasked=who.sees_personal_data, lang=choose_language(request)
-        ),
-    )
-
-
 # ----------------------------------------------------------------------- 三率
 
 
@@ -187,6 +119,13 @@ def kpis(
     ] = None,
     date_to: Annotated[date | None, Query(description="last local day (default: today)")] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: Annotated[
+        Moment | None,
+        Query(
+            description="recompute from the events recorded up to this instant "
+            "(replayed in memory), e.g. to check a published monthly figure"
+        ),
+    ] = None,
 ) -> KpisPublic:
     """三率 per department for a period: response, resolution and satisfaction rates."""
     today = app.clock().astimezone(app.policies.calendar.tz).date()
@@ -206,12 +145,23 @@ def kpis(
             "the period may not exceed ten years",
             field="date_from",
         )
-    result = read_model_call(
-        read_models.kpis, date_from=date_from, date_to=date_to, department=department
-    )
+    if as_of is not None:
+        events = (e for e in app.iter_all_events() if e.timestamp <= as_of)
+        result = kpis_from_events(
+            events,
+            date_from=date_from,
+            date_to=date_to,
+            department=department,
+            tz=app.policies.calendar.tz,
+        )
+    else:
+        result = read_model_call(
+            read_models.kpis, date_from=date_from, date_to=date_to, department=department
+        )
     return KpisPublic(
         date_from=date_from.isoformat(),
         date_to=date_to.isoformat(),
         department=department,
+        as_of=as_of,
         items=[DepartmentKpi.model_validate(as_row(row)) for row in result],
     )

@@ -59,8 +59,12 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ),
     ("POST", G + "/summon", {"departments": ["hd.urban"], "reason": "x"}, {SUP}),
     ("POST", G + "/escalate", {"level": 1, "reason": "x"}, {SUP}),
-    ("GET", "/v1/audit/grievances/{gid}/events", None, {SUP}),
-    ("GET", "/v1/audit/grievances/{gid}/state", None, {SUP}),
+    ("GET", "/v1/audit/grievances/{gid}/events", None, {OP, SUP}),
+    ("GET", "/v1/audit/grievances/{gid}/state", None, {OP, SUP}),
+    ("GET", "/v1/audit/grievances/{gid}/lateness", None, {OP, SUP}),
+    ("GET", "/v1/audit/grievances/{gid}/casefile", None, {OP, SUP}),
+    ("GET", "/v1/audit/departments/cm.xyl-01/lateness", None, {OP, SUP}),
+    ("GET", "/v1/audit/verify", None, {OP, SUP}),
     ("GET", "/v1/kpis", None, {SUP}),
 ]
 PUBLIC = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs")]
@@ -83,7 +87,13 @@ def test_matrix_covers_every_route() -> None:
         if path.startswith("/v1/")
     }
     listed = {
-        (m, p.split("?")[0].replace("{gid}", "{grievance_id}").replace("{aid}", "{assignment_id}"))
+        (
+            m,
+            p.split("?")[0]
+            .replace("{gid}", "{grievance_id}")
+            .replace("{aid}", "{assignment_id}")
+            .replace("/departments/cm.xyl-01/", "/departments/{code}/"),
+        )
         for m, p, _, _ in MATRIX
     }
     assert listed == documented

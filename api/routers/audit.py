@@ -1,0 +1,331 @@
+"""Audit (督办/考核) for supervisors, readable by operators: the full history of a grievance,
+its state as of any moment, who was late, its printable case file, and the hash chains.
+
+Everything here reads the event store itself (never a projection). Citizens' names and
+phone numbers are masked for everyone but the dispatch centre's operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from api import casefile
+from api.deps import AppDep, ServicesDep, Staff
+from api.i18n import choose_language
+from api.problems import ProblemError
+from api.routers.common import problems, set_version
+from api.schemas import (
+    AuditEvents,
+    BrokenLinkPublic,
+    DeadlineAt,
+    DeadlineRecordPublic,
+    DepartmentLateness,
+    FollowUpPublic,
+    GrievanceLateness,
+    GrievanceStateAt,
+    Moment,
+    VerifyReport,
+)
+from api.views import audit_event, grievance_public
+from domain import audit
+from domain.application import GrievanceApp
+from domain.errors import GrievanceNotFoundError
+from domain.integrity import BrokenLink
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+log = structlog.get_logger("api.audit")
+
+WORKFLOW_HISTORY_TIMEOUT = 8.0  # seconds the case file waits for Temporal
+MAX_PERIOD = timedelta(days=3660)
+
+
+def _invalid(zh: str, en: str, field: str) -> ProblemError:
+    return ProblemError("invalid-request", zh, en, field=field)
+
+
+def deadline_record(record: audit.DeadlineRecord) -> DeadlineRecordPublic:
+    return DeadlineRecordPublic(
+        grievance_id=record.grievance_id,
+        number=record.number,
+        kind=record.kind,
+        assignment_id=record.assignment_id,
+        department=record.department,
+        due=record.due,
+        original_due=record.original_due,
+        outcome=record.outcome,
+        missed=record.missed,
+        closed_at=record.closed_at,
+        late_by_seconds=record.late_by_seconds,
+        late_by=audit.late_by_text(record.late_by_seconds) if record.late_by_seconds else None,
+        follow_ups=[
+            FollowUpPublic(at=f.at, action=f.action, level=f.level, detail=f.detail)
+            for f in record.follow_ups
+        ],
+    )
+
+
+def broken_link(link: BrokenLink) -> BrokenLinkPublic:
+    return BrokenLinkPublic(
+        grievance_id=link.grievance_id,
+        version=link.version,
+        event_type=link.event_type,
+        expected=link.expected,
+        found=link.found,
+        reason=link.reason,
+    )
+
+
+# ------------------------------------------------------------------- history
+
+
+@router.get(
+    "/grievances/{grievance_id}/events",
+    response_model=AuditEvents,
+    responses=problems(401, 403, 404, 422),
+)
+def audit_events(grievance_id: UUID, app: AppDep, who: Staff) -> AuditEvents:
+    """Every stored event of a grievance, in order, with its chain hash, from the event store."""
+    events = app.history(grievance_id)
+    grievance = audit.replay(events)
+    assert grievance is not None  # history() raised if there were no events
+    return AuditEvents(
+        grievance_id=grievance.id,
+        number=grievance.number,
+        events=[audit_event(e, unmasked=who.sees_personal_data) for e in events],
+    )
+
+
+# --------------------------------------------------------------- time travel
+
+
+@router.get(
+    "/grievances/{grievance_id}/state",
+    response_model=GrievanceStateAt,
+    responses=problems(401, 403, 404, 422),
+)
+def audit_state(
+    grievance_id: UUID,
+    app: AppDep,
+    who: Staff,
+    request: Request,
+    response: Response,
+    as_of: Annotated[
+        Moment | None,
+        Query(description="ISO-8601 instant with a zone: the state after the last event then"),
+    ] = None,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> GrievanceStateAt:
+    """The grievance as it was at a version or an instant, rebuilt from its events, with the
+    deadlines open (and overdue) at that moment."""
+    if as_of is not None and version is not None:
+        raise _invalid("as_of 与 version 只能给出其一", "give as_of or version, not both", "as_of")
+    events: list[Any] = app.history(grievance_id)
+    if as_of is not None:
+        upto = [e for e in events if e.timestamp <= as_of]
+        if not upto:
+            raise GrievanceNotFoundError(
+                f"grievance {grievance_id} did not exist yet at {as_of.isoformat()}"
+            )
+        last: Any = upto[-1]
+        # Deadlines are on the business clock: the last event's instant plus the time
+        # since it was recorded (exactly as_of when the clock is the wall clock).
+        judged_at: datetime = last.at + (as_of - last.timestamp)
+    elif version is not None:
+        if version > len(events):
+            raise _invalid(
+                f"该诉求只有 {len(events)} 个版本",
+                f"the grievance has versions 1 to {len(events)} only",
+                "version",
+            )
+        upto = events[:version]
+        judged_at = getattr(upto[-1], "at")  # noqa: B009 (grievance events carry it)
+    else:
+        upto = events
+        judged_at = app.clock()
+    grievance = audit.replay(upto)
+    assert grievance is not None
+    set_version(response, grievance.version)
+    return GrievanceStateAt(
+        as_of=as_of,
+        version=grievance.version,
+        judged_at=judged_at,
+        deadlines=[
+            DeadlineAt(
+                kind=d.kind,
+                due=d.due,
+                assignment_id=d.assignment_id,
+                department=d.department,
+                overdue=d.overdue,
+                overdue_by_seconds=d.overdue_by_seconds,
+            )
+            for d in audit.deadlines_at(grievance, judged_at)
+        ],
+        grievance=grievance_public(
+            grievance, unmasked=who.sees_personal_data, lang=choose_language(request)
+        ),
+    )
+
+
+# -------------------------------------------------------------- who was late
+
+
+@router.get(
+    "/grievances/{grievance_id}/lateness",
+    response_model=GrievanceLateness,
+    responses=problems(401, 403, 404, 422),
+)
+def grievance_lateness(grievance_id: UUID, app: AppDep, who: Staff) -> GrievanceLateness:
+    """Every deadline the grievance had: met or not, by how long, and what followed."""
+    now = app.clock()
+    events = app.history(grievance_id)
+    grievance = audit.replay(events)
+    assert grievance is not None
+    return GrievanceLateness(
+        grievance_id=grievance.id,
+        number=grievance.number,
+        judged_at=now,
+        deadlines=[deadline_record(r) for r in audit.deadline_history(events, now)],
+    )
+
+
+def _bound(text: str | None, field: str, app: GrievanceApp, *, end: bool) -> datetime | None:
+    """A period bound: an aware ISO-8601 instant, or a local day (``to`` includes its day)."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            if end:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(), app.policies.calendar.tz).astimezone(UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid(
+            f"{field} 应为 ISO-8601 日期或带时区的时刻",
+            f"{field} must be an ISO-8601 date or an instant with a time zone",
+            field,
+        ) from None
+    if moment.tzinfo is None:
+        raise _invalid(f"{field} 须带时区", f"{field} must carry a time zone", field)
+    return moment.astimezone(UTC)
+
+
+@router.get(
+    "/departments/{code}/lateness",
+    response_model=DepartmentLateness,
+    responses=problems(401, 403, 422),
+)
+def department_lateness(
+    code: str,
+    app: AppDep,
+    who: Staff,
+    date_from: Annotated[
+        str | None,
+        Query(alias="from", max_length=40, description="local day or instant (default: 30 days)"),
+    ] = None,
+    date_to: Annotated[
+        str | None,
+        Query(alias="to", max_length=40, description="local day (inclusive) or instant"),
+    ] = None,
+) -> DepartmentLateness:
+    """The deadlines of one department due in the period that it missed, and what followed."""
+    now = app.clock()
+    end = _bound(date_to, "to", app, end=True) or now
+    start = _bound(date_from, "from", app, end=False) or end - timedelta(days=30)
+    if start > end:
+        raise _invalid("from 不能晚于 to", "from must not be after to", "from")
+    if end - start > MAX_PERIOD:
+        raise _invalid("统计区间不能超过十年", "the period may not exceed ten years", "from")
+    missed = app.department_lateness(code, start, end, now)
+    return DepartmentLateness(
+        department=code,
+        date_from=start,
+        date_to=end,
+        judged_at=now,
+        missed=[deadline_record(r) for r in missed],
+    )
+
+
+# ------------------------------------------------------------------ case file
+
+
+@router.get(
+    "/grievances/{grievance_id}/casefile",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "the printable case file"},
+        **problems(401, 403, 404, 422),
+    },
+)
+async def audit_casefile(
+    grievance_id: UUID, services: ServicesDep, who: Staff, request: Request
+) -> HTMLResponse:
+    """案卷: the printable case file (timeline, deadlines, urges, escalations, extensions,
+    feedback, and the Temporal workflow's timers and activities)."""
+    app = services.app
+    lang = choose_language(request)
+
+    def gather() -> casefile.CaseFile:
+        events = app.history(grievance_id)
+        now = app.clock()
+        return casefile.CaseFile(
+            events=events,
+            deadlines=audit.deadline_history(events, now),
+            broken=app.verify_grievance(grievance_id),
+            generated_at=now,
+            directory=app.policies.directory,
+            tz=app.policies.calendar.tz,
+        )
+
+    case = await anyio.to_thread.run_sync(gather)
+    workflow_id = f"grievance-{grievance_id}"
+    workflow = casefile.WorkflowSection(workflow_id)
+    if services.workflow_history is None:
+        workflow.error = "not_configured"
+    else:
+        try:
+            workflow.entries = await asyncio.wait_for(
+                services.workflow_history(workflow_id), WORKFLOW_HISTORY_TIMEOUT
+            )
+            workflow.found = workflow.entries is not None
+        except Exception as error:  # Temporal down or slow: the case file says so
+            log.warning("workflow history unavailable", workflow_id=workflow_id, error=repr(error))
+            workflow.error = "unreachable"
+    page = casefile.render(case, workflow, lang=lang, unmasked=who.sees_personal_data)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+# ------------------------------------------------------------- tamper evidence
+
+
+@router.get("/verify", response_model=VerifyReport, responses=problems(401, 403, 404, 422))
+def verify(
+    app: AppDep,
+    who: Staff,
+    grievance: Annotated[UUID | None, Query(description="check only this grievance")] = None,
+) -> VerifyReport:
+    """Recompute the hash chains; report the first broken link of each grievance."""
+    if grievance is not None:
+        link = app.verify_grievance(grievance)
+        checked, broken = 1, [link] if link is not None else []
+    else:
+        checked, broken = app.verify_all()
+    for link in broken:
+        log.warning(
+            "hash chain broken",
+            grievance_id=str(link.grievance_id),
+            version=link.version,
+            event_type=link.event_type,
+        )
+    return VerifyReport(
+        intact=not broken, grievances_checked=checked, broken=[broken_link(b) for b in broken]
+    )
