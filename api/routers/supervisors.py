@@ -5,8 +5,9 @@ Audit reads (history, state as of, lateness, case file, verify) live in ``audit`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
@@ -146,7 +147,8 @@ def kpis(
             field="date_from",
         )
     if as_of is not None:
-        events = (e for e in app.iter_all_events() if e.timestamp <= as_of)
+        recorded: Iterator[Any] = app.iter_all_events()
+        events = (e for e in recorded if e.timestamp <= as_of)
         result = kpis_from_events(
             events,
             date_from=date_from,
