@@ -7,11 +7,14 @@ the worker; the workflow itself runs in Temporal's sandbox.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -82,3 +85,16 @@ def stop_on_signals() -> asyncio.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     return stop
+
+
+def hard_exit(code: int) -> NoReturn:
+    """End a worker/relay process after its clean shutdown without interpreter teardown.
+
+    temporalio's core runtime threads can abort (SIGABRT/SIGSEGV) while the interpreter
+    finalises, turning a graceful stop into a crash exit (STACK-NOTES); everything is
+    closed and flushed by now, so skip the teardown.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from closeloop.logging import configure_logging
     from closeloop.settings import get_settings
     from workflows.relay import Partition
+    from workflows.worker import hard_exit
 
     try:
         partition = Partition.parse(args.partition)
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"closeloop relay: {err}") from None
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    return asyncio.run(_serve(args, partition))
+    hard_exit(asyncio.run(_serve(args, partition)))
 
 
 async def _serve(args: argparse.Namespace, partition: Partition) -> int:

@@ -27,10 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from closeloop.logging import configure_logging
     from closeloop.settings import get_settings
+    from workflows.worker import hard_exit
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    return asyncio.run(_serve(args))
+    hard_exit(asyncio.run(_serve(args)))
 
 
 async def _serve(args: argparse.Namespace) -> int:
