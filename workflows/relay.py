@@ -231,6 +231,13 @@ class Relay:
         """The last notification id whose signals Temporal accepted."""
         return self.tracking.max_tracking_id(self.tracking_key) or 0
 
+    def _position_or_none(self) -> int | None:
+        """For log lines: the position, or None while the store cannot be read."""
+        try:
+            return self.position()
+        except Exception:
+            return None
+
     async def _get_client(self) -> Client:
         if self._client is None:
             assert self._connect is not None
@@ -300,7 +307,7 @@ class Relay:
         """Relay until ``stop`` is set, backing off while Temporal or the store is down."""
         stop = stop or asyncio.Event()
         delay = self.backoff_initial
-        log.info("relay.started", partition=self.partition.name, position=self.position())
+        log.info("relay.started", partition=self.partition.name, position=self._position_or_none())
         while not stop.is_set():
             try:
                 covered = await self.run_once()
@@ -311,7 +318,7 @@ class Relay:
                     "relay.batch_failed",
                     error=_describe(err),
                     retry_in=round(delay, 2),
-                    position=self.position(),
+                    position=self._position_or_none(),
                 )
                 await _wait(stop, delay)
                 delay = min(delay * 2, self.backoff_max)
@@ -319,7 +326,7 @@ class Relay:
             delay = self.backoff_initial
             if covered < self.batch_size:
                 await _wait(stop, self.poll_interval)
-        log.info("relay.stopped", partition=self.partition.name, position=self.position())
+        log.info("relay.stopped", partition=self.partition.name, position=self._position_or_none())
 
 
 def _describe(err: BaseException) -> str:
