@@ -412,3 +412,57 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------- workflow history link
+
+
+class WallClock(FakeClock):
+    """The real clock: the workflow's timers run on the dev server's wall time."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@pytest.mark.temporal
+async def test_case_file_shows_the_timers_and_activities_of_a_real_run(tmp_path: Path) -> None:
+    from tests.support.workflows import DevServer, eventually
+    from tests.support.workflows import sqlite_env as drill_env
+    from workflows.relay import Relay, tracking_recorder
+    from workflows.worker import running_worker
+
+    server = DevServer(tmp_path / "temporal.db")
+    await server.start()
+    try:
+        env = drill_env(tmp_path / "events.sqlite", profile="drill")  # deadlines in seconds
+        async with api_harness(env, tmp_path, WallClock()) as api:
+            client = await server.connect()
+            task_queue = f"tq-{uuid4().hex}"
+            async with running_worker(
+                client, api.app, task_queue=task_queue, workflow_failure_exception_types=[Exception]
+            ):
+                case = dispatched_case(api.app, "PM01")
+                relay = Relay(api.app, tracking_recorder(env), client, task_queue=task_queue)
+                await relay.run_once()
+
+                def urged() -> bool:
+                    return any(type(e).__name__ == "Urged" for e in api.app.history(case.id))
+
+                await eventually(urged, timeout=15)
+                api.services.workflow_history = workflow_history_reader(
+                    Settings(temporal_address=server.address)
+                )
+                page = (
+                    await api.get(f"/v1/audit/grievances/{case.id}/casefile", "supervisor")
+                ).text
+        workflow = section(page, "workflow")
+        assert f"grievance-{case.id}" in workflow and "无法连接" not in workflow
+        timer = row_with(workflow, 'class="wf-timer"', "已触发")
+        assert "秒" in timer
+        activity = row_with(workflow, 'class="wf-activity"', "(urge)", "已完成")
+        assert "签收时限" in activity and f"grievance-{case.id}/urge/" in activity
+        assert row_with(workflow, 'class="wf-signal"', "update v3")
+        # the urge the activity recorded is in the event store's part of the file too
+        assert "催办" in section(page, "urges")
+    finally:
+        server.stop()
