@@ -219,7 +219,7 @@ def test_one_grievance_through_the_whole_loop(stack: Stack) -> None:
 
 def test_worker_and_relay_killed_mid_flight_lose_nothing(stack: Stack) -> None:
     sup = stack.supervisor
-    # Three grievances nobody will sign for (their ladder must fire exactly once), three
+    # Grievances nobody will sign for (their ladder must fire exactly once), and three
     # that will be worked on while the worker and relay are dead.
     idle = [file_and_dispatch(stack, text=f"第{i}次来电：楼道灯不亮。") for i in range(3)]
     worked = [file_and_dispatch(stack, text=f"第{i}次来电：门禁损坏。") for i in range(3)]
@@ -229,6 +229,8 @@ def test_worker_and_relay_killed_mid_flight_lose_nothing(stack: Stack) -> None:
         timeout=20,
         what="the first urge before the crash",
     )
+    # And a burst the relay has most likely not delivered yet when the crash comes.
+    idle += [file_and_dispatch(stack, text=f"第{i}次来电：井盖缺失。") for i in range(3)]
     sup.kill("worker")
     sup.kill("relay")
 
