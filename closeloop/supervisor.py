@@ -118,6 +118,17 @@ class Child:
         return self.process.poll() is None
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the supervisor dies without stopping us (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -156,6 +167,7 @@ class Supervisor:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a terminal Ctrl-C reaches the supervisor only
+            preexec_fn=_die_with_parent,
         )
         previous = self.children.get(spec.name)
         child = Child(

@@ -169,3 +169,41 @@ def test_stack_components_share_one_settings_env(tmp_path: Path) -> None:
     assert str(tmp_path / "temporal.db") in argv
     assert "journal_mode=wal" in argv and "synchronous=normal" in argv
     assert str(ports.api) in specs[-1].argv
+
+
+def test_children_stop_when_the_supervisor_dies(tmp_path: Path) -> None:
+    """A supervisor killed outright (no clean stop) leaves no orphaned component behind."""
+    import os
+    import subprocess
+
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from closeloop.supervisor import ComponentSpec, Supervisor\n"
+        f"sup = Supervisor(Path({str(tmp_path / 'logs')!r}))\n"
+        f"child = sup.start(ComponentSpec('w', {python(SLEEPER)!r}))\n"
+        f"Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child_pid = int(pid_file.read_text())
+    parent.kill()
+    parent.wait(10)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie is gone for our purpose (it waits for init to reap it).
+        stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else ""
+        return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 10
+    while alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child_pid)
