@@ -14,6 +14,7 @@ from uuid import UUID
 
 import anyio.to_thread
 import structlog
+from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
@@ -49,6 +50,22 @@ MAX_PERIOD = timedelta(days=3660)
 
 def _invalid(zh: str, en: str, field: str) -> ProblemError:
     return ProblemError("invalid-request", zh, en, field=field)
+
+
+def _history(app: GrievanceApp, grievance_id: UUID) -> list[Any]:
+    """The grievance's stored events; a stored event that no longer decodes (edited behind
+    the application's back) is a problem+json pointing at the verification."""
+    try:
+        return list(app.history(grievance_id))
+    except MapperDeserialisationError:
+        log.error("stored event does not decode", grievance_id=str(grievance_id))
+        raise ProblemError(
+            "internal-error",
+            f"诉求 {grievance_id} 的某条存储事件已无法解析（可能被篡改），"
+            "请用 /v1/audit/verify 核查",
+            f"a stored event of grievance {grievance_id} no longer decodes (it may have been "
+            "altered); check it with /v1/audit/verify",
+        ) from None
 
 
 def deadline_record(record: audit.DeadlineRecord) -> DeadlineRecordPublic:
@@ -93,7 +110,7 @@ def broken_link(link: BrokenLink) -> BrokenLinkPublic:
 )
 def audit_events(grievance_id: UUID, app: AppDep, who: Staff) -> AuditEvents:
     """Every stored event of a grievance, in order, with its chain hash, from the event store."""
-    events = app.history(grievance_id)
+    events = _history(app, grievance_id)
     grievance = audit.replay(events)
     assert grievance is not None  # history() raised if there were no events
     return AuditEvents(
@@ -127,7 +144,7 @@ def audit_state(
     deadlines open (and overdue) at that moment."""
     if as_of is not None and version is not None:
         raise _invalid("as_of 与 version 只能给出其一", "give as_of or version, not both", "as_of")
-    events: list[Any] = app.history(grievance_id)
+    events = _history(app, grievance_id)
     if as_of is not None:
         upto = [e for e in events if e.timestamp <= as_of]
         if not upto:
@@ -185,7 +202,7 @@ def audit_state(
 def grievance_lateness(grievance_id: UUID, app: AppDep, who: Staff) -> GrievanceLateness:
     """Every deadline the grievance had: met or not, by how long, and what followed."""
     now = app.clock()
-    events = app.history(grievance_id)
+    events = _history(app, grievance_id)
     grievance = audit.replay(events)
     assert grievance is not None
     return GrievanceLateness(
@@ -275,7 +292,7 @@ async def audit_casefile(
     lang = choose_language(request)
 
     def gather() -> casefile.CaseFile:
-        events = app.history(grievance_id)
+        events = _history(app, grievance_id)
         now = app.clock()
         return casefile.CaseFile(
             events=events,

@@ -5,6 +5,7 @@ workflow section against the real Temporal dev server."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -324,6 +325,26 @@ async def test_verify_names_exactly_the_edited_event(
         assert other == {"intact": True, "grievances_checked": 1, "broken": []}
         page = (await api.get(f"/v1/audit/grievances/{victim.id}/casefile", "supervisor")).text
         assert "哈希链断裂" in page and f"v{version} Resolved" in page
+
+
+async def test_an_event_that_no_longer_decodes_is_named_by_verify(api: ApiHarness) -> None:
+    victim = resolved_case(api.app, "PM01")
+    path = api.env["SQLITE_DBNAME"]
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=3",
+            (b'{"not json', victim.id.hex),
+        )
+    report = (await api.get("/v1/audit/verify", "supervisor")).json()
+    [link] = report["broken"]
+    assert (link["grievance_id"], link["version"], link["event_type"]) == (
+        str(victim.id),
+        3,
+        "Dispatched",
+    )
+    assert link["reason"] == "the stored event no longer decodes"
+    events = await api.get(f"/v1/audit/grievances/{victim.id}/events", "supervisor")
+    assert "/v1/audit/verify" in problem(events, 500, "internal-error")["detail"]
 
 
 # ------------------------------------------------------------------- 三率 as of
