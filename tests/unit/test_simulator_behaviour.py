@@ -144,3 +144,20 @@ async def test_needs_a_department_token() -> None:
     with pytest.raises(ValueError):
         Simulator(config(department_tokens={}))
     assert issubclass(SimulationError, RuntimeError)
+
+
+def test_simulate_needs_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from closeloop.cli import main
+    from closeloop.settings import get_settings
+
+    monkeypatch.setenv("CLOSELOOP_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert main(["simulate", "--duration", "0"]) == 2
+        assert "dev-tokens.json" in capsys.readouterr().err
+        assert main(["simulate", "--department-token", "no-equals-sign"]) == 2
+        assert "CODE=TOKEN" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
