@@ -292,6 +292,22 @@ class _Page:
         name = department.name_en if self.lang == "en" and department.name_en else department.name
         return f"{name} ({code})"
 
+    def place(self, location: dict[str, Any]) -> str:
+        """District / street / community by name (codes the directory does not know as is)."""
+        directory = self.case.directory
+        names = {
+            "district": directory.districts.get(location.get("district") or ""),
+            "street": (directory.streets.get(location.get("street") or "") or (None, None))[1],
+            "community": (
+                directory.communities.get(location.get("community") or "") or (None, None)
+            )[1],
+        }
+        return " / ".join(
+            str(names.get(k) or location.get(k))
+            for k in ("district", "street", "community", "grid", "address")
+            if location.get(k)
+        )
+
     def dept_of(self, assignment_id: str | None) -> str:
         return self.dept(self.departments_of.get(assignment_id or ""))
 
@@ -308,12 +324,7 @@ class _Page:
         assert grievance is not None
         name = first.citizen_name if self.unmasked else mask_name(first.citizen_name)
         phone = first.citizen_phone if self.unmasked else mask_phone(first.citizen_phone)
-        location = first.location
-        place = " / ".join(
-            str(location.get(k))
-            for k in ("district", "street", "community", "grid", "address")
-            if location.get(k)
-        )
+        place = self.place(first.location)
         if self.case.broken is None:
             integrity = f'<span class="ok">{escape(self.w("intact"))}</span>'
         else:
