@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,7 +17,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--seed", type=int, default=12345, help="random seed (12345)")
     parser.add_argument(
-        "--base-url", help="API base URL (default http://127.0.0.1:<CLOSELOOP_API_PORT>)"
+        "--base-url",
+        help="API base URL (default: the running `closeloop up` from <var>/stack.json, "
+        "else http://127.0.0.1:<CLOSELOOP_API_PORT>)",
     )
     parser.add_argument(
         "--tokens", help="JSON file of tokens (default <CLOSELOOP_VAR_DIR>/dev-tokens.json)"
@@ -46,11 +49,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=run)
 
 
+def running_api_url(var_dir: Path, port: int) -> str:
+    """The API of the ``closeloop up`` running on this var directory, if any."""
+    import json
+
+    try:
+        url = json.loads((var_dir / "stack.json").read_text(encoding="utf-8"))["api_url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"http://127.0.0.1:{port}"
+    return str(url)
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
     import sys
-    from pathlib import Path
 
     from closeloop.settings import get_settings
     from closeloop.simulator import (
@@ -86,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     config = SimConfig(
-        base_url=args.base_url or f"http://127.0.0.1:{settings.api_port}",
+        base_url=args.base_url or running_api_url(settings.var_dir, settings.api_port),
         operator_token=operator,
         supervisor_token=supervisor,
         department_tokens=departments,

@@ -8,6 +8,7 @@ import argparse
 
 SLA_PROFILES = ("standard", "demo", "drill")
 RESTARTS_PER_COMPONENT = 5
+STACK_FILE = "stack.json"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
             loaded = load_demo_data(config.api_url, tokens, var_dir)
             print(f"  ▶ demo data: {loaded}", flush=True)
+        write_stack_file(config)
         print(ready_line(config, tokens), flush=True)
         monitor = ProgressMonitor(config.child_env() | child_settings.event_store_env())
         restarts: dict[str, int] = {}
@@ -126,8 +128,27 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("\n正在停止 stopping…", flush=True)
     supervisor.stop_all()
+    (var_dir / STACK_FILE).unlink(missing_ok=True)
     print("已停止 stopped; state kept in " + str(var_dir), flush=True)
     return 0
+
+
+def write_stack_file(config: object) -> None:
+    """Where the running stack answers, for ``closeloop simulate`` and other local tools."""
+    import json
+    import os
+
+    from closeloop.embedded import StackConfig
+
+    assert isinstance(config, StackConfig)
+    data = {
+        "pid": os.getpid(),
+        "api_url": config.api_url,
+        "temporal_address": config.temporal_address,
+        "temporal_ui": config.ui_url if config.ui else None,
+        "sla_profile": config.sla_profile,
+    }
+    (config.var_dir / STACK_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 def ready_line(config: object, tokens: dict[str, object]) -> str:

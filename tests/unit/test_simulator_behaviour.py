@@ -161,3 +161,13 @@ def test_simulate_needs_tokens(
         assert "CODE=TOKEN" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+def test_simulate_finds_the_running_stack(tmp_path: Path) -> None:
+    from closeloop.commands.simulate import running_api_url
+
+    assert running_api_url(tmp_path, 8000) == "http://127.0.0.1:8000"
+    (tmp_path / "stack.json").write_text('{"api_url": "http://127.0.0.1:8013"}')
+    assert running_api_url(tmp_path, 8000) == "http://127.0.0.1:8013"
+    (tmp_path / "stack.json").write_text("not json")
+    assert running_api_url(tmp_path, 8001) == "http://127.0.0.1:8001"
