@@ -257,6 +257,26 @@ class Supervisor:
         """Children that were started and are no longer running."""
         return [c for c in self.children.values() if not c.alive()]
 
+    def revive(self, fatal: Iterable[str] = (), limit: int = 5) -> list[Child]:
+        """Restart the children that exited and wait until they are ready again.
+
+        A child named in ``fatal`` exiting, or one that was started more than ``limit``
+        times, raises ComponentFailedError (the caller stops everything).
+        """
+        fatal = set(fatal)
+        revived: list[Child] = []
+        for child in self.exited():
+            if child.name in fatal:
+                raise ComponentFailedError(
+                    child.name,
+                    f"exited with status {child.process.returncode}",
+                    _tail(child.log_path),
+                )
+            if child.starts > limit:
+                raise ComponentFailedError(child.name, "keeps exiting", _tail(child.log_path))
+            revived.append(self.restart(child.name))
+        return revived
+
     def states(self) -> dict[str, str]:
         return {
             name: ("up" if c.ready else "starting")

@@ -87,24 +87,11 @@ def run(args: argparse.Namespace) -> int:
         write_stack_file(config)
         print(ready_line(config, tokens), flush=True)
         monitor = ProgressMonitor(config.child_env() | child_settings.event_store_env())
-        restarts: dict[str, int] = {}
         last_print = 0.0
         while True:
             time.sleep(0.5)
-            for child in supervisor.exited():
-                if child.name == "temporal":
-                    raise ComponentFailedError("temporal", "the dev server exited")
-                restarts[child.name] = restarts.get(child.name, 0) + 1
-                if restarts[child.name] > RESTARTS_PER_COMPONENT:
-                    raise ComponentFailedError(child.name, "keeps exiting; see its log")
-                print(
-                    f"\n  ⟳ {child.name} exited ({child.process.returncode}); restarting",
-                    flush=True,
-                )
-                supervisor.restart(child.name, wait=False)
-            for child in supervisor.children.values():
-                if not child.ready and child.alive():
-                    supervisor.wait_ready(child.name)
+            for child in supervisor.revive(fatal={"temporal"}, limit=RESTARTS_PER_COMPONENT):
+                print(f"\n  ⟳ {child.name} exited; restarted (start #{child.starts})", flush=True)
             now = time.monotonic()
             if tty or now - last_print >= 30:
                 progress = monitor.read()

@@ -207,3 +207,25 @@ def test_children_stop_when_the_supervisor_dies(tmp_path: Path) -> None:
     while alive(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(child_pid)
+
+
+def test_revive_restarts_a_crashed_child_until_the_limit(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path / "logs")
+    try:
+        sup.start(ComponentSpec("w", python(SLEEPER)))
+        sup.start(ComponentSpec("core", python(SLEEPER)))
+        assert sup.revive(fatal={"core"}) == []
+        sup.kill("w")
+        revived = sup.revive(fatal={"core"}, limit=2)
+        assert [c.name for c in revived] == ["w"] and revived[0].alive()
+        sup.kill("w")
+        sup.revive(fatal={"core"}, limit=2)  # third start
+        sup.kill("w")
+        with pytest.raises(ComponentFailedError, match="keeps exiting"):
+            sup.revive(fatal={"core"}, limit=2)
+        sup.start(ComponentSpec("w", python(SLEEPER)))
+        sup.kill("core")
+        with pytest.raises(ComponentFailedError, match="core"):
+            sup.revive(fatal={"core"})
+    finally:
+        sup.stop_all(timeout=2)
