@@ -223,17 +223,19 @@ class GrievanceApp(Application[UUID]):
 
     def verify_grievance(self, grievance_id: UUID) -> BrokenLink | None:
         """Recompute one grievance's hash chain from its stored events."""
-        try:
-            events = list(self.events.get(grievance_id))
-        except Exception as error:  # a stored event that no longer decodes is tampering too
-            return BrokenLink(
-                grievance_id,
-                0,
-                "?",
-                "decodable event",
-                repr(error),
-                "a stored event no longer decodes",
-            )
+        events = []
+        for stored in self.recorder.select_events(grievance_id):
+            try:
+                events.append(self.mapper.to_domain_event(stored))
+            except Exception as error:  # a stored event that no longer decodes is tampering
+                return BrokenLink(
+                    grievance_id,
+                    stored.originator_version,
+                    stored.topic.rpartition(".")[2],
+                    "decodable event",
+                    repr(error),
+                    "the stored event no longer decodes",
+                )
         if not events:
             raise GrievanceNotFoundError(f"grievance {grievance_id} does not exist")
         return verify_chain(grievance_id, events)

@@ -5,48 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from uuid import UUID
 
-import psycopg
 import pytest
 
 from domain.application import GrievanceApp
 from domain.integrity import GENESIS, chain_digest, event_data
-from tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, SUPERVISOR, FakeClock, backend_env
+from tests.conftest import SUPERVISOR, FakeClock, backend_env
+from tests.support.audit import tamper_postgres, tamper_sqlite
 from tests.support.domain import dispatched_case, resolved_case
-
-
-def _tamper_sqlite(path: str, grievance_id: UUID, version: int, old: str, new: str) -> None:
-    with sqlite3.connect(path) as conn:
-        (state,) = conn.execute(
-            "SELECT state FROM stored_events WHERE originator_id=? AND originator_version=?",
-            (grievance_id.hex, version),
-        ).fetchone()
-        text = bytes(state).decode()
-        assert old in text
-        conn.execute(
-            "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=?",
-            (text.replace(old, new).encode(), grievance_id.hex, version),
-        )
-
-
-def _tamper_postgres(schema: str, grievance_id: UUID, version: int, old: str, new: str) -> None:
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=PG_USER, autocommit=True
-    ) as conn:
-        row = conn.execute(
-            f'SELECT state FROM "{schema}".grievances_events '
-            "WHERE originator_id=%s AND originator_version=%s",
-            (grievance_id, version),
-        ).fetchone()
-        assert row is not None
-        text = bytes(row[0]).decode()
-        assert old in text
-        conn.execute(
-            f'UPDATE "{schema}".grievances_events SET state=%s '
-            "WHERE originator_id=%s AND originator_version=%s",
-            (text.replace(old, new).encode(), grievance_id, version),
-        )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -66,11 +32,9 @@ def test_editing_one_stored_event_is_found_precisely(
         e.originator_version for e in app.history(victim.id) if type(e).__name__ == "Resolved"
     )
     if backend == "sqlite":
-        _tamper_sqlite(env["SQLITE_DBNAME"], victim.id, resolved_version, "已现场处理", "未处理")
+        tamper_sqlite(env["SQLITE_DBNAME"], victim.id, resolved_version, "已现场处理", "未处理")
     else:
-        _tamper_postgres(
-            env["POSTGRES_SCHEMA"], victim.id, resolved_version, "已现场处理", "未处理"
-        )
+        tamper_postgres(env["POSTGRES_SCHEMA"], victim.id, resolved_version, "已现场处理", "未处理")
 
     fresh = GrievanceApp(env, clock=FakeClock())
     checked, broken = fresh.verify_all()
@@ -138,10 +102,27 @@ def test_cli_verify_reports_and_exits_non_zero_on_tampering(
         app.close()
         assert main(["audit", "verify"]) == 0
         assert "1" in capsys.readouterr().out
-        _tamper_sqlite(str(tmp_path / "events.sqlite"), case.id, 2, "PM01", "PM02")
+        tamper_sqlite(str(tmp_path / "events.sqlite"), case.id, 2, "PM01", "PM02")
         assert main(["audit", "verify", "--json"]) == 1
         out = capsys.readouterr().out
         assert f'"grievance_id": "{case.id}"' in out and '"version": 2' in out
         assert main(["audit", "verify", "--grievance", str(case.id)]) == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_an_event_that_no_longer_decodes_is_named_by_version(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    env = backend_env("sqlite", tmp_path, request)
+    app = GrievanceApp(env, clock=FakeClock())
+    case = dispatched_case(app, "PM01")
+    with sqlite3.connect(env["SQLITE_DBNAME"]) as conn:
+        conn.execute(
+            "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=2",
+            (b"{not json", case.id.hex),
+        )
+    link = GrievanceApp(env).verify_grievance(case.id)
+    assert link is not None
+    assert (link.version, link.event_type) == (2, "Classified")
+    assert "decode" in link.reason
