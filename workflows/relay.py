@@ -30,16 +30,41 @@ partition has its own tracking key (``Grievances/relay-<i>of<N>``), so they adva
 independently. One grievance always goes through one relay, which keeps its events
 in order. Changing N means new tracking keys: start the new set from the old
 minimum position (or let them re-send: workflows dedupe).
+
+Leases and failover (``closeloop relay --partitions N``)
+------------------------------------------------------
+Instead of a fixed ``i/N`` per process, run any number of identical relay processes
+with ``--partitions N``. On PostgreSQL each process holds a dedicated connection on
+which it claims partitions with session-level ``pg_try_advisory_lock`` (key: a hash of
+database, schema and ``relay-<i>of<N>``) and relays every partition it holds, each
+with the same tracking key as the static mode (``Grievances/relay-<i>of<N>``), so a
+partition's position is shared by whoever holds it. Every ``lease_interval`` seconds
+(2 by default) it retries the partitions nobody holds. Each process also holds a
+membership lock, so it can count the live relays and keeps only its fair share
+(``ceil(N / relays)``), releasing the rest between batches; the others pick them up.
+When a relay process dies, its connection closes, PostgreSQL releases its locks and
+a survivor claims its partitions at its next lease round: takeover within about
+``lease_interval`` plus the time PostgreSQL needs to notice the dead connection
+(immediate for a killed process; TCP keepalives bound it for a lost host). A relay
+that loses its lease connection stops relaying at once and reclaims later; if two
+relays ever overlap on a partition (a stale lease), workflows still ignore versions
+they have applied. On SQLite (one machine) or in memory the one process simply owns
+every partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import math
 import os
+import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 from uuid import UUID
 
 import structlog
@@ -338,3 +363,240 @@ def _describe(err: BaseException) -> str:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+# ------------------------------------------------------------------ leases
+
+
+class PartitionLeases(Protocol):
+    """Which of the N partitions this process may relay right now."""
+
+    count: int
+
+    def refresh(self) -> frozenset[int]: ...
+
+    def close(self) -> None: ...
+
+
+class AllPartitions:
+    """One machine (SQLite, memory): this process owns every partition."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def refresh(self) -> frozenset[int]:
+        return frozenset(range(self.count))
+
+    def close(self) -> None:
+        return None
+
+
+def _lock_key(*parts: str) -> int:
+    """A stable signed 64-bit advisory-lock key (``hash()`` differs between processes)."""
+    digest = hashlib.blake2b(":".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _group_key(*parts: str) -> int:
+    """A stable non-negative 32-bit key (the first half of a two-key advisory lock)."""
+    digest = hashlib.blake2b(":".join(parts).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def postgres_connect_kwargs(env: Mapping[str, str]) -> dict[str, Any]:
+    """psycopg connection arguments from eventsourcing's ``POSTGRES_*`` settings."""
+    merged = {**os.environ, **env}
+    kwargs: dict[str, Any] = {
+        "dbname": merged.get("POSTGRES_DBNAME", ""),
+        "host": merged.get("POSTGRES_HOST", "127.0.0.1"),
+        "port": int(merged.get("POSTGRES_PORT") or 5432),
+        "user": merged.get("POSTGRES_USER", "postgres"),
+        "autocommit": True,
+        "connect_timeout": 5,
+        # A lost host is noticed by keepalives, so its locks are freed in bounded time.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "application_name": "closeloop-lease",
+    }
+    if merged.get("POSTGRES_PASSWORD"):
+        kwargs["password"] = merged["POSTGRES_PASSWORD"]
+    return kwargs
+
+
+class AdvisoryLeases:
+    """Partitions claimed with session-level advisory locks on one dedicated connection.
+
+    A partition's key is a 64-bit hash of database, schema and partition name. Each
+    process also holds a two-key membership lock ``(hash of database/schema/N, random)``
+    so the live relays can be counted in ``pg_locks``. One caller at a time (the relay
+    loop, through a worker thread).
+    """
+
+    def __init__(self, env: Mapping[str, str], count: int, *, fair_share: bool = True) -> None:
+        merged = {**os.environ, **env}
+        self.count = count
+        self.fair_share = fair_share
+        self._kwargs = postgres_connect_kwargs(env)
+        scope = (str(self._kwargs["dbname"]), merged.get("POSTGRES_SCHEMA") or "public")
+        self._keys = [_lock_key(*scope, Partition(i, count).name) for i in range(count)]
+        self._members = _group_key(*scope, f"relay-members-{count}")
+        self._me = random.getrandbits(31)
+        self._conn: Any = None
+        self._held: set[int] = set()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(**self._kwargs)
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (self._members, self._me))
+        return conn
+
+    def _live_relays(self) -> int:
+        row = self._conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objsubid = 2 AND classid::bigint = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (self._members,),
+        ).fetchone()
+        return max(1, int(row[0]))
+
+    def refresh(self) -> frozenset[int]:
+        """Keep what is held (up to a fair share), claim what nobody holds."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._held = set()
+                self._conn = self._connect()
+            share = self.count
+            if self.fair_share:
+                share = math.ceil(self.count / self._live_relays())
+            for i in sorted(self._held, reverse=True):
+                if len(self._held) <= share:
+                    break
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._keys[i],))
+                self._held.discard(i)
+            for i in range(self.count):
+                if len(self._held) >= share:
+                    break
+                if i in self._held:
+                    continue
+                row = self._conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (self._keys[i],)
+                ).fetchone()
+                if row and row[0]:
+                    self._held.add(i)
+        except Exception as err:
+            # The connection is gone: so are the locks. Relay nothing until reclaimed.
+            log.warning("relay.lease_connection_lost", error=_describe(err))
+            self._drop()
+        return frozenset(self._held)
+
+    def _drop(self) -> None:
+        self._held = set()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        self._drop()
+
+
+def partition_leases(env: Mapping[str, str], count: int) -> PartitionLeases:
+    """Advisory-lock leases on PostgreSQL; every partition on a single-machine store."""
+    merged = {**os.environ, **env}
+    if merged.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        return AdvisoryLeases(env, count)
+    return AllPartitions(count)
+
+
+class LeasedRelay:
+    """Relays whichever partitions its leases hold (``closeloop relay --partitions N``)."""
+
+    def __init__(
+        self,
+        app: GrievanceApp,
+        tracking: TrackingRecorder,
+        client: ClientSource,
+        leases: PartitionLeases,
+        *,
+        task_queue: str,
+        lease_interval: float = 2.0,
+        **relay_options: Any,
+    ) -> None:
+        self.leases = leases
+        self.lease_interval = lease_interval
+        self.relays = {
+            i: Relay(
+                app,
+                tracking,
+                client,
+                task_queue=task_queue,
+                partition=Partition(i, leases.count),
+                **relay_options,
+            )
+            for i in range(leases.count)
+        }
+        first = self.relays[0]
+        self.poll_interval = first.poll_interval
+        self.batch_size = first.batch_size
+        self.backoff_initial = first.backoff_initial
+        self.backoff_max = first.backoff_max
+        self.held: frozenset[int] = frozenset()
+
+    @property
+    def signals_sent(self) -> int:
+        return sum(r.signals_sent for r in self.relays.values())
+
+    async def refresh(self) -> frozenset[int]:
+        held = await asyncio.to_thread(self.leases.refresh)
+        if held != self.held:
+            log.info(
+                "relay.leases_changed",
+                held=sorted(held),
+                acquired=sorted(held - self.held),
+                released=sorted(self.held - held),
+                partitions=self.leases.count,
+                at=time.time(),
+            )
+        self.held = held
+        return held
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        delay = self.backoff_initial
+        next_refresh = 0.0
+        log.info("relay.started", partitions=self.leases.count, mode="lease")
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_refresh:
+                    await self.refresh()
+                    next_refresh = time.monotonic() + self.lease_interval
+                if not self.held:
+                    await _wait(stop, max(0.05, next_refresh - time.monotonic()))
+                    continue
+                busy = False
+                failed: list[str] = []
+                for i in sorted(self.held):
+                    try:
+                        covered = await self.relays[i].run_once()
+                    except Exception as err:  # the batch is retried; nothing is lost
+                        relay = self.relays[i]
+                        relay.failures += 1
+                        if relay._connect is not None:
+                            relay._client = None
+                        failed.append(f"{relay.partition.name}: {_describe(err)}")
+                        continue
+                    busy = busy or covered >= self.batch_size
+                if failed:
+                    log.warning("relay.batch_failed", errors=failed, retry_in=round(delay, 2))
+                    await _wait(stop, delay)
+                    delay = min(delay * 2, self.backoff_max)
+                    continue
+                delay = self.backoff_initial
+                if not busy:
+                    await _wait(stop, self.poll_interval)
+        finally:
+            await asyncio.to_thread(self.leases.close)
+            log.info("relay.stopped", partitions=self.leases.count, mode="lease")
