@@ -4,16 +4,28 @@ SQLite's recorder has no subscriptions (eventsourcing raises NotImplementedError
 the projector polls the notification log; the same loop serves PostgreSQL. It reads a
 batch of notifications once, decodes them with the GrievanceApp's own mapper, and
 hands each view the part past its own position, in one transaction per view.
+
+Standby projectors (PostgreSQL): ``run_forever`` first takes a session-level advisory
+lock (``pg_try_advisory_lock``, key: a hash of database, schema and the projection
+names) on a dedicated connection. One projector process per set of projections works;
+the others retry every ``lease_interval`` seconds and take over within about that when
+the leader dies (its connection closes and PostgreSQL frees the lock). The lock only
+avoids wasted work: safety does not depend on it, since a batch is refused when the
+view's position moved (``PositionMovedError``), so two active projectors never apply
+an event twice. On SQLite (one machine) there is no lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from eventsourcing.persistence import Tracking
+from eventsourcing.utils import Environment
 
 from domain.application import GrievanceApp
 from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
@@ -121,13 +133,32 @@ class Projector:
             view.clear()
         return self.run_once()
 
-    def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
-        """Follow the log until ``stop`` is set, polling every ``interval`` seconds when idle."""
+    def run_forever(
+        self,
+        stop: threading.Event,
+        interval: float = 0.5,
+        *,
+        lease: ProjectorLease | None = None,
+        lease_interval: float = 2.0,
+    ) -> None:
+        """Follow the log until ``stop`` is set, polling every ``interval`` seconds when idle.
+
+        With a ``lease`` (PostgreSQL), only while holding it: a standby waits and retries
+        every ``lease_interval`` seconds."""
         import structlog
 
         log = structlog.get_logger("projections")
         failures = 0
+        leading = False
         while not stop.is_set():
+            if lease is not None:
+                held = lease.hold()
+                if held != leading:
+                    leading = held
+                    log.info("projector lease", leader=held, projections=sorted(self.views))
+                if not held:
+                    stop.wait(lease_interval)
+                    continue
             try:
                 applied = self.run_once(stop)
             except Exception:
@@ -167,7 +198,77 @@ def run_forever(
     *,
     interval: float = 0.5,
     batch_size: int = DEFAULT_BATCH,
+    lease_interval: float = 2.0,
 ) -> None:
-    """The long-running mode of ``closeloop project``: until ``stop`` is set."""
+    """The long-running mode of ``closeloop project``: until ``stop`` is set; on
+    PostgreSQL one leader per set of projections, the others on standby."""
     with Projector(app_env, names, batch_size=batch_size) as projector:
-        projector.run_forever(stop, interval)
+        lease = ProjectorLease.for_projector(app_env, projector)
+        try:
+            projector.run_forever(stop, interval, lease=lease, lease_interval=lease_interval)
+        finally:
+            if lease is not None:
+                lease.close()
+
+
+class ProjectorLease:
+    """A session-level advisory lock on a dedicated PostgreSQL connection."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], key: int) -> None:
+        self.connect_kwargs = dict(connect_kwargs)
+        self.key = key
+        self._conn: Any = None
+        self._held = False
+
+    @classmethod
+    def for_projector(
+        cls, app_env: Mapping[str, str], projector: Projector
+    ) -> ProjectorLease | None:
+        if not projector.dialect.postgres:
+            return None
+        env = Environment(APPLICATION_NAME, dict(app_env))
+        kwargs: dict[str, Any] = {
+            "dbname": env.get("POSTGRES_DBNAME") or "",
+            "host": env.get("POSTGRES_HOST") or "127.0.0.1",
+            "port": int(env.get("POSTGRES_PORT") or 5432),
+            "user": env.get("POSTGRES_USER") or "postgres",
+            "autocommit": True,
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "application_name": "closeloop-projector-lease",
+        }
+        if env.get("POSTGRES_PASSWORD"):
+            kwargs["password"] = env.get("POSTGRES_PASSWORD")
+        schema = projector.dialect.schema or "public"
+        names = sorted(projector.views)
+        scope = ":".join([str(kwargs["dbname"]), schema, "projector", *names])
+        digest = hashlib.blake2b(scope.encode(), digest_size=8).digest()
+        return cls(kwargs, int.from_bytes(digest, "big", signed=True))
+
+    def hold(self) -> bool:
+        """True while this process holds the lock (claiming it if free)."""
+        import psycopg
+
+        try:
+            if self._conn is None or self._conn.closed:
+                self._held = False
+                self._conn = psycopg.connect(**self.connect_kwargs)
+            if self._held:
+                self._conn.execute("SELECT 1")
+            else:
+                row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                self._held = bool(row and row[0])
+        except Exception:
+            # The connection is gone, and the lock with it.
+            self.close()
+        return self._held
+
+    def close(self) -> None:
+        self._held = False
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
