@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.utils import Environment
 
 from domain.application import GrievanceApp
@@ -38,7 +38,15 @@ DEFAULT_BATCH = 500
 def build_view(spec: ProjectionSpec, datastore: Datastore, dialect: Dialect) -> ReadModelView:
     view_class: Any = spec.postgres_view if dialect.postgres else spec.sqlite_view
     view: ReadModelView = view_class(datastore=datastore)
-    view.create_table()  # type: ignore[attr-defined]
+    for attempt in range(3):
+        try:
+            view.create_table()  # type: ignore[attr-defined]
+            break
+        except IntegrityError:
+            # Processes starting together race on PostgreSQL's catalog even with
+            # CREATE TABLE IF NOT EXISTS; the other one created it: check again.
+            if attempt == 2:
+                raise
     return view
 
 
