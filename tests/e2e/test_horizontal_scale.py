@@ -29,7 +29,7 @@ from tests.e2e.test_whole_loop import assert_applied_once
 from tests.support.stack import wait_for
 from workflows.relay import RELAYED_EVENTS, AdvisoryLeases, tracking_recorder
 
-pytestmark = [pytest.mark.temporal]
+pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
 PARTITIONS = 4
 TAKEOVER_LIMIT = 15.0
