@@ -3,6 +3,7 @@ fair sharing between relays, takeover when one goes away; every partition on SQL
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from collections.abc import Iterator
@@ -148,3 +149,29 @@ async def test_leased_relay_in_memory_relays_all_partitions(memory_app: Grievanc
     for r in relay.relays.values():
         await r.run_once()
     assert sorted(wid for wid, _ in client.calls) == sorted(wanted)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--partition", "1/2", "--partitions", "2"], "exclude each other"),
+        (["--partitions", "0"], "need 0 <= i < N"),
+        (["--partitions", "2", "--lease-interval", "0"], "--lease-interval must be positive"),
+    ],
+)
+def test_cli_refuses_bad_lease_options(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from closeloop.commands import relay as relay_command
+    from closeloop.settings import get_settings
+
+    monkeypatch.setenv("CLOSELOOP_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("CLOSELOOP_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    parser = argparse.ArgumentParser()
+    relay_command.register(parser.add_subparsers())
+    parsed = parser.parse_args(["relay", *args])
+    with pytest.raises(SystemExit) as raised:
+        parsed.handler(parsed)
+    assert message in str(raised.value)
+    get_settings.cache_clear()
