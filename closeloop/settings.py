@@ -131,4 +131,4 @@ def get_settings() -> Settings:
     an environment variable of the same name wins over its file.
     """
     secrets_dir = os.environ.get("CLOSELOOP_SECRETS_DIR") or None
-    return Settings(_secrets_dir=secrets_dir)
+    return Settings(_secrets_dir=secrets_dir)  # type: ignore[call-arg]  # pydantic-settings init kwarg
