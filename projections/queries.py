@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -206,25 +206,15 @@ class ReadModels:
                 f"(number {like} OR address {like} OR category {like})",
                 q=_contains(q.strip()),
             )
-        if cursor:
-            received_at, grievance_id = decode_cursor(cursor, 2)
-            where.add(
-                "(received_at < :c_at OR (received_at = :c_at AND grievance_id < :c_id))",
-                c_at=received_at,
-                c_id=grievance_id,
-            )
-        found = self._query(
-            "SELECT grievance_id, received_at, item FROM {grievance_summary}"
-            + where.sql()
-            + " ORDER BY received_at DESC, grievance_id DESC LIMIT :limit",
-            {**where.params, "limit": limit + 1},
+        return self._keyset_page(
+            "{grievance_summary}",
+            ("received_at", "grievance_id"),
+            descending=True,
+            where=where,
+            cursor=cursor,
+            limit=limit,
+            item=lambda row: self._grievance_item(json.loads(row["item"]), moment),
         )
-        items = [self._grievance_item(json.loads(r["item"]), moment) for r in found[:limit]]
-        next_cursor = None
-        if len(found) > limit:
-            last = found[limit - 1]
-            next_cursor = encode_cursor(last["received_at"], last["grievance_id"])
-        return Page(items, next_cursor)
 
     @staticmethod
     def _grievance_item(item: dict[str, Any], now: str) -> dict[str, Any]:
@@ -272,29 +262,21 @@ class ReadModels:
                 f"state IN ({marks})",
                 **{f"s{i}": s for i, s in enumerate(OPEN_ASSIGNMENT_STATE_VALUES)},
             )
-        if cursor:
-            sort_due, assignment_id = decode_cursor(cursor, 2)
-            where.add(
-                "(sort_due > :c_due OR (sort_due = :c_due AND assignment_id > :c_id))",
-                c_due=sort_due,
-                c_id=assignment_id,
-            )
-        found = self._query(
-            "SELECT assignment_id, sort_due, item FROM {assignment_queue}"
-            + where.sql()
-            + " ORDER BY sort_due, assignment_id LIMIT :limit",
-            {**where.params, "limit": limit + 1},
+
+        def item(row: dict[str, Any]) -> dict[str, Any]:
+            found = json.loads(row["item"])
+            found["overdue"] = bool(found["due"] and found["due"] < moment)
+            return dict(found)
+
+        return self._keyset_page(
+            "{assignment_queue}",
+            ("sort_due", "assignment_id"),
+            descending=False,
+            where=where,
+            cursor=cursor,
+            limit=limit,
+            item=item,
         )
-        items = []
-        for r in found[:limit]:
-            item = json.loads(r["item"])
-            item["overdue"] = bool(item["due"] and item["due"] < moment)
-            items.append(item)
-        next_cursor = None
-        if len(found) > limit:
-            last = found[limit - 1]
-            next_cursor = encode_cursor(last["sort_due"], last["assignment_id"])
-        return Page(items, next_cursor)
 
     # --------------------------------------------------------------- callbacks
 
@@ -302,30 +284,55 @@ class ReadModels:
         """Resolved grievances awaiting the citizen's callback, window ending soonest first."""
         limit = _limit(limit)
         moment = _now(now)
-        where = _Where()
+
+        def item(row: dict[str, Any]) -> dict[str, Any]:
+            found = json.loads(row["item"])
+            found["overdue"] = found["window_ends_at"] < moment
+            return dict(found)
+
+        return self._keyset_page(
+            "{callback_queue}",
+            ("window_ends_at", "grievance_id"),
+            descending=False,
+            where=_Where(),
+            cursor=cursor,
+            limit=limit,
+            item=item,
+        )
+
+    def _keyset_page(
+        self,
+        table: str,
+        keys: tuple[str, str],
+        *,
+        descending: bool,
+        where: _Where,
+        cursor: str | None,
+        limit: int,
+        item: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Page:
+        """One page ordered by (sort key, id), resuming after an opaque, stable cursor."""
+        first, second = keys
+        direction, after = ("DESC", "<") if descending else ("ASC", ">")
         if cursor:
-            ends, grievance_id = decode_cursor(cursor, 2)
+            c_first, c_second = decode_cursor(cursor, 2)
             where.add(
-                "(window_ends_at > :c_end OR (window_ends_at = :c_end AND grievance_id > :c_id))",
-                c_end=ends,
-                c_id=grievance_id,
+                f"({first} {after} :c_first"
+                f" OR ({first} = :c_first AND {second} {after} :c_second))",
+                c_first=c_first,
+                c_second=c_second,
             )
         found = self._query(
-            "SELECT grievance_id, window_ends_at, item FROM {callback_queue}"
+            f"SELECT {first}, {second}, item FROM {table}"
             + where.sql()
-            + " ORDER BY window_ends_at, grievance_id LIMIT :limit",
+            + f" ORDER BY {first} {direction}, {second} {direction} LIMIT :limit",
             {**where.params, "limit": limit + 1},
         )
-        items = []
-        for r in found[:limit]:
-            item = json.loads(r["item"])
-            item["overdue"] = item["window_ends_at"] < moment
-            items.append(item)
         next_cursor = None
         if len(found) > limit:
             last = found[limit - 1]
-            next_cursor = encode_cursor(last["window_ends_at"], last["grievance_id"])
-        return Page(items, next_cursor)
+            next_cursor = encode_cursor(last[first], last[second])
+        return Page([item(row) for row in found[:limit]], next_cursor)
 
     # -------------------------------------------------------------------- KPIs
 

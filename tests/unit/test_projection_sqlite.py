@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,44 @@ def test_follow_survives_a_failed_batch(
     env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
 ) -> None:
     check_follow_survives_a_failure(env, sqlite_app, clock)
+
+
+def test_every_list_pages_through_with_its_cursor(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+) -> None:
+    """Paging one row at a time gives exactly the rows of one big page, in order."""
+    from projections.queries import ReadModels
+    from tests.support.domain import dispatched_case, resolved_case
+
+    for _ in range(3):
+        dispatched_case(sqlite_app, "PM01")
+        clock.advance(minutes=7)
+        resolved_case(sqlite_app, "PM01")
+        clock.advance(minutes=7)
+    catch_up(env)
+    models = ReadModels.from_env(env)
+    now = clock.now
+
+    def walk(read: Any) -> list[dict[str, Any]]:
+        whole = read(cursor=None, limit=50)
+        assert whole.next_cursor is None
+        paged, cursor = [], None
+        while True:
+            page = read(cursor=cursor, limit=1)
+            paged.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return paged if paged == whole.items else pytest.fail("pages differ")
+
+    grievances = walk(lambda **kw: models.list_grievances(now=now, **kw))
+    assignments = walk(
+        lambda **kw: models.list_assignments(department="st.xueyuanlu", now=now, **kw)
+    )
+    callbacks = walk(lambda **kw: models.list_callbacks(now=now, **kw))
+    assert len(grievances) == 6 and len(assignments) == 3 and len(callbacks) == 3
+    received = [g["received_at"] for g in grievances]
+    assert received == sorted(received, reverse=True)  # newest first
+    dues = [a["due"] for a in assignments]
+    assert dues == sorted(dues)  # soonest deadline first
+    ends = [c["window_ends_at"] for c in callbacks]
+    assert ends == sorted(ends)
