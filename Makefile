@@ -15,18 +15,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The dashboard's chart library, from npm at build time (never a CDN at run time).
-CHARTJS := api/static/vendor/chart.umd.min.js
-$(CHARTJS):
-	npm install --no-save --no-audit --no-fund --prefix .build/npm chart.js@4
-	mkdir -p $(dir $@)
-	cp .build/npm/node_modules/chart.js/dist/chart.umd.min.js $@
-	cp .build/npm/node_modules/chart.js/LICENSE.md $(dir $@)chart.js.LICENSE.md
-
-run: $(STAMP) $(CHARTJS)
+run: $(STAMP)
 	$(BIN)/closeloop up
 
-test: $(STAMP) $(CHARTJS)
+test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
