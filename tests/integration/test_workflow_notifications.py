@@ -15,17 +15,18 @@ from tests.support.workflows import (
     webhook_receiver,
     workflow_harness,
 )
-from workflows.webhooks import WebhookDirectory, WebhookTarget
+from workflows.webhooks import WebhookDirectory, WebhookTarget, new_secret
 
 pytestmark = pytest.mark.temporal
 
 STREET = "st.xueyuanlu"
 HOUSING = "hd.housing"
+STREET_SECRET = new_secret()
 
 
 async def test_assigned_and_urged_departments_get_signed_notifications(tmp_path: Path) -> None:
-    with webhook_receiver("street-secret") as street:
-        hooks = WebhookDirectory({STREET: WebhookTarget(street.url, "street-secret")})
+    with webhook_receiver(STREET_SECRET) as street:
+        hooks = WebhookDirectory({STREET: WebhookTarget(street.url, STREET_SECRET)})
         async with workflow_harness(tmp_path, webhooks=hooks) as h:
             gid = await h.file("PM01")
             lead, housing_part = await h.dispatch(gid, lead=STREET, assisting=[HOUSING])
@@ -53,8 +54,8 @@ async def test_assigned_and_urged_departments_get_signed_notifications(tmp_path:
 
 
 async def test_a_department_that_is_down_does_not_block_the_ladder(tmp_path: Path) -> None:
-    with webhook_receiver("street-secret", status=503) as street:
-        hooks = WebhookDirectory({STREET: WebhookTarget(street.url, "street-secret")})
+    with webhook_receiver(STREET_SECRET, status=503) as street:
+        hooks = WebhookDirectory({STREET: WebhookTarget(street.url, STREET_SECRET)})
         async with workflow_harness(tmp_path, webhooks=hooks) as h:
             gid = await h.file("PM01")
             [lead] = await h.dispatch(gid)
