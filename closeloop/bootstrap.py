@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 
 from eventsourcing.persistence import InternalError, OperationalError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from closeloop.settings import Settings, get_settings
 from domain.application import GrievanceApp
@@ -21,11 +21,10 @@ def build_app(
     ("tuple concurrently updated"); building again once the winner is done succeeds.
     """
     settings = settings or get_settings()
-    for attempt in range(5):
-        try:
-            return GrievanceApp(settings.event_store_env(), clock=clock)
-        except (InternalError, OperationalError):
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    retrying = Retrying(
+        retry=retry_if_exception_type((InternalError, OperationalError)),
+        stop=stop_after_attempt(5),
+        wait=wait_incrementing(start=0.2, increment=0.2),
+        reraise=True,
+    )
+    return retrying(GrievanceApp, settings.event_store_env(), clock=clock)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 # ------------------------------------------------------------------ the data
 
@@ -387,36 +388,42 @@ class Simulator:
         """Send one request (writes with an Idempotency-Key), retrying transport errors."""
         assert self._client is not None
         key = str(uuid.uuid4()) if method == "POST" else None
-        last_error: Exception | None = None
-        for attempt in range(4):
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(httpx.TransportError),
+            stop=stop_after_attempt(4),
+            wait=wait_incrementing(start=0.2, increment=0.2),
+            reraise=True,
+        )
+        started = time.perf_counter()
+
+        async def send() -> httpx.Response:
+            nonlocal started
             started = time.perf_counter()
-            try:
-                response = await self._client.request(
-                    method, path, json=json_body, headers=self._headers(token, key)
-                )
-            except httpx.TransportError as error:
-                last_error = error
-                await asyncio.sleep(0.2 * (attempt + 1))
-                continue
-            self.tally.latencies.setdefault(kind, []).append(time.perf_counter() - started)
-            if response.status_code >= 500:
-                self.tally.server_errors += 1
-                raise SimulationError(
-                    self.tally.note(
-                        f"{method} {path} → {response.status_code}: {response.text[:300]}"
-                    )
-                )
-            if response.status_code in ok or response.status_code in tolerate:
-                return response
-            if response.status_code in (409, 412):
-                self.tally.conflicts += 1
-                return response
-            self.tally.client_errors += 1
+            assert self._client is not None
+            return await self._client.request(
+                method, path, json=json_body, headers=self._headers(token, key)
+            )
+
+        try:
+            response = await retrying(send)
+        except httpx.TransportError as error:
+            self.tally.transport_errors += 1
+            raise SimulationError(self.tally.note(f"{method} {path}: {error!r}")) from None
+        self.tally.latencies.setdefault(kind, []).append(time.perf_counter() - started)
+        if response.status_code >= 500:
+            self.tally.server_errors += 1
             raise SimulationError(
                 self.tally.note(f"{method} {path} → {response.status_code}: {response.text[:300]}")
             )
-        self.tally.transport_errors += 1
-        raise SimulationError(self.tally.note(f"{method} {path}: {last_error!r}"))
+        if response.status_code in ok or response.status_code in tolerate:
+            return response
+        if response.status_code in (409, 412):
+            self.tally.conflicts += 1
+            return response
+        self.tally.client_errors += 1
+        raise SimulationError(
+            self.tally.note(f"{method} {path} → {response.status_code}: {response.text[:300]}")
+        )
 
     async def get_grievance(self, gid: str) -> dict[str, Any]:
         response = await self.request(

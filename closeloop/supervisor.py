@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
+
 Probe = Callable[[], bool]
 
 
@@ -185,25 +187,27 @@ class Supervisor:
     def wait_ready(self, name: str, timeout: float | None = None) -> None:
         """Poll the component's probe until it answers; fail fast if the process exits."""
         child = self.children[name]
-        deadline = time.monotonic() + (timeout if timeout is not None else child.spec.ready_timeout)
-        delay = 0.05
-        while True:
+
+        def probe() -> bool:
             if not child.alive():
                 raise ComponentFailedError(
                     name, f"exited with status {child.process.returncode}", _tail(child.log_path)
                 )
-            probe = child.spec.ready
             try:
-                ok = probe() if probe is not None else True
+                return child.spec.ready() if child.spec.ready is not None else True
             except Exception:  # a probe that raises means "not yet"
-                ok = False
-            if ok:
-                child.ready = True
-                return
-            if time.monotonic() > deadline:
-                raise ComponentFailedError(name, "not ready in time", _tail(child.log_path))
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+                return False
+
+        retrying = Retrying(
+            retry=retry_if_result(lambda ok: not ok),
+            wait=wait_exponential(multiplier=0.05, exp_base=1.5, max=0.5),
+            stop=stop_after_delay(timeout if timeout is not None else child.spec.ready_timeout),
+        )
+        try:
+            retrying(probe)
+        except RetryError:
+            raise ComponentFailedError(name, "not ready in time", _tail(child.log_path)) from None
+        child.ready = True
 
     # ------------------------------------------------------------- stopping
 

@@ -26,6 +26,13 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.utils import Environment
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from domain.application import GrievanceApp
 from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
@@ -38,15 +45,12 @@ DEFAULT_BATCH = 500
 def build_view(spec: ProjectionSpec, datastore: Datastore, dialect: Dialect) -> ReadModelView:
     view_class: Any = spec.postgres_view if dialect.postgres else spec.sqlite_view
     view: ReadModelView = view_class(datastore=datastore)
-    for attempt in range(3):
-        try:
-            view.create_table()  # type: ignore[attr-defined]
-            break
-        except IntegrityError:
-            # Processes starting together race on PostgreSQL's catalog even with
-            # CREATE TABLE IF NOT EXISTS; the other one created it: check again.
-            if attempt == 2:
-                raise
+    # Processes starting together race on PostgreSQL's catalog even with
+    # CREATE TABLE IF NOT EXISTS; the other one created it: check again.
+    retrying = Retrying(
+        retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(3), reraise=True
+    )
+    retrying(view.create_table)  # type: ignore[attr-defined]
     return view
 
 
@@ -156,29 +160,48 @@ class Projector:
         import structlog
 
         log = structlog.get_logger("projections")
-        failures = 0
         leading = False
-        while not stop.is_set():
+
+        def step() -> int | None:
+            """Apply what is pending; None while another projector holds the lease."""
+            nonlocal leading
             if lease is not None:
                 held = lease.hold()
                 if held != leading:
                     leading = held
                     log.info("projector lease", leader=held, projections=sorted(self.views))
                 if not held:
-                    stop.wait(lease_interval)
-                    continue
+                    return None
+            return self.run_once(stop)
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.error(
+                "projector failed; retrying",
+                attempt=state.attempt_number,
+                retry_in=delay,
+                exc_info=error,
+            )
+
+        # The database may be down or restarting: nothing was half-written (each batch is
+        # one transaction), so wait and carry on from the recorded position.
+        retrying = Retrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=2 * interval, max=30.0),
+            stop=lambda _state: stop.is_set(),
+            sleep=stop.wait,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        while not stop.is_set():
             try:
-                applied = self.run_once(stop)
+                applied = retrying(step)
             except Exception:
-                # The database may be down or restarting: nothing was half-written (each
-                # batch is one transaction), so wait and carry on from the recorded position.
-                failures += 1
-                delay = min(30.0, interval * 2**failures)
-                log.exception("projector failed; retrying", attempt=failures, retry_in=delay)
-                stop.wait(delay)
-                continue
-            failures = 0
-            if applied == 0:
+                break  # stopped while retrying
+            if applied is None:
+                stop.wait(lease_interval)
+            elif applied == 0:
                 stop.wait(interval)
 
 

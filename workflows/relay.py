@@ -73,6 +73,7 @@ from eventsourcing.utils import Environment
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from domain.application import GrievanceApp
 from domain.grievance import Assignment, Grievance
@@ -328,29 +329,36 @@ class Relay:
 
     # ----------------------------------------------------------------- loop
 
+    def _note_failure(self) -> None:
+        self.failures += 1
+        if self._connect is not None:
+            self._client = None  # reconnect on the next attempt
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Relay until ``stop`` is set, backing off while Temporal or the store is down."""
         stop = stop or asyncio.Event()
-        delay = self.backoff_initial
+
+        async def step() -> bool:
+            return await self.run_once() >= self.batch_size
+
+        def failed(err: BaseException, delay: float) -> None:
+            self._note_failure()
+            log.warning(
+                "relay.batch_failed",
+                error=_describe(err),
+                retry_in=round(delay, 2),
+                position=self._position_or_none(),
+            )
+
         log.info("relay.started", partition=self.partition.name, position=self._position_or_none())
-        while not stop.is_set():
-            try:
-                covered = await self.run_once()
-            except Exception as err:  # keep relaying: the batch is retried, nothing is lost
-                self.failures += 1
-                self._client = None if self._connect is not None else self._client
-                log.warning(
-                    "relay.batch_failed",
-                    error=_describe(err),
-                    retry_in=round(delay, 2),
-                    position=self._position_or_none(),
-                )
-                await _wait(stop, delay)
-                delay = min(delay * 2, self.backoff_max)
-                continue
-            delay = self.backoff_initial
-            if covered < self.batch_size:
-                await _wait(stop, self.poll_interval)
+        await _follow(
+            stop,
+            step,
+            poll_interval=self.poll_interval,
+            backoff_initial=self.backoff_initial,
+            backoff_max=self.backoff_max,
+            on_failure=failed,
+        )
         log.info("relay.stopped", partition=self.partition.name, position=self._position_or_none())
 
 
@@ -363,6 +371,50 @@ def _describe(err: BaseException) -> str:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _follow(
+    stop: asyncio.Event,
+    step: Callable[[], Awaitable[bool]],
+    *,
+    poll_interval: float,
+    backoff_initial: float,
+    backoff_max: float,
+    on_failure: Callable[[BaseException, float], None],
+) -> None:
+    """Call ``step`` until ``stop`` is set: again at once while it answers busy, after
+    ``poll_interval`` when idle, with exponential backoff while it raises (the batch is
+    retried, nothing is lost)."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        assert state.outcome is not None and state.next_action is not None
+        error = state.outcome.exception()
+        assert error is not None
+        on_failure(error, state.next_action.sleep)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        wait=wait_exponential(multiplier=backoff_initial, max=backoff_max),
+        stop=lambda _state: stop.is_set(),
+        sleep=lambda seconds: _wait(stop, seconds),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    while not stop.is_set():
+        try:
+            busy = await retrying(step)
+        except Exception:
+            return  # stopped while backing off
+        if not busy:
+            await _wait(stop, poll_interval)
+
+
+class PartitionsFailedError(Exception):
+    """Some held partitions' batches failed this round (the others were relayed)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
 
 
 # ------------------------------------------------------------------ leases
@@ -565,38 +617,45 @@ class LeasedRelay:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        delay = self.backoff_initial
         next_refresh = 0.0
+
+        async def step() -> bool:
+            nonlocal next_refresh
+            if time.monotonic() >= next_refresh:
+                await self.refresh()
+                next_refresh = time.monotonic() + self.lease_interval
+            if not self.held:
+                await _wait(stop, max(0.05, next_refresh - time.monotonic()))
+                return True  # straight back to the lease round
+            busy = False
+            failed: list[str] = []
+            for i in sorted(self.held):
+                relay = self.relays[i]
+                try:
+                    covered = await relay.run_once()
+                except Exception as err:  # the other partitions still get their batch
+                    relay._note_failure()
+                    failed.append(f"{relay.partition.name}: {_describe(err)}")
+                    continue
+                busy = busy or covered >= self.batch_size
+            if failed:
+                raise PartitionsFailedError(failed)
+            return busy
+
+        def failed(err: BaseException, delay: float) -> None:
+            errors = err.errors if isinstance(err, PartitionsFailedError) else [_describe(err)]
+            log.warning("relay.batch_failed", errors=errors, retry_in=round(delay, 2))
+
         log.info("relay.started", partitions=self.leases.count, mode="lease")
         try:
-            while not stop.is_set():
-                if time.monotonic() >= next_refresh:
-                    await self.refresh()
-                    next_refresh = time.monotonic() + self.lease_interval
-                if not self.held:
-                    await _wait(stop, max(0.05, next_refresh - time.monotonic()))
-                    continue
-                busy = False
-                failed: list[str] = []
-                for i in sorted(self.held):
-                    try:
-                        covered = await self.relays[i].run_once()
-                    except Exception as err:  # the batch is retried; nothing is lost
-                        relay = self.relays[i]
-                        relay.failures += 1
-                        if relay._connect is not None:
-                            relay._client = None
-                        failed.append(f"{relay.partition.name}: {_describe(err)}")
-                        continue
-                    busy = busy or covered >= self.batch_size
-                if failed:
-                    log.warning("relay.batch_failed", errors=failed, retry_in=round(delay, 2))
-                    await _wait(stop, delay)
-                    delay = min(delay * 2, self.backoff_max)
-                    continue
-                delay = self.backoff_initial
-                if not busy:
-                    await _wait(stop, self.poll_interval)
+            await _follow(
+                stop,
+                step,
+                poll_interval=self.poll_interval,
+                backoff_initial=self.backoff_initial,
+                backoff_max=self.backoff_max,
+                on_failure=failed,
+            )
         finally:
             await asyncio.to_thread(self.leases.close)
             log.info("relay.stopped", partitions=self.leases.count, mode="lease")

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from closeloop.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +45,6 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from closeloop.bootstrap import build_app
     from closeloop.settings import get_settings
-    from closeloop.temporal import connect_client
     from workflows.webhooks import WebhookDirectory
     from workflows.worker import running_worker, stop_on_signals
 
@@ -50,18 +55,10 @@ async def _serve(args: argparse.Namespace) -> int:
     webhooks = WebhookDirectory.from_file(settings.webhook_secrets_file)
     app = build_app(settings)
     try:
-        delay = 0.5
-        while True:
-            try:
-                client = await connect_client(settings)
-                break
-            except Exception as err:  # Temporal not up yet: keep trying until stopped
-                log.warning("worker.connect_failed", error=str(err), retry_in=delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                    return 0
-                except TimeoutError:
-                    delay = min(delay * 2, 30.0)
+        try:
+            client = await _connect_until_stopped(settings, stop, log)
+        except _StoppedError:
+            return 0
         async with running_worker(
             client,
             app,
@@ -82,3 +79,38 @@ async def _serve(args: argparse.Namespace) -> int:
         app.close()
     log.info("worker.stopped")
     return 0
+
+
+class _StoppedError(Exception):
+    """Stopped (SIGTERM/SIGINT) before Temporal answered."""
+
+
+async def _connect_until_stopped(settings: Settings, stop: asyncio.Event, log: Any) -> Client:
+    """Temporal may not be up yet: keep trying (0.5 s doubling to 30 s) until stopped."""
+    from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+    from closeloop.temporal import connect_client
+
+    async def pause(seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        raise _StoppedError
+
+    def note(state: RetryCallState) -> None:
+        assert state.outcome is not None and state.next_action is not None
+        log.warning(
+            "worker.connect_failed",
+            error=str(state.outcome.exception()),
+            retry_in=state.next_action.sleep,
+        )
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        wait=wait_exponential(multiplier=0.5, max=30.0),
+        sleep=pause,
+        before_sleep=note,
+        reraise=True,
+    )
+    return await retrying(connect_client, settings)

@@ -87,6 +87,39 @@ async def test_a_5xx_is_counted_and_stops_that_grievance() -> None:
     assert "503" in tally.samples[0]
 
 
+async def test_transport_errors_are_retried_with_the_same_key_then_counted() -> None:
+    keys: list[str | None] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers.get("Idempotency-Key"))
+        if len(keys) < 3:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(201, json={"id": "g"})
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(flaky), base_url="http://api.test"
+    ) as client:
+        sim = Simulator(config(), client)
+        response = await sim.request("POST", "/v1/grievances", "op", "file", {}, ok=(201,))
+        assert response.status_code == 201
+        assert len(keys) == 3 and len(set(keys)) == 1  # one key for every try
+        assert sim.tally.transport_errors == 0 and len(sim.tally.latencies["file"]) == 1
+
+        keys.clear()
+
+        def down(request: httpx.Request) -> httpx.Response:
+            keys.append(request.headers.get("Idempotency-Key"))
+            raise httpx.ConnectError("connection refused", request=request)
+
+        sim._client = httpx.AsyncClient(
+            transport=httpx.MockTransport(down), base_url="http://api.test"
+        )
+        with pytest.raises(SimulationError):
+            await sim.request("POST", "/v1/grievances", "op", "file", {}, ok=(201,))
+        await sim._client.aclose()
+    assert len(keys) == 4 and sim.tally.transport_errors == 1
+
+
 async def test_the_loop_runs_to_closed_and_a_vanished_grievance_counts_as_lost(
     tmp_path: Path,
 ) -> None:
