@@ -25,14 +25,13 @@ from domain.errors import (
     ConcurrentWriteError,
     DomainError,
     GrievanceNotFoundError,
-    IllegalTransitionError,
-    PermissionDeniedError,
     StaleVersionError,
     ValidationError,
 )
 from domain.grievance import Grievance, NewAssignment
 from domain.integrity import GENESIS, BrokenLink, verify_chain, verify_chain_step
 from domain.model import (
+    Action,
     Actor,
     ArbitrationDecision,
     AssignmentRole,
@@ -41,7 +40,6 @@ from domain.model import (
     DeadlineKind,
     Location,
     Outcome,
-    Role,
     Satisfaction,
     Urgency,
     clean_phone,
@@ -103,7 +101,7 @@ def split_assignment_id(assignment_id: str) -> UUID:
         return UUID(head)
     except ValueError:
         raise ValidationError(
-            f"{assignment_id!r} is not an assignment id", "assignment_id"
+            "invalid-assignment-id", field="assignment_id", value=assignment_id
         ) from None
 
 
@@ -142,16 +140,16 @@ class GrievanceApp(Application[UUID]):
         try:
             grievance: Grievance = self.repository.get(grievance_id, version=version)
         except AggregateNotFoundError:
-            raise GrievanceNotFoundError(f"grievance {grievance_id} does not exist") from None
+            raise GrievanceNotFoundError(grievance_id=str(grievance_id)) from None
         if not isinstance(grievance, Grievance):
-            raise GrievanceNotFoundError(f"grievance {grievance_id} does not exist")
+            raise GrievanceNotFoundError(grievance_id=str(grievance_id))
         return grievance
 
     def get_by_number(self, number: str) -> Grievance:
         try:
             claim: CaseNumber = self.repository.get(case_number_id(number))
         except AggregateNotFoundError:
-            raise GrievanceNotFoundError(f"no grievance has case number {number!r}") from None
+            raise GrievanceNotFoundError(number=number) from None
         return self.get_grievance(claim.grievance_id)
 
     def get_by_assignment(self, assignment_id: str) -> Grievance:
@@ -173,7 +171,7 @@ class GrievanceApp(Application[UUID]):
     def state_as_of(self, grievance_id: UUID, as_of: datetime) -> Grievance | None:
         """The grievance as it was at ``as_of`` (None if it did not exist yet)."""
         if as_of.tzinfo is None:
-            raise ValidationError("as_of must carry a time zone", "as_of")
+            raise ValidationError("naive-datetime", field="as_of")
         return audit.replay(self.history(grievance_id), as_of=as_of)
 
     def deadline_history(
@@ -237,7 +235,7 @@ class GrievanceApp(Application[UUID]):
                     "the stored event no longer decodes",
                 )
         if not events:
-            raise GrievanceNotFoundError(f"grievance {grievance_id} does not exist")
+            raise GrievanceNotFoundError(grievance_id=str(grievance_id))
         return verify_chain(grievance_id, events)
 
     def verify_all(self, page: int = 500) -> tuple[int, list[BrokenLink]]:
@@ -290,9 +288,7 @@ class GrievanceApp(Application[UUID]):
         try:
             self.save(*aggregates)
         except IntegrityError:
-            raise ConcurrentWriteError(
-                "another change to this grievance was saved first; reload it and try again"
-            ) from None
+            raise ConcurrentWriteError() from None
 
     def _result(self, grievance: Grievance, replayed: bool = False, **extra: Any) -> CommandResult:
         return CommandResult(
@@ -324,8 +320,7 @@ class GrievanceApp(Application[UUID]):
             )
         if expected_version is not None and grievance.version != expected_version:
             raise StaleVersionError(
-                f"grievance {grievance.number} is at version {grievance.version}, "
-                f"not {expected_version}"
+                number=grievance.number, version=grievance.version, expected=expected_version
             )
         extra = mutate(grievance, cmd, self._now()) or {}
         self._save(grievance)
@@ -399,12 +394,13 @@ class GrievanceApp(Application[UUID]):
         )
         self.policies.directory.check_location(location)
         if occurred_at is not None and occurred_at.tzinfo is None:
-            raise ValidationError("occurred_at must carry a time zone", "occurred_at")
+            raise ValidationError("naive-datetime", field="occurred_at")
         now = self._now()
         if occurred_at is not None and occurred_at > now:
-            raise ValidationError("occurred_at is in the future", "occurred_at")
-        if actor.role not in (Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311, Role.SYSTEM):
-            raise PermissionDeniedError(f"role {actor.role.value!r} may not file grievances")
+            raise ValidationError(
+                "in-the-future", field="occurred_at", value=occurred_at.isoformat()
+            )
+        Grievance.check_role(Action.RECEIVE, actor)
         local_day = now.astimezone(self.policies.calendar.tz).strftime("%Y%m%d")
         for attempt in range(20):
             number = propose_case_number(grievance_id, local_day, attempt)
@@ -432,7 +428,7 @@ class GrievanceApp(Application[UUID]):
                 except GrievanceNotFoundError:
                     continue  # the number was taken: try the next one
             return self._result(grievance)
-        raise ConcurrentWriteError("could not allocate a case number; try again")
+        raise ConcurrentWriteError(number_attempts=20)
 
     def classify_grievance(
         self,
@@ -480,12 +476,7 @@ class GrievanceApp(Application[UUID]):
         """What the routing rules would dispatch: (lead, assisting, rule)."""
         grievance = self.get_grievance(grievance_id)
         if grievance.category is None:
-            raise IllegalTransitionError(
-                "route",
-                grievance.status.value,
-                grievance.allowed_actions(),
-                "classify it first",
-            )
+            raise grievance.refusal(Action.DISPATCH, "not-classified")
         route = self.policies.routing.route(
             self.policies.categories.leaf(grievance.category),
             Location.from_dict(grievance.location),
@@ -507,7 +498,7 @@ class GrievanceApp(Application[UUID]):
         """派单: to the given departments, or where the routing rules send this category."""
 
         def mutate(g: Grievance, cmd: str, now: datetime) -> dict[str, Any]:
-            g.ensure_allowed("dispatch", actor, "classify it first")
+            g.ensure_allowed(Action.DISPATCH, actor, "not-classified")
             assert g.category is not None
             category = self.policies.categories.leaf(g.category)
             if lead is None:
@@ -561,7 +552,7 @@ class GrievanceApp(Application[UUID]):
             if choice is ArbitrationDecision.CONFIRM:
                 target = department or returned.department
             elif department is None:
-                raise ValidationError("re-dispatch needs the new department", "department")
+                raise ValidationError("required", field="department")
             else:
                 target = department
             assert g.category is not None
@@ -599,8 +590,7 @@ class GrievanceApp(Application[UUID]):
         primary = self.get_grievance(into)
         if expected_version is not None and duplicate.version != expected_version:
             raise StaleVersionError(
-                f"grievance {duplicate.number} is at version {duplicate.version}, "
-                f"not {expected_version}"
+                number=duplicate.number, version=duplicate.version, expected=expected_version
             )
         now = self._now()
         duplicate.merge(actor, now, cmd, primary.id, primary.number, reason)
@@ -695,7 +685,7 @@ class GrievanceApp(Application[UUID]):
         """延期申请: a later resolve deadline, within the SLA profile's maximum."""
         text = clean_text(reason, "reason", max_len=MAX_REASON)
         if new_deadline.tzinfo is None:
-            raise ValidationError("new_deadline must carry a time zone", "new_deadline")
+            raise ValidationError("naive-datetime", field="new_deadline")
 
         def mutate(g: Grievance, cmd: str, now: datetime) -> None:
             assignment = g.assignment(assignment_id)

@@ -1,8 +1,29 @@
-"""Domain errors. Each names what was wrong in words an operator understands."""
+"""Domain errors: a stable code plus parameters, never prose.
+
+Only the outermost layer (API, pages, CLI) turns a code and its parameters into
+Chinese or English, from one catalogue. Parameter names follow one convention so the
+catalogue can format by name: ``action`` / ``allowed`` (action values), ``status``,
+``state`` (assignment state), ``department`` / ``departments`` (department codes),
+``kind`` (deadline kind), ``level`` (escalation level), ``field``, ``value``,
+``max_len``, ``category``, ``role`` / ``roles``.
+
+``ERROR_CODES`` lists every error code and every refusal reason code the domain can
+raise; a test scans the domain's sources to keep it true.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return value
 
 
 class DomainError(Exception):
@@ -10,9 +31,20 @@ class DomainError(Exception):
 
     code = "domain-error"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, code: str | None = None, /, **params: Any) -> None:
+        self.code = code or type(self).code
+        self.params: dict[str, Any] = {k: _plain(v) for k, v in params.items()}
+        super().__init__(self.code, self.params)
+
+    def __str__(self) -> str:
+        """``code k=v, ...`` for logs: identifiers only, no sentences."""
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if v is not None)
+        return f"{self.code} {shown}" if shown else self.code
+
+    @property
+    def message(self) -> str:
+        """The log form; kept while callers move to ``code`` and ``params``."""
+        return str(self)
 
 
 class ValidationError(DomainError):
@@ -20,13 +52,21 @@ class ValidationError(DomainError):
 
     code = "invalid-command"
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, code: str | None = None, /, *, field: str | None = None, **params: Any
+    ) -> None:
+        if field is not None:
+            params = {"field": field, **params}
+        super().__init__(code, **params)
         self.field = field
 
 
 class IllegalTransitionError(DomainError):
-    """The command is not allowed in the grievance's current status."""
+    """The command is not allowed in the grievance's current status.
+
+    ``allowed`` never contains the refused action; ``reason`` (a code, or None) names
+    what blocks it, with its parameters in ``params``.
+    """
 
     code = "illegal-transition"
 
@@ -35,16 +75,29 @@ class IllegalTransitionError(DomainError):
         action: str,
         status: str,
         allowed: Iterable[str],
-        detail: str | None = None,
+        reason: str | None = None,
+        **reason_params: Any,
     ) -> None:
-        self.action = action
-        self.status = status
-        self.allowed = sorted(allowed)
-        text = f"cannot {action} a grievance whose status is {status!r}"
-        if detail:
-            text += f": {detail}"
-        text += f"; allowed now: {', '.join(self.allowed) or 'nothing (final status)'}"
-        super().__init__(text)
+        action = _plain(action)
+        super().__init__(
+            None,
+            action=action,
+            status=_plain(status),
+            allowed=sorted({str(_plain(a)) for a in allowed} - {action}),
+            reason=reason,
+            **reason_params,
+        )
+        self.action: str = action
+        self.status: str = self.params["status"]
+        self.reason = reason
+
+    @property
+    def allowed(self) -> list[str]:
+        return list(self.params["allowed"])
+
+    @allowed.setter
+    def allowed(self, value: Iterable[str]) -> None:
+        self.params["allowed"] = sorted({str(_plain(a)) for a in value} - {self.action})
 
 
 class AssignmentStateError(IllegalTransitionError):
@@ -52,20 +105,21 @@ class AssignmentStateError(IllegalTransitionError):
 
     code = "illegal-assignment-transition"
 
-    def __init__(self, action: str, assignment_id: str, state: str, status: str) -> None:
-        self.assignment_id = assignment_id
-        self.assignment_state = state
+    def __init__(
+        self,
+        action: str,
+        assignment_id: str,
+        state: str,
+        status: str,
+        allowed: Iterable[str] = (),
+        reason: str | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(
-            action,
-            status,
-            allowed=(),
-            detail=f"assignment {assignment_id} is {state!r}",
+            action, status, allowed, reason, assignment_id=assignment_id, state=state, **params
         )
-        self.message = (
-            f"cannot {action} assignment {assignment_id}: it is {state!r} "
-            f"(grievance status {status!r})"
-        )
-        self.args = (self.message,)
+        self.assignment_id = assignment_id
+        self.assignment_state: str = self.params["state"]
 
 
 class NotAssignedError(DomainError):
@@ -114,3 +168,83 @@ class StaleVersionError(DomainError):
     """The caller's expected version (If-Match) is not the grievance's current version."""
 
     code = "stale-version"
+
+
+# The default code of each error class.
+CLASS_CODES = frozenset(
+    {
+        DomainError.code,
+        ValidationError.code,
+        IllegalTransitionError.code,
+        AssignmentStateError.code,
+        NotAssignedError.code,
+        PermissionDeniedError.code,
+        NegativeListError.code,
+        UnknownAssignmentError.code,
+        GrievanceNotFoundError.code,
+        ConcurrentWriteError.code,
+        CommandIdReusedError.code,
+        StaleVersionError.code,
+    }
+)
+
+# Specific validation codes (ValidationError's first argument).
+VALIDATION_CODES = frozenset(
+    {
+        "already-summoned",  # departments
+        "category-not-leaf",  # category, leaves
+        "community-has-no-committee",  # community
+        "community-not-in-street",  # community, street
+        "confirm-keeps-department",  # department, returned_department
+        "deadline-not-later",  # deadline (current), value
+        "deadline-too-late",  # latest, value
+        "department-already-assigned",  # department
+        "department-required",  # a department principal without a department
+        "department-twice",  # departments
+        "dispatch-roles",  # one lead, the others assisting
+        "district-not-served",  # district
+        "feedback-incomplete",  # contacted but resolved/satisfaction missing
+        "feedback-without-contact",  # not contacted but resolved/satisfaction given
+        "grid-not-in-community",  # grid, community
+        "in-the-future",  # value
+        "invalid-assignment-id",  # value
+        "invalid-escalation-level",  # value, levels
+        "invalid-phone",  # value
+        "location-needs-community",  # category handled by the community
+        "location-needs-street",  # category handled by the street office
+        "merge-into-itself",
+        "naive-datetime",  # a moment without a time zone
+        "not-one-of",  # value, allowed
+        "not-text",
+        "reopen-needs-lead",
+        "report-in-deadline-required",
+        "redispatch-same-department",  # department
+        "required",  # field must not be empty
+        "satisfied-needs-feedback",  # outcome
+        "street-has-no-office",  # street
+        "street-not-in-district",  # street, district
+        "text-control-characters",
+        "text-too-long",  # max_len
+        "unknown-category",  # category
+        "unknown-department",  # department
+        "unknown-sla-class",  # sla_class
+    }
+)
+
+# Why a command is refused (IllegalTransitionError / AssignmentStateError ``reason``).
+REASON_CODES = frozenset(
+    {
+        "assignment-role",  # role (the assignment's), roles (those that may)
+        "extension-pending",  # one request is already waiting for a decision
+        "final-status",  # the grievance is closed, rejected, merged or withdrawn
+        "no-extension-pending",
+        "no-open-deadline",  # kind, assignment_id
+        "not-classified",  # classify it first
+        "not-returned",  # arbitration needs a returned assignment
+        "not-signed-for",  # the lead department has not signed for it yet
+        "primary-final",  # the primary of a merge is final
+        "waiting-for-assisting",  # departments: the assisting parts not yet completed
+    }
+)
+
+ERROR_CODES: frozenset[str] = CLASS_CODES | VALIDATION_CODES | REASON_CODES

@@ -27,8 +27,10 @@ from domain.errors import (
 )
 from domain.integrity import GENESIS, chain_digest, event_data
 from domain.model import (
+    ESCALATION_LEVELS,
     FINAL_STATUSES,
     OPEN_ASSIGNMENT_STATES,
+    Action,
     Actor,
     ArbitrationDecision,
     AssignmentRole,
@@ -36,109 +38,27 @@ from domain.model import (
     Deadline,
     DeadlineKind,
     Outcome,
-    Role,
     Satisfaction,
     Status,
 )
+from domain.rules import ACTION_ROLES as ACTION_ROLES  # re-exported for older imports
+from domain.rules import (
+    ASSIGNMENT_RULES,
+    actions_in,
+    assignment_actions,
+    may,
+    roles_for,
+)
+from domain.rules import STATUS_ACTIONS as STATUS_ACTIONS  # re-exported for older imports
 
-# Which commands each status accepts: the rules of which step may follow which.
-# Assignment-level commands are further checked against the assignment's state.
-STATUS_ACTIONS: dict[Status, frozenset[str]] = {
-    Status.RECEIVED: frozenset({"classify", "reject", "merge", "withdraw", "urge", "escalate"}),
-    Status.CLASSIFIED: frozenset(
-        {"classify", "dispatch", "reject", "merge", "withdraw", "urge", "escalate"}
-    ),
-    Status.DISPATCHED: frozenset(
-        {
-            "arbitrate",
-            "sign_for",
-            "return",
-            "report_progress",
-            "request_extension",
-            "decide_extension",
-            "complete_part",
-            "summon",
-            "report_in",
-            "urge",
-            "escalate",
-            "merge",
-            "withdraw",
-        }
-    ),
-    Status.IN_PROGRESS: frozenset(
-        {
-            "arbitrate",
-            "sign_for",
-            "return",
-            "report_progress",
-            "request_extension",
-            "decide_extension",
-            "complete_part",
-            "resolve",
-            "summon",
-            "report_in",
-            "urge",
-            "escalate",
-            "merge",
-            "withdraw",
-        }
-    ),
-    Status.RETURNED: frozenset(
-        {
-            "arbitrate",
-            "sign_for",
-            "return",
-            "report_progress",
-            "request_extension",
-            "decide_extension",
-            "complete_part",
-            "summon",
-            "report_in",
-            "urge",
-            "escalate",
-            "merge",
-            "withdraw",
-        }
-    ),
-    Status.RESOLVED: frozenset({"record_feedback", "close", "urge", "escalate"}),
-    Status.CLOSED: frozenset(),
-    Status.REJECTED: frozenset(),
-    Status.MERGED: frozenset(),
-    Status.WITHDRAWN: frozenset(),
-}
-
-# Which roles may issue each command.
-_STAFF = frozenset({Role.OPERATOR, Role.SUPERVISOR})
-ACTION_ROLES: dict[str, frozenset[Role]] = {
-    "receive": frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311, Role.SYSTEM}),
-    "classify": _STAFF,
-    "dispatch": _STAFF,
-    "reject": _STAFF,
-    "merge": _STAFF,
-    "link_duplicate": _STAFF,
-    "withdraw": _STAFF,
-    "arbitrate": _STAFF,
-    "record_feedback": _STAFF,
-    "sign_for": frozenset({Role.DEPARTMENT}),
-    "return": frozenset({Role.DEPARTMENT}),
-    "report_progress": frozenset({Role.DEPARTMENT}),
-    "request_extension": frozenset({Role.DEPARTMENT}),
-    "complete_part": frozenset({Role.DEPARTMENT}),
-    "resolve": frozenset({Role.DEPARTMENT}),
-    "report_in": frozenset({Role.DEPARTMENT}),
-    "decide_extension": frozenset({Role.SUPERVISOR}),
-    "summon": frozenset({Role.SUPERVISOR}),
-    "urge": frozenset({Role.SYSTEM, Role.SUPERVISOR, Role.OPERATOR}),
-    "escalate": frozenset({Role.SYSTEM, Role.SUPERVISOR}),
-    "close": frozenset({Role.SYSTEM, Role.SUPERVISOR}),
-}
+A = Action
 
 DISPATCH_CENTRE = "dispatch-centre"
 
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        raise ValidationError("moments must carry a time zone", "timestamp")
+        raise ValidationError("naive-datetime", field="timestamp")
     return moment.astimezone(UTC)
 
 
@@ -335,55 +255,73 @@ class Grievance(Aggregate):
         return self.status in FINAL_STATUSES
 
     def allowed_actions(self) -> list[str]:
-        return sorted(STATUS_ACTIONS[self.status])
+        return sorted(a.value for a in actions_in(self.status))
 
-    def ensure_allowed(self, action: str, actor: Actor, detail: str | None = None) -> None:
-        """Raise unless this role may do this action in the current status."""
-        if actor.role not in ACTION_ROLES[action]:
-            roles = ", ".join(sorted(r.value for r in ACTION_ROLES[action]))
+    def refusal(
+        self, action: Action, reason: str | None = None, **params: Any
+    ) -> IllegalTransitionError:
+        """The error for a command this status refuses, naming what blocks it."""
+        if reason is None and self.is_final:
+            reason = "final-status"
+        allowed = actions_in(self.status)
+        return IllegalTransitionError(action, self.status, allowed, reason, **params)
+
+    def assignment_refusal(
+        self, action: Action, assignment: Assignment, reason: str | None = None, **params: Any
+    ) -> AssignmentStateError:
+        """The error for a command this assignment refuses; ``allowed`` is what it accepts."""
+        allowed = (
+            assignment_actions(assignment, self.status)
+            if action in ASSIGNMENT_RULES
+            else actions_in(self.status)
+        )
+        return AssignmentStateError(
+            action, assignment.id, assignment.state, self.status, allowed, reason, **params
+        )
+
+    @staticmethod
+    def check_role(action: Action, actor: Actor) -> None:
+        if not may(actor.role, action):
             raise PermissionDeniedError(
-                f"role {actor.role.value!r} may not {action.replace('_', ' ')}; it needs {roles}"
+                action=action, role=actor.role, roles=sorted(roles_for(action))
             )
-        if action not in STATUS_ACTIONS[self.status]:
-            raise IllegalTransitionError(
-                action.replace("_", " "), self.status.value, self.allowed_actions(), detail
-            )
+
+    def ensure_allowed(
+        self, action: Action | str, actor: Actor, reason: str | None = None, **params: Any
+    ) -> None:
+        """Raise unless this role may do this action in the current status."""
+        action = Action(action)
+        self.check_role(action, actor)
+        if action not in actions_in(self.status):
+            raise self.refusal(action, reason, **params)
 
     def assignment(self, assignment_id: str) -> Assignment:
         found = self.assignments.get(assignment_id)
         if found is None:
-            raise UnknownAssignmentError(
-                f"grievance {self.number} has no assignment {assignment_id!r}"
-            )
+            raise UnknownAssignmentError(assignment_id=assignment_id, number=self.number)
         return found
 
-    def _own_assignment(
-        self,
-        action: str,
-        actor: Actor,
-        assignment_id: str,
-        states: set[AssignmentState],
-        roles: set[AssignmentRole],
-    ) -> Assignment:
+    def _own_assignment(self, action: Action, actor: Actor, assignment_id: str) -> Assignment:
+        """The actor's department's assignment, if its rule accepts this command now."""
         self.ensure_allowed(action, actor)
         found = self.assignment(assignment_id)
         if actor.department != found.department:
             raise NotAssignedError(
-                f"assignment {assignment_id} belongs to {found.department}, "
-                f"not to {actor.department}"
+                assignment_id=assignment_id,
+                department=found.department,
+                actor_department=actor.department,
             )
-        if found.role not in roles:
-            allowed = " or ".join(sorted(r.value for r in roles))
-            raise AssignmentStateError(
-                f"{action.replace('_', ' ')} (only a {allowed} department may)",
-                assignment_id,
-                f"{found.role.value} assignment",
-                self.status.value,
+        rule = ASSIGNMENT_RULES[action]
+        if found.role not in rule.roles:
+            raise self.assignment_refusal(
+                action,
+                found,
+                "assignment-role",
+                assignment_role=found.role,
+                roles=sorted(rule.roles),
             )
-        if found.state not in states:
-            raise AssignmentStateError(
-                action.replace("_", " "), assignment_id, found.state.value, self.status.value
-            )
+        if found.state not in rule.states:
+            raise self.assignment_refusal(action, found)
         return found
 
     def current_assignments(self, *roles: AssignmentRole) -> list[Assignment]:
@@ -460,7 +398,7 @@ class Grievance(Aggregate):
         reason: str | None = None,
     ) -> None:
         """梳理: set the category leaf and urgency (again, until dispatched)."""
-        self.ensure_allowed("classify", actor)
+        self.ensure_allowed(A.CLASSIFY, actor)
         self._classified(
             category=category,
             urgency=urgency,
@@ -488,9 +426,9 @@ class Grievance(Aggregate):
 
     def reject(self, actor: Actor, at: datetime, command_id: str, reason: str) -> None:
         """不予受理: out of scope at intake."""
-        self.ensure_allowed("reject", actor)
+        self.ensure_allowed(A.REJECT, actor)
         if not reason:
-            raise ValidationError("a rejection needs a reason", "reason")
+            raise ValidationError("required", field="reason")
         self._rejected(**self._meta(actor, at, command_id, reason))
 
     @event("Rejected")
@@ -515,17 +453,15 @@ class Grievance(Aggregate):
         reason: str | None = None,
     ) -> None:
         """派单: one lead department (主办) and any assisting ones (协办)."""
-        self.ensure_allowed("dispatch", actor)
+        self.ensure_allowed(A.DISPATCH, actor, "not-classified" if self.category is None else None)
         departments = [lead.department] + [a.department for a in assisting]
-        if len(set(departments)) != len(departments):
-            raise ValidationError(
-                "a department appears twice in the dispatch (lead and assisting must differ)",
-                "assisting",
-            )
+        twice = sorted({code for code in departments if departments.count(code) > 1})
+        if twice:
+            raise ValidationError("department-twice", field="assisting", departments=twice)
         if lead.role is not AssignmentRole.LEAD or any(
             a.role is not AssignmentRole.ASSISTING for a in assisting
         ):
-            raise ValidationError("dispatch needs one lead and only assisting others", "role")
+            raise ValidationError("dispatch-roles", field="role")
         self._dispatched(
             assignments=self._assignment_payloads([lead, *assisting]),
             routed_by=routed_by,
@@ -549,13 +485,7 @@ class Grievance(Aggregate):
 
     def sign_for(self, actor: Actor, at: datetime, command_id: str, assignment_id: str) -> None:
         """签收: the department accepts its assignment."""
-        self._own_assignment(
-            "sign_for",
-            actor,
-            assignment_id,
-            {AssignmentState.DISPATCHED},
-            {AssignmentRole.LEAD, AssignmentRole.ASSISTING},
-        )
+        self._own_assignment(A.SIGN_FOR, actor, assignment_id)
         self._signed_for(assignment_id=assignment_id, **self._meta(actor, at, command_id, None))
 
     @event("SignedFor")
@@ -585,15 +515,9 @@ class Grievance(Aggregate):
         redispatch_deadline: datetime,
     ) -> None:
         """退单: the department sends its assignment back to the dispatch centre."""
-        self._own_assignment(
-            "return",
-            actor,
-            assignment_id,
-            {AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR},
-            {AssignmentRole.LEAD, AssignmentRole.ASSISTING},
-        )
+        self._own_assignment(A.RETURN, actor, assignment_id)
         if not reason:
-            raise ValidationError("a return needs a reason", "reason")
+            raise ValidationError("required", field="reason")
         self._returned(
             assignment_id=assignment_id,
             redispatch_deadline=_utc(redispatch_deadline),
@@ -631,21 +555,25 @@ class Grievance(Aggregate):
         reason: str | None = None,
     ) -> None:
         """派单争议仲裁: re-dispatch a returned assignment, or confirm its department keeps it."""
-        self.ensure_allowed("arbitrate", actor)
+        self.ensure_allowed(A.ARBITRATE, actor)
         returned = self.assignment(assignment_id)
         if returned.state is not AssignmentState.RETURNED:
-            raise AssignmentStateError(
-                "arbitrate", assignment_id, returned.state.value, self.status.value
-            )
+            raise self.assignment_refusal(A.ARBITRATE, returned, "not-returned")
         if decision is ArbitrationDecision.CONFIRM and replacement.department != (
             returned.department
         ):
-            raise ValidationError("confirming a return keeps the same department", "department")
+            raise ValidationError(
+                "confirm-keeps-department",
+                field="department",
+                department=replacement.department,
+                returned_department=returned.department,
+            )
         if decision is ArbitrationDecision.REDISPATCH:
             if replacement.department == returned.department:
                 raise ValidationError(
-                    "re-dispatch needs a department other than the one that returned it",
-                    "department",
+                    "redispatch-same-department",
+                    field="department",
+                    department=replacement.department,
                 )
             taken = {
                 a.department
@@ -654,8 +582,9 @@ class Grievance(Aggregate):
             }
             if replacement.department in taken - {returned.department}:
                 raise ValidationError(
-                    f"{replacement.department} already has an assignment on this grievance",
-                    "department",
+                    "department-already-assigned",
+                    field="department",
+                    department=replacement.department,
                 )
         new = NewAssignment(
             department=replacement.department,
@@ -694,13 +623,7 @@ class Grievance(Aggregate):
         self, actor: Actor, at: datetime, command_id: str, assignment_id: str, note: str
     ) -> None:
         """阶段反馈: an interim update."""
-        self._own_assignment(
-            "report_progress",
-            actor,
-            assignment_id,
-            {AssignmentState.SIGNED_FOR},
-            {AssignmentRole.LEAD, AssignmentRole.ASSISTING},
-        )
+        self._own_assignment(A.REPORT_PROGRESS, actor, assignment_id)
         self._progress_reported(
             assignment_id=assignment_id, note=note, **self._meta(actor, at, command_id, None)
         )
@@ -730,32 +653,30 @@ class Grievance(Aggregate):
         reason: str,
     ) -> None:
         """延期申请: ask for a later resolve deadline."""
-        assignment = self._own_assignment(
-            "request_extension",
-            actor,
-            assignment_id,
-            {AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR},
-            {AssignmentRole.LEAD, AssignmentRole.ASSISTING},
-        )
+        assignment = self._own_assignment(A.REQUEST_EXTENSION, actor, assignment_id)
         if not reason:
-            raise ValidationError("an extension request needs a reason", "reason")
+            raise ValidationError("required", field="reason")
         if assignment.extension_requested is not None:
-            raise AssignmentStateError(
-                "request another extension (one is already waiting for a decision)",
-                assignment_id,
-                assignment.state.value,
-                self.status.value,
+            raise self.assignment_refusal(
+                A.REQUEST_EXTENSION,
+                assignment,
+                "extension-pending",
+                requested=assignment.extension_requested.isoformat(),
             )
         current = assignment.resolve_deadline
         if current is not None and _utc(new_deadline) <= current:
             raise ValidationError(
-                f"the new deadline must be after the current one ({current.isoformat()})",
-                "new_deadline",
+                "deadline-not-later",
+                field="new_deadline",
+                value=_utc(new_deadline).isoformat(),
+                deadline=current.isoformat(),
             )
         if _utc(new_deadline) > _utc(latest_allowed):
             raise ValidationError(
-                f"the new deadline may not be later than {_utc(latest_allowed).isoformat()}",
-                "new_deadline",
+                "deadline-too-late",
+                field="new_deadline",
+                value=_utc(new_deadline).isoformat(),
+                latest=_utc(latest_allowed).isoformat(),
             )
         self._extension_requested(
             assignment_id=assignment_id,
@@ -788,26 +709,24 @@ class Grievance(Aggregate):
         new_deadline: datetime | None = None,
     ) -> None:
         """Grant (the deadline moves) or deny (it does not) a waiting extension request."""
-        self.ensure_allowed("decide_extension", actor)
+        self.ensure_allowed(A.DECIDE_EXTENSION, actor)
         assignment = self.assignment(assignment_id)
         if assignment.extension_requested is None or not assignment.is_open:
-            raise AssignmentStateError(
-                "decide an extension (none is waiting)",
-                assignment_id,
-                assignment.state.value,
-                self.status.value,
-            )
+            raise self.assignment_refusal(A.DECIDE_EXTENSION, assignment, "no-extension-pending")
         meta = self._meta(actor, at, command_id, reason)
         if granted:
             deadline = _utc(new_deadline) if new_deadline else assignment.extension_requested
             if assignment.resolve_deadline is not None and deadline <= assignment.resolve_deadline:
                 raise ValidationError(
-                    "a granted extension must move the deadline later", "new_deadline"
+                    "deadline-not-later",
+                    field="new_deadline",
+                    value=deadline.isoformat(),
+                    deadline=assignment.resolve_deadline.isoformat(),
                 )
             self._extension_granted(assignment_id=assignment_id, new_deadline=deadline, **meta)
         else:
             if not reason:
-                raise ValidationError("a denial needs a reason", "reason")
+                raise ValidationError("required", field="reason")
             self._extension_denied(assignment_id=assignment_id, **meta)
 
     @event("ExtensionGranted")
@@ -844,13 +763,7 @@ class Grievance(Aggregate):
         self, actor: Actor, at: datetime, command_id: str, assignment_id: str, account: str
     ) -> None:
         """协办完成: an assisting department reports its part done."""
-        self._own_assignment(
-            "complete_part",
-            actor,
-            assignment_id,
-            {AssignmentState.SIGNED_FOR},
-            {AssignmentRole.ASSISTING},
-        )
+        self._own_assignment(A.COMPLETE_PART, actor, assignment_id)
         self._part_completed(
             assignment_id=assignment_id,
             account=account,
@@ -889,27 +802,16 @@ class Grievance(Aggregate):
     ) -> None:
         """办结: the lead department's resolution, once every assisting part is done."""
         self.ensure_allowed(
-            "resolve",
-            actor,
-            "the lead department has not signed for it yet"
-            if self.status is Status.DISPATCHED
-            else None,
+            A.RESOLVE, actor, "not-signed-for" if self.status is Status.DISPATCHED else None
         )
-        self._own_assignment(
-            "resolve",
-            actor,
-            assignment_id,
-            {AssignmentState.SIGNED_FOR},
-            {AssignmentRole.LEAD},
-        )
+        lead = self._own_assignment(A.RESOLVE, actor, assignment_id)
         pending = self.pending_parts()
         if pending:
-            waiting = ", ".join(f"{a.department} ({a.state.value})" for a in pending)
-            raise IllegalTransitionError(
-                "resolve",
-                self.status.value,
-                self.allowed_actions(),
-                f"waiting for assisting departments: {waiting}",
+            raise self.assignment_refusal(
+                A.RESOLVE,
+                lead,
+                "waiting-for-assisting",
+                departments=[a.department for a in pending],
             )
         self._resolved(
             assignment_id=assignment_id,
@@ -954,18 +856,17 @@ class Grievance(Aggregate):
         reason: str,
     ) -> None:
         """吹哨: call departments to act together, each with a report-in deadline."""
-        self.ensure_allowed("summon", actor)
+        self.ensure_allowed(A.SUMMON, actor)
         if not summons:
-            raise ValidationError("a summons names at least one department", "departments")
+            raise ValidationError("required", field="departments")
         codes = [s.department for s in summons]
-        if len(set(codes)) != len(codes):
-            raise ValidationError("a department is summoned twice", "departments")
+        twice = sorted({code for code in codes if codes.count(code) > 1})
+        if twice:
+            raise ValidationError("department-twice", field="departments", departments=twice)
         if any(
             s.role is not AssignmentRole.SUMMONED or s.report_in_deadline is None for s in summons
         ):
-            raise ValidationError(
-                "each summoned department needs a report-in deadline", "departments"
-            )
+            raise ValidationError("report-in-deadline-required", field="departments")
         waiting = {
             a.department
             for a in self.current_assignments(AssignmentRole.SUMMONED)
@@ -973,9 +874,7 @@ class Grievance(Aggregate):
         }
         again = sorted(set(codes) & waiting)
         if again:
-            raise ValidationError(
-                f"already summoned and not yet reported in: {', '.join(again)}", "departments"
-            )
+            raise ValidationError("already-summoned", field="departments", departments=again)
         summons_id = f"{self.id}.s{len(self.assignments) + 1}"
         self._summoned(
             summons_id=summons_id,
@@ -999,13 +898,7 @@ class Grievance(Aggregate):
 
     def report_in(self, actor: Actor, at: datetime, command_id: str, assignment_id: str) -> None:
         """报到: a summoned department reports in."""
-        self._own_assignment(
-            "report_in",
-            actor,
-            assignment_id,
-            {AssignmentState.DISPATCHED},
-            {AssignmentRole.SUMMONED},
-        )
+        self._own_assignment(A.REPORT_IN, actor, assignment_id)
         self._reported_in(assignment_id=assignment_id, **self._meta(actor, at, command_id, None))
 
     @event("ReportedIn")
@@ -1086,16 +979,10 @@ class Grievance(Aggregate):
         reason: str | None = None,
     ) -> None:
         """催办: remind whoever owns an open deadline."""
-        self.ensure_allowed("urge", actor)
+        self.ensure_allowed(A.URGE, actor)
         deadline = self.find_open_deadline(kind, assignment_id)
         if deadline is None:
-            raise IllegalTransitionError(
-                "urge",
-                self.status.value,
-                self.allowed_actions(),
-                f"no open {kind.value} deadline"
-                + (f" on assignment {assignment_id}" if assignment_id else ""),
-            )
+            raise self.refusal(A.URGE, "no-open-deadline", kind=kind, assignment_id=assignment_id)
         self._urged(
             kind=kind.value,
             assignment_id=assignment_id,
@@ -1132,22 +1019,20 @@ class Grievance(Aggregate):
         assignment_id: str | None = None,
     ) -> None:
         """督办 / 提级: level 1 street leader, 2 district supervision, 3 兜底办."""
-        self.ensure_allowed("escalate", actor)
-        if level not in (1, 2, 3):
-            raise ValidationError("escalation level must be 1, 2 or 3", "level")
+        self.ensure_allowed(A.ESCALATE, actor)
+        if level not in ESCALATION_LEVELS:
+            raise ValidationError(
+                "invalid-escalation-level", field="level", value=level, levels=ESCALATION_LEVELS
+            )
         if not reason:
-            raise ValidationError("an escalation needs a reason", "reason")
+            raise ValidationError("required", field="reason")
         department: str | None = None
         due: datetime | None = None
         if kind is not None:
             deadline = self.find_open_deadline(kind, assignment_id)
             if deadline is None:
-                raise IllegalTransitionError(
-                    "escalate",
-                    self.status.value,
-                    self.allowed_actions(),
-                    f"no open {kind.value} deadline"
-                    + (f" on assignment {assignment_id}" if assignment_id else ""),
+                raise self.refusal(
+                    A.ESCALATE, "no-open-deadline", kind=kind, assignment_id=assignment_id
                 )
             department, due = deadline.department, deadline.due
         elif assignment_id is not None:
@@ -1203,20 +1088,16 @@ class Grievance(Aggregate):
         ``reopen`` carries the fresh assignments (same departments, new deadlines) used
         if the answer reopens the grievance.
         """
-        self.ensure_allowed("record_feedback", actor)
+        self.ensure_allowed(A.RECORD_FEEDBACK, actor)
         if contacted and (resolved is None or satisfaction is None):
             raise ValidationError(
-                "when the citizen was reached, record both 'resolved' and 'satisfaction'",
-                "satisfaction" if resolved is not None else "resolved",
+                "feedback-incomplete", field="satisfaction" if resolved is not None else "resolved"
             )
         if not contacted and (resolved is not None or satisfaction is not None):
-            raise ValidationError(
-                "a citizen who was not reached cannot give 'resolved' or 'satisfaction'",
-                "contacted",
-            )
+            raise ValidationError("feedback-without-contact", field="contacted")
         reopens = contacted and not (resolved and satisfaction is not Satisfaction.UNSATISFIED)
         if reopens and (not reopen or reopen[0].role is not AssignmentRole.LEAD):
-            raise ValidationError("reopening needs the lead assignment", "reopen")
+            raise ValidationError("reopen-needs-lead", field="reopen")
         meta = self._meta(actor, at, command_id, None)
         self._feedback_recorded(
             contacted=contacted,
@@ -1296,11 +1177,9 @@ class Grievance(Aggregate):
         self, actor: Actor, at: datetime, command_id: str, outcome: Outcome, reason: str | None
     ) -> None:
         """归档: end the loop (e.g. no answer within the 回访 window)."""
-        self.ensure_allowed("close", actor)
+        self.ensure_allowed(A.CLOSE, actor)
         if outcome in (Outcome.SATISFIED, Outcome.BASICALLY_SATISFIED):
-            raise ValidationError(
-                "a satisfied outcome comes from recorded feedback, not a manual close", "outcome"
-            )
+            raise ValidationError("satisfied-needs-feedback", field="outcome", outcome=outcome)
         self._closed(outcome=outcome.value, **self._meta(actor, at, command_id, reason))
 
     @event("Closed")
@@ -1331,9 +1210,9 @@ class Grievance(Aggregate):
         reason: str | None = None,
     ) -> None:
         """合并: this grievance is a duplicate of another one."""
-        self.ensure_allowed("merge", actor)
+        self.ensure_allowed(A.MERGE, actor)
         if into_id == self.id:
-            raise ValidationError("a grievance cannot be merged into itself", "into")
+            raise ValidationError("merge-into-itself", field="into")
         self._merged(
             into=str(into_id),
             into_number=into_number,
@@ -1367,15 +1246,9 @@ class Grievance(Aggregate):
         duplicate_number: str,
     ) -> None:
         """The primary side of a merge: it keeps a list of its duplicates."""
-        if actor.role not in ACTION_ROLES["link_duplicate"]:
-            raise PermissionDeniedError(f"role {actor.role.value!r} may not merge grievances")
-        if self.status in (Status.REJECTED, Status.MERGED, Status.WITHDRAWN, Status.CLOSED):
-            raise IllegalTransitionError(
-                "merge a duplicate into",
-                self.status.value,
-                self.allowed_actions(),
-                "the primary grievance is final",
-            )
+        self.check_role(A.LINK_DUPLICATE, actor)
+        if self.is_final:
+            raise self.refusal(A.LINK_DUPLICATE, "primary-final", number=self.number)
         self._duplicate_linked(
             duplicate_id=str(duplicate_id),
             duplicate_number=duplicate_number,
@@ -1398,7 +1271,7 @@ class Grievance(Aggregate):
 
     def withdraw(self, actor: Actor, at: datetime, command_id: str, reason: str) -> None:
         """撤件: the citizen withdraws the grievance."""
-        self.ensure_allowed("withdraw", actor)
+        self.ensure_allowed(A.WITHDRAW, actor)
         self._withdrawn(**self._meta(actor, at, command_id, reason))
 
     @event("Withdrawn")

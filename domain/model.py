@@ -41,6 +41,32 @@ class Role(StrEnum):
     OPEN311 = "open311"  # an Open311 client: may only file and read its own requests
 
 
+class Action(StrEnum):
+    """Every command of the grievance loop; the rule tables in ``domain.rules`` use these."""
+
+    RECEIVE = "receive"
+    CLASSIFY = "classify"
+    DISPATCH = "dispatch"
+    REJECT = "reject"
+    MERGE = "merge"
+    LINK_DUPLICATE = "link_duplicate"
+    WITHDRAW = "withdraw"
+    ARBITRATE = "arbitrate"
+    RECORD_FEEDBACK = "record_feedback"
+    SIGN_FOR = "sign_for"
+    RETURN = "return"
+    REPORT_PROGRESS = "report_progress"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    COMPLETE_PART = "complete_part"
+    RESOLVE = "resolve"
+    SUMMON = "summon"
+    REPORT_IN = "report_in"
+    URGE = "urge"
+    ESCALATE = "escalate"
+    CLOSE = "close"
+
+
 class Status(StrEnum):
     RECEIVED = "received"  # 受理
     CLASSIFIED = "classified"  # 梳理
@@ -106,11 +132,9 @@ class ArbitrationDecision(StrEnum):
     CONFIRM = "confirm"  # the return is refused: the same department keeps it
 
 
-ESCALATION_LEVELS = {
-    1: "street leader (街道领导督办)",
-    2: "district supervision (区级督办)",
-    3: "leader-led resolution (兜底办)",
-}
+# 1 street leader (街道领导督办), 2 district supervision, 3 leader-led resolution (兜底办);
+# their labels live in the API's catalogue.
+ESCALATION_LEVELS: tuple[int, ...] = (1, 2, 3)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -120,8 +144,9 @@ def parse_enum(enum: type[E], value: object, field: str) -> E:
     try:
         return enum(str(value))
     except ValueError:
-        allowed = ", ".join(m.value for m in enum)
-        raise ValidationError(f"{field}: {value!r} is not one of {allowed}", field) from None
+        raise ValidationError(
+            "not-one-of", field=field, value=str(value), allowed=[m.value for m in enum]
+        ) from None
 
 
 def clean_text(value: object, field: str, *, max_len: int, required: bool = True) -> str:
@@ -129,14 +154,14 @@ def clean_text(value: object, field: str, *, max_len: int, required: bool = True
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be text", field)
+        raise ValidationError("not-text", field=field)
     text = unicodedata.normalize("NFC", value).strip()
     if required and not text:
-        raise ValidationError(f"{field} must not be empty", field)
+        raise ValidationError("required", field=field)
     if len(text) > max_len:
-        raise ValidationError(f"{field} is longer than {max_len} characters", field)
+        raise ValidationError("text-too-long", field=field, max_len=max_len)
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
-        raise ValidationError(f"{field} contains control characters", field)
+        raise ValidationError("text-control-characters", field=field)
     return text
 
 
@@ -146,16 +171,12 @@ _PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|[2-9]\d{6,7})$")
 def clean_phone(value: object, field: str = "citizen_phone") -> str:
     """Mainland mobile (11 digits), or a landline with or without its area code."""
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be text", field)
+        raise ValidationError("not-text", field=field)
     phone = re.sub(r"[\s()]", "", unicodedata.normalize("NFKC", value))
     if phone.startswith("+86"):
         phone = phone[3:]
     if not _PHONE.match(phone):
-        raise ValidationError(
-            f"{field}: {value!r} is not a valid phone number "
-            "(11-digit mobile, or landline with area code)",
-            field,
-        )
+        raise ValidationError("invalid-phone", field=field, value=value)
     return phone
 
 
@@ -187,9 +208,9 @@ class Actor:
 
     def __post_init__(self) -> None:
         if not self.principal:
-            raise ValidationError("principal must not be empty", "principal")
+            raise ValidationError("required", field="principal")
         if self.role is Role.DEPARTMENT and not self.department:
-            raise ValidationError("a department principal needs a department code", "department")
+            raise ValidationError("department-required", field="department")
 
 
 SYSTEM = Actor("closeloop-workflow", Role.SYSTEM)

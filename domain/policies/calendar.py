@@ -54,7 +54,7 @@ class BusinessCalendar:
 
     def _local(self, moment: datetime) -> datetime:
         if moment.tzinfo is None:
-            raise ValidationError("moments must carry a time zone", "timestamp")
+            raise ValidationError("naive-datetime", field="timestamp")
         return moment.astimezone(self.tz)
 
     def _at(self, day: date, t: time) -> datetime:

@@ -61,11 +61,12 @@ class CategoryTree:
     def leaf(self, code: str) -> Category:
         category = self.by_code.get(code)
         if category is None:
-            raise ValidationError(f"category {code!r} does not exist", "category")
+            raise ValidationError("unknown-category", field="category", category=code)
         if not category.is_leaf:
             raise ValidationError(
-                f"category {code!r} ({category.name}) is a top category; choose one of its "
-                f"leaves: {', '.join(c.code for c in self.children(code))}",
-                "category",
+                "category-not-leaf",
+                field="category",
+                category=code,
+                leaves=[c.code for c in self.children(code)],
             )
         return category

@@ -57,43 +57,51 @@ class Directory:
     def department(self, code: str) -> Department:
         department = self.departments.get(code)
         if department is None:
-            raise ValidationError(f"department {code!r} does not exist", "department")
+            raise ValidationError("unknown-department", field="department", department=code)
         return department
 
     def street_office(self, street: str) -> Department:
         for department in self.departments.values():
             if department.level == "street" and department.street == street:
                 return department
-        raise ValidationError(f"street {street!r} has no street office", "location.street")
+        raise ValidationError("street-has-no-office", field="location.street", street=street)
 
     def community_committee(self, community: str) -> Department:
         for department in self.departments.values():
             if department.level == "community" and department.community == community:
                 return department
-        raise ValidationError(f"community {community!r} has no committee", "location.community")
+        raise ValidationError(
+            "community-has-no-committee", field="location.community", community=community
+        )
 
     def check_location(self, location: Location) -> None:
         """Codes must exist and nest: grid in community in street in district."""
         if location.district not in self.districts:
             raise ValidationError(
-                f"district {location.district!r} is not served here", "location.district"
+                "district-not-served", field="location.district", district=location.district
             )
         if location.street is not None:
             street = self.streets.get(location.street)
             if street is None or street[0] != location.district:
                 raise ValidationError(
-                    f"street {location.street!r} is not in district {location.district!r}",
-                    "location.street",
+                    "street-not-in-district",
+                    field="location.street",
+                    street=location.street,
+                    district=location.district,
                 )
         if location.community is not None:
             community = self.communities.get(location.community)
             if community is None or community[0] != location.street:
                 raise ValidationError(
-                    f"community {location.community!r} is not in street {location.street!r}",
-                    "location.community",
+                    "community-not-in-street",
+                    field="location.community",
+                    community=location.community,
+                    street=location.street,
                 )
         if location.grid is not None and self.grids.get(location.grid) != location.community:
             raise ValidationError(
-                f"grid {location.grid!r} is not in community {location.community!r}",
-                "location.grid",
+                "grid-not-in-community",
+                field="location.grid",
+                grid=location.grid,
+                community=location.community,
             )

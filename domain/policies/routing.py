@@ -63,17 +63,11 @@ class RoutingPolicy:
     def _resolve(self, target: str, location: Location, directory: Directory) -> str:
         if target == "street":
             if location.street is None:
-                raise ValidationError(
-                    "this category is handled by the street office: the location needs a street",
-                    "location.street",
-                )
+                raise ValidationError("location-needs-street", field="location.street")
             return directory.street_office(location.street).code
         if target == "community":
             if location.community is None:
-                raise ValidationError(
-                    "this category is handled by the community: the location needs a community",
-                    "location.community",
-                )
+                raise ValidationError("location-needs-community", field="location.community")
             return directory.community_committee(location.community).code
         return directory.department(target).code
 
@@ -101,7 +95,4 @@ class RoutingPolicy:
         for code in departments:
             department = directory.department(code)
             if department.level == "community":
-                raise NegativeListError(
-                    f"category {category.code} ({category.name}) is on the community "
-                    f"negative list: it cannot be given to {department.name} ({code})"
-                )
+                raise NegativeListError(category=category.code, department=code)

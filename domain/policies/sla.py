@@ -98,7 +98,7 @@ class SlaPolicy:
         """The earlier of the class's and the urgency's windows, for each deadline."""
         windows = self.profile.classes.get(sla_class)
         if windows is None:
-            raise ValidationError(f"SLA class {sla_class!r} is not defined", "sla_class")
+            raise ValidationError("unknown-sla-class", field="sla_class", sla_class=sla_class)
         sign_for = windows.sign_for.after(start, self.calendar)
         resolve = windows.resolve.after(start, self.calendar)
         override = self.profile.urgency.get(urgency)

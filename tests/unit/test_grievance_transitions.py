@@ -144,7 +144,7 @@ def test_classify_then_reclassify_until_dispatched(app: GrievanceApp) -> None:
 
 def test_classify_refuses_top_categories_and_bad_urgency(app: GrievanceApp) -> None:
     case = new_case(app, None)
-    with pytest.raises(ValidationError, match="top category"):
+    with pytest.raises(ValidationError, match="category-not-leaf"):
         app.classify_grievance(case.id, OPERATOR, category="UM")
     with pytest.raises(ValidationError) as info:
         app.classify_grievance(case.id, OPERATOR, category="UM01", urgency="whenever")
@@ -203,9 +203,9 @@ def test_dispatch_to_a_community_on_the_negative_list_records_nothing(app: Griev
 
 def test_dispatch_refuses_unknown_or_repeated_departments(app: GrievanceApp) -> None:
     case = new_case(app, "PM01")
-    with pytest.raises(ValidationError, match="does not exist"):
+    with pytest.raises(ValidationError, match="unknown-department"):
         app.dispatch_grievance(case.id, OPERATOR, lead="nobody")
-    with pytest.raises(ValidationError, match="twice"):
+    with pytest.raises(ValidationError, match="department-twice"):
         app.dispatch_grievance(case.id, OPERATOR, lead="hd.housing", assisting=["hd.housing"])
 
 
@@ -248,7 +248,8 @@ def test_resolve_needs_sign_for_first(app: GrievanceApp) -> None:
     with pytest.raises(IllegalTransitionError) as info:
         app.resolve(lead, case.dept(lead), account="done")
     assert info.value.status == "dispatched"
-    assert "not signed for" in str(info.value)
+    assert info.value.reason == "not-signed-for"
+    assert "resolve" not in info.value.allowed
 
 
 def test_progress_needs_sign_for(app: GrievanceApp) -> None:
@@ -268,11 +269,16 @@ def test_lead_resolution_waits_for_every_assisting_part(app: GrievanceApp) -> No
     assisting = [a.id for a in case.g.current_assignments(AssignmentRole.ASSISTING)]
     for aid in assisting:
         app.sign_for(aid, case.dept(aid))
-    with pytest.raises(AssignmentStateError, match="assisting"):
+    with pytest.raises(AssignmentStateError) as refused:
         app.complete_part(lead, case.dept(lead), account="x")  # the lead has no "part"
+    assert refused.value.reason == "assignment-role"
+    assert refused.value.params["roles"] == ["assisting"]
     app.complete_part(assisting[0], case.dept(assisting[0]), account="消防检查完毕")
-    with pytest.raises(IllegalTransitionError, match=r"cm\.xyl-01"):
+    with pytest.raises(IllegalTransitionError) as early:
         app.resolve(lead, case.dept(lead), account="done")
+    assert early.value.reason == "waiting-for-assisting"
+    assert early.value.params["departments"] == [case.dept(assisting[1]).department]
+    assert "resolve" not in early.value.allowed
     with pytest.raises(AssignmentStateError):
         app.resolve(assisting[1], case.dept(assisting[1]), account="not the lead")
     app.complete_part(assisting[1], case.dept(assisting[1]), account="社区已劝导")
@@ -290,7 +296,7 @@ def test_lead_return_goes_to_arbitration_then_redispatch(app: GrievanceApp) -> N
     g = case.g
     assert g.status is Status.RETURNED
     assert [d.kind for d in g.open_deadlines()] == [DeadlineKind.REDISPATCH]
-    with pytest.raises(ValidationError, match="other than"):
+    with pytest.raises(ValidationError, match="redispatch-same-department"):
         app.arbitrate_return(
             case.id, OPERATOR, assignment_id=lead, decision="redispatch", department="st.xueyuanlu"
         )
@@ -322,8 +328,10 @@ def test_assisting_return_blocks_resolution_until_arbitrated(app: GrievanceApp) 
     app.sign_for(lead, case.dept(lead))
     app.return_assignment(helper, case.dept(helper), reason="不涉及本单位")
     assert case.g.status is Status.IN_PROGRESS
-    with pytest.raises(IllegalTransitionError, match="returned"):
+    with pytest.raises(IllegalTransitionError) as early:
         app.resolve(lead, case.dept(lead), account="done")
+    assert early.value.reason == "waiting-for-assisting"
+    assert early.value.params["departments"] == [case.dept(helper).department]
     app.arbitrate_return(
         case.id, OPERATOR, assignment_id=helper, decision="redispatch", department="hd.urban"
     )
@@ -346,14 +354,14 @@ def test_extension_granted_moves_the_deadline_denied_does_not(
     app.sign_for(lead, dept)
     before = case.g.assignment(lead).resolve_deadline
     assert before is not None
-    with pytest.raises(ValidationError, match="after the current"):
+    with pytest.raises(ValidationError, match="deadline-not-later"):
         app.request_extension(lead, dept, new_deadline=before - timedelta(days=1), reason="x")
-    with pytest.raises(ValidationError, match="not be later"):
+    with pytest.raises(ValidationError, match="deadline-too-late"):
         app.request_extension(lead, dept, new_deadline=before + timedelta(days=400), reason="x")
     app.request_extension(
         lead, dept, new_deadline=before + timedelta(days=3), reason="需协调产权单位"
     )
-    with pytest.raises(AssignmentStateError, match="already"):
+    with pytest.raises(AssignmentStateError, match="extension-pending"):
         app.request_extension(lead, dept, new_deadline=before + timedelta(days=4), reason="again")
     with pytest.raises(PermissionDeniedError):
         app.decide_extension(case.id, dept, assignment_id=lead, granted=True)
@@ -363,7 +371,7 @@ def test_extension_granted_moves_the_deadline_denied_does_not(
         case.id, SUPERVISOR, assignment_id=lead, granted=False, reason="理由不充分"
     )
     assert case.g.assignment(lead).resolve_deadline == before
-    with pytest.raises(AssignmentStateError, match="none is waiting"):
+    with pytest.raises(AssignmentStateError, match="no-extension-pending"):
         app.decide_extension(case.id, SUPERVISOR, assignment_id=lead, granted=True)
     app.request_extension(lead, dept, new_deadline=before + timedelta(days=3), reason="再次申请")
     app.decide_extension(case.id, SUPERVISOR, assignment_id=lead, granted=True, reason="同意")
@@ -393,7 +401,7 @@ def test_summons_and_report_in(app: GrievanceApp) -> None:
     planning, police = result.extra["assignments"]
     g = case.g
     assert {d.kind for d in g.open_deadlines()} >= {DeadlineKind.REPORT_IN}
-    with pytest.raises(ValidationError, match="already summoned"):
+    with pytest.raises(ValidationError, match="already-summoned"):
         app.summon_departments(case.id, SUPERVISOR, departments=["hd.police"], reason="again")
     with pytest.raises(NotAssignedError):
         app.report_in(planning, department("hd.police"))
@@ -418,7 +426,7 @@ def test_urge_needs_an_open_deadline(app: GrievanceApp) -> None:
     lead = case.aid()
     app.urge(case.id, SYSTEM, kind="sign_for", assignment_id=lead)
     app.sign_for(lead, case.dept(lead))
-    with pytest.raises(IllegalTransitionError, match="no open sign_for"):
+    with pytest.raises(IllegalTransitionError, match="no-open-deadline"):
         app.urge(case.id, SYSTEM, kind="sign_for", assignment_id=lead)
     quiet = app.urge(case.id, SYSTEM, kind="sign_for", assignment_id=lead, only_if_open=True)
     assert quiet.recorded is False
@@ -577,7 +585,7 @@ def test_merge_into_itself_or_a_closed_grievance_records_nothing(app: GrievanceA
     duplicate = new_case(app, "PM01")
     with pytest.raises(ValidationError):
         app.merge_grievance(duplicate.id, OPERATOR, into=duplicate.id)
-    with pytest.raises(IllegalTransitionError, match="final"):
+    with pytest.raises(IllegalTransitionError, match="primary-final"):
         app.merge_grievance(duplicate.id, OPERATOR, into=closed.id)
     assert duplicate.g.status is Status.CLASSIFIED and duplicate.g.version == 2
     assert closed.g.duplicates == []

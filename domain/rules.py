@@ -1,0 +1,159 @@
+"""The rules of the grievance loop, as data, in one place.
+
+- ``STATUS_ACTIONS``: which commands each grievance status accepts;
+- ``ASSIGNMENT_RULES``: for the commands a department sends about its own
+  assignment, the assignment states and roles that accept them;
+- ``ACTION_ROLES``: which principal roles may issue each command.
+
+The aggregate's guards, ``allowed_actions``, the API's route permissions, the Open311
+router and the projections read these tables; nobody keeps a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from domain.model import (
+    FINAL_STATUSES,
+    Action,
+    AssignmentRole,
+    AssignmentState,
+    Role,
+    Status,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from domain.grievance import Assignment
+
+__all__ = [
+    "ACTION_ROLES",
+    "ASSIGNMENT_RULES",
+    "FINAL_STATUSES",
+    "STATUS_ACTIONS",
+    "AssignmentRule",
+    "actions_in",
+    "assignment_actions",
+    "may",
+    "roles_for",
+]
+
+A = Action
+
+_INTAKE = frozenset({A.CLASSIFY, A.REJECT, A.MERGE, A.WITHDRAW, A.URGE, A.ESCALATE})
+# While departments work: everything about assignments, plus the dispatch centre's
+# arbitration, summons, chasing and ending the grievance early.
+_WORKING = frozenset(
+    {
+        A.ARBITRATE,
+        A.SIGN_FOR,
+        A.RETURN,
+        A.REPORT_PROGRESS,
+        A.REQUEST_EXTENSION,
+        A.DECIDE_EXTENSION,
+        A.COMPLETE_PART,
+        A.SUMMON,
+        A.REPORT_IN,
+        A.URGE,
+        A.ESCALATE,
+        A.MERGE,
+        A.WITHDRAW,
+    }
+)
+
+STATUS_ACTIONS: Mapping[Status, frozenset[Action]] = MappingProxyType(
+    {
+        Status.RECEIVED: _INTAKE,
+        Status.CLASSIFIED: _INTAKE | {A.DISPATCH},
+        Status.DISPATCHED: _WORKING,
+        Status.IN_PROGRESS: _WORKING | {A.RESOLVE},
+        Status.RETURNED: _WORKING,
+        Status.RESOLVED: frozenset({A.RECORD_FEEDBACK, A.CLOSE, A.URGE, A.ESCALATE}),
+        Status.CLOSED: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.MERGED: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+    }
+)
+
+
+@dataclass(frozen=True)
+class AssignmentRule:
+    """The assignment states and roles in which its department may send a command."""
+
+    states: frozenset[AssignmentState]
+    roles: frozenset[AssignmentRole]
+
+
+_WORK = frozenset({AssignmentRole.LEAD, AssignmentRole.ASSISTING})
+_DISPATCHED = frozenset({AssignmentState.DISPATCHED})
+_SIGNED_FOR = frozenset({AssignmentState.SIGNED_FOR})
+_NOT_YET_DONE = frozenset({AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR})
+
+ASSIGNMENT_RULES: Mapping[Action, AssignmentRule] = MappingProxyType(
+    {
+        A.SIGN_FOR: AssignmentRule(_DISPATCHED, _WORK),
+        A.RETURN: AssignmentRule(_NOT_YET_DONE, _WORK),
+        A.REPORT_PROGRESS: AssignmentRule(_SIGNED_FOR, _WORK),
+        A.REQUEST_EXTENSION: AssignmentRule(_NOT_YET_DONE, _WORK),
+        A.COMPLETE_PART: AssignmentRule(_SIGNED_FOR, frozenset({AssignmentRole.ASSISTING})),
+        A.RESOLVE: AssignmentRule(_SIGNED_FOR, frozenset({AssignmentRole.LEAD})),
+        A.REPORT_IN: AssignmentRule(_DISPATCHED, frozenset({AssignmentRole.SUMMONED})),
+    }
+)
+
+_STAFF = frozenset({Role.OPERATOR, Role.SUPERVISOR})
+_DEPARTMENT = frozenset({Role.DEPARTMENT})
+
+ACTION_ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
+    {
+        A.RECEIVE: frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311, Role.SYSTEM}),
+        A.CLASSIFY: _STAFF,
+        A.DISPATCH: _STAFF,
+        A.REJECT: _STAFF,
+        A.MERGE: _STAFF,
+        A.LINK_DUPLICATE: _STAFF,
+        A.WITHDRAW: _STAFF,
+        A.ARBITRATE: _STAFF,
+        A.RECORD_FEEDBACK: _STAFF,
+        A.SIGN_FOR: _DEPARTMENT,
+        A.RETURN: _DEPARTMENT,
+        A.REPORT_PROGRESS: _DEPARTMENT,
+        A.REQUEST_EXTENSION: _DEPARTMENT,
+        A.COMPLETE_PART: _DEPARTMENT,
+        A.RESOLVE: _DEPARTMENT,
+        A.REPORT_IN: _DEPARTMENT,
+        A.DECIDE_EXTENSION: frozenset({Role.SUPERVISOR}),
+        A.SUMMON: frozenset({Role.SUPERVISOR}),
+        A.URGE: frozenset({Role.SYSTEM, Role.SUPERVISOR, Role.OPERATOR}),
+        A.ESCALATE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
+        A.CLOSE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
+    }
+)
+
+
+def roles_for(action: Action | str) -> frozenset[Role]:
+    """The principal roles that may issue this command."""
+    return ACTION_ROLES[Action(action)]
+
+
+def may(role: Role | str, action: Action | str) -> bool:
+    """Whether a principal of this role may issue this command at all."""
+    return Role(role) in ACTION_ROLES[Action(action)]
+
+
+def actions_in(status: Status | str) -> frozenset[Action]:
+    """The commands a grievance in this status accepts (assignment rules aside)."""
+    return STATUS_ACTIONS[Status(status)]
+
+
+def assignment_actions(assignment: Assignment, status: Status | str) -> list[Action]:
+    """What its department may do to this assignment now (its state and role, and the status)."""
+    accepted = actions_in(status)
+    return sorted(
+        action
+        for action, rule in ASSIGNMENT_RULES.items()
+        if assignment.state in rule.states and assignment.role in rule.roles and action in accepted
+    )
