@@ -13,7 +13,7 @@ import hmac
 import json
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,31 +103,17 @@ class PostgresDatabase:
     """A small psycopg pool; tables go in the configured schema (``search_path``)."""
 
     def __init__(
-        self,
-        *,
-        dbname: str,
-        host: str,
-        port: str | int,
-        user: str,
-        password: str = "",
-        schema: str = "",
-        pool_size: int = 4,
+        self, connect_kwargs: Mapping[str, Any], *, schema: str = "", pool_size: int = 4
     ) -> None:
+        """``connect_kwargs``: psycopg's (the composition root builds them from settings)."""
         from psycopg_pool import ConnectionPool
 
-        kwargs: dict[str, Any] = {
-            "dbname": dbname,
-            "host": host,
-            "port": int(port),
-            "user": user,
-            "password": password or None,
-            "autocommit": True,
-            "connect_timeout": 5,
-        }
+        kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
+        kwargs["autocommit"] = True
         if schema:
             kwargs["options"] = f"-c search_path={schema}"
         self._pool = ConnectionPool(
-            kwargs={k: v for k, v in kwargs.items() if v is not None},
+            kwargs=kwargs,
             min_size=1,
             max_size=max(1, pool_size),
             timeout=10,

@@ -8,6 +8,7 @@ from typing import Any
 
 from api.deps import Services
 from api.stores import Database, IdempotencyStore, PostgresDatabase, SqliteDatabase, TokenStore
+from closeloop.postgres import connect_kwargs
 from closeloop.settings import Settings, get_settings
 from closeloop.workflow_history import workflow_history_reader
 
@@ -16,14 +17,9 @@ def api_database(settings: Settings) -> Database:
     """Where tokens and Idempotency-Key responses live: beside the event store, same kind."""
     if not settings.uses_postgres:
         return SqliteDatabase(settings.var_dir / "api.sqlite")
-    p = settings.postgres_params()
     return PostgresDatabase(
-        dbname=p["dbname"],
-        host=p["host"],
-        port=p["port"],
-        user=p["user"],
-        password=p["password"],
-        schema=p["schema"],
+        connect_kwargs(settings, "closeloop-api"),
+        schema=settings.postgres_params()["schema"],
         pool_size=min(4, settings.db_pool_size),
     )
 

@@ -5,9 +5,10 @@ the projector polls the notification log; the same loop serves PostgreSQL. It re
 batch of notifications once, decodes them with the GrievanceApp's own mapper, and
 hands each view the part past its own position, in one transaction per view.
 
-Standby projectors (PostgreSQL): ``run_forever`` first takes a session-level advisory
-lock (``pg_try_advisory_lock``, key: a hash of database, schema and the projection
-names) on a dedicated connection. One projector process per set of projections works;
+Standby projectors (PostgreSQL): given a ``Lease``, ``run_forever`` works only while it
+holds it — a session-level advisory lock (``pg_try_advisory_lock``, key: a hash of
+database, schema and the projection names) on a dedicated connection, built from
+settings by ``closeloop/postgres.py``. One projector process per set of projections works;
 the others retry every ``lease_interval`` seconds and take over within about that when
 the leader dies (its connection closes and PostgreSQL frees the lock). The lock only
 avoids wasted work: safety does not depend on it, since a batch is refused when the
@@ -17,15 +18,12 @@ an event twice. On SQLite (one machine) there is no lock.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.utils import Environment
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -40,6 +38,17 @@ from projections.registry import ProjectionSpec, select
 from projections.views import PositionMovedError, ReadModelView
 
 DEFAULT_BATCH = 500
+
+
+class Lease(Protocol):
+    """Leadership of one set of projections (an advisory lock, built by the composition
+    root from settings: ``closeloop/postgres.py``)."""
+
+    def hold(self) -> bool:
+        """True while this process leads (claiming the lease when it is free)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def build_view(spec: ProjectionSpec, datastore: Datastore, dialect: Dialect) -> ReadModelView:
@@ -150,7 +159,7 @@ class Projector:
         stop: threading.Event,
         interval: float = 0.5,
         *,
-        lease: ProjectorLease | None = None,
+        lease: Lease | None = None,
         lease_interval: float = 2.0,
     ) -> None:
         """Follow the log until ``stop`` is set, polling every ``interval`` seconds when idle.
@@ -229,77 +238,14 @@ def run_forever(
     *,
     interval: float = 0.5,
     batch_size: int = DEFAULT_BATCH,
+    lease: Lease | None = None,
     lease_interval: float = 2.0,
 ) -> None:
-    """The long-running mode of ``closeloop project``: until ``stop`` is set; on
-    PostgreSQL one leader per set of projections, the others on standby."""
+    """The long-running mode of ``closeloop project``: until ``stop`` is set; with a
+    ``lease`` (PostgreSQL) one leader per set of projections, the others on standby."""
     with Projector(app_env, names, batch_size=batch_size) as projector:
-        lease = ProjectorLease.for_projector(app_env, projector)
         try:
             projector.run_forever(stop, interval, lease=lease, lease_interval=lease_interval)
         finally:
             if lease is not None:
                 lease.close()
-
-
-class ProjectorLease:
-    """A session-level advisory lock on a dedicated PostgreSQL connection."""
-
-    def __init__(self, connect_kwargs: Mapping[str, Any], key: int) -> None:
-        self.connect_kwargs = dict(connect_kwargs)
-        self.key = key
-        self._conn: Any = None
-        self._held = False
-
-    @classmethod
-    def for_projector(
-        cls, app_env: Mapping[str, str], projector: Projector
-    ) -> ProjectorLease | None:
-        if not projector.dialect.postgres:
-            return None
-        env = Environment(APPLICATION_NAME, dict(app_env))
-        kwargs: dict[str, Any] = {
-            "dbname": env.get("POSTGRES_DBNAME") or "",
-            "host": env.get("POSTGRES_HOST") or "127.0.0.1",
-            "port": int(env.get("POSTGRES_PORT") or 5432),
-            "user": env.get("POSTGRES_USER") or "postgres",
-            "autocommit": True,
-            "connect_timeout": 5,
-            "keepalives": 1,
-            "keepalives_idle": 5,
-            "keepalives_interval": 2,
-            "keepalives_count": 3,
-            "application_name": "closeloop-projector-lease",
-        }
-        if env.get("POSTGRES_PASSWORD"):
-            kwargs["password"] = env.get("POSTGRES_PASSWORD")
-        schema = projector.dialect.schema or "public"
-        names = sorted(projector.views)
-        scope = ":".join([str(kwargs["dbname"]), schema, "projector", *names])
-        digest = hashlib.blake2b(scope.encode(), digest_size=8).digest()
-        return cls(kwargs, int.from_bytes(digest, "big", signed=True))
-
-    def hold(self) -> bool:
-        """True while this process holds the lock (claiming it if free)."""
-        import psycopg
-
-        try:
-            if self._conn is None or self._conn.closed:
-                self._held = False
-                self._conn = psycopg.connect(**self.connect_kwargs)
-            if self._held:
-                self._conn.execute("SELECT 1")
-            else:
-                row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-                self._held = bool(row and row[0])
-        except Exception:
-            # The connection is gone, and the lock with it.
-            self.close()
-        return self._held
-
-    def close(self) -> None:
-        self._held = False
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        self._conn = None

@@ -49,17 +49,14 @@ a survivor claims its partitions at its next lease round: takeover within about
 that loses its lease connection stops relaying at once and reclaims later; if two
 relays ever overlap on a partition (a stale lease), workflows still ignore versions
 they have applied. On SQLite (one machine) or in memory the one process simply owns
-every partition.
+every partition. The leases are built from settings by the composition root
+(``closeloop/postgres.py``) and handed in as a ``PartitionLeases``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import math
-import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -141,9 +138,9 @@ class Partition:
 
 
 def tracking_recorder(env: Mapping[str, str]) -> TrackingRecorder:
-    """A tracking recorder on the event store's own backend (same SQLite file / PG schema)."""
-    merged = {**os.environ, **env}
-    factory = InfrastructureFactory.construct(Environment(TRACKING_ENV_NAME, merged))
+    """A tracking recorder on the event store's own backend (same SQLite file / PG schema),
+    from the same persistence settings the application was built with."""
+    factory = InfrastructureFactory.construct(Environment(TRACKING_ENV_NAME, dict(env)))
     return factory.tracking_recorder()
 
 
@@ -431,7 +428,8 @@ class PartitionLeases(Protocol):
 
 
 class AllPartitions:
-    """One machine (SQLite, memory): this process owns every partition."""
+    """One machine (SQLite, memory): this process owns every partition. (Advisory-lock
+    leases on PostgreSQL are built by the composition root: ``closeloop/postgres.py``.)"""
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -441,126 +439,6 @@ class AllPartitions:
 
     def close(self) -> None:
         return None
-
-
-def _lock_key(*parts: str) -> int:
-    """A stable signed 64-bit advisory-lock key (``hash()`` differs between processes)."""
-    digest = hashlib.blake2b(":".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _group_key(*parts: str) -> int:
-    """A stable non-negative 32-bit key (the first half of a two-key advisory lock)."""
-    digest = hashlib.blake2b(":".join(parts).encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFF
-
-
-def postgres_connect_kwargs(env: Mapping[str, str]) -> dict[str, Any]:
-    """psycopg connection arguments from eventsourcing's ``POSTGRES_*`` settings."""
-    merged = {**os.environ, **env}
-    kwargs: dict[str, Any] = {
-        "dbname": merged.get("POSTGRES_DBNAME", ""),
-        "host": merged.get("POSTGRES_HOST", "127.0.0.1"),
-        "port": int(merged.get("POSTGRES_PORT") or 5432),
-        "user": merged.get("POSTGRES_USER", "postgres"),
-        "autocommit": True,
-        "connect_timeout": 5,
-        # A lost host is noticed by keepalives, so its locks are freed in bounded time.
-        "keepalives": 1,
-        "keepalives_idle": 5,
-        "keepalives_interval": 2,
-        "keepalives_count": 3,
-        "application_name": "closeloop-lease",
-    }
-    if merged.get("POSTGRES_PASSWORD"):
-        kwargs["password"] = merged["POSTGRES_PASSWORD"]
-    return kwargs
-
-
-class AdvisoryLeases:
-    """Partitions claimed with session-level advisory locks on one dedicated connection.
-
-    A partition's key is a 64-bit hash of database, schema and partition name. Each
-    process also holds a two-key membership lock ``(hash of database/schema/N, random)``
-    so the live relays can be counted in ``pg_locks``. One caller at a time (the relay
-    loop, through a worker thread).
-    """
-
-    def __init__(self, env: Mapping[str, str], count: int, *, fair_share: bool = True) -> None:
-        merged = {**os.environ, **env}
-        self.count = count
-        self.fair_share = fair_share
-        self._kwargs = postgres_connect_kwargs(env)
-        scope = (str(self._kwargs["dbname"]), merged.get("POSTGRES_SCHEMA") or "public")
-        self._keys = [_lock_key(*scope, Partition(i, count).name) for i in range(count)]
-        self._members = _group_key(*scope, f"relay-members-{count}")
-        self._me = random.getrandbits(31)
-        self._conn: Any = None
-        self._held: set[int] = set()
-
-    def _connect(self) -> Any:
-        import psycopg
-
-        conn = psycopg.connect(**self._kwargs)
-        conn.execute("SELECT pg_advisory_lock(%s, %s)", (self._members, self._me))
-        return conn
-
-    def _live_relays(self) -> int:
-        row = self._conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND objsubid = 2 AND classid::bigint = %s"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            (self._members,),
-        ).fetchone()
-        return max(1, int(row[0]))
-
-    def refresh(self) -> frozenset[int]:
-        """Keep what is held (up to a fair share), claim what nobody holds."""
-        try:
-            if self._conn is None or self._conn.closed:
-                self._held = set()
-                self._conn = self._connect()
-            share = self.count
-            if self.fair_share:
-                share = math.ceil(self.count / self._live_relays())
-            for i in sorted(self._held, reverse=True):
-                if len(self._held) <= share:
-                    break
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._keys[i],))
-                self._held.discard(i)
-            for i in range(self.count):
-                if len(self._held) >= share:
-                    break
-                if i in self._held:
-                    continue
-                row = self._conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (self._keys[i],)
-                ).fetchone()
-                if row and row[0]:
-                    self._held.add(i)
-        except Exception as err:
-            # The connection is gone: so are the locks. Relay nothing until reclaimed.
-            log.warning("relay.lease_connection_lost", error=_describe(err))
-            self._drop()
-        return frozenset(self._held)
-
-    def _drop(self) -> None:
-        self._held = set()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        self._conn = None
-
-    def close(self) -> None:
-        self._drop()
-
-
-def partition_leases(env: Mapping[str, str], count: int) -> PartitionLeases:
-    """Advisory-lock leases on PostgreSQL; every partition on a single-machine store."""
-    merged = {**os.environ, **env}
-    if merged.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
-        return AdvisoryLeases(env, count)
-    return AllPartitions(count)
 
 
 class LeasedRelay:

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import structlog
 
     from closeloop.logging import configure_logging
+    from closeloop.postgres import projector_lease
     from closeloop.settings import get_settings
     from projections.registry import select
     from projections.runner import run_forever
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         names,
         interval=args.interval,
         batch_size=args.batch_size,
+        lease=projector_lease(settings, names),
     )
     log.info("projectors stopped")
     return 0

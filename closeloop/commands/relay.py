@@ -68,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, partition: Partition) -> int:
     from closeloop.bootstrap import build_app
+    from closeloop.postgres import partition_leases
     from closeloop.settings import get_settings
     from closeloop.temporal import connect_client
-    from workflows.relay import LeasedRelay, Relay, partition_leases, tracking_recorder
+    from workflows.relay import LeasedRelay, Relay, tracking_recorder
     from workflows.webhooks import WebhookDirectory
     from workflows.worker import stop_on_signals
 
@@ -84,7 +85,7 @@ async def _serve(args: argparse.Namespace, partition: Partition) -> int:
                 app,
                 tracking_recorder(settings.event_store_env()),
                 lambda: connect_client(settings),
-                partition_leases(settings.event_store_env(), args.partitions),
+                partition_leases(settings, args.partitions),
                 task_queue=args.task_queue or settings.temporal_task_queue,
                 lease_interval=args.lease_interval,
                 webhooks=WebhookDirectory.from_file(settings.webhook_secrets_file),

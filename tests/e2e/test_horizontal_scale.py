@@ -20,14 +20,15 @@ import psycopg
 import pytest
 
 from closeloop.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+from closeloop.postgres import AdvisoryLeases, projector_lease
 from closeloop.settings import Settings
 from closeloop.simulator import Behaviour, SimConfig, Simulator
 from closeloop.supervisor import ComponentSpec, Supervisor, free_port, python_cli
-from projections.runner import Projector, ProjectorLease
+from projections.runner import Projector
 from tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, pg_url
 from tests.e2e.test_whole_loop import assert_applied_once
 from tests.support.stack import wait_for
-from workflows.relay import RELAYED_EVENTS, AdvisoryLeases, tracking_recorder
+from workflows.relay import RELAYED_EVENTS, tracking_recorder
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
@@ -125,10 +126,10 @@ def test_two_of_everything_share_the_work_and_survive_a_kill(cluster: dict[str, 
     store_env: dict[str, str] = cluster["store_env"]
     tokens: dict[str, Any] = cluster["tokens"]
     relay_argv = python_cli("relay", "--partitions", str(PARTITIONS), "--lease-interval", "1")
-    partition_keys = AdvisoryLeases(store_env, PARTITIONS)._keys
+    partition_keys = AdvisoryLeases(cluster["settings"], PARTITIONS)._keys
     tracking = tracking_recorder(store_env)
     watcher: Projector = cluster["watcher"]  # reads positions and the log; never projects
-    lease = ProjectorLease.for_projector(store_env, watcher)
+    lease = projector_lease(cluster["settings"], sorted(watcher.views))
     assert lease is not None
 
     def relay_pids() -> set[int]:

@@ -46,11 +46,13 @@ def grievance_body(**overrides: Any) -> dict[str, Any]:
 def api_database(env: Mapping[str, str], tmp_path: Path) -> Database:
     if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
         return PostgresDatabase(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env.get("POSTGRES_PASSWORD", ""),
+            {
+                "dbname": env["POSTGRES_DBNAME"],
+                "host": env["POSTGRES_HOST"],
+                "port": int(env["POSTGRES_PORT"]),
+                "user": env["POSTGRES_USER"],
+                "password": env.get("POSTGRES_PASSWORD") or None,
+            },
             schema=env.get("POSTGRES_SCHEMA", ""),
             pool_size=2,
         )

@@ -10,14 +10,21 @@ from pathlib import Path
 
 import pytest
 
+from closeloop.postgres import projector_lease
+from closeloop.settings import Settings
 from domain.application import GrievanceApp
-from projections.runner import Projector, ProjectorLease
-from tests.conftest import OPERATOR, backend_env, make_grievance
+from projections.runner import Projector
+from tests.conftest import OPERATOR, make_grievance, pg_url
 
 
 @pytest.fixture
-def pg_env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    return backend_env("postgres", tmp_path, request)
+def pg_settings(tmp_path: Path, pg_schema: str) -> Settings:
+    return Settings(var_dir=tmp_path, database_url=pg_url(pg_schema))
+
+
+@pytest.fixture
+def pg_env(pg_settings: Settings) -> dict[str, str]:
+    return pg_settings.event_store_env()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -35,11 +42,13 @@ def file_some(app: GrievanceApp, n: int) -> None:
         app.dispatch_grievance(gid, OPERATOR)
 
 
-def test_one_leader_and_a_standby_that_takes_over(pg_env: dict[str, str]) -> None:
+def test_one_leader_and_a_standby_that_takes_over(
+    pg_env: dict[str, str], pg_settings: Settings
+) -> None:
     app = GrievanceApp(dict(pg_env))
     one, two = Projector(pg_env), Projector(pg_env)
-    lease_one = ProjectorLease.for_projector(pg_env, one)
-    lease_two = ProjectorLease.for_projector(pg_env, two)
+    lease_one = projector_lease(pg_settings, sorted(one.views))
+    lease_two = projector_lease(pg_settings, sorted(two.views))
     assert lease_one is not None and lease_two is not None
     assert lease_one.key == lease_two.key
     stops = {"one": threading.Event(), "two": threading.Event()}
@@ -87,9 +96,4 @@ def test_one_leader_and_a_standby_that_takes_over(pg_env: dict[str, str]) -> Non
 
 
 def test_no_lease_on_sqlite(tmp_path: Path) -> None:
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
-    }
-    with Projector(env) as projector:
-        assert ProjectorLease.for_projector(env, projector) is None
+    assert projector_lease(Settings(var_dir=tmp_path, database_url=None), ["grievances"]) is None

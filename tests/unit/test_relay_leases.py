@@ -12,23 +12,24 @@ from typing import Any
 
 import pytest
 
+from closeloop.postgres import AdvisoryLeases, partition_leases
+from closeloop.settings import Settings
 from domain.application import GrievanceApp
-from tests.conftest import OPERATOR, backend_env, make_grievance
+from tests.conftest import OPERATOR, make_grievance, pg_url
 from tests.support.workflows import FakeClient
-from workflows.relay import (
-    AdvisoryLeases,
-    AllPartitions,
-    LeasedRelay,
-    partition_leases,
-    tracking_recorder,
-)
+from workflows.relay import AllPartitions, LeasedRelay, tracking_recorder
 
 MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 
 @pytest.fixture
-def pg_env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    return backend_env("postgres", tmp_path, request)
+def pg_settings(tmp_path: Path, pg_schema: str) -> Settings:
+    return Settings(var_dir=tmp_path, database_url=pg_url(pg_schema))
+
+
+@pytest.fixture
+def pg_env(pg_settings: Settings) -> dict[str, str]:
+    return pg_settings.event_store_env()
 
 
 @pytest.fixture
@@ -69,14 +70,15 @@ async def until(condition: Any, timeout: float, what: str) -> None:
 
 
 def test_single_machine_stores_own_every_partition(tmp_path: Path) -> None:
-    leases = partition_leases({"PERSISTENCE_MODULE": "eventsourcing.sqlite"}, 3)
+    leases = partition_leases(Settings(var_dir=tmp_path, database_url=None), 3)
     assert isinstance(leases, AllPartitions)
     assert leases.refresh() == frozenset({0, 1, 2})
 
 
-def test_advisory_leases_share_fairly_and_fail_over(pg_env: dict[str, str]) -> None:
-    a = AdvisoryLeases(pg_env, 4)
-    b = AdvisoryLeases(pg_env, 4)
+def test_advisory_leases_share_fairly_and_fail_over(pg_settings: Settings) -> None:
+    assert isinstance(partition_leases(pg_settings, 4), AdvisoryLeases)
+    a = AdvisoryLeases(pg_settings, 4)
+    b = AdvisoryLeases(pg_settings, 4)
     try:
         assert a.refresh() == {0, 1, 2, 3}  # alone: everything
         assert b.refresh() == set()  # all held by a
@@ -84,7 +86,8 @@ def test_advisory_leases_share_fairly_and_fail_over(pg_env: dict[str, str]) -> N
         assert b.refresh() == {2, 3}
         assert a.refresh() == {0, 1} and b.refresh() == {2, 3}  # stable
         # Another schema (another deployment) has its own keys.
-        other = AdvisoryLeases({**pg_env, "POSTGRES_SCHEMA": "elsewhere"}, 4)
+        elsewhere = pg_settings.model_copy(update={"database_url": pg_url("elsewhere")})
+        other = AdvisoryLeases(elsewhere, 4)
         assert other.refresh() == {0, 1, 2, 3}
         other.close()
         a.close()  # a relay dies: its connection closes, PostgreSQL frees its locks
@@ -99,11 +102,11 @@ def test_advisory_leases_share_fairly_and_fail_over(pg_env: dict[str, str]) -> N
 
 
 async def test_two_leased_relays_deliver_each_grievance_once_and_take_over(
-    pg_app: GrievanceApp, pg_env: dict[str, str]
+    pg_app: GrievanceApp, pg_env: dict[str, str], pg_settings: Settings
 ) -> None:
     first, second = FakeClient(), FakeClient()
-    relay_a = leased(pg_app, pg_env, first, AdvisoryLeases(pg_env, 4))
-    relay_b = leased(pg_app, pg_env, second, AdvisoryLeases(pg_env, 4))
+    relay_a = leased(pg_app, pg_env, first, AdvisoryLeases(pg_settings, 4))
+    relay_b = leased(pg_app, pg_env, second, AdvisoryLeases(pg_settings, 4))
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     task_a = asyncio.create_task(relay_a.run(stop_a))
     task_b = asyncio.create_task(relay_b.run(stop_b))
