@@ -58,7 +58,7 @@ def create_app(
     app.include_router(departments.router)
     app.include_router(supervisors.router)
     app.include_router(audit.router)
-    app.include_router(dashboard.router)
+    dashboard.install(app)  # the page, its data routes and its static files
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
     # Other routers (the dashboard, Open311) are included here, one line each.
 

@@ -26,91 +26,82 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
-from api.i18n import Lang, action_label, choose_language, status_label
+from api.catalogue import has, t
+from api.i18n import Lang, choose_language
 from domain.errors import (
     AssignmentStateError,
-    CommandIdReusedError,
-    ConcurrentWriteError,
     DomainError,
-    GrievanceNotFoundError,
     IllegalTransitionError,
-    NegativeListError,
-    NotAssignedError,
-    PermissionDeniedError,
-    StaleVersionError,
-    UnknownAssignmentError,
     ValidationError,
 )
+from domain.policies.directory import Directory
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://closeloop.invalid/problems/"
 
-ASSIGNMENT_STATE_LABELS = {
-    "dispatched": "待签收",
-    "signed_for": "已签收",
-    "returned": "已退单",
-    "completed": "已完成",
-    "resolved": "已办结",
-    "reported_in": "已报到",
-    "superseded": "已被替代",
-    "cancelled": "已取消",
-}
-
-# code -> (status, Chinese title, English title)
-TITLES: dict[str, tuple[int, str, str]] = {
-    "invalid-command": (422, "请求数据不正确", "Invalid request data"),
-    "invalid-request": (422, "请求格式不正确", "Malformed request"),
-    "negative-list": (422, "派单违反社区负面清单", "Dispatch forbidden by the negative list"),
-    "illegal-transition": (409, "当前状态不允许此操作", "Not allowed in the current status"),
-    "illegal-assignment-transition": (
-        409,
-        "派单当前状态不允许此操作",
-        "Not allowed in the assignment's current state",
-    ),
-    "concurrent-write": (409, "数据已被他人修改", "Changed by someone else"),
-    "command-id-reused": (409, "命令编号已被其他操作使用", "Command id already used"),
-    "stale-version": (412, "版本已过期", "Version is stale"),
-    "not-assigned": (403, "不是本单位的派单", "Not your department's assignment"),
-    "permission-denied": (403, "无权执行此操作", "Permission denied"),
-    "forbidden": (403, "无权访问", "Forbidden"),
-    "unauthorized": (401, "未认证", "Not authenticated"),
-    "grievance-not-found": (404, "诉求不存在", "Grievance not found"),
-    "unknown-assignment": (404, "派单不存在", "Assignment not found"),
-    "not-found": (404, "资源不存在", "Not found"),
-    "method-not-allowed": (405, "不支持此请求方法", "Method not allowed"),
-    "idempotency-key-reused": (
-        422,
-        "幂等键已用于另一请求",
-        "Idempotency key was used for a different request",
-    ),
-    "payload-too-large": (413, "请求体过大", "Request body too large"),
-    "precondition-invalid": (422, "If-Match 格式不正确", "Invalid If-Match header"),
-    "not-ready": (503, "服务尚未就绪", "Service not ready"),
-    "internal-error": (500, "服务器内部错误", "Internal server error"),
+# code -> HTTP status; the title of each is ``title.<code>`` in the catalogue.
+STATUSES: dict[str, int] = {
+    "invalid-command": 422,
+    "invalid-request": 422,
+    "negative-list": 422,
+    "illegal-transition": 409,
+    "illegal-assignment-transition": 409,
+    "concurrent-write": 409,
+    "command-id-reused": 409,
+    "stale-version": 412,
+    "not-assigned": 403,
+    "permission-denied": 403,
+    "forbidden": 403,
+    "unauthorized": 401,
+    "grievance-not-found": 404,
+    "unknown-assignment": 404,
+    "not-found": 404,
+    "method-not-allowed": 405,
+    "idempotency-key-reused": 422,
+    "payload-too-large": 413,
+    "precondition-invalid": 422,
+    "not-ready": 503,
+    "internal-error": 500,
 }
 
 
 class ProblemError(Exception):
-    """An error the API itself raises (auth, idempotency, preconditions): rendered like the rest."""
+    """An error the API itself raises (auth, idempotency, preconditions): rendered like the rest.
+
+    The detail is the catalogue's ``error.<message>`` (``message`` defaults to the code)
+    filled with ``params``. The older form with a Chinese and an English sentence
+    (``ProblemError(code, detail_zh, detail_en)``) is still accepted.
+    """
 
     def __init__(
         self,
         code: str,
-        detail_zh: str,
-        detail_en: str,
+        detail_zh: str | None = None,
+        detail_en: str | None = None,
         *,
+        message: str | None = None,
+        params: dict[str, Any] | None = None,
         status: int | None = None,
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
-        super().__init__(detail_en)
+        super().__init__(detail_en or message or code)
         self.code = code
-        self.status = status or TITLES[code][0]
+        self.status = status or STATUSES[code]
+        self.message = message or code
+        self.params = params or {}
         self.detail_zh = detail_zh
         self.detail_en = detail_en
         self.headers = headers or {}
         self.extensions = extensions
+
+    def detail(self, lang: Lang) -> str:
+        legacy = self.detail_en if lang == "en" else self.detail_zh
+        if legacy is not None:
+            return legacy
+        return t(f"error.{self.message}", lang, **self.params)
 
 
 def problem_body(
@@ -122,11 +113,11 @@ def problem_body(
     instance: str | None = None,
     **extensions: Any,
 ) -> dict[str, Any]:
-    default_status, title_zh, title_en = TITLES.get(code, (500, "错误", "Error"))
+    title_key = f"title.{code}" if has(f"title.{code}", lang) else "title.domain-error"
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
-        "title": title_en if lang == "en" else title_zh,
-        "status": status or default_status,
+        "title": t(title_key, lang),
+        "status": status or STATUSES.get(code, 500),
         "detail": detail,
         "code": code,
     }
@@ -142,28 +133,41 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
-def _allowed(allowed: Sequence[str], lang: Lang) -> str:
-    if not allowed:
-        return "nothing" if lang == "en" else "无"
-    sep = ", " if lang == "en" else "、"
-    return sep.join(action_label(a, lang) for a in allowed)
+def error_detail(exc: DomainError, lang: Lang, directory: Directory | None = None) -> str:
+    """One domain error in words, from its code and parameters (Open311 and the CLI use it too).
+
+    A refused transition names the current status, the refused action, what blocks it (the
+    reason code's text, e.g. the pending assisting departments by name) and what is allowed.
+    """
+    params: dict[str, Any] = dict(getattr(exc, "params", None) or {})
+    code = str(exc.code)
+    if isinstance(exc, IllegalTransitionError):
+        reason = params.pop("reason", None)
+        key = f"error.{type(exc).code}"
+        if reason and has(f"reason.{reason}", lang):
+            params["reason"] = t(f"reason.{reason}", lang, directory=directory, **params)
+            key += "-because"
+        return t(key, lang, directory=directory, **params)
+    if has(f"error.{code}", lang):
+        return t(f"error.{code}", lang, directory=directory, **params)
+    return t(f"error.{_http_code(exc)}", lang, directory=directory, **params)
 
 
-def domain_problem(exc: DomainError, lang: Lang) -> dict[str, Any]:
+def _http_code(exc: DomainError) -> str:
+    """The problem's ``code``: the error class's (a ValidationError's specific code is detail)."""
+    code = str(type(exc).code)
+    return code if code in STATUSES else "invalid-command"
+
+
+def domain_problem(
+    exc: DomainError, lang: Lang, directory: Directory | None = None
+) -> dict[str, Any]:
     """Status, code and localised detail for one domain error."""
-    message = exc.message
-    zh = lang == "zh"
+    code = _http_code(exc)
+    detail = error_detail(exc, lang, directory)
     if isinstance(exc, AssignmentStateError):
-        state = ASSIGNMENT_STATE_LABELS.get(exc.assignment_state, exc.assignment_state)
-        detail = (
-            f"派单 {exc.assignment_id} 当前为「{state}」（诉求状态「"
-            f"{status_label(exc.status, lang)}」），不能执行「{action_label(exc.action, lang)}」；"
-            f"当前可执行：{_allowed(exc.allowed, lang)}。"
-            if zh
-            else f"{message}; allowed now: {_allowed(exc.allowed, lang)}"
-        )
         return problem_body(
-            exc.code,
+            code,
             lang,
             detail,
             current_status=exc.status,
@@ -172,39 +176,22 @@ def domain_problem(exc: DomainError, lang: Lang) -> dict[str, Any]:
             allowed_actions=exc.allowed,
         )
     if isinstance(exc, IllegalTransitionError):
-        detail = (
-            f"诉求当前状态为「{status_label(exc.status, lang)}」，不能执行"
-            f"「{action_label(exc.action, lang)}」；当前允许：{_allowed(exc.allowed, lang)}。"
-            if zh
-            else message
-        )
         return problem_body(
-            exc.code, lang, detail, current_status=exc.status, allowed_actions=exc.allowed
+            code, lang, detail, current_status=exc.status, allowed_actions=exc.allowed
         )
     if isinstance(exc, ValidationError):
         field = exc.field
-        detail = (
-            (f"字段「{field}」不正确：{message}" if field else f"请求数据不正确：{message}")
-            if zh
-            else message
-        )
-        errors = [{"field": field, "message": message}] if field else None
-        return problem_body("invalid-command", lang, detail, field=field, errors=errors)
-    zh_prefix: dict[type[DomainError], str] = {
-        NegativeListError: "该派单违反社区工作事项负面清单",
-        ConcurrentWriteError: "该诉求刚被其他操作修改，请重新读取后再试",
-        CommandIdReusedError: "该命令编号已用于另一项操作",
-        StaleVersionError: "诉求版本已变化（If-Match 不匹配），请重新读取后再试",
-        NotAssignedError: "该派单不属于本单位",
-        PermissionDeniedError: "当前角色无权执行此操作",
-        GrievanceNotFoundError: "找不到该诉求",
-        UnknownAssignmentError: "找不到该派单",
-    }
-    for kind, prefix in zh_prefix.items():
-        if isinstance(exc, kind):
-            detail = f"{prefix}（{message}）" if zh else message
-            return problem_body(kind.code, lang, detail)
-    return problem_body("invalid-command", lang, f"请求未被接受（{message}）" if zh else message)
+        errors = [{"field": field, "message": detail}] if field else None
+        return problem_body(code, lang, detail, field=field, errors=errors)
+    return problem_body(code, lang, detail)
+
+
+def _directory(conn: HTTPConnection) -> Directory | None:
+    """The running application's departments (a city may replace the packaged ones)."""
+    services = getattr(conn.app.state, "services", None)
+    app = getattr(services, "app", None)
+    policies = getattr(app, "policies", None)
+    return getattr(policies, "directory", None)
 
 
 def _field_of(loc: Sequence[Any]) -> tuple[str, str]:
@@ -221,9 +208,7 @@ def validation_problem(exc: RequestValidationError, lang: Lang) -> dict[str, Any
         field, where = _field_of(err.get("loc", ()))
         errors.append({"field": field, "in": where, "message": str(err.get("msg", ""))})
     fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
-    detail = (
-        f"Invalid request: {fields}" if lang == "en" else f"请求有 {len(errors)} 处不正确：{fields}"
-    )
+    detail = t("error.invalid-request-fields", lang, count=len(errors), fields=fields)
     return problem_body(
         "invalid-request",
         lang,
@@ -243,7 +228,7 @@ def install(app: FastAPI) -> None:
         body = problem_body(
             exc.code,
             lang,
-            exc.detail_en if lang == "en" else exc.detail_zh,
+            exc.detail(lang),
             status=exc.status,
             instance=request.url.path,
             **exc.extensions,
@@ -252,7 +237,7 @@ def install(app: FastAPI) -> None:
 
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        body = domain_problem(exc, choose_language(request))
+        body = domain_problem(exc, choose_language(request), _directory(request))
         body["instance"] = request.url.path
         return problem_response(body)
 
@@ -269,7 +254,7 @@ def install(app: FastAPI) -> None:
         problem = code.get(exc.status_code, "invalid-request")
         # Starlette answers an unparseable body with 400; like any malformed request it is a 422.
         status = 422 if exc.status_code == 400 else exc.status_code
-        detail = str(exc.detail) if lang == "en" else TITLES[problem][1]
+        detail = str(exc.detail) if lang == "en" else t(f"error.{problem}", lang)
         body = problem_body(problem, lang, detail, status=status, instance=request.url.path)
         return problem_response(body, dict(exc.headers or {}))
 
@@ -277,11 +262,7 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error", error_type=type(exc).__name__)
         lang = choose_language(request)
         request_id = getattr(request.state, "request_id", None)
-        detail = (
-            "An unexpected error occurred; quote the request id when reporting it."
-            if lang == "en"
-            else "发生意外错误，请联系管理员并提供请求编号。"
-        )
+        detail = t("error.internal-error", lang)
         body = problem_body("internal-error", lang, detail, request_id=request_id)
         return problem_response(body)
 

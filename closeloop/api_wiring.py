@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from api.deps import Services
 from api.stores import Database, IdempotencyStore, PostgresDatabase, SqliteDatabase, TokenStore
 from closeloop.postgres import connect_kwargs
 from closeloop.settings import Settings, get_settings
-from closeloop.workflow_history import workflow_history_reader
+from closeloop.temporal import LazyClient
+from workflows.history import history_reader
 
 
 def api_database(settings: Settings) -> Database:
@@ -28,32 +28,11 @@ def build_token_store(settings: Settings | None = None) -> TokenStore:
     return TokenStore(api_database(settings or get_settings()))
 
 
-def temporal_probe(settings: Settings) -> Callable[[], Awaitable[bool]]:
+def temporal_probe(client: LazyClient) -> Callable[[], Awaitable[bool]]:
     """An async check that the Temporal frontend answers its health check (client reused)."""
-    client: Any = None
 
     async def reachable() -> bool:
-        nonlocal client
-        from temporalio.client import Client, TLSConfig
-
-        if client is None:
-            tls: Any = False
-            if settings.temporal_tls_cert or settings.temporal_tls_ca:
-                tls = TLSConfig(
-                    server_root_ca_cert=settings.temporal_tls_ca.read_bytes()
-                    if settings.temporal_tls_ca
-                    else None,
-                    client_cert=settings.temporal_tls_cert.read_bytes()
-                    if settings.temporal_tls_cert
-                    else None,
-                    client_private_key=settings.temporal_tls_key.read_bytes()
-                    if settings.temporal_tls_key
-                    else None,
-                )
-            client = await Client.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace, tls=tls
-            )
-        return bool(await client.service_client.check_health())
+        return bool(await (await client()).service_client.check_health())
 
     return reachable
 
@@ -69,6 +48,7 @@ def build_api_services(
     from projections.queries import ReadModels
 
     settings = settings or get_settings()
+    temporal = LazyClient(settings, timeout=5.0) if with_temporal else None
     app = build_app(settings, clock=clock)
     closers: list[Callable[[], None]] = [app.close]
     try:
@@ -85,7 +65,7 @@ def build_api_services(
         read_models=read_models,
         tokens=TokenStore(db),
         idempotency=IdempotencyStore(db),
-        temporal_reachable=temporal_probe(settings) if with_temporal else None,
-        workflow_history=workflow_history_reader(settings) if with_temporal else None,
+        temporal_reachable=temporal_probe(temporal) if temporal else None,
+        workflow_history=history_reader(temporal) if temporal else None,
         closers=closers,
     )

@@ -87,6 +87,10 @@ class StackConfig:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.temporal_ui}"
 
+    def temporal_settings(self) -> Settings:
+        """The Temporal part of the children's settings (the stack's dev server)."""
+        return Settings(temporal_address=self.temporal_address)
+
     def child_env(self) -> dict[str, str]:
         """The settings every closeloop child reads (see ``closeloop/settings.py``)."""
         return {
@@ -137,24 +141,27 @@ def temporal_ready(config: StackConfig) -> bool:
         return False
     from closeloop.temporal import temporal_reachable
 
-    return temporal_reachable(Settings(temporal_address=config.temporal_address), timeout=2.0)
+    return temporal_reachable(config.temporal_settings(), timeout=2.0)
 
 
-def worker_ready(config: StackConfig, task_queue: str = "closeloop") -> bool:
+def worker_ready(config: StackConfig) -> bool:
     """The task queue has a workflow poller, i.e. the worker is connected and polling."""
     import asyncio
 
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-    from temporalio.client import Client
+
+    from closeloop.temporal import connect_client
+
+    settings = config.temporal_settings()
 
     async def pollers() -> int:
-        client = await Client.connect(config.temporal_address)
+        client = await connect_client(settings)
         response = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
-                namespace="default",
-                task_queue=TaskQueue(name=task_queue),
+                namespace=settings.temporal_namespace,
+                task_queue=TaskQueue(name=settings.temporal_task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
         )

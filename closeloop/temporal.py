@@ -1,4 +1,8 @@
-"""Connecting to Temporal from settings: address, namespace, TLS/mTLS, pydantic converter."""
+"""Connecting to Temporal from settings: address, namespace, TLS/mTLS, pydantic converter.
+
+``connect_client`` is the one place a client is built; the worker, the relay, the API
+wiring and the embedded stack all connect through it.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,22 @@ async def connect_client(settings: Settings) -> Client:
         tls=tls_config(settings),
         data_converter=pydantic_data_converter,
     )
+
+
+class LazyClient:
+    """One client for a process, connected on first use (again after a failed connect).
+
+    The API's /readyz probe and its workflow-history reader share one."""
+
+    def __init__(self, settings: Settings, timeout: float | None = None) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._client: Client | None = None
+
+    async def __call__(self) -> Client:
+        if self._client is None:
+            self._client = await asyncio.wait_for(connect_client(self.settings), self.timeout)
+        return self._client
 
 
 async def temporal_reachable_async(settings: Settings, timeout: float = 2.0) -> bool:

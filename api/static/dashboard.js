@@ -13,7 +13,7 @@
 
   // ------------------------------------------------------------------ helpers
   const $ = (sel) => document.querySelector(sel);
-  const term = (key) => (key && T[key]) || key || "—";
+  const term = (table, key) => (key && T[table] && T[table][key]) || key || "—";
   const deptName = (code) => (code && boot.departments[code]) || code || "—";
   const catName = (code) => (code && boot.categories[code]) || code || "—";
   const place = (code) => (code && boot.places[code]) || code || "";
@@ -157,10 +157,10 @@
       tr.className = "late";
       const late = (g.overdue_deadlines && g.overdue_deadlines[0]) || g.next_deadline || {};
       tr.appendChild(cell(g.number));
-      tr.appendChild(cell(term(g.status)));
+      tr.appendChild(cell(term("status", g.status)));
       // Whoever owes the lapsed deadline (the lead, an assisting department or the centre).
       tr.appendChild(cell(deptName(late.department || g.lead_department)));
-      tr.appendChild(cell(term(late.kind) + " " + when(late.due)));
+      tr.appendChild(cell(term("kind", late.kind) + " " + when(late.due)));
       tr.appendChild(levelCell(g.escalation_level));
       return tr;
     });
@@ -178,7 +178,7 @@
     fill("#intake-table", intake, (g) => {
       const tr = document.createElement("tr");
       tr.appendChild(cell(g.number));
-      tr.appendChild(cell(term(g.status)));
+      tr.appendChild(cell(term("status", g.status)));
       tr.appendChild(cell(catName(g.category)));
       tr.appendChild(cell(when(g.received_at)));
       return tr;
@@ -218,9 +218,9 @@
       const tr = document.createElement("tr");
       if (a.overdue) tr.className = "late";
       tr.appendChild(cell(a.number));
-      tr.appendChild(cell(term(a.role)));
-      tr.appendChild(cell(term(a.state)));
-      tr.appendChild(cell(a.due ? term(a.due_kind) + " " + when(a.due) : "—"));
+      tr.appendChild(cell(term("role", a.role)));
+      tr.appendChild(cell(term("state", a.state)));
+      tr.appendChild(cell(a.due ? term("kind", a.due_kind) + " " + when(a.due) : "—"));
       tr.appendChild(levelCell(a.escalation_level));
       return tr;
     });
@@ -252,7 +252,7 @@
       say(error.status === 401 ? S.bad_token : S.failed + ": " + error.message);
       return;
     }
-    $("#who").textContent = S.signed_in_as + ": " + who.name + " (" + term(who.role) + ")";
+    $("#who").textContent = S.signed_in_as + ": " + who.name + " (" + term("role", who.role) + ")";
     const allowed = Object.keys(PANELS).filter((k) => PANELS[k].roles.includes(who.role));
     for (const button of document.querySelectorAll("#tabs button")) {
       button.hidden = !allowed.includes(button.dataset.tab);

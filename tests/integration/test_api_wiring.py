@@ -12,6 +12,7 @@ import pytest
 from api.app import create_app
 from closeloop.api_wiring import build_api_services, build_token_store, temporal_probe
 from closeloop.settings import Settings
+from closeloop.temporal import LazyClient
 from tests.conftest import pg_url
 from tests.support.api import grievance_body
 
@@ -81,8 +82,11 @@ async def test_temporal_probe_against_the_dev_server(tmp_path: Path) -> None:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary("temporal"), port=port, ui=False
     ):
-        probe = temporal_probe(Settings(var_dir=tmp_path, temporal_address=f"127.0.0.1:{port}"))
+        settings = Settings(var_dir=tmp_path, temporal_address=f"127.0.0.1:{port}")
+        probe = temporal_probe(LazyClient(settings))
         assert await probe() is True
-    down = temporal_probe(Settings(var_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}"))
+    down = temporal_probe(
+        LazyClient(Settings(var_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}"))
+    )
     with pytest.raises(Exception):  # noqa: B017 - any connection error means "not reachable"
         await down()

@@ -17,12 +17,13 @@ from fastapi.encoders import jsonable_encoder
 
 from api.views import grievance_public
 from closeloop.settings import Settings
-from closeloop.workflow_history import workflow_history_reader
+from closeloop.temporal import LazyClient
 from domain.integrity import chain_digest, event_data
 from tests.conftest import OPERATOR, FakeClock, backend_env, department
 from tests.support.api import ApiHarness, api_harness, sqlite_env
 from tests.support.audit import Story, event_types, tamper_postgres, tamper_sqlite, walk_story
 from tests.support.domain import dispatched_case, resolved_case, work_through
+from workflows.history import history_reader
 
 STORY_TYPES = [
     "Received",
@@ -156,8 +157,8 @@ async def test_case_file_says_so_when_temporal_is_unreachable(
     assert "逾期完成" in page  # the rest of the file is still there
 
     # the real reader, pointed at a port nobody listens on, fails the same way
-    api.services.workflow_history = workflow_history_reader(
-        Settings(temporal_address=f"127.0.0.1:{free_port()}"), timeout=2.0
+    api.services.workflow_history = history_reader(
+        LazyClient(Settings(temporal_address=f"127.0.0.1:{free_port()}")), timeout=2.0
     )
     response = await api.get(f"/v1/audit/grievances/{story.id}/casefile", "supervisor")
     assert response.status_code == 200 and "无法连接 Temporal" in response.text
@@ -472,8 +473,8 @@ async def test_case_file_shows_the_timers_and_activities_of_a_real_run(tmp_path:
                     return any(type(e).__name__ == "Urged" for e in api.app.history(case.id))
 
                 await eventually(urged, timeout=15)
-                api.services.workflow_history = workflow_history_reader(
-                    Settings(temporal_address=server.address)
+                api.services.workflow_history = history_reader(
+                    LazyClient(Settings(temporal_address=server.address))
                 )
                 page = (
                     await api.get(f"/v1/audit/grievances/{case.id}/casefile", "supervisor")

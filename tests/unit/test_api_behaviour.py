@@ -212,21 +212,21 @@ async def test_negative_list_dispatch_is_422(api: ApiHarness) -> None:
 @pytest.mark.parametrize(
     ("error", "status", "code"),
     [
-        (ValidationError("bad", "text"), 422, "invalid-command"),
-        (NegativeListError("no"), 422, "negative-list"),
+        (ValidationError("text-too-long", field="text", max_len=5), 422, "invalid-command"),
+        (NegativeListError(category="UM01", department="cm.xyl-01"), 422, "negative-list"),
         (IllegalTransitionError("resolve", "received", ["classify"]), 409, "illegal-transition"),
         (
-            AssignmentStateError("sign for", "g.1", "signed_for", "in_progress"),
+            AssignmentStateError("sign_for", "g.1", "signed_for", "in_progress"),
             409,
             "illegal-assignment-transition",
         ),
-        (ConcurrentWriteError("later"), 409, "concurrent-write"),
-        (CommandIdReusedError("again"), 409, "command-id-reused"),
-        (StaleVersionError("old"), 412, "stale-version"),
-        (NotAssignedError("not yours"), 403, "not-assigned"),
-        (PermissionDeniedError("no"), 403, "permission-denied"),
-        (GrievanceNotFoundError("none"), 404, "grievance-not-found"),
-        (UnknownAssignmentError("none"), 404, "unknown-assignment"),
+        (ConcurrentWriteError(), 409, "concurrent-write"),
+        (CommandIdReusedError(), 409, "command-id-reused"),
+        (StaleVersionError(number="N1", version=3, expected=2), 412, "stale-version"),
+        (NotAssignedError(assignment_id="g.1", department="hd.urban"), 403, "not-assigned"),
+        (PermissionDeniedError(action="merge", role="department"), 403, "permission-denied"),
+        (GrievanceNotFoundError(grievance_id="g"), 404, "grievance-not-found"),
+        (UnknownAssignmentError(assignment_id="g.9"), 404, "unknown-assignment"),
     ],
 )
 def test_each_domain_error_has_one_status(error: DomainError, status: int, code: str) -> None:

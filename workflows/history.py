@@ -1,12 +1,12 @@
 """What the grievance's Temporal workflow did, read from Temporal's own history.
 
-``workflow_history_reader(settings)`` gives the API's ``Services.workflow_history``: an
-async callable that fetches every run of ``grievance-<id>`` (walking back through
-continue-as-new) and summarises it as plain dicts, oldest first: runs started and
-ended, signals received, timers (started, fired or cancelled) and activities
-(scheduled with their input, completed, failed, timed out). It answers None when no
-such workflow exists and raises when Temporal cannot be reached; the case file says
-which.
+``history_reader(connect)`` gives the API's ``Services.workflow_history`` port (the
+composition root passes it in; the API never imports this package): an async callable
+that fetches every run of ``grievance-<id>`` (walking back through continue-as-new) and
+summarises it as plain dicts, oldest first: runs started and ended, signals received,
+timers (started, fired or cancelled) and activities (scheduled with their input,
+completed, failed, timed out). It answers None when no such workflow exists and raises
+when Temporal cannot be reached; the case file says which.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from closeloop.settings import Settings
+from temporalio.client import Client
 
 MAX_RUNS = 20  # a grievance continues as new once per reopening and on long histories
 _SCALARS = (str, int, float, bool, type(None))
@@ -200,7 +200,7 @@ def _run_ends() -> dict[int, str]:
 _RUN_ENDS = _run_ends()
 
 
-async def fetch_workflow_history(client: Any, workflow_id: str) -> list[dict[str, Any]] | None:
+async def fetch_workflow_history(client: Client, workflow_id: str) -> list[dict[str, Any]] | None:
     """Every run of ``workflow_id``, oldest first, summarised; None if it never existed."""
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -227,18 +227,13 @@ async def fetch_workflow_history(client: Any, workflow_id: str) -> list[dict[str
     return [entry for run in reversed(runs) for entry in run]
 
 
-def workflow_history_reader(
-    settings: Settings, timeout: float = 5.0
+def history_reader(
+    connect: Callable[[], Awaitable[Client]], timeout: float = 5.0
 ) -> Callable[[str], Awaitable[list[dict[str, Any]] | None]]:
-    """The API's ``Services.workflow_history``: one client, connected on first use."""
-    client: Any = None
+    """The API's ``Services.workflow_history``: ``connect`` gives the (shared) client."""
 
     async def read(workflow_id: str) -> list[dict[str, Any]] | None:
-        nonlocal client
-        from closeloop.temporal import connect_client
-
-        if client is None:
-            client = await asyncio.wait_for(connect_client(settings), timeout=timeout)
+        client = await asyncio.wait_for(connect(), timeout)
         return await asyncio.wait_for(fetch_workflow_history(client, workflow_id), timeout)
 
     return read

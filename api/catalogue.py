@@ -1,0 +1,207 @@
+"""The one catalogue of the words people read: Simplified Chinese (default) and English.
+
+The words live in ``api/locales/zh.toml`` and ``en.toml`` (same keys, one term per concept
+from the glossary in ``../shared/DESIGN.md``). ``t(key, lang, **params)`` looks a key up
+(``section.name``, e.g. ``status.in_progress`` or ``error.text-too-long``) and fills its
+``{placeholders}``. Parameters are formatted by their name, so a domain error's code and
+parameters render without knowing the error:
+
+| parameter | rendered as |
+| --- | --- |
+| ``action``, ``allowed`` | action labels |
+| ``status`` | status label |
+| ``state`` | assignment-state label |
+| ``role``, ``roles`` | role label (a principal's role or an assignment's role) |
+| ``department(s)``, ``returned_department``, ``actor_department`` | department names |
+| ``category`` | category name |
+| ``kind`` | deadline-kind label |
+| ``level``, ``levels`` | escalation-level label |
+| ``outcome`` | close-outcome label |
+| ``due``, ``deadline``, ``latest`` | local time, to the minute |
+
+Lists are joined with 、 in Chinese and ", " in English; an empty list is 无 / nothing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, tzinfo
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from domain.policies import load_policies
+from domain.policies.categories import Category
+from domain.policies.directory import Directory
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+
+
+@cache
+def messages(lang: Lang) -> Mapping[str, str]:
+    """Every key of one language, flattened to ``section.name``."""
+    text = resources.files("api").joinpath("locales", f"{lang}.toml").read_text(encoding="utf-8")
+    flat: dict[str, str] = {}
+    for section, table in tomllib.loads(text).items():
+        for name, value in table.items():
+            flat[f"{section}.{name}"] = str(value)
+    return flat
+
+
+def has(key: str, lang: Lang = "zh") -> bool:
+    return key in messages(lang)
+
+
+@cache
+def _default_policies() -> tuple[Directory, tzinfo, Mapping[str, Category]]:
+    policies = load_policies()
+    return policies.directory, ZoneInfo(policies.calendar.timezone), policies.categories.by_code
+
+
+def department_name(code: str | None, lang: Lang, directory: Directory | None = None) -> str:
+    """A department by name (its code when the directory does not know it)."""
+    if not code:
+        return ""
+    special = f"department.{code}"
+    if special in messages(lang):
+        return messages(lang)[special]
+    known = (directory or _default_policies()[0]).departments.get(code)
+    if known is None:
+        return code
+    return known.name_en if lang == "en" and known.name_en else known.name
+
+
+def category_name(code: str | None, lang: Lang) -> str:
+    """A category of the packaged tree by name (its code when unknown)."""
+    if not code:
+        return ""
+    known = _default_policies()[2].get(code)
+    if known is None:
+        return code
+    return known.name_en if lang == "en" and known.name_en else known.name
+
+
+def label(section: str, value: Any, lang: Lang) -> str:
+    """One value's label in a section (``status``, ``action`` …), the value itself if unknown."""
+    if value is None or value == "":
+        return ""
+    key = str(getattr(value, "value", value))
+    if section == "action":
+        key = key.replace(" ", "_")
+    return messages(lang).get(f"{section}.{key}", key)
+
+
+def _role(value: Any, lang: Lang) -> str:
+    key = f"role.{value}"
+    return messages(lang).get(key) or label("assignment_role", value, lang)
+
+
+def join(items: Iterable[str], lang: Lang) -> str:
+    shown = [i for i in items if i]
+    if not shown:
+        return messages(lang)["word.none"]
+    return messages(lang)["word.list_separator"].join(shown)
+
+
+def local_time(value: Any, tz: tzinfo | None = None) -> str:
+    """An instant (datetime or ISO text) in the city's time, to the minute."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(moment, datetime):
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(tz or _default_policies()[1]).strftime("%Y-%m-%d %H:%M")
+
+
+class _Context:
+    def __init__(self, lang: Lang, directory: Directory | None, tz: tzinfo | None) -> None:
+        self.lang = lang
+        self.directory = directory
+        self.tz = tz
+
+    def one(self, name: str, value: Any) -> str:
+        lang = self.lang
+        formatters: dict[str, Callable[[Any], str]] = {
+            "action": lambda v: label("action", v, lang),
+            "allowed": lambda v: label("action", v, lang),
+            "status": lambda v: label("status", v, lang),
+            "state": lambda v: label("assignment_state", v, lang),
+            "role": lambda v: _role(v, lang),
+            "roles": lambda v: _role(v, lang),
+            "department": lambda v: department_name(str(v), lang, self.directory),
+            "departments": lambda v: department_name(str(v), lang, self.directory),
+            "returned_department": lambda v: department_name(str(v), lang, self.directory),
+            "actor_department": lambda v: department_name(str(v), lang, self.directory),
+            "category": lambda v: category_name(str(v), lang),
+            "kind": lambda v: label("deadline_kind", v, lang),
+            "level": lambda v: label("escalation_level", v, lang),
+            "levels": lambda v: label("escalation_level", v, lang),
+            "outcome": lambda v: label("outcome", v, lang),
+            "due": lambda v: local_time(v, self.tz),
+            "deadline": lambda v: local_time(v, self.tz),
+            "latest": lambda v: local_time(v, self.tz),
+        }
+        format_one = formatters.get(name, lambda v: "" if v is None else str(v))
+        if isinstance(value, list | tuple | set | frozenset):
+            items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+            return join((format_one(v) for v in items), lang)
+        if value is None:
+            return ""
+        return format_one(value)
+
+
+class _Filled(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def t(
+    key: str,
+    lang: Lang = "zh",
+    *,
+    directory: Directory | None = None,
+    tz: tzinfo | None = None,
+    **params: Any,
+) -> str:
+    """The text of ``key`` in ``lang`` with its parameters formatted by name.
+
+    An unknown key is a bug the catalogue tests catch; at run time it shows as the key.
+    """
+    template = messages(lang).get(key)
+    if template is None:
+        return key
+    if not params and "{" not in template:
+        return template
+    context = _Context(lang, directory, tz)
+    filled = _Filled({name: context.one(name, value) for name, value in params.items()})
+    return template.format_map(filled)
+
+
+def section(name: str, lang: Lang) -> dict[str, str]:
+    """Every key of one section, without the section prefix (for pages that ship a table)."""
+    prefix = f"{name}."
+    return {k[len(prefix) :]: v for k, v in messages(lang).items() if k.startswith(prefix)}
+
+
+def role_label(role: Any, lang: Lang) -> str:
+    """A principal's role (operator, department …) or an assignment's role (lead, assisting …)."""
+    return _role(getattr(role, "value", role), lang) if role else ""
+
+
+def reason_text(
+    event: Any, lang: Lang, directory: Directory | None = None, tz: tzinfo | None = None
+) -> str:
+    """An event's reason: a person's own words as given; a workflow's reason code in words."""
+    code = getattr(event, "reason_code", None)
+    if code and has(f"event_reason.{code}", lang):
+        params = dict(getattr(event, "reason_params", None) or {})
+        return t(f"event_reason.{code}", lang, directory=directory, tz=tz, **params)
+    return str(getattr(event, "reason", None) or "")
