@@ -30,7 +30,7 @@ OPEN_WORKFLOWS = int(os.environ.get("BENCH_OPEN_WORKFLOWS", "500"))
 
 
 def simulate(config: Any, tokens: dict[str, Any], rate: float, seed: int) -> dict[str, Any]:
-    from closeloop.simulator import Behaviour, SimConfig, Simulator
+    from closeloop.dev.simulator import Behaviour, SimConfig, Simulator
 
     sim = Simulator(
         SimConfig(

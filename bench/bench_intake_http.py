@@ -80,9 +80,9 @@ def idle_wait(monitor: Any, pids: list[int], timeout: float = 300.0) -> None:
 
 
 def main() -> None:
-    from closeloop.embedded import ProgressMonitor
+    from closeloop.dev.embedded import ProgressMonitor
+    from closeloop.dev.simulator import new_grievance_body
     from closeloop.settings import Settings
-    from closeloop.simulator import new_grievance_body
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as (config, sup, tokens):

@@ -86,7 +86,7 @@ async def baseline(address: str, n: int) -> float:
 def main() -> None:
     quiet_logs()
     from closeloop.bootstrap import build_app
-    from closeloop.embedded import component_specs
+    from closeloop.dev.embedded import component_specs
     from closeloop.settings import Settings
     from workflows.relay import tracking_recorder
 

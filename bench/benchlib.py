@@ -185,9 +185,9 @@ def running_stack(
     var_dir: Path, sla_profile: str = "standard", only: Sequence[str] | None = None
 ) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
     """The embedded stack of ``closeloop up`` on free ports: (config, supervisor, tokens)."""
-    from closeloop.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+    from closeloop.dev.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+    from closeloop.dev.supervisor import Supervisor
     from closeloop.settings import Settings
-    from closeloop.supervisor import Supervisor
 
     ports = StackPorts.choose(api=None, temporal=None, ui=None)
     config = StackConfig(var_dir=var_dir, ports=ports, sla_profile=sla_profile, ui=False)

@@ -65,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from closeloop.settings import get_settings
-    from closeloop.simulator import (
+    from closeloop.dev.simulator import (
         Behaviour,
         SimConfig,
         Simulator,
         format_summary,
         load_dev_tokens,
     )
+    from closeloop.settings import get_settings
 
     settings = get_settings()
     tokens_path = args.tokens or str(settings.var_dir / "dev-tokens.json")

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from closeloop.embedded import (
+    from closeloop.dev.embedded import (
         ProgressMonitor,
         StackConfig,
         StackPorts,
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         component_specs,
         ensure_dev_tokens,
     )
+    from closeloop.dev.supervisor import ComponentFailedError, format_status, port_is_free
     from closeloop.settings import get_settings
-    from closeloop.supervisor import ComponentFailedError, format_status, port_is_free
 
     settings = get_settings()
     profile = args.sla_profile or ("demo" if args.demo else settings.sla_profile)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             supervisor.start(spec)
             print(f" ✔ {time.monotonic() - started:4.1f}s", flush=True)
         if args.demo:
-            from closeloop.demo import load_demo_data
+            from closeloop.dev.demo import load_demo_data
 
             loaded = load_demo_data(config.api_url, tokens, var_dir)
             print(f"  ▶ demo data: {loaded}", flush=True)
@@ -125,7 +125,7 @@ def write_stack_file(config: object) -> None:
     import json
     import os
 
-    from closeloop.embedded import StackConfig
+    from closeloop.dev.embedded import StackConfig
 
     assert isinstance(config, StackConfig)
     data = {
@@ -140,7 +140,7 @@ def write_stack_file(config: object) -> None:
 
 def ready_line(config: object, tokens: dict[str, object]) -> str:
     """The one line a newcomer needs: where to click and which tokens to use."""
-    from closeloop.embedded import StackConfig
+    from closeloop.dev.embedded import StackConfig
 
     assert isinstance(config, StackConfig)
     departments = tokens.get("departments") or {}

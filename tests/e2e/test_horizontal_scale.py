@@ -19,11 +19,11 @@ import httpx
 import psycopg
 import pytest
 
-from closeloop.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+from closeloop.dev.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+from closeloop.dev.simulator import Behaviour, SimConfig, Simulator
+from closeloop.dev.supervisor import ComponentSpec, Supervisor, free_port, python_cli
 from closeloop.postgres import AdvisoryLeases, projector_lease
 from closeloop.settings import Settings
-from closeloop.simulator import Behaviour, SimConfig, Simulator
-from closeloop.supervisor import ComponentSpec, Supervisor, free_port, python_cli
 from projections.runner import Projector
 from tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, pg_url
 from tests.e2e.test_whole_loop import assert_applied_once

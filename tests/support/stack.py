@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from closeloop.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+from closeloop.dev.embedded import StackConfig, StackPorts, component_specs, ensure_dev_tokens
+from closeloop.dev.supervisor import Supervisor
 from closeloop.settings import Settings
-from closeloop.supervisor import Supervisor
 
 T = TypeVar("T")
 

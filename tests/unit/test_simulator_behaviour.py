@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from api.schemas import GrievanceCreate
-from closeloop.simulator import (
+from closeloop.dev.simulator import (
     Behaviour,
     SimConfig,
     SimulationError,

@@ -13,7 +13,7 @@ from api.stores import TokenStore
 from closeloop.api_wiring import api_database
 from closeloop.cli import main
 from closeloop.commands.up import ready_line
-from closeloop.embedded import (
+from closeloop.dev.embedded import (
     DEV_TOKEN_DEPARTMENTS,
     StackConfig,
     StackPorts,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.embedded import StackConfig, StackPorts, component_specs, temporal_argv
-from closeloop.supervisor import (
+from closeloop.dev.embedded import StackConfig, StackPorts, component_specs, temporal_argv
+from closeloop.dev.supervisor import (
     ComponentFailedError,
     ComponentSpec,
     Supervisor,
@@ -180,7 +180,7 @@ def test_children_stop_when_the_supervisor_dies(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from closeloop.supervisor import ComponentSpec, Supervisor\n"
+        "from closeloop.dev.supervisor import ComponentSpec, Supervisor\n"
         f"sup = Supervisor(Path({str(tmp_path / 'logs')!r}))\n"
         f"child = sup.start(ComponentSpec('w', {python(SLEEPER)!r}))\n"
         f"Path({str(pid_file)!r}).write_text(str(child.pid))\n"

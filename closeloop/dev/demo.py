@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from closeloop.simulator import ACCOUNTS, SimConfig, Simulator, new_grievance_body
+from closeloop.dev.simulator import SimConfig, Simulator, new_grievance_body, sim_data
 
 # How far each demo grievance gets.
 STAGES = (
@@ -80,7 +80,7 @@ async def _advance(sim: Simulator, rng: random.Random, stage: str) -> None:
                     f"/v1/assignments/{a['id']}/resolve",
                     token,
                     "command",
-                    {"account": rng.choice(ACCOUNTS)},
+                    {"account": rng.choice(sim_data().accounts)},
                 )
         if reached < 5:
             return

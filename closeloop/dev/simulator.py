@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,164 +35,49 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 # ------------------------------------------------------------------ the data
 
-# (category, weight, texts): a few categories dominate, as on a real hotline.
-CATEGORY_TEXTS: list[tuple[str, float, tuple[str, ...]]] = [
-    (
-        "UM06",
-        14,
-        (
-            "小区垃圾桶已经满了三天没人清运，气味很大，夏天招苍蝇。",
-            "楼下垃圾站的垃圾堆到路边了，清运车好几天没来。",
-        ),
-    ),
-    (
-        "PM03",
-        12,
-        (
-            "单元门禁坏了一个多月，物业一直说在等配件，外人随便进出。",
-            "楼道灯坏了，晚上老人上下楼很危险，请尽快维修。",
-        ),
-    ),
-    (
-        "UM03",
-        9,
-        (
-            "楼下餐馆油烟直排，家里窗户都不敢开，油烟净化器形同虚设。",
-            "烧烤店每天营业到凌晨，油烟和噪音严重扰民。",
-        ),
-    ),
-    (
-        "UM02",
-        8,
-        (
-            "地铁口早晚有流动摊贩占道经营，行人只能走机动车道。",
-            "菜市场门口占道摆摊，消防通道被堵住了。",
-        ),
-    ),
-    (
-        "UM08",
-        7,
-        (
-            "小区北门外的路灯一整排都不亮，晚上路过很黑。",
-            "人行道上的路灯忽明忽暗已经一周了。",
-        ),
-    ),
-    (
-        "PM01",
-        6,
-        (
-            "物业服务太差，绿化带杂草丛生，保洁两天才来一次。",
-            "物业对业主报修不理不睬，电话总是没人接。",
-        ),
-    ),
-    (
-        "HS05",
-        5,
-        (
-            "顶楼房屋漏水，下雨天屋里要放好几个盆接水。",
-            "楼上卫生间渗水到我家天花板，协商无果。",
-        ),
-    ),
-    (
-        "HS02",
-        4,
-        (
-            "电梯停运两天了，家里有八十岁老人下不了楼。",
-            "电梯经常突然停在两层之间，非常吓人，请检查。",
-        ),
-    ),
-    (
-        "UM01",
-        3,
-        (
-            "一楼住户私自扩建院墙，占用了公共绿地。",
-            "顶楼有人搭建彩钢房，存在安全隐患。",
-        ),
-    ),
-    (
-        "PM02",
-        2,
-        ("物业费突然上涨，没有公示也没有业主大会表决。",),
-    ),
-    (
-        "UM07",
-        2,
-        ("工地渣土车夜间遗撒，第二天路面全是泥。",),
-    ),
-]
+DATA_FILE = "simulator.json"
 
-# Recurring places: most grievances come from a few compounds (hotspots).
-PLACES: list[tuple[float, dict[str, str]]] = [
-    (
-        10,
-        {
-            "district": "haidian",
-            "street": "xueyuanlu",
-            "community": "xyl-01",
-            "grid": "xyl-01-g1",
-            "address": "石油大院3号楼",
-        },
-    ),
-    (
-        7,
-        {
-            "district": "haidian",
-            "street": "xueyuanlu",
-            "community": "xyl-01",
-            "grid": "xyl-01-g2",
-            "address": "石油大院菜市场东门",
-        },
-    ),
-    (
-        5,
-        {
-            "district": "haidian",
-            "street": "xueyuanlu",
-            "community": "xyl-02",
-            "grid": "xyl-02-g1",
-            "address": "林业大学家属区12号楼",
-        },
-    ),
-    (
-        4,
-        {
-            "district": "haidian",
-            "street": "xueyuanlu",
-            "community": "xyl-03",
-            "grid": "xyl-03-g2",
-            "address": "二里庄小区南门",
-        },
-    ),
-    (
-        2,
-        {
-            "district": "haidian",
-            "street": "xueyuanlu",
-            "community": "xyl-01",
-            "grid": "xyl-01-g3",
-            "address": "学院路地铁站B口",
-        },
-    ),
-    (
-        1,
-        {
-            "district": "haidian",
-            "street": "xueyuanlu",
-            "community": "xyl-02",
-            "grid": "xyl-02-g3",
-            "address": "林大北路临街商铺",
-        },
-    ),
-]
 
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = "秀英桂兰建华志强丽娟海燕国庆玉梅春生淑珍卫东红霞德明文静"
-CHANNELS = ("hotline", "hotline", "hotline", "app", "wechat", "web", "grid-worker")
-ACCOUNTS = (
-    "已现场核实并处理完毕，已与市民电话沟通。",
-    "已协调物业完成维修，后续每日巡查。",
-    "已约谈商户并责令整改，执法队复查合格。",
-)
+@dataclass(frozen=True)
+class Category:
+    code: str
+    weight: float
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SimData:
+    """What the simulated people say and where they live (``data/simulator.json``).
+
+    A few categories dominate, as on a real hotline; most grievances come from a few
+    compounds (hotspots); ``says`` holds what operators, departments and citizens write.
+    """
+
+    categories: tuple[Category, ...]
+    places: tuple[tuple[float, dict[str, str]], ...]
+    surnames: str
+    given_names: str
+    channels: tuple[str, ...]
+    accounts: tuple[str, ...]
+    says: dict[str, str]
+
+
+@functools.cache
+def sim_data() -> SimData:
+    """The packaged data file, read once."""
+    text = resources.files("closeloop.dev").joinpath("data", DATA_FILE).read_text("utf-8")
+    raw = json.loads(text)
+    return SimData(
+        categories=tuple(
+            Category(c["code"], float(c["weight"]), tuple(c["texts"])) for c in raw["categories"]
+        ),
+        places=tuple((float(p["weight"]), dict(p["location"])) for p in raw["places"]),
+        surnames=raw["surnames"],
+        given_names=raw["given_names"],
+        channels=tuple(raw["channels"]),
+        accounts=tuple(raw["accounts"]),
+        says=dict(raw["says"]),
+    )
 
 
 @dataclass
@@ -239,30 +126,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def weighted(rng: random.Random, items: list[tuple[float, Any]]) -> Any:
+def weighted(rng: random.Random, items: Sequence[tuple[float, Any]]) -> Any:
     return rng.choices([i for _, i in items], weights=[w for w, _ in items], k=1)[0]
 
 
 def citizen(rng: random.Random) -> tuple[str, str]:
-    name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2))))
+    data = sim_data()
+    name = rng.choice(data.surnames) + "".join(rng.sample(data.given_names, rng.choice((1, 2))))
     phone = "1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9))
     return name, phone
 
 
 def new_grievance_body(rng: random.Random) -> tuple[dict[str, Any], str]:
     """A realistic grievance and its category (the simulator's operator classifies it)."""
-    code, _, texts = weighted(rng, [(w, c) for c in CATEGORY_TEXTS for w in [c[1]]])
-    place = dict(weighted(rng, PLACES))
+    data = sim_data()
+    category: Category = weighted(rng, [(c.weight, c) for c in data.categories])
+    place = dict(weighted(rng, data.places))
     name, phone = citizen(rng)
-    text = f"{place['address']}：{rng.choice(texts)}"
+    text = f"{place['address']}：{rng.choice(category.texts)}"
     body = {
-        "channel": rng.choice(CHANNELS),
+        "channel": rng.choice(data.channels),
         "citizen_name": name,
         "citizen_phone": phone,
         "text": text,
         "location": place,
     }
-    return body, code
+    return body, category.code
 
 
 # ------------------------------------------------------------------ the tally
@@ -445,6 +334,7 @@ class Simulator:
 
     async def grievance(self, index: int) -> None:
         """One grievance from filing to closing, as its people would act."""
+        says = sim_data().says
         rng = random.Random(f"{self.config.seed}/{index}")
         started = time.monotonic()
         body, category = new_grievance_body(rng)
@@ -506,14 +396,14 @@ class Simulator:
                     "contacted": True,
                     "resolved": False,
                     "satisfaction": "unsatisfied",
-                    "comment": "问题依旧，没有实质处理。",
+                    "comment": says["feedback_unsatisfied"],
                 }
                 if unsatisfied
                 else {
                     "contacted": True,
                     "resolved": True,
                     "satisfaction": rng.choice(("satisfied", "satisfied", "basically_satisfied")),
-                    "comment": "处理及时，谢谢。",
+                    "comment": says["feedback_satisfied"],
                 }
             )
             answer = await self.request(
@@ -535,6 +425,7 @@ class Simulator:
 
     async def work(self, gid: str, rng: random.Random, flags: dict[str, bool]) -> dict[str, Any]:
         """The departments' part, until the grievance is resolved or final."""
+        says = sim_data().says
         sup = self.config.supervisor_token
         deadline = time.monotonic() + self.config.duration + self.config.drain
         while time.monotonic() < deadline:
@@ -573,7 +464,7 @@ class Simulator:
                             f"{path}/return",
                             token,
                             "command",
-                            {"reason": "该事项不属于本单位职责范围。"},
+                            {"reason": says["return"]},
                         )
                         if r.status_code == 200:
                             self.tally.returned += 1
@@ -591,7 +482,7 @@ class Simulator:
                         f"{path}/complete-part",
                         token,
                         "command",
-                        {"account": rng.choice(ACCOUNTS)},
+                        {"account": rng.choice(sim_data().accounts)},
                     )
                     acted = True
                 elif "resolve" in actions:
@@ -601,7 +492,7 @@ class Simulator:
                             f"{path}/progress",
                             token,
                             "command",
-                            {"note": "已到现场查看，正在协调处理。"},
+                            {"note": says["progress"]},
                         )
                     if flags["summon"]:
                         flags["summon"] = False
@@ -611,7 +502,7 @@ class Simulator:
                             f"/v1/grievances/{gid}/summon",
                             sup,
                             "command",
-                            {"departments": called, "reason": "多部门联合处置。"},
+                            {"departments": called, "reason": says["summon"]},
                         )
                         if r.status_code == 200:
                             self.tally.summoned += 1
@@ -635,7 +526,7 @@ class Simulator:
                         f"{path}/resolve",
                         token,
                         "command",
-                        {"account": rng.choice(ACCOUNTS)},
+                        {"account": rng.choice(sim_data().accounts)},
                     )
                     if r.status_code == 200:
                         self.tally.resolved += 1
@@ -646,6 +537,7 @@ class Simulator:
         return await self.get_grievance(gid)
 
     async def arbitrate(self, gid: str, state: dict[str, Any], rng: random.Random) -> None:
+        says = sim_data().says
         returned = [a for a in state["assignments"] if a["state"] == "returned"]
         if not returned:
             await self._sleep(0.2)
@@ -662,20 +554,21 @@ class Simulator:
                 "assignment_id": aid,
                 "decision": "redispatch",
                 "department": others[0],
-                "reason": "经核实属该单位职责，改派。",
+                "reason": says["redispatch"],
             }
             r = await self.request("POST", path, op, "command", body, tolerate=(422,))
             if r.status_code != 422:
                 return
             # e.g. the community negative list: the operator confirms instead.
             self.tally.corrected += 1
-        confirm = {"assignment_id": aid, "decision": "confirm", "reason": "经核实属本单位职责"}
+        confirm = {"assignment_id": aid, "decision": "confirm", "reason": says["confirm"]}
         await self.request("POST", path, op, "command", confirm)
 
     async def extension(
         self, gid: str, assignment: dict[str, Any], token: str, rng: random.Random
     ) -> None:
         aid = assignment.get("assignment_id") or assignment["id"]
+        says = sim_data().says
         current = assignment.get("resolve_deadline")
         base = datetime.fromisoformat(current) if current else datetime.now(UTC)
         # A little after the current resolve deadline (within every profile's maximum).
@@ -685,7 +578,7 @@ class Simulator:
             f"/v1/assignments/{aid}/extension-request",
             token,
             "command",
-            {"new_deadline": new_deadline.isoformat(), "reason": "需协调多方，申请延期。"},
+            {"new_deadline": new_deadline.isoformat(), "reason": says["extension_request"]},
             tolerate=(422,),
         )
         if r.status_code != 200:
@@ -697,9 +590,9 @@ class Simulator:
             f"/v1/grievances/{gid}/extension-decision",
             self.config.supervisor_token,
             "command",
-            {"assignment_id": aid, "granted": True, "reason": "同意延期。"}
+            {"assignment_id": aid, "granted": True, "reason": says["extension_granted"]}
             if rng.random() < 0.8
-            else {"assignment_id": aid, "granted": False, "reason": "理由不充分，请按期办结。"},
+            else {"assignment_id": aid, "granted": False, "reason": says["extension_denied"]},
         )
 
     # ---------------------------------------------------------------- the run

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from closeloop.settings import Settings
-from closeloop.supervisor import (
+from closeloop.dev.supervisor import (
     ComponentSpec,
     Supervisor,
     free_port,
@@ -26,6 +25,7 @@ from closeloop.supervisor import (
     tcp_open,
     venv_script,
 )
+from closeloop.settings import Settings
 
 if TYPE_CHECKING:
     from api.stores import TokenStore
