@@ -14,6 +14,7 @@ parameters render without knowing the error:
 | ``role``, ``roles`` | role label (a principal's role or an assignment's role) |
 | ``department(s)``, ``returned_department``, ``actor_department`` | department names |
 | ``category`` | category name |
+| ``district``, ``street``, ``community`` | the place's name (Chinese; English keeps the code) |
 | ``kind`` | deadline-kind label |
 | ``level``, ``levels`` | escalation-level label |
 | ``outcome`` | close-outcome label |
@@ -127,6 +128,17 @@ class _Context:
         self.directory = directory
         self.tz = tz
 
+    def place(self, level: str, code: str) -> str:
+        """A district, street or community by its Chinese name (English keeps the code)."""
+        if self.lang == "en":
+            return code
+        directory = self.directory or _default_policies()[0]
+        if level == "district":
+            return directory.districts.get(code, code)
+        table = directory.streets if level == "street" else directory.communities
+        found = table.get(code)
+        return found[1] if found else code
+
     def one(self, name: str, value: Any) -> str:
         lang = self.lang
         formatters: dict[str, Callable[[Any], str]] = {
@@ -141,6 +153,9 @@ class _Context:
             "returned_department": lambda v: department_name(str(v), lang, self.directory),
             "actor_department": lambda v: department_name(str(v), lang, self.directory),
             "category": lambda v: category_name(str(v), lang),
+            "district": lambda v: self.place("district", str(v)),
+            "street": lambda v: self.place("street", str(v)),
+            "community": lambda v: self.place("community", str(v)),
             "kind": lambda v: label("deadline_kind", v, lang),
             "level": lambda v: label("escalation_level", v, lang),
             "levels": lambda v: label("escalation_level", v, lang),

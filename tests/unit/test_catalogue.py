@@ -1,0 +1,213 @@
+"""The one catalogue of words: complete for every code, one term per concept, no mixed languages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.catalogue import LANGS, messages, t
+from api.problems import STATUSES, domain_problem, error_detail
+from domain import errors
+from domain.errors import (
+    ERROR_CODES,
+    REASON_CODES,
+    AssignmentStateError,
+    DomainError,
+    IllegalTransitionError,
+    ValidationError,
+)
+from tests.conftest import FakeClock
+from tests.support.api import ApiHarness, api_harness, sqlite_env
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE_FILES = [ROOT / "api" / "locales" / f"{lang}.toml" for lang in LANGS]
+
+# Synonyms the glossary replaced: one term per concept (改派时限, 区级督办, 已被取代 …).
+BANNED = ("重新派单", "退单重新派单", "区级督查", "区督查", "已被替代", "退单待改派时限")
+
+# Two English words in a row are prose; a code (hd.urban), an id or a header name is not.
+ENGLISH_PROSE = re.compile(r"\b[A-Za-z]{2,}\s+[A-Za-z]{2,}\b")
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+SAMPLE: dict[str, Any] = {
+    "field": "citizen_phone",
+    "max_len": 500,
+    "value": "x1",
+    "allowed": ["normal", "urgent"],
+    "department": "hd.urban",
+    "departments": ["hd.urban", "hd.water"],
+    "returned_department": "hd.housing",
+    "actor_department": "hd.water",
+    "category": "UM01",
+    "community": "xyl-01",
+    "street": "xueyuanlu",
+    "district": "hd",
+    "grid": "xyl-01-g1",
+    "deadline": "2026-12-01T08:00:00+00:00",
+    "latest": "2026-12-08T08:00:00+00:00",
+    "levels": [1, 2, 3],
+    "level": 2,
+    "outcome": "satisfied",
+    "sla_class": "A",
+    "kind": "resolve",
+    "assignment_id": "0c5a.2",
+    "number": "20261201-0001",
+    "grievance_id": "0c5a",
+    "version": 7,
+    "expected": 6,
+    "action": "resolve",
+    "role": "department",
+    "roles": ["operator", "supervisor"],
+}
+
+
+def sample_errors() -> list[DomainError]:
+    """One error for every code the domain can raise, with plausible parameters."""
+    made: list[DomainError] = []
+    for code in sorted(errors.VALIDATION_CODES):
+        made.append(ValidationError(code, **SAMPLE))
+    for code in sorted(REASON_CODES):
+        taken = ("action", "allowed", "status", "state", "assignment_id")
+        params = {k: v for k, v in SAMPLE.items() if k not in taken}
+        if code == "assignment-role":
+            params |= {"role": "assisting", "roles": ["lead"]}
+        made.append(
+            IllegalTransitionError("resolve", "in_progress", ["report_progress"], code, **params)
+        )
+        made.append(
+            AssignmentStateError(
+                "resolve",
+                "0c5a.1",
+                "signed_for",
+                "in_progress",
+                ["report_progress"],
+                code,
+                **params,
+            )
+        )
+    for kind in (
+        errors.DomainError,
+        errors.ValidationError,
+        errors.NotAssignedError,
+        errors.PermissionDeniedError,
+        errors.NegativeListError,
+        errors.UnknownAssignmentError,
+        errors.GrievanceNotFoundError,
+        errors.ConcurrentWriteError,
+        errors.CommandIdReusedError,
+        errors.StaleVersionError,
+    ):
+        made.append(kind(**SAMPLE))
+    made.append(IllegalTransitionError("resolve", "closed", []))
+    made.append(AssignmentStateError("sign_for", "0c5a.1", "superseded", "in_progress"))
+    return made
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    assert set(messages("zh")) == set(messages("en"))
+    for lang in LANGS:
+        empty = [k for k, v in messages(lang).items() if not v.strip()]
+        assert empty == [], lang
+
+
+def test_every_error_and_reason_code_and_problem_title_has_words() -> None:
+    for lang in LANGS:
+        words = messages(lang)
+        for code in ERROR_CODES:
+            key = f"reason.{code}" if code in REASON_CODES else f"error.{code}"
+            assert key in words, (lang, code)
+        for code in STATUSES:
+            assert f"title.{code}" in words and f"error.{code}" in words, (lang, code)
+
+
+def test_one_term_per_concept() -> None:
+    for path in CATALOGUE_FILES:
+        text = path.read_text(encoding="utf-8")
+        for banned in BANNED:
+            assert banned not in text, (path.name, banned)
+    zh = messages("zh")
+    assert zh["deadline_kind.redispatch"] == "改派时限"
+    assert "区级督办" in zh["escalation_level.2"]
+
+
+@pytest.mark.parametrize("error", sample_errors(), ids=lambda e: f"{type(e).__name__}-{e.code}")
+def test_every_error_renders_in_one_language(error: DomainError) -> None:
+    zh = error_detail(error, "zh")
+    en = error_detail(error, "en")
+    assert zh and en and zh != en
+    assert "{" not in zh and "{" not in en
+    assert not ENGLISH_PROSE.search(zh), zh
+    assert not CJK.search(en), en
+    for lang in LANGS:
+        body = domain_problem(error, lang)  # type: ignore[arg-type]
+        assert body["status"] == STATUSES[body["code"]]
+        assert not (
+            CJK.search(body["title"]) if lang == "en" else ENGLISH_PROSE.search(body["title"])
+        )
+
+
+def test_the_blocking_reason_names_the_departments() -> None:
+    error = AssignmentStateError(
+        "resolve",
+        "0c5a.1",
+        "signed_for",
+        "in_progress",
+        ["report_progress", "request_extension"],
+        "waiting-for-assisting",
+        departments=["hd.fire", "cm.xyl-01"],
+    )
+    zh = error_detail(error, "zh")
+    assert "「办结」" in zh and "区消防救援支队、石油大院社区居委会" in zh and "阶段反馈" in zh
+    en = error_detail(error, "en")
+    assert "District Fire and Rescue Detachment, xyl-01 community committee" in en
+    assert "'resolve'" in en and "report progress" in en
+
+
+def test_parameters_are_formatted_by_name() -> None:
+    assert t("error.not-one-of", "en", field="urgency", allowed=[]) == (
+        "Field 'urgency' must be one of: nothing."
+    )
+    assert t("reason.no-open-deadline", "zh", kind="sign_for") == "没有未到期的签收时限"
+    assert t("error.deadline-too-late", "zh", latest="2026-12-01T00:00:00+00:00") == (
+        "新时限不能晚于 2026-12-01 08:00。"
+    )
+    assert t("no.such-key", "zh") == "no.such-key"
+
+
+# ------------------------------------------------------------------ over HTTP
+
+
+@pytest.fixture
+async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
+        yield harness
+
+
+async def test_an_early_resolve_names_the_pending_assisting_department(api: ApiHarness) -> None:
+    body = await api.dispatched("PM02", lead="st.xueyuanlu", assisting=["hd.housing"])
+    gid = body["id"]
+    g = (await api.get(f"/v1/grievances/{gid}", "operator")).json()
+    by_dept = {a["department"]: a["id"] for a in g["assignments"]}
+    lead, assisting = by_dept["st.xueyuanlu"], by_dept["hd.housing"]
+    for aid, dept in ((lead, "st.xueyuanlu"), (assisting, "hd.housing")):
+        r = await api.post(f"/v1/assignments/{aid}/sign-for", "department", None, dept)
+        assert r.status_code == 200, r.text
+
+    path = f"/v1/assignments/{lead}/resolve"
+    r = await api.post(path, "department", {"account": "完成"}, "st.xueyuanlu")
+    assert r.status_code == 409, r.text
+    zh = r.json()
+    assert zh["code"] in ("illegal-transition", "illegal-assignment-transition")
+    assert zh["current_status"] == "in_progress" and "resolve" not in zh["allowed_actions"]
+    assert "区住房和城乡建设委员会" in zh["detail"] and "「办结」" in zh["detail"], zh
+    assert not ENGLISH_PROSE.search(zh["detail"] + zh["title"]), zh
+
+    r = await api.post(path + "?lang=en", "department", {"account": "done"}, "st.xueyuanlu")
+    en = r.json()
+    assert r.status_code == 409
+    assert "District Housing and Urban-Rural Development Commission" in en["detail"], en
+    assert not CJK.search(en["detail"] + en["title"]), en
