@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from api.catalogue import LANGS, messages, t
+from api.catalogue import LANGS, messages, reason_text, t
 from api.problems import STATUSES, domain_problem, error_detail
 from domain import errors
 from domain.errors import (
@@ -20,6 +21,7 @@ from domain.errors import (
     IllegalTransitionError,
     ValidationError,
 )
+from domain.model import ReasonCode
 from tests.conftest import FakeClock
 from tests.support.api import ApiHarness, api_harness, sqlite_env
 
@@ -211,3 +213,23 @@ async def test_an_early_resolve_names_the_pending_assisting_department(api: ApiH
     assert r.status_code == 409
     assert "District Housing and Urban-Rural Development Commission" in en["detail"], en
     assert not CJK.search(en["detail"] + en["title"]), en
+
+
+@pytest.mark.parametrize("code", [c.value for c in ReasonCode])
+def test_every_workflow_reason_renders_in_both_languages(code: str) -> None:
+    event = SimpleNamespace(
+        reason=None,
+        reason_code=code,
+        reason_params={
+            "kind": "sign_for",
+            "due": "2026-12-01T01:00:00+00:00",
+            "department": "hd.housing",
+            "level": 2,
+            "reopen_count": 2,
+        },
+    )
+    zh, en = reason_text(event, "zh"), reason_text(event, "en")
+    assert zh and en and "{" not in zh + en
+    assert not ENGLISH_PROSE.search(zh) and not CJK.search(en), (zh, en)
+    if code == "deadline-lapsed":
+        assert zh == "签收时限 2026-12-01 09:00 已过，二级：区级督办"
