@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from api.catalogue import Lang, department_name, has, label, reason_text, role_label, t
+from api.catalogue import (
+    Lang,
+    broken_link_text,
+    department_name,
+    has,
+    label,
+    reason_text,
+    role_label,
+    t,
+)
 from api.pages import environment
 from domain import audit
 from domain.integrity import BrokenLink
@@ -152,9 +161,8 @@ class _Page:
             integrity = Cell(self.w("intact"), "ok")
         else:
             b = self.case.broken
-            integrity = Cell(
-                f"{self.w('broken')}: v{b.version} {b.event_type} — {b.reason}", "broken"
-            )
+            why = broken_link_text(b, self.lang)
+            integrity = Cell(f"{self.w('broken')}: v{b.version} {b.event_type} — {why}", "broken")
         return [
             ("number", Cell(grievance.number)),
             ("id", Cell(str(grievance.id), "mono")),

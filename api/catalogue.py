@@ -220,3 +220,16 @@ def reason_text(
         params = dict(getattr(event, "reason_params", None) or {})
         return t(f"event_reason.{code}", lang, directory=directory, tz=tz, **params)
     return str(getattr(event, "reason", None) or "")
+
+
+def broken_link_text(link: Any, lang: Lang) -> str:
+    """Why a hash chain is broken, from what the check expected (the domain's text is for logs)."""
+    reason = str(getattr(link, "reason", ""))
+    if has(f"integrity.{reason}", lang):
+        return t(f"integrity.{reason}", lang)
+    expected = str(getattr(link, "expected", ""))
+    if expected == "decodable event":
+        return t("integrity.undecodable", lang)
+    if expected.startswith("version "):
+        return t("integrity.missing-event", lang)
+    return t("integrity.hash-mismatch", lang)
