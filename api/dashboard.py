@@ -146,15 +146,10 @@ def trend(
     department: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TrendPublic:
     """三率 per local week, oldest first (all departments, or one)."""
-    items = read_model_call(
-        read_models.kpi_trend,
-        weeks=weeks,
-        department=department,
-        now=app.clock(),
-    )
-    return TrendPublic(
-        weeks=weeks, department=department, items=[WeekKpis.model_validate(i) for i in items]
-    )
+    now = app.clock()
+    items = read_model_call(read_models.kpi_trend, weeks=weeks, department=department, now=now)
+    weekly = [WeekKpis.model_validate(i) for i in items]
+    return TrendPublic(weeks=weeks, department=department, items=weekly)
 
 
 @router.get("/dashboard/data/hotspots", response_model=HotspotsPublic, responses=READ_PROBLEMS)
@@ -166,16 +161,8 @@ def hotspots(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> HotspotsPublic:
     """Top category × place counts over the last weeks (repeated complaints stand out)."""
-    items = read_model_call(
-        read_models.hotspots,
-        weeks=weeks,
-        limit=limit,
-        now=app.clock(),
-    )
-    today = app.clock().astimezone(app.policies.calendar.tz).date()
-    since = week_start(today) - timedelta(weeks=weeks - 1)
-    return HotspotsPublic(
-        weeks=weeks,
-        since=since.isoformat(),
-        items=[Hotspot.model_validate(i) for i in items],
-    )
+    now = app.clock()
+    items = read_model_call(read_models.hotspots, weeks=weeks, limit=limit, now=now)
+    since = week_start(now.astimezone(app.policies.calendar.tz).date()) - timedelta(weeks=weeks - 1)
+    spots = [Hotspot.model_validate(i) for i in items]
+    return HotspotsPublic(weeks=weeks, since=since.isoformat(), items=spots)
