@@ -1,26 +1,62 @@
-"""The application service: one method per use case, one atomic save per command.
+"""The application service: one pipeline for every command, and reads by id.
 
-Every command takes an optional ``command_id``. Repeating a command with an id the
-grievance has already applied changes nothing and answers the first result again,
-which is what HTTP retries and Temporal activity retries rely on.
+``handle(command)`` loads the grievance, answers a repeated ``command_id`` with its
+first result (what HTTP retries and Temporal activity retries rely on), checks the
+expected version (If-Match), lets the command's decide function in
+``domain.handlers`` call the aggregate, and saves atomically. The use-case methods
+(``classify_grievance``, ``sign_for`` …) build a command from their arguments and
+call ``handle``; the audit reader's functions (``domain.audit_reader``) are bound as
+methods too.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
-from domain import audit
+from domain import audit_reader
+from domain.case_numbers import (
+    NUMBER_ATTEMPTS,
+    case_number_id,
+    grievance_id_for,
+    propose_case_number,
+    split_assignment_id,
+)
+from domain.commands import (
+    ArbitrateReturn,
+    AssignmentCommand,
+    ClassifyGrievance,
+    CloseGrievance,
+    Command,
+    CompletePart,
+    DeadlineStep,
+    DecideExtension,
+    DispatchGrievance,
+    Escalate,
+    GrievanceCommand,
+    MergeGrievance,
+    ReceiveGrievance,
+    RecordFeedback,
+    RejectGrievance,
+    ReportIn,
+    ReportProgress,
+    RequestExtension,
+    Resolve,
+    ReturnAssignment,
+    SignFor,
+    SummonDepartments,
+    Urge,
+    WithdrawGrievance,
+)
 from domain.errors import (
     ConcurrentWriteError,
     DomainError,
@@ -28,32 +64,19 @@ from domain.errors import (
     StaleVersionError,
     ValidationError,
 )
-from domain.grievance import Grievance, NewAssignment
-from domain.integrity import GENESIS, BrokenLink, verify_chain, verify_chain_step
+from domain.grievance import Grievance
+from domain.handlers import HANDLERS, MAX_TEXT, Decision, still_open
 from domain.model import (
     Action,
     Actor,
-    ArbitrationDecision,
-    AssignmentRole,
-    AssignmentState,
     Channel,
-    DeadlineKind,
     Location,
-    Outcome,
-    Satisfaction,
-    Urgency,
     clean_phone,
     clean_text,
     parse_enum,
+    utc,
 )
 from domain.policies import Policies, load_policies
-
-ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://closeloop.invalid/grievance")
-NUMBER_NAMESPACE = uuid5(NAMESPACE_URL, "https://closeloop.invalid/case-number")
-_GRIEVANCE_TOPIC = "domain.grievance:Grievance."
-MAX_TEXT = 4000
-MAX_NOTE = 2000
-MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -70,7 +93,10 @@ class CommandResult:
 
 
 class CaseNumber(Aggregate):
-    """Claims one human-readable case number, so two grievances never share it."""
+    """Claims one human-readable case number, so two grievances never share it.
+
+    Defined here because its stored topic is ``domain.application:CaseNumber``.
+    """
 
     @event("Claimed")
     def __init__(self, id: UUID, number: str, grievance_id: UUID) -> None:
@@ -78,31 +104,18 @@ class CaseNumber(Aggregate):
         self.grievance_id = grievance_id
 
 
-def case_number_id(number: str) -> UUID:
-    return uuid5(NUMBER_NAMESPACE, number)
+def _use_case(
+    command_type: type[GrievanceCommand] | type[AssignmentCommand],
+) -> Callable[..., CommandResult]:
+    """A method ``(target id, actor, **data)`` that builds the command and handles it."""
+    target = "assignment_id" if issubclass(command_type, AssignmentCommand) else "grievance_id"
 
+    def use_case(app: GrievanceApp, target_id: Any, actor: Actor, **data: Any) -> CommandResult:
+        return app.handle(command_type(**{target: target_id}, actor=actor, **data))
 
-def propose_case_number(grievance_id: UUID, received_local_day: str, attempt: int) -> str:
-    """``YYYYMMDD`` + six digits derived from the id: readable over the phone, stable on retry."""
-    digest = hashlib.sha256(f"{grievance_id}/{attempt}".encode()).digest()
-    return f"{received_local_day}{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
-
-
-def grievance_id_for(command_id: str) -> UUID:
-    return uuid5(ID_NAMESPACE, command_id)
-
-
-def split_assignment_id(assignment_id: str) -> UUID:
-    """Assignment ids are ``<grievance uuid>.<n>``: the grievance is found without a lookup."""
-    head, _, tail = assignment_id.rpartition(".")
-    try:
-        if not tail.isdigit():
-            raise ValueError
-        return UUID(head)
-    except ValueError:
-        raise ValidationError(
-            "invalid-assignment-id", field="assignment_id", value=assignment_id
-        ) from None
+    use_case.__doc__ = command_type.__doc__
+    use_case.__name__ = command_type.__name__
+    return use_case
 
 
 class GrievanceApp(Application[UUID]):
@@ -133,6 +146,13 @@ class GrievanceApp(Application[UUID]):
             )
         self.policies = policies
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        """The application clock's instant, in UTC."""
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return aware datetimes")
+        return now.astimezone(UTC)
 
     # ------------------------------------------------------------------ reads
 
@@ -166,312 +186,6 @@ class GrievanceApp(Application[UUID]):
         for notification in self.recorder.select_notifications(start, limit):
             yield self.mapper.to_domain_event(notification)
 
-    # ------------------------------------------------------------------ audit
-
-    def state_as_of(self, grievance_id: UUID, as_of: datetime) -> Grievance | None:
-        """The grievance as it was at ``as_of`` (None if it did not exist yet)."""
-        if as_of.tzinfo is None:
-            raise ValidationError("naive-datetime", field="as_of")
-        return audit.replay(self.history(grievance_id), as_of=as_of)
-
-    def deadline_history(
-        self, grievance_id: UUID, now: datetime | None = None
-    ) -> list[audit.DeadlineRecord]:
-        """Every deadline of one grievance: due, met or not, by how long, what followed."""
-        return audit.deadline_history(self.history(grievance_id), now or self._now())
-
-    def department_lateness(
-        self,
-        department: str,
-        date_from: datetime,
-        date_to: datetime,
-        now: datetime | None = None,
-    ) -> list[audit.DeadlineRecord]:
-        """Deadlines of one department due within [date_from, date_to) that it missed."""
-        self.policies.directory.department(department)
-        now = now or self._now()
-        involved: set[UUID] = set()
-        for recorded in self.iter_all_events():
-            items = getattr(recorded, "assignments", None) or [
-                getattr(recorded, "assignment", None)
-            ]
-            for item in items:
-                if isinstance(item, dict) and item.get("department") == department:
-                    involved.add(UUID(str(recorded.originator_id)))
-        missed: list[audit.DeadlineRecord] = []
-        for grievance_id in sorted(involved, key=str):
-            for record in audit.missed_deadlines(self.history(grievance_id), now, department):
-                if date_from <= record.due < date_to:
-                    missed.append(record)
-        return sorted(missed, key=lambda r: (r.due, r.number))
-
-    def iter_all_events(self, page: int = 500) -> Iterator[DomainEventProtocol[UUID]]:
-        """Every grievance event in log order (case-number claims left out)."""
-        start = 1
-        while True:
-            notifications = self.recorder.select_notifications(start, page)
-            if not notifications:
-                return
-            for notification in notifications:
-                start = notification.id + 1
-                if notification.topic.startswith(_GRIEVANCE_TOPIC):
-                    yield self.mapper.to_domain_event(notification)
-
-    # -------------------------------------------------------------- integrity
-
-    def verify_grievance(self, grievance_id: UUID) -> BrokenLink | None:
-        """Recompute one grievance's hash chain from its stored events."""
-        events = []
-        for stored in self.recorder.select_events(grievance_id):
-            try:
-                events.append(self.mapper.to_domain_event(stored))
-            except Exception as error:  # a stored event that no longer decodes is tampering
-                return BrokenLink(
-                    grievance_id,
-                    stored.originator_version,
-                    stored.topic.rpartition(".")[2],
-                    "decodable event",
-                    repr(error),
-                    "the stored event no longer decodes",
-                )
-        if not events:
-            raise GrievanceNotFoundError(grievance_id=str(grievance_id))
-        return verify_chain(grievance_id, events)
-
-    def verify_all(self, page: int = 500) -> tuple[int, list[BrokenLink]]:
-        """Walk the whole log; answer (grievances checked, first broken link of each)."""
-        previous: dict[UUID, tuple[str, int]] = {}
-        broken: dict[UUID, BrokenLink] = {}
-        start = 1
-        while True:
-            notifications = self.recorder.select_notifications(start, page)
-            if not notifications:
-                break
-            for notification in notifications:
-                start = notification.id + 1
-                if not notification.topic.startswith(_GRIEVANCE_TOPIC):
-                    continue
-                gid = UUID(str(notification.originator_id))
-                if gid in broken:
-                    continue
-                try:
-                    event = self.mapper.to_domain_event(notification)
-                except Exception as error:
-                    broken[gid] = BrokenLink(
-                        gid,
-                        notification.originator_version,
-                        notification.topic.rpartition(".")[2],
-                        "decodable event",
-                        repr(error),
-                        "the stored event no longer decodes",
-                    )
-                    continue
-                prev_hash, prev_version = previous.get(gid, (GENESIS, 0))
-                link = verify_chain_step(gid, event, prev_hash, prev_version + 1)
-                if link is not None:
-                    broken[gid] = link
-                else:
-                    previous[gid] = (event.chain_hash, event.originator_version)  # type: ignore[attr-defined]
-        return len(previous.keys() | broken.keys()), sorted(
-            broken.values(), key=lambda b: (str(b.grievance_id), b.version)
-        )
-
-    # --------------------------------------------------------------- plumbing
-
-    def _now(self) -> datetime:
-        now = self.clock()
-        if now.tzinfo is None:
-            raise ValueError("the clock must return aware datetimes")
-        return now.astimezone(UTC)
-
-    def _save(self, *aggregates: Aggregate) -> None:
-        try:
-            self.save(*aggregates)
-        except IntegrityError:
-            raise ConcurrentWriteError() from None
-
-    def _result(self, grievance: Grievance, replayed: bool = False, **extra: Any) -> CommandResult:
-        return CommandResult(
-            grievance_id=grievance.id,
-            number=grievance.number,
-            version=grievance.version,
-            status=grievance.status.value,
-            replayed=replayed,
-            extra=extra,
-        )
-
-    def _execute(
-        self,
-        grievance: Grievance,
-        command_id: str | None,
-        expected_version: int | None,
-        mutate: Callable[[Grievance, str, datetime], dict[str, Any] | None],
-    ) -> CommandResult:
-        cmd = command_id or str(uuid4())
-        applied = grievance.applied_commands.get(cmd)
-        if applied is not None:
-            return CommandResult(
-                grievance_id=grievance.id,
-                number=grievance.number,
-                version=applied.version,
-                status=applied.status.value,
-                replayed=True,
-                extra=dict(applied.extra),
-            )
-        if expected_version is not None and grievance.version != expected_version:
-            raise StaleVersionError(
-                number=grievance.number, version=grievance.version, expected=expected_version
-            )
-        extra = mutate(grievance, cmd, self._now()) or {}
-        self._save(grievance)
-        return self._result(grievance, **extra)
-
-    def _command(
-        self,
-        grievance_id: UUID,
-        command_id: str | None,
-        expected_version: int | None,
-        mutate: Callable[[Grievance, str, datetime], dict[str, Any] | None],
-    ) -> CommandResult:
-        return self._execute(self.get_grievance(grievance_id), command_id, expected_version, mutate)
-
-    def _assignment_command(
-        self,
-        assignment_id: str,
-        command_id: str | None,
-        expected_version: int | None,
-        mutate: Callable[[Grievance, str, datetime], dict[str, Any] | None],
-    ) -> CommandResult:
-        return self._execute(
-            self.get_by_assignment(assignment_id), command_id, expected_version, mutate
-        )
-
-    def _new_work(
-        self, grievance: Grievance, department: str, role: AssignmentRole, now: datetime
-    ) -> NewAssignment:
-        self.policies.directory.department(department)
-        assert grievance.sla_class is not None and grievance.urgency is not None
-        deadlines = self.policies.sla.assignment_deadlines(
-            grievance.sla_class, grievance.urgency, now
-        )
-        return NewAssignment(
-            department=department,
-            role=role,
-            sign_for_deadline=deadlines.sign_for,
-            resolve_deadline=deadlines.resolve,
-        )
-
-    # ------------------------------------------------------------------ intake
-
-    def receive_grievance(
-        self,
-        actor: Actor,
-        *,
-        channel: str,
-        citizen_name: str,
-        citizen_phone: str,
-        text: str,
-        location: Location,
-        occurred_at: datetime | None = None,
-        command_id: str | None = None,
-    ) -> CommandResult:
-        """受理: record a new grievance and give it a case number."""
-        cmd = command_id or str(uuid4())
-        grievance_id = grievance_id_for(cmd)
-        try:
-            existing = self.get_grievance(grievance_id)
-        except GrievanceNotFoundError:
-            pass
-        else:
-            return self._result(existing, replayed=True)
-        channel_value = parse_enum(Channel, channel, "channel").value
-        name = clean_text(citizen_name, "citizen_name", max_len=50)
-        phone = clean_phone(citizen_phone)
-        body = clean_text(text, "text", max_len=MAX_TEXT)
-        address = clean_text(location.address, "location.address", max_len=200, required=False)
-        location = Location(
-            location.district, location.street, location.community, location.grid, address
-        )
-        self.policies.directory.check_location(location)
-        if occurred_at is not None and occurred_at.tzinfo is None:
-            raise ValidationError("naive-datetime", field="occurred_at")
-        now = self._now()
-        if occurred_at is not None and occurred_at > now:
-            raise ValidationError(
-                "in-the-future", field="occurred_at", value=occurred_at.isoformat()
-            )
-        Grievance.check_role(Action.RECEIVE, actor)
-        local_day = now.astimezone(self.policies.calendar.tz).strftime("%Y%m%d")
-        for attempt in range(20):
-            number = propose_case_number(grievance_id, local_day, attempt)
-            grievance = Grievance(
-                id=grievance_id,
-                number=number,
-                channel=channel_value,
-                citizen_name=name,
-                citizen_phone=phone,
-                text=body,
-                location=location.as_dict(),
-                occurred_at=occurred_at.astimezone(UTC) if occurred_at else None,
-                principal=actor.principal,
-                role=actor.role.value,
-                at=now,
-                command_id=cmd,
-            )
-            claim = CaseNumber(id=case_number_id(number), number=number, grievance_id=grievance_id)
-            try:
-                self.save(grievance, claim)
-            except IntegrityError:
-                try:
-                    # The same command saved concurrently: answer its result.
-                    return self._result(self.get_grievance(grievance_id), replayed=True)
-                except GrievanceNotFoundError:
-                    continue  # the number was taken: try the next one
-            return self._result(grievance)
-        raise ConcurrentWriteError(number_attempts=20)
-
-    def classify_grievance(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        category: str,
-        urgency: str | None = None,
-        reason: str | None = None,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """梳理: category leaf (its SLA class follows) and urgency (or the category's default)."""
-        leaf = self.policies.categories.leaf(category)
-        level = parse_enum(
-            Urgency, urgency or leaf.default_urgency or Urgency.NORMAL.value, "urgency"
-        )
-        assert leaf.sla_class is not None
-        sla_class = leaf.sla_class
-
-        def mutate(g: Grievance, cmd: str, now: datetime) -> None:
-            g.classify(actor, now, cmd, leaf.code, level.value, sla_class, reason)
-
-        return self._command(grievance_id, command_id, expected_version, mutate)
-
-    def reject_grievance(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        reason: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """不予受理."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON)
-        return self._command(
-            grievance_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.reject(actor, now, cmd, text),
-        )
-
     def suggest_route(self, grievance_id: UUID) -> tuple[str, list[str], str]:
         """What the routing rules would dispatch: (lead, assisting, rule)."""
         grievance = self.get_grievance(grievance_id)
@@ -484,477 +198,151 @@ class GrievanceApp(Application[UUID]):
         )
         return route.lead, list(route.assisting), route.rule
 
-    def dispatch_grievance(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        lead: str | None = None,
-        assisting: list[str] | None = None,
-        reason: str | None = None,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """派单: to the given departments, or where the routing rules send this category."""
+    # The audit reader (state as of an instant, lateness, the hash chain).
+    state_as_of = audit_reader.state_as_of
+    deadline_history = audit_reader.deadline_history
+    department_lateness = audit_reader.department_lateness
+    iter_all_events = audit_reader.iter_all_events
+    verify_grievance = audit_reader.verify_grievance
+    verify_all = audit_reader.verify_all
 
-        def mutate(g: Grievance, cmd: str, now: datetime) -> dict[str, Any]:
-            g.ensure_allowed(Action.DISPATCH, actor, "not-classified")
-            assert g.category is not None
-            category = self.policies.categories.leaf(g.category)
-            if lead is None:
-                route = self.policies.routing.route(
-                    category, Location.from_dict(g.location), self.policies.directory
-                )
-                lead_code, assisting_codes, routed_by = (
-                    route.lead,
-                    list(route.assisting) if assisting is None else list(assisting),
-                    route.rule,
-                )
-            else:
-                lead_code, assisting_codes, routed_by = lead, list(assisting or []), "operator"
-            self.policies.routing.check(
-                category, [lead_code, *assisting_codes], self.policies.directory
+    # --------------------------------------------------------------- pipeline
+
+    def handle(self, command: Command) -> CommandResult:
+        """The one pipeline: load → repeated command id → expected version → decide → save."""
+        if isinstance(command, ReceiveGrievance):
+            return self._receive(command)
+        decide = HANDLERS[type(command)]
+        grievance = self._load(command)
+        command_id = command.command_id or str(uuid4())
+        applied = grievance.applied_commands.get(command_id)
+        if applied is not None:
+            return CommandResult(
+                grievance_id=grievance.id,
+                number=grievance.number,
+                version=applied.version,
+                status=applied.status.value,
+                replayed=True,
+                extra=dict(applied.extra),
             )
-            g.dispatch(
-                actor,
-                now,
-                cmd,
-                self._new_work(g, lead_code, AssignmentRole.LEAD, now),
-                [self._new_work(g, c, AssignmentRole.ASSISTING, now) for c in assisting_codes],
-                routed_by,
-                reason,
-            )
-            return {
-                "assignments": [
-                    a.id for a in g.assignments.values() if a.state is AssignmentState.DISPATCHED
-                ]
-            }
-
-        return self._command(grievance_id, command_id, expected_version, mutate)
-
-    def arbitrate_return(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        assignment_id: str,
-        decision: str,
-        department: str | None = None,
-        reason: str | None = None,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """仲裁 a returned assignment: re-dispatch it elsewhere or confirm its department."""
-        choice = parse_enum(ArbitrationDecision, decision, "decision")
-
-        def mutate(g: Grievance, cmd: str, now: datetime) -> dict[str, Any]:
-            returned = g.assignment(assignment_id)
-            if choice is ArbitrationDecision.CONFIRM:
-                target = department or returned.department
-            elif department is None:
-                raise ValidationError("required", field="department")
-            else:
-                target = department
-            assert g.category is not None
-            self.policies.routing.check(
-                self.policies.categories.leaf(g.category), [target], self.policies.directory
-            )
-            g.arbitrate(
-                actor,
-                now,
-                cmd,
-                assignment_id,
-                choice,
-                self._new_work(g, target, returned.role, now),
-                reason,
-            )
-            return {"assignment_id": list(g.assignments)[-1]}
-
-        return self._command(grievance_id, command_id, expected_version, mutate)
-
-    def merge_grievance(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        into: UUID,
-        reason: str | None = None,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """合并: mark a duplicate and link it to its primary, in one atomic save."""
-        duplicate = self.get_grievance(grievance_id)
-        cmd = command_id or str(uuid4())
-        if cmd in duplicate.applied_commands:
-            return self._execute(duplicate, cmd, expected_version, lambda g, c, n: None)
-        primary = self.get_grievance(into)
-        if expected_version is not None and duplicate.version != expected_version:
+        step = command if isinstance(command, DeadlineStep) else None
+        if step is not None and step.only_if_open and not still_open(grievance, step):
+            return self._result(grievance, recorded=False)
+        expected = getattr(command, "expected_version", None)
+        if expected is not None and grievance.version != expected:
             raise StaleVersionError(
-                number=duplicate.number, version=duplicate.version, expected=expected_version
+                number=grievance.number, version=grievance.version, expected=expected
             )
-        now = self._now()
-        duplicate.merge(actor, now, cmd, primary.id, primary.number, reason)
-        primary.link_duplicate(actor, now, cmd, duplicate.id, duplicate.number)
-        self._save(duplicate, primary)
-        return self._result(duplicate, into=str(primary.id), into_number=primary.number)
+        at = utc(command.at) if command.at else self.now()
+        decision = decide(self, grievance, command, command_id, at) or Decision()
+        self._save(grievance, *decision.also_save)
+        return self._result(grievance, **decision.extra)
 
-    def withdraw_grievance(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        reason: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
+    def _load(self, command: Command) -> Grievance:
+        if isinstance(command, AssignmentCommand):
+            return self.get_by_assignment(command.assignment_id)
+        assert isinstance(command, GrievanceCommand)
+        return self.get_grievance(command.grievance_id)
+
+    def _save(self, *aggregates: Aggregate) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrentWriteError() from None
+
+    @staticmethod
+    def _result(
+        grievance: Grievance, replayed: bool = False, recorded: bool = True, **extra: Any
     ) -> CommandResult:
-        """撤件 at the citizen's request."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON)
-        return self._command(
-            grievance_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.withdraw(actor, now, cmd, text),
-        )
-
-    # ------------------------------------------------------------ departments
-
-    def sign_for(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """签收."""
-        return self._assignment_command(
-            assignment_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.sign_for(actor, now, cmd, assignment_id),
-        )
-
-    def return_assignment(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        reason: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """退单, with the reason the dispatch centre arbitrates on."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON)
-        return self._assignment_command(
-            assignment_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.return_assignment(
-                actor, now, cmd, assignment_id, text, self.policies.sla.redispatch_deadline(now)
-            ),
-        )
-
-    def report_progress(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        note: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """阶段反馈."""
-        text = clean_text(note, "note", max_len=MAX_NOTE)
-        return self._assignment_command(
-            assignment_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.report_progress(actor, now, cmd, assignment_id, text),
-        )
-
-    def request_extension(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        new_deadline: datetime,
-        reason: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """延期申请: a later resolve deadline, within the SLA profile's maximum."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON)
-        if new_deadline.tzinfo is None:
-            raise ValidationError("naive-datetime", field="new_deadline")
-
-        def mutate(g: Grievance, cmd: str, now: datetime) -> None:
-            assignment = g.assignment(assignment_id)
-            base = assignment.resolve_deadline or now
-            g.request_extension(
-                actor,
-                now,
-                cmd,
-                assignment_id,
-                new_deadline,
-                self.policies.sla.latest_extension(base),
-                text,
-            )
-
-        return self._assignment_command(assignment_id, command_id, expected_version, mutate)
-
-    def complete_part(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        account: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """协办 part done."""
-        text = clean_text(account, "account", max_len=MAX_NOTE)
-        return self._assignment_command(
-            assignment_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.complete_part(actor, now, cmd, assignment_id, text),
-        )
-
-    def resolve(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        account: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """办结 by the lead department; opens the 回访 window."""
-        text = clean_text(account, "account", max_len=MAX_NOTE)
-        return self._assignment_command(
-            assignment_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.resolve(
-                actor, now, cmd, assignment_id, text, self.policies.sla.feedback_deadline(now)
-            ),
-        )
-
-    def report_in(
-        self,
-        assignment_id: str,
-        actor: Actor,
-        *,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """报到 after a summons."""
-        return self._assignment_command(
-            assignment_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.report_in(actor, now, cmd, assignment_id),
-        )
-
-    # ------------------------------------------------------------- supervisors
-
-    def decide_extension(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        assignment_id: str,
-        granted: bool,
-        reason: str | None = None,
-        new_deadline: datetime | None = None,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """Grant or deny a waiting extension request."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON, required=not granted)
-        return self._command(
-            grievance_id,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.decide_extension(
-                actor, now, cmd, assignment_id, granted, text or None, new_deadline
-            ),
-        )
-
-    def summon_departments(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        departments: list[str],
-        reason: str,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """吹哨: each summoned department must 报到 before its report-in deadline."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON)
-
-        def mutate(g: Grievance, cmd: str, now: datetime) -> dict[str, Any]:
-            due = self.policies.sla.report_in_deadline(now)
-            for code in departments:
-                self.policies.directory.department(code)
-            before = len(g.assignments)
-            g.summon(
-                actor,
-                now,
-                cmd,
-                [
-                    NewAssignment(code, AssignmentRole.SUMMONED, report_in_deadline=due)
-                    for code in departments
-                ],
-                text,
-            )
-            return {"assignments": list(g.assignments)[before:]}
-
-        return self._command(grievance_id, command_id, expected_version, mutate)
-
-    def urge(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        kind: str,
-        assignment_id: str | None = None,
-        due: datetime | None = None,
-        reason: str | None = None,
-        command_id: str | None = None,
-        only_if_open: bool = False,
-    ) -> CommandResult:
-        """催办 whoever owns an open deadline.
-
-        With ``only_if_open`` (how the workflows call it), a deadline that was met,
-        moved or is gone records nothing and answers ``recorded=False``.
-        """
-        deadline_kind = parse_enum(DeadlineKind, kind, "kind")
-        grievance = self.get_grievance(grievance_id)
-        if (
-            only_if_open
-            and (command_id is None or command_id not in grievance.applied_commands)
-            and grievance.find_open_deadline(deadline_kind, assignment_id, due) is None
-        ):
-            return self._not_recorded(grievance)
-        return self._execute(
-            grievance,
-            command_id,
-            None,
-            lambda g, cmd, now: g.urge(actor, now, cmd, deadline_kind, assignment_id, reason),
-        )
-
-    def escalate(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        level: int,
-        reason: str,
-        kind: str | None = None,
-        assignment_id: str | None = None,
-        due: datetime | None = None,
-        command_id: str | None = None,
-        expected_version: int | None = None,
-        only_if_open: bool = False,
-    ) -> CommandResult:
-        """督办 / 提级, by hand or by a lapsed deadline."""
-        text = clean_text(reason, "reason", max_len=MAX_REASON)
-        deadline_kind = parse_enum(DeadlineKind, kind, "kind") if kind else None
-        grievance = self.get_grievance(grievance_id)
-        if (
-            only_if_open
-            and deadline_kind is not None
-            and (command_id is None or command_id not in grievance.applied_commands)
-            and grievance.find_open_deadline(deadline_kind, assignment_id, due) is None
-        ):
-            return self._not_recorded(grievance)
-        return self._execute(
-            grievance,
-            command_id,
-            expected_version,
-            lambda g, cmd, now: g.escalate(
-                actor, now, cmd, level, text, deadline_kind, assignment_id
-            ),
-        )
-
-    def _not_recorded(self, grievance: Grievance) -> CommandResult:
-        result = self._result(grievance)
         return CommandResult(
-            grievance_id=result.grievance_id,
-            number=result.number,
-            version=result.version,
-            status=result.status,
-            recorded=False,
+            grievance_id=grievance.id,
+            number=grievance.number,
+            version=grievance.version,
+            status=grievance.status.value,
+            replayed=replayed,
+            extra=extra,
+            recorded=recorded,
         )
 
-    # ---------------------------------------------------------------- feedback
-
-    def record_feedback(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        contacted: bool,
-        resolved: bool | None = None,
-        satisfaction: str | None = None,
-        comment: str = "",
-        command_id: str | None = None,
-        expected_version: int | None = None,
-    ) -> CommandResult:
-        """回访 result: closes the loop, or reopens (重办) to the same departments."""
-        level = parse_enum(Satisfaction, satisfaction, "satisfaction") if satisfaction else None
-        text = clean_text(comment, "comment", max_len=MAX_NOTE, required=False)
-
-        def mutate(g: Grievance, cmd: str, now: datetime) -> None:
-            reopen: list[NewAssignment] = []
-            lead = g.lead_department
-            if lead is not None:
-                reopen.append(self._new_work(g, lead, AssignmentRole.LEAD, now))
-                reopen.extend(
-                    self._new_work(g, code, AssignmentRole.ASSISTING, now)
-                    for code in g.assisting_departments
-                )
-            g.record_feedback(
-                actor,
-                now,
-                cmd,
-                contacted,
-                resolved,
-                level,
-                text,
-                reopen,
-                self.policies.sla.profile.reopen_escalation_threshold,
+    def _receive(self, command: ReceiveGrievance) -> CommandResult:
+        """受理: a new grievance and the claim of its case number, saved together."""
+        command_id = command.command_id or str(uuid4())
+        grievance_id = grievance_id_for(command_id)
+        try:
+            return self._result(self.get_grievance(grievance_id), replayed=True)
+        except GrievanceNotFoundError:
+            pass
+        actor, occurred_at = command.actor, command.occurred_at
+        channel = parse_enum(Channel, command.channel, "channel").value
+        name = clean_text(command.citizen_name, "citizen_name", max_len=50)
+        phone = clean_phone(command.citizen_phone)
+        body = clean_text(command.text, "text", max_len=MAX_TEXT)
+        given = command.location
+        address = clean_text(given.address, "location.address", max_len=200, required=False)
+        location = Location(given.district, given.street, given.community, given.grid, address)
+        self.policies.directory.check_location(location)
+        if occurred_at is not None and occurred_at.tzinfo is None:
+            raise ValidationError("naive-datetime", field="occurred_at")
+        now = utc(command.at) if command.at else self.now()
+        if occurred_at is not None and occurred_at > now:
+            raise ValidationError(
+                "in-the-future", field="occurred_at", value=occurred_at.isoformat()
             )
+        Grievance.check_role(Action.RECEIVE, actor)
+        local_day = now.astimezone(self.policies.calendar.tz).strftime("%Y%m%d")
+        for attempt in range(NUMBER_ATTEMPTS):
+            number = propose_case_number(grievance_id, local_day, attempt)
+            grievance = Grievance(
+                id=grievance_id,
+                number=number,
+                channel=channel,
+                citizen_name=name,
+                citizen_phone=phone,
+                text=body,
+                location=location.as_dict(),
+                occurred_at=utc(occurred_at) if occurred_at else None,
+                principal=actor.principal,
+                role=actor.role.value,
+                at=now,
+                command_id=command_id,
+            )
+            claim = CaseNumber(id=case_number_id(number), number=number, grievance_id=grievance_id)
+            try:
+                self.save(grievance, claim)
+            except IntegrityError:
+                try:
+                    # The same command saved concurrently: answer its result.
+                    return self._result(self.get_grievance(grievance_id), replayed=True)
+                except GrievanceNotFoundError:
+                    continue  # the number was taken: try the next one
+            return self._result(grievance)
+        raise ConcurrentWriteError(number_attempts=NUMBER_ATTEMPTS)
 
-        return self._command(grievance_id, command_id, expected_version, mutate)
+    # -------------------------------------------------------------- use cases
 
-    def close_grievance(
-        self,
-        grievance_id: UUID,
-        actor: Actor,
-        *,
-        outcome: str,
-        reason: str | None = None,
-        command_id: str | None = None,
-        only_if_open: bool = False,
-    ) -> CommandResult:
-        """归档 without feedback, e.g. the 回访 window lapsed (outcome ``no_response``)."""
-        result = parse_enum(Outcome, outcome, "outcome")
-        grievance = self.get_grievance(grievance_id)
-        if (
-            only_if_open
-            and (command_id is None or command_id not in grievance.applied_commands)
-            and grievance.find_open_deadline(DeadlineKind.FEEDBACK, None) is None
-        ):
-            return self._not_recorded(grievance)
-        return self._execute(
-            grievance,
-            command_id,
-            None,
-            lambda g, cmd, now: g.close(actor, now, cmd, result, reason),
-        )
+    def receive_grievance(self, actor: Actor, **data: Any) -> CommandResult:
+        """受理: record a new grievance and give it a case number."""
+        return self.handle(ReceiveGrievance(actor=actor, **data))
+
+    classify_grievance = _use_case(ClassifyGrievance)
+    reject_grievance = _use_case(RejectGrievance)
+    dispatch_grievance = _use_case(DispatchGrievance)
+    arbitrate_return = _use_case(ArbitrateReturn)
+    merge_grievance = _use_case(MergeGrievance)
+    withdraw_grievance = _use_case(WithdrawGrievance)
+    sign_for = _use_case(SignFor)
+    return_assignment = _use_case(ReturnAssignment)
+    report_progress = _use_case(ReportProgress)
+    request_extension = _use_case(RequestExtension)
+    complete_part = _use_case(CompletePart)
+    resolve = _use_case(Resolve)
+    report_in = _use_case(ReportIn)
+    decide_extension = _use_case(DecideExtension)
+    summon_departments = _use_case(SummonDepartments)
+    urge = _use_case(Urge)
+    escalate = _use_case(Escalate)
+    record_feedback = _use_case(RecordFeedback)
+    close_grievance = _use_case(CloseGrievance)
 
 
 __all__ = [

@@ -61,7 +61,9 @@ class FollowUp:
     at: datetime
     action: str  # urged | escalated | extension_requested | extension_granted | extension_denied
     level: int | None = None
-    detail: str | None = None
+    detail: str | None = None  # a person's reason (or the granted deadline)
+    reason_code: str | None = None  # why the workflows acted (domain.model.ReasonCode)
+    reason_params: dict[str, Any] | None = None
 
 
 @dataclass
@@ -170,6 +172,14 @@ def _new_record(grievance: Grievance, deadline: Deadline) -> DeadlineRecord:
     )
 
 
+def _code(event: Any) -> dict[str, Any]:
+    # Events stored before reason codes existed have neither attribute.
+    return {
+        "reason_code": getattr(event, "reason_code", None),
+        "reason_params": getattr(event, "reason_params", None),
+    }
+
+
 def _note_follow_up(
     records: dict[tuple[str, str | None], DeadlineRecord], event: Any, name: str, at: datetime
 ) -> None:
@@ -177,7 +187,9 @@ def _note_follow_up(
     if name == "Urged":
         key = (event.kind, assignment_id)
         if key in records:
-            records[key].follow_ups.append(FollowUp(at, "urged", detail=event.reason))
+            records[key].follow_ups.append(
+                FollowUp(at, "urged", detail=event.reason, **_code(event))
+            )
     elif name == "Escalated":
         targets = (
             [(event.kind, assignment_id)]
@@ -187,7 +199,9 @@ def _note_follow_up(
         for key in targets:
             if key in records:
                 records[key].follow_ups.append(
-                    FollowUp(at, "escalated", level=event.level, detail=event.reason)
+                    FollowUp(
+                        at, "escalated", level=event.level, detail=event.reason, **_code(event)
+                    )
                 )
     elif name in ("ExtensionRequested", "ExtensionGranted", "ExtensionDenied"):
         key = (DeadlineKind.RESOLVE.value, assignment_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -114,6 +114,19 @@ class DeadlineKind(StrEnum):
     FEEDBACK = "feedback"
 
 
+class ReasonCode(StrEnum):
+    """Why the workflows acted: stored in an event's ``reason_code``, with ``reason_params``.
+
+    A person's own reason (a department's return, an operator's rejection) stays free
+    text in ``reason``; these codes are rendered from the API's catalogue.
+    """
+
+    DEADLINE_APPROACHING = "deadline-approaching"  # urge: kind, due, department
+    DEADLINE_LAPSED = "deadline-lapsed"  # escalate: kind, due, department, level
+    FEEDBACK_WINDOW_LAPSED = "feedback-window-lapsed"  # close: due
+    REOPENED_REPEATEDLY = "reopened-repeatedly"  # escalate to 兜底办: reopen_count, level
+
+
 class Satisfaction(StrEnum):
     SATISFIED = "satisfied"  # 满意
     BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
@@ -138,6 +151,13 @@ ESCALATION_LEVELS: tuple[int, ...] = (1, 2, 3)
 
 
 E = TypeVar("E", bound=StrEnum)
+
+
+def utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a moment without a time zone is refused."""
+    if moment.tzinfo is None:
+        raise ValidationError("naive-datetime", field="timestamp")
+    return moment.astimezone(UTC)
 
 
 def parse_enum(enum: type[E], value: object, field: str) -> E:

@@ -1,0 +1,420 @@
+"""Assignments: each department's part in a round, and the commands about them.
+
+派单 creates a lead (主办) and assisting (协办) assignments; 吹哨 adds summoned ones.
+The functions taking ``g: Grievance`` first are the aggregate's commands (bound as its
+methods in ``domain.grievance``): each checks its rule, then triggers one event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from domain.errors import ValidationError
+from domain.model import (
+    OPEN_ASSIGNMENT_STATES,
+    Action,
+    Actor,
+    ArbitrationDecision,
+    AssignmentRole,
+    AssignmentState,
+    Status,
+    utc,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from domain.grievance import Grievance
+
+A = Action
+_GONE = (AssignmentState.SUPERSEDED, AssignmentState.CANCELLED)
+
+
+@dataclass
+class Assignment:
+    """One department's part in one round of a grievance (state only, not an event)."""
+
+    id: str
+    department: str
+    role: AssignmentRole
+    round: int
+    state: AssignmentState
+    dispatched_at: datetime
+    sign_for_deadline: datetime | None = None
+    resolve_deadline: datetime | None = None
+    report_in_deadline: datetime | None = None
+    redispatch_deadline: datetime | None = None
+    summons_id: str | None = None
+    signed_for_at: datetime | None = None
+    finished_at: datetime | None = None  # completed / resolved / reported in
+    returned_at: datetime | None = None
+    return_reason: str | None = None
+    extension_requested: datetime | None = None
+    extensions_granted: int = 0
+    progress_notes: int = 0
+    urges: int = 0
+    escalation_level: int = 0
+    account: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_ASSIGNMENT_STATES
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any], at: datetime) -> Assignment:
+        return cls(
+            id=data["assignment_id"],
+            department=data["department"],
+            role=AssignmentRole(data["role"]),
+            round=int(data["round"]),
+            state=AssignmentState.DISPATCHED,
+            dispatched_at=at,
+            sign_for_deadline=data.get("sign_for_deadline"),
+            resolve_deadline=data.get("resolve_deadline"),
+            report_in_deadline=data.get("report_in_deadline"),
+            summons_id=data.get("summons_id"),
+        )
+
+
+@dataclass(frozen=True)
+class NewAssignment:
+    """What a command needs to create an assignment; deadlines come from the SLA policy."""
+
+    department: str
+    role: AssignmentRole
+    sign_for_deadline: datetime | None = None
+    resolve_deadline: datetime | None = None
+    report_in_deadline: datetime | None = None
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return utc(moment) if moment else None
+
+
+def assignment_payloads(
+    g: Grievance, new: list[NewAssignment], summons_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The event data of new assignments: ids ``<grievance id>.<n>`` in order."""
+    return [
+        {
+            "assignment_id": f"{g.id}.{len(g.assignments) + 1 + offset}",
+            "department": item.department,
+            "role": item.role.value,
+            "round": g.round,
+            "sign_for_deadline": _utc_or_none(item.sign_for_deadline),
+            "resolve_deadline": _utc_or_none(item.resolve_deadline),
+            "report_in_deadline": _utc_or_none(item.report_in_deadline),
+            "summons_id": summons_id,
+        }
+        for offset, item in enumerate(new)
+    ]
+
+
+# ----------------------------------------------------------------- queries
+
+
+def current_assignments(g: Grievance, *roles: AssignmentRole) -> list[Assignment]:
+    return [
+        a for a in g.assignments.values() if a.round == g.round and (not roles or a.role in roles)
+    ]
+
+
+def lead_assignment(g: Grievance) -> Assignment | None:
+    """The lead assignment of the current round that is still in play."""
+    leads = [a for a in current_assignments(g, AssignmentRole.LEAD) if a.state not in _GONE]
+    return leads[-1] if leads else None
+
+
+def assisting_departments(g: Grievance) -> list[str]:
+    return [
+        a.department
+        for a in current_assignments(g, AssignmentRole.ASSISTING)
+        if a.state not in _GONE
+    ]
+
+
+def pending_parts(g: Grievance) -> list[Assignment]:
+    """Assisting assignments of this round that are not yet completed."""
+    return [a for a in current_assignments(g, AssignmentRole.ASSISTING) if a.is_open]
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def dispatch(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    lead: NewAssignment,
+    assisting: list[NewAssignment],
+    routed_by: str,
+    reason: str | None = None,
+) -> None:
+    """派单: one lead department (主办) and any assisting ones (协办)."""
+    g.ensure_allowed(A.DISPATCH, actor, "not-classified" if g.category is None else None)
+    departments = [lead.department] + [a.department for a in assisting]
+    twice = sorted({code for code in departments if departments.count(code) > 1})
+    if twice:
+        raise ValidationError("department-twice", field="assisting", departments=twice)
+    if lead.role is not AssignmentRole.LEAD or any(
+        a.role is not AssignmentRole.ASSISTING for a in assisting
+    ):
+        raise ValidationError("dispatch-roles", field="role")
+    g._dispatched(
+        assignments=assignment_payloads(g, [lead, *assisting]),
+        routed_by=routed_by,
+        **g._meta(actor, at, command_id, reason),
+    )
+
+
+def arbitrate(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    assignment_id: str,
+    decision: ArbitrationDecision,
+    replacement: NewAssignment,
+    reason: str | None = None,
+) -> None:
+    """派单争议仲裁: re-dispatch a returned assignment, or confirm its department keeps it."""
+    g.ensure_allowed(A.ARBITRATE, actor)
+    returned = g.assignment(assignment_id)
+    if returned.state is not AssignmentState.RETURNED:
+        raise g.assignment_refusal(A.ARBITRATE, returned, "not-returned")
+    same = replacement.department == returned.department
+    if decision is ArbitrationDecision.CONFIRM and not same:
+        raise ValidationError(
+            "confirm-keeps-department",
+            field="department",
+            department=replacement.department,
+            returned_department=returned.department,
+        )
+    if decision is ArbitrationDecision.REDISPATCH:
+        if same:
+            raise ValidationError(
+                "redispatch-same-department", field="department", department=returned.department
+            )
+        taken = {
+            a.department
+            for a in current_assignments(g, AssignmentRole.LEAD, AssignmentRole.ASSISTING)
+            if a.is_open or a.state is AssignmentState.COMPLETED
+        }
+        if replacement.department in taken - {returned.department}:
+            raise ValidationError(
+                "department-already-assigned",
+                field="department",
+                department=replacement.department,
+            )
+    new = NewAssignment(
+        department=replacement.department,
+        role=returned.role,
+        sign_for_deadline=replacement.sign_for_deadline,
+        resolve_deadline=replacement.resolve_deadline,
+    )
+    g._arbitrated(
+        assignment_id=assignment_id,
+        decision=decision.value,
+        assignment=assignment_payloads(g, [new])[0],
+        **g._meta(actor, at, command_id, reason),
+    )
+
+
+# ------------------------------------------------------------- departments
+
+
+def sign_for(g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str) -> None:
+    """签收: the department accepts its assignment."""
+    g._own_assignment(A.SIGN_FOR, actor, assignment_id)
+    g._signed_for(assignment_id=assignment_id, **g._meta(actor, at, command_id, None))
+
+
+def return_assignment(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    assignment_id: str,
+    reason: str,
+    redispatch_deadline: datetime,
+) -> None:
+    """退单: the department sends its assignment back to the dispatch centre."""
+    g._own_assignment(A.RETURN, actor, assignment_id)
+    if not reason:
+        raise ValidationError("required", field="reason")
+    g._returned(
+        assignment_id=assignment_id,
+        redispatch_deadline=utc(redispatch_deadline),
+        **g._meta(actor, at, command_id, reason),
+    )
+
+
+def report_progress(
+    g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str, note: str
+) -> None:
+    """阶段反馈: an interim update."""
+    g._own_assignment(A.REPORT_PROGRESS, actor, assignment_id)
+    g._progress_reported(
+        assignment_id=assignment_id, note=note, **g._meta(actor, at, command_id, None)
+    )
+
+
+def request_extension(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    assignment_id: str,
+    new_deadline: datetime,
+    latest_allowed: datetime,
+    reason: str,
+) -> None:
+    """延期申请: ask for a later resolve deadline."""
+    assignment = g._own_assignment(A.REQUEST_EXTENSION, actor, assignment_id)
+    if not reason:
+        raise ValidationError("required", field="reason")
+    if assignment.extension_requested is not None:
+        raise g.assignment_refusal(
+            A.REQUEST_EXTENSION,
+            assignment,
+            "extension-pending",
+            requested=assignment.extension_requested.isoformat(),
+        )
+    wanted, current, latest = utc(new_deadline), assignment.resolve_deadline, utc(latest_allowed)
+    if current is not None and wanted <= current:
+        raise ValidationError(
+            "deadline-not-later",
+            field="new_deadline",
+            value=wanted.isoformat(),
+            deadline=current.isoformat(),
+        )
+    if wanted > latest:
+        raise ValidationError(
+            "deadline-too-late",
+            field="new_deadline",
+            value=wanted.isoformat(),
+            latest=latest.isoformat(),
+        )
+    g._extension_requested(
+        assignment_id=assignment_id,
+        requested_deadline=wanted,
+        **g._meta(actor, at, command_id, reason),
+    )
+
+
+def decide_extension(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    assignment_id: str,
+    granted: bool,
+    reason: str | None = None,
+    new_deadline: datetime | None = None,
+) -> None:
+    """Grant (the deadline moves) or deny (it does not) a waiting extension request."""
+    g.ensure_allowed(A.DECIDE_EXTENSION, actor)
+    assignment = g.assignment(assignment_id)
+    if assignment.extension_requested is None or not assignment.is_open:
+        raise g.assignment_refusal(A.DECIDE_EXTENSION, assignment, "no-extension-pending")
+    meta = g._meta(actor, at, command_id, reason)
+    if not granted:
+        if not reason:
+            raise ValidationError("required", field="reason")
+        g._extension_denied(assignment_id=assignment_id, **meta)
+        return
+    deadline = utc(new_deadline) if new_deadline else assignment.extension_requested
+    current = assignment.resolve_deadline
+    if current is not None and deadline <= current:
+        raise ValidationError(
+            "deadline-not-later",
+            field="new_deadline",
+            value=deadline.isoformat(),
+            deadline=current.isoformat(),
+        )
+    g._extension_granted(assignment_id=assignment_id, new_deadline=deadline, **meta)
+
+
+def complete_part(
+    g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str, account: str
+) -> None:
+    """协办完成: an assisting department reports its part done."""
+    g._own_assignment(A.COMPLETE_PART, actor, assignment_id)
+    g._part_completed(
+        assignment_id=assignment_id, account=account, **g._meta(actor, at, command_id, None)
+    )
+
+
+def resolve(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    assignment_id: str,
+    account: str,
+    feedback_deadline: datetime,
+) -> None:
+    """办结: the lead department's resolution, once every assisting part is done.
+
+    Refused with ``waiting-for-assisting`` and the pending departments' codes while
+    a 协办 part is open.
+    """
+    g.ensure_allowed(A.RESOLVE, actor, "not-signed-for" if g.status is Status.DISPATCHED else None)
+    lead = g._own_assignment(A.RESOLVE, actor, assignment_id)
+    pending = pending_parts(g)
+    if pending:
+        raise g.assignment_refusal(
+            A.RESOLVE, lead, "waiting-for-assisting", departments=[a.department for a in pending]
+        )
+    g._resolved(
+        assignment_id=assignment_id,
+        account=account,
+        feedback_deadline=utc(feedback_deadline),
+        **g._meta(actor, at, command_id, None),
+    )
+
+
+# ------------------------------------------------------------ 吹哨 / 报到
+
+
+def summon(
+    g: Grievance,
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    summons: list[NewAssignment],
+    reason: str,
+) -> None:
+    """吹哨: call departments to act together, each with a report-in deadline."""
+    g.ensure_allowed(A.SUMMON, actor)
+    if not summons:
+        raise ValidationError("required", field="departments")
+    codes = [s.department for s in summons]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise ValidationError("department-twice", field="departments", departments=twice)
+    if any(s.role is not AssignmentRole.SUMMONED or s.report_in_deadline is None for s in summons):
+        raise ValidationError("report-in-deadline-required", field="departments")
+    waiting = {
+        a.department
+        for a in current_assignments(g, AssignmentRole.SUMMONED)
+        if a.state is AssignmentState.DISPATCHED
+    }
+    again = sorted(set(codes) & waiting)
+    if again:
+        raise ValidationError("already-summoned", field="departments", departments=again)
+    summons_id = f"{g.id}.s{len(g.assignments) + 1}"
+    g._summoned(
+        summons_id=summons_id,
+        assignments=assignment_payloads(g, summons, summons_id),
+        **g._meta(actor, at, command_id, reason),
+    )
+
+
+def report_in(
+    g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str
+) -> None:
+    """报到: a summoned department reports in."""
+    g._own_assignment(A.REPORT_IN, actor, assignment_id)
+    g._reported_in(assignment_id=assignment_id, **g._meta(actor, at, command_id, None))

@@ -1,0 +1,131 @@
+"""The audit reader: what supervisors ask of the event store itself.
+
+State as of an instant, every deadline and who missed it, and the hash chain's
+verification. These functions take the application first and are bound as its
+methods (``GrievanceApp.state_as_of`` …); the judging itself is the pure code of
+``domain.audit`` and ``domain.integrity``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+
+from domain import audit
+from domain.errors import GrievanceNotFoundError, ValidationError
+from domain.grievance import Grievance
+from domain.integrity import GENESIS, BrokenLink, verify_chain, verify_chain_step
+
+if TYPE_CHECKING:  # pragma: no cover
+    from domain.application import GrievanceApp
+
+GRIEVANCE_TOPIC = "domain.grievance:Grievance."
+
+
+def state_as_of(app: GrievanceApp, grievance_id: UUID, as_of: datetime) -> Grievance | None:
+    """The grievance as it was at ``as_of`` (None if it did not exist yet)."""
+    if as_of.tzinfo is None:
+        raise ValidationError("naive-datetime", field="as_of")
+    return audit.replay(app.history(grievance_id), as_of=as_of)
+
+
+def deadline_history(
+    app: GrievanceApp, grievance_id: UUID, now: datetime | None = None
+) -> list[audit.DeadlineRecord]:
+    """Every deadline of one grievance: due, met or not, by how long, what followed."""
+    return audit.deadline_history(app.history(grievance_id), now or app.now())
+
+
+def department_lateness(
+    app: GrievanceApp,
+    department: str,
+    date_from: datetime,
+    date_to: datetime,
+    now: datetime | None = None,
+) -> list[audit.DeadlineRecord]:
+    """Deadlines of one department due within [date_from, date_to) that it missed."""
+    app.policies.directory.department(department)
+    now = now or app.now()
+    involved: set[UUID] = set()
+    for recorded in iter_all_events(app):
+        items = getattr(recorded, "assignments", None) or [getattr(recorded, "assignment", None)]
+        for item in items:
+            if isinstance(item, dict) and item.get("department") == department:
+                involved.add(UUID(str(recorded.originator_id)))
+    missed: list[audit.DeadlineRecord] = []
+    for grievance_id in sorted(involved, key=str):
+        for record in audit.missed_deadlines(app.history(grievance_id), now, department):
+            if date_from <= record.due < date_to:
+                missed.append(record)
+    return sorted(missed, key=lambda r: (r.due, r.number))
+
+
+def _grievance_notifications(app: GrievanceApp, page: int) -> Iterator[Any]:
+    """Stored grievance events in log order (case-number claims left out), undecoded."""
+    start = 1
+    while True:
+        notifications = app.recorder.select_notifications(start, page)
+        if not notifications:
+            return
+        for notification in notifications:
+            start = notification.id + 1
+            if notification.topic.startswith(GRIEVANCE_TOPIC):
+                yield notification
+
+
+def iter_all_events(app: GrievanceApp, page: int = 500) -> Iterator[DomainEventProtocol[UUID]]:
+    """Every grievance event in log order (case-number claims left out)."""
+    for notification in _grievance_notifications(app, page):
+        yield app.mapper.to_domain_event(notification)
+
+
+def _undecodable(grievance_id: UUID, stored: Any, error: Exception) -> BrokenLink:
+    # A stored event that no longer decodes is tampering too.
+    return BrokenLink(
+        grievance_id,
+        stored.originator_version,
+        stored.topic.rpartition(".")[2],
+        "decodable event",
+        repr(error),
+        "the stored event no longer decodes",
+    )
+
+
+def verify_grievance(app: GrievanceApp, grievance_id: UUID) -> BrokenLink | None:
+    """Recompute one grievance's hash chain from its stored events."""
+    events = []
+    for stored in app.recorder.select_events(grievance_id):
+        try:
+            events.append(app.mapper.to_domain_event(stored))
+        except Exception as error:
+            return _undecodable(grievance_id, stored, error)
+    if not events:
+        raise GrievanceNotFoundError(grievance_id=str(grievance_id))
+    return verify_chain(grievance_id, events)
+
+
+def verify_all(app: GrievanceApp, page: int = 500) -> tuple[int, list[BrokenLink]]:
+    """Walk the whole log; answer (grievances checked, first broken link of each)."""
+    previous: dict[UUID, tuple[str, int]] = {}
+    broken: dict[UUID, BrokenLink] = {}
+    for notification in _grievance_notifications(app, page):
+        gid = UUID(str(notification.originator_id))
+        if gid in broken:
+            continue
+        try:
+            event = app.mapper.to_domain_event(notification)
+        except Exception as error:
+            broken[gid] = _undecodable(gid, notification, error)
+            continue
+        prev_hash, prev_version = previous.get(gid, (GENESIS, 0))
+        link = verify_chain_step(gid, event, prev_hash, prev_version + 1)
+        if link is not None:
+            broken[gid] = link
+        else:
+            previous[gid] = (event.chain_hash, event.originator_version)  # type: ignore[attr-defined]
+    checked = len(previous.keys() | broken.keys())
+    return checked, sorted(broken.values(), key=lambda b: (str(b.grievance_id), b.version))

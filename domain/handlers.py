@@ -1,0 +1,319 @@
+"""One decide function per command: clean its data, apply the policies, call the aggregate.
+
+``GrievanceApp.handle`` loads the grievance, answers repeats, checks the expected
+version, then calls the command's function here and saves what it changed. A
+function returns the extra data its result carries (new assignment ids …) and any
+other aggregate it changed (a merge's primary), or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eventsourcing.domain import Aggregate
+
+from domain import commands as c
+from domain.assignments import NewAssignment
+from domain.errors import ValidationError
+from domain.grievance import Grievance
+from domain.model import (
+    Action,
+    ArbitrationDecision,
+    AssignmentRole,
+    DeadlineKind,
+    Location,
+    Outcome,
+    Satisfaction,
+    Urgency,
+    clean_text,
+    parse_enum,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from domain.application import GrievanceApp
+
+MAX_TEXT = 4000
+MAX_NOTE = 2000
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class Decision:
+    extra: dict[str, Any] = field(default_factory=dict)
+    also_save: tuple[Aggregate, ...] = ()
+
+
+C = TypeVar("C", bound=c.Command)
+Decide = Callable[["GrievanceApp", Grievance, Any, str, datetime], Decision | None]
+HANDLERS: dict[type[c.Command], Decide] = {}
+
+
+def handles(command_type: type[C]) -> Callable[[Callable[..., Decision | None]], Decide]:
+    def register(decide: Callable[..., Decision | None]) -> Decide:
+        HANDLERS[command_type] = decide
+        return decide
+
+    return register
+
+
+def reason_text(reason: str | None, *, required: bool = True) -> str:
+    return clean_text(reason, "reason", max_len=MAX_REASON, required=required)
+
+
+def new_work(
+    app: GrievanceApp, g: Grievance, department: str, role: AssignmentRole, now: datetime
+) -> NewAssignment:
+    """A lead or assisting assignment with the SLA policy's deadlines from ``now``."""
+    app.policies.directory.department(department)
+    assert g.sla_class is not None and g.urgency is not None
+    deadlines = app.policies.sla.assignment_deadlines(g.sla_class, g.urgency, now)
+    return NewAssignment(department, role, deadlines.sign_for, deadlines.resolve)
+
+
+def _new_assignment_ids(g: Grievance, before: int) -> Decision:
+    return Decision({"assignments": list(g.assignments)[before:]})
+
+
+# ------------------------------------------------------------------ intake
+
+
+@handles(c.ClassifyGrievance)
+def classify(
+    app: GrievanceApp, g: Grievance, cmd: c.ClassifyGrievance, cid: str, now: datetime
+) -> None:
+    leaf = app.policies.categories.leaf(cmd.category)
+    default = leaf.default_urgency or Urgency.NORMAL.value
+    urgency = parse_enum(Urgency, cmd.urgency or default, "urgency")
+    assert leaf.sla_class is not None
+    g.classify(cmd.actor, now, cid, leaf.code, urgency.value, leaf.sla_class, cmd.reason)
+
+
+@handles(c.RejectGrievance)
+def reject(
+    app: GrievanceApp, g: Grievance, cmd: c.RejectGrievance, cid: str, now: datetime
+) -> None:
+    g.reject(cmd.actor, now, cid, reason_text(cmd.reason))
+
+
+@handles(c.DispatchGrievance)
+def dispatch(
+    app: GrievanceApp, g: Grievance, cmd: c.DispatchGrievance, cid: str, now: datetime
+) -> Decision:
+    g.ensure_allowed(Action.DISPATCH, cmd.actor, "not-classified")
+    assert g.category is not None
+    category = app.policies.categories.leaf(g.category)
+    if cmd.lead is None:
+        route = app.policies.routing.route(
+            category, Location.from_dict(g.location), app.policies.directory
+        )
+        lead, routed_by = route.lead, route.rule
+        assisting = list(route.assisting) if cmd.assisting is None else list(cmd.assisting)
+    else:
+        lead, assisting, routed_by = cmd.lead, list(cmd.assisting or []), "operator"
+    app.policies.routing.check(category, [lead, *assisting], app.policies.directory)
+    before = len(g.assignments)
+    g.dispatch(
+        cmd.actor,
+        now,
+        cid,
+        new_work(app, g, lead, AssignmentRole.LEAD, now),
+        [new_work(app, g, code, AssignmentRole.ASSISTING, now) for code in assisting],
+        routed_by,
+        cmd.reason,
+    )
+    return _new_assignment_ids(g, before)
+
+
+@handles(c.ArbitrateReturn)
+def arbitrate(
+    app: GrievanceApp, g: Grievance, cmd: c.ArbitrateReturn, cid: str, now: datetime
+) -> Decision:
+    choice = parse_enum(ArbitrationDecision, cmd.decision, "decision")
+    returned = g.assignment(cmd.assignment_id)
+    target = cmd.department
+    if choice is ArbitrationDecision.CONFIRM:
+        target = target or returned.department
+    if target is None:
+        raise ValidationError("required", field="department")
+    assert g.category is not None
+    app.policies.routing.check(
+        app.policies.categories.leaf(g.category), [target], app.policies.directory
+    )
+    replacement = new_work(app, g, target, returned.role, now)
+    g.arbitrate(cmd.actor, now, cid, cmd.assignment_id, choice, replacement, cmd.reason)
+    return Decision({"assignment_id": list(g.assignments)[-1]})
+
+
+@handles(c.MergeGrievance)
+def merge(
+    app: GrievanceApp, g: Grievance, cmd: c.MergeGrievance, cid: str, now: datetime
+) -> Decision:
+    primary = app.get_grievance(cmd.into)
+    g.merge(cmd.actor, now, cid, primary.id, primary.number, cmd.reason)
+    primary.link_duplicate(cmd.actor, now, cid, g.id, g.number)
+    return Decision({"into": str(primary.id), "into_number": primary.number}, (primary,))
+
+
+@handles(c.WithdrawGrievance)
+def withdraw(
+    app: GrievanceApp, g: Grievance, cmd: c.WithdrawGrievance, cid: str, now: datetime
+) -> None:
+    g.withdraw(cmd.actor, now, cid, reason_text(cmd.reason))
+
+
+# ------------------------------------------------------------- departments
+
+
+@handles(c.SignFor)
+def sign_for(app: GrievanceApp, g: Grievance, cmd: c.SignFor, cid: str, now: datetime) -> None:
+    g.sign_for(cmd.actor, now, cid, cmd.assignment_id)
+
+
+@handles(c.ReturnAssignment)
+def return_assignment(
+    app: GrievanceApp, g: Grievance, cmd: c.ReturnAssignment, cid: str, now: datetime
+) -> None:
+    text = reason_text(cmd.reason)
+    due = app.policies.sla.redispatch_deadline(now)
+    g.return_assignment(cmd.actor, now, cid, cmd.assignment_id, text, due)
+
+
+@handles(c.ReportProgress)
+def report_progress(
+    app: GrievanceApp, g: Grievance, cmd: c.ReportProgress, cid: str, now: datetime
+) -> None:
+    note = clean_text(cmd.note, "note", max_len=MAX_NOTE)
+    g.report_progress(cmd.actor, now, cid, cmd.assignment_id, note)
+
+
+@handles(c.RequestExtension)
+def request_extension(
+    app: GrievanceApp, g: Grievance, cmd: c.RequestExtension, cid: str, now: datetime
+) -> None:
+    text = reason_text(cmd.reason)
+    if cmd.new_deadline.tzinfo is None:
+        raise ValidationError("naive-datetime", field="new_deadline")
+    base = g.assignment(cmd.assignment_id).resolve_deadline or now
+    latest = app.policies.sla.latest_extension(base)
+    g.request_extension(cmd.actor, now, cid, cmd.assignment_id, cmd.new_deadline, latest, text)
+
+
+@handles(c.CompletePart)
+def complete_part(
+    app: GrievanceApp, g: Grievance, cmd: c.CompletePart, cid: str, now: datetime
+) -> None:
+    account = clean_text(cmd.account, "account", max_len=MAX_NOTE)
+    g.complete_part(cmd.actor, now, cid, cmd.assignment_id, account)
+
+
+@handles(c.Resolve)
+def resolve(app: GrievanceApp, g: Grievance, cmd: c.Resolve, cid: str, now: datetime) -> None:
+    account = clean_text(cmd.account, "account", max_len=MAX_NOTE)
+    due = app.policies.sla.feedback_deadline(now)
+    g.resolve(cmd.actor, now, cid, cmd.assignment_id, account, due)
+
+
+@handles(c.ReportIn)
+def report_in(app: GrievanceApp, g: Grievance, cmd: c.ReportIn, cid: str, now: datetime) -> None:
+    g.report_in(cmd.actor, now, cid, cmd.assignment_id)
+
+
+# ------------------------------------------------------------- supervisors
+
+
+@handles(c.DecideExtension)
+def decide_extension(
+    app: GrievanceApp, g: Grievance, cmd: c.DecideExtension, cid: str, now: datetime
+) -> None:
+    text = reason_text(cmd.reason, required=not cmd.granted) or None
+    g.decide_extension(cmd.actor, now, cid, cmd.assignment_id, cmd.granted, text, cmd.new_deadline)
+
+
+@handles(c.SummonDepartments)
+def summon(
+    app: GrievanceApp, g: Grievance, cmd: c.SummonDepartments, cid: str, now: datetime
+) -> Decision:
+    text = reason_text(cmd.reason)
+    due = app.policies.sla.report_in_deadline(now)
+    for code in cmd.departments:
+        app.policies.directory.department(code)
+    summons = [
+        NewAssignment(code, AssignmentRole.SUMMONED, report_in_deadline=due)
+        for code in cmd.departments
+    ]
+    before = len(g.assignments)
+    g.summon(cmd.actor, now, cid, summons, text)
+    return _new_assignment_ids(g, before)
+
+
+def _step_reason(step: c.DeadlineStep) -> str | None:
+    return reason_text(step.reason, required=step.reason_code is None) or None
+
+
+@handles(c.Urge)
+def urge(app: GrievanceApp, g: Grievance, cmd: c.Urge, cid: str, now: datetime) -> None:
+    kind = parse_enum(DeadlineKind, cmd.kind, "kind")
+    text = reason_text(cmd.reason, required=False) or None
+    g.urge(cmd.actor, now, cid, kind, cmd.assignment_id, text, cmd.reason_code, cmd.reason_params)
+
+
+@handles(c.Escalate)
+def escalate(app: GrievanceApp, g: Grievance, cmd: c.Escalate, cid: str, now: datetime) -> None:
+    kind = parse_enum(DeadlineKind, cmd.kind, "kind") if cmd.kind else None
+    g.escalate(
+        cmd.actor,
+        now,
+        cid,
+        cmd.level,
+        _step_reason(cmd),
+        kind,
+        cmd.assignment_id,
+        cmd.reason_code,
+        cmd.reason_params,
+    )
+
+
+# ---------------------------------------------------------------- feedback
+
+
+@handles(c.RecordFeedback)
+def record_feedback(
+    app: GrievanceApp, g: Grievance, cmd: c.RecordFeedback, cid: str, now: datetime
+) -> None:
+    level = parse_enum(Satisfaction, cmd.satisfaction, "satisfaction") if cmd.satisfaction else None
+    comment = clean_text(cmd.comment, "comment", max_len=MAX_NOTE, required=False)
+    reopen: list[NewAssignment] = []
+    lead = g.lead_department
+    if lead is not None:
+        reopen.append(new_work(app, g, lead, AssignmentRole.LEAD, now))
+        reopen.extend(
+            new_work(app, g, code, AssignmentRole.ASSISTING, now)
+            for code in g.assisting_departments
+        )
+    threshold = app.policies.sla.profile.reopen_escalation_threshold
+    g.record_feedback(
+        cmd.actor, now, cid, cmd.contacted, cmd.resolved, level, comment, reopen, threshold
+    )
+
+
+@handles(c.CloseGrievance)
+def close(app: GrievanceApp, g: Grievance, cmd: c.CloseGrievance, cid: str, now: datetime) -> None:
+    outcome = parse_enum(Outcome, cmd.outcome, "outcome")
+    text = reason_text(cmd.reason, required=False) or None
+    g.close(cmd.actor, now, cid, outcome, text, cmd.reason_code, cmd.reason_params)
+
+
+# ------------------------------------------------------- deadline steps
+
+
+def still_open(g: Grievance, step: c.DeadlineStep) -> bool:
+    """Whether the deadline a workflow step is about is still open (at the same instant)."""
+    if isinstance(step, c.CloseGrievance):
+        return g.find_open_deadline(DeadlineKind.FEEDBACK, None) is not None
+    if isinstance(step, c.Urge | c.Escalate) and step.kind is not None:
+        kind = parse_enum(DeadlineKind, step.kind, "kind")
+        return g.find_open_deadline(kind, step.assignment_id, step.due) is not None
+    return True
