@@ -348,14 +348,7 @@ class Relay:
             )
 
         log.info("relay.started", partition=self.partition.name, position=self._position_or_none())
-        await _follow(
-            stop,
-            step,
-            poll_interval=self.poll_interval,
-            backoff_initial=self.backoff_initial,
-            backoff_max=self.backoff_max,
-            on_failure=failed,
-        )
+        await _follow(stop, step, self, on_failure=failed)
         log.info("relay.stopped", partition=self.partition.name, position=self._position_or_none())
 
 
@@ -370,13 +363,17 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+class _Pacing(Protocol):
+    poll_interval: float
+    backoff_initial: float
+    backoff_max: float
+
+
 async def _follow(
     stop: asyncio.Event,
     step: Callable[[], Awaitable[bool]],
+    pacing: _Pacing,
     *,
-    poll_interval: float,
-    backoff_initial: float,
-    backoff_max: float,
     on_failure: Callable[[BaseException, float], None],
 ) -> None:
     """Call ``step`` until ``stop`` is set: again at once while it answers busy, after
@@ -391,7 +388,7 @@ async def _follow(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(Exception),
-        wait=wait_exponential(multiplier=backoff_initial, max=backoff_max),
+        wait=wait_exponential(multiplier=pacing.backoff_initial, max=pacing.backoff_max),
         stop=lambda _state: stop.is_set(),
         sleep=lambda seconds: _wait(stop, seconds),
         before_sleep=before_sleep,
@@ -403,7 +400,7 @@ async def _follow(
         except Exception:
             return  # stopped while backing off
         if not busy:
-            await _wait(stop, poll_interval)
+            await _wait(stop, pacing.poll_interval)
 
 
 class PartitionsFailedError(Exception):
@@ -526,14 +523,7 @@ class LeasedRelay:
 
         log.info("relay.started", partitions=self.leases.count, mode="lease")
         try:
-            await _follow(
-                stop,
-                step,
-                poll_interval=self.poll_interval,
-                backoff_initial=self.backoff_initial,
-                backoff_max=self.backoff_max,
-                on_failure=failed,
-            )
+            await _follow(stop, step, self, on_failure=failed)
         finally:
             await asyncio.to_thread(self.leases.close)
             log.info("relay.stopped", partitions=self.leases.count, mode="lease")

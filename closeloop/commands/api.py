@@ -17,11 +17,9 @@ def run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from closeloop.api_wiring import build_api_services
-    from closeloop.logging import configure_logging
-    from closeloop.settings import get_settings
+    from closeloop.commands import configured_settings
 
-    settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    settings = configured_settings()
     app = create_app(lambda: build_api_services(settings), max_body_bytes=settings.max_body_bytes)
     uvicorn.run(
         app,

@@ -31,19 +31,14 @@ def run(args: argparse.Namespace) -> int:
 
     import structlog
 
-    from closeloop.logging import configure_logging
+    from closeloop.commands import configured_settings, projection_names
     from closeloop.postgres import projector_lease
-    from closeloop.settings import get_settings
-    from projections.registry import select
     from projections.runner import run_forever
 
-    settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    settings = configured_settings()
     log = structlog.get_logger("closeloop.project")
-    try:
-        names = [spec.name for spec in select(args.names)]
-    except KeyError as error:
-        print(error.args[0])
+    names = projection_names(args.names)
+    if names is None:
         return 2
     stop = threading.Event()
 

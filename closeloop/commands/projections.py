@@ -19,17 +19,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_rebuild(args: argparse.Namespace) -> int:
     import time
 
-    from closeloop.logging import configure_logging
-    from closeloop.settings import get_settings
-    from projections.registry import select
+    from closeloop.commands import configured_settings, projection_names
     from projections.runner import rebuild
 
-    settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    try:
-        names = [spec.name for spec in select(args.names)]
-    except KeyError as error:
-        print(error.args[0])
+    settings = configured_settings()
+    names = projection_names(args.names)
+    if names is None:
         return 2
     started = time.monotonic()
     applied = rebuild(settings.event_store_env(), names)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from closeloop.settings import Settings
+    from domain.application import GrievanceApp
     from workflows.relay import Partition
 
 
@@ -46,10 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from closeloop.logging import configure_logging
-    from closeloop.settings import get_settings
+    from closeloop.commands import run_role
     from workflows.relay import Partition
-    from workflows.worker import hard_exit
 
     try:
         partition = Partition.parse(args.partition)
@@ -61,49 +62,42 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--lease-interval must be positive")
     except ValueError as err:
         raise SystemExit(f"closeloop relay: {err}") from None
-    settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    hard_exit(asyncio.run(_serve(args, partition)))
+    run_role(functools.partial(_serve, args, partition))
 
 
-async def _serve(args: argparse.Namespace, partition: Partition) -> int:
-    from closeloop.bootstrap import build_app
+async def _serve(
+    args: argparse.Namespace,
+    partition: Partition,
+    settings: Settings,
+    app: GrievanceApp,
+    stop: asyncio.Event,
+) -> int:
     from closeloop.postgres import partition_leases
-    from closeloop.settings import get_settings
     from closeloop.temporal import connect_client
     from workflows.relay import LeasedRelay, Relay, tracking_recorder
     from workflows.webhooks import WebhookDirectory
-    from workflows.worker import stop_on_signals
 
-    settings = get_settings()
-    stop = stop_on_signals()
-    app = build_app(settings)
-    try:
-        relay: Relay | LeasedRelay
-        if args.partitions is not None:
-            relay = LeasedRelay(
-                app,
-                tracking_recorder(settings.event_store_env()),
-                lambda: connect_client(settings),
-                partition_leases(settings, args.partitions),
-                task_queue=args.task_queue or settings.temporal_task_queue,
-                lease_interval=args.lease_interval,
-                webhooks=WebhookDirectory.from_file(settings.webhook_secrets_file),
-                batch_size=args.batch_size,
-                poll_interval=args.poll_interval,
-            )
-        else:
-            relay = Relay(
-                app,
-                tracking_recorder(settings.event_store_env()),
-                lambda: connect_client(settings),
-                task_queue=args.task_queue or settings.temporal_task_queue,
-                partition=partition,
-                webhooks=WebhookDirectory.from_file(settings.webhook_secrets_file),
-                batch_size=args.batch_size,
-                poll_interval=args.poll_interval,
-            )
-        await relay.run(stop)
-    finally:
-        app.close()
+    options: dict[str, Any] = {
+        "task_queue": args.task_queue or settings.temporal_task_queue,
+        "webhooks": WebhookDirectory.from_file(settings.webhook_secrets_file),
+        "batch_size": args.batch_size,
+        "poll_interval": args.poll_interval,
+    }
+    tracking = tracking_recorder(settings.event_store_env())
+    relay: Relay | LeasedRelay
+    if args.partitions is not None:
+        leases = partition_leases(settings, args.partitions)
+        relay = LeasedRelay(
+            app,
+            tracking,
+            lambda: connect_client(settings),
+            leases,
+            lease_interval=args.lease_interval,
+            **options,
+        )
+    else:
+        relay = Relay(
+            app, tracking, lambda: connect_client(settings), partition=partition, **options
+        )
+    await relay.run(stop)
     return 0

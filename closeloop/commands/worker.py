@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from closeloop.settings import Settings
+    from domain.application import GrievanceApp
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,52 +33,41 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from closeloop.logging import configure_logging
-    from closeloop.settings import get_settings
-    from workflows.worker import hard_exit
+    from closeloop.commands import run_role
 
-    settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    hard_exit(asyncio.run(_serve(args)))
+    run_role(functools.partial(_serve, args))
 
 
-async def _serve(args: argparse.Namespace) -> int:
+async def _serve(
+    args: argparse.Namespace, settings: Settings, app: GrievanceApp, stop: asyncio.Event
+) -> int:
     import structlog
 
-    from closeloop.bootstrap import build_app
-    from closeloop.settings import get_settings
     from workflows.webhooks import WebhookDirectory
-    from workflows.worker import running_worker, stop_on_signals
+    from workflows.worker import running_worker
 
     log = structlog.get_logger("closeloop.worker")
-    settings = get_settings()
-    stop = stop_on_signals()
     task_queue = args.task_queue or settings.temporal_task_queue
-    webhooks = WebhookDirectory.from_file(settings.webhook_secrets_file)
-    app = build_app(settings)
     try:
-        try:
-            client = await _connect_until_stopped(settings, stop, log)
-        except _StoppedError:
-            return 0
-        async with running_worker(
-            client,
-            app,
+        client = await _connect_until_stopped(settings, stop, log)
+    except _StoppedError:
+        return 0
+    async with running_worker(
+        client,
+        app,
+        task_queue=task_queue,
+        webhooks=WebhookDirectory.from_file(settings.webhook_secrets_file),
+        activity_threads=args.activity_threads,
+        graceful_shutdown_timeout=timedelta(seconds=args.shutdown_grace),
+    ):
+        log.info(
+            "worker.started",
             task_queue=task_queue,
-            webhooks=webhooks,
-            activity_threads=args.activity_threads,
-            graceful_shutdown_timeout=timedelta(seconds=args.shutdown_grace),
-        ):
-            log.info(
-                "worker.started",
-                task_queue=task_queue,
-                temporal=settings.temporal_address,
-                namespace=settings.temporal_namespace,
-            )
-            await stop.wait()
-            log.info("worker.stopping")
-    finally:
-        app.close()
+            temporal=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+        )
+        await stop.wait()
+        log.info("worker.stopping")
     log.info("worker.stopped")
     return 0
 

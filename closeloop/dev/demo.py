@@ -51,15 +51,11 @@ async def _advance(sim: Simulator, rng: random.Random, stage: str) -> None:
     reached = ORDER.index(target)
     if reached < 1:
         return
-    await sim.request(
-        "POST", f"/v1/grievances/{gid}/classify", op, "command", {"category": category}
-    )
+    await sim.command(f"/v1/grievances/{gid}/classify", op, {"category": category})
     if reached < 2:
         return
     lead = next((d for d in sim.departments if not d.startswith("cm.")), sim.departments[0])
-    await sim.request(
-        "POST", f"/v1/grievances/{gid}/dispatch", op, "command", {"lead": lead, "assisting": []}
-    )
+    await sim.command(f"/v1/grievances/{gid}/dispatch", op, {"lead": lead, "assisting": []})
     rounds = 2 if stage == "reopened" else 1
     for round_no in range(rounds):
         if reached < 3:
@@ -68,18 +64,16 @@ async def _advance(sim: Simulator, rng: random.Random, stage: str) -> None:
         mine = [a for a in state["assignments"] if "sign_for" in a["allowed_actions"]]
         for a in mine:
             token = cfg.department_tokens[a["department"]]
-            await sim.request("POST", f"/v1/assignments/{a['id']}/sign-for", token, "command", {})
+            await sim.command(f"/v1/assignments/{a['id']}/sign-for", token)
         if reached < 4:
             return
         state = await sim.get_grievance(gid)
         for a in state["assignments"]:
             if "resolve" in a["allowed_actions"]:
                 token = cfg.department_tokens[a["department"]]
-                await sim.request(
-                    "POST",
+                await sim.command(
                     f"/v1/assignments/{a['id']}/resolve",
                     token,
-                    "command",
                     {"account": rng.choice(sim_data().accounts)},
                 )
         if reached < 5:
@@ -90,7 +84,7 @@ async def _advance(sim: Simulator, rng: random.Random, stage: str) -> None:
             if unsatisfied
             else {"contacted": True, "resolved": True, "satisfaction": "satisfied"}
         )
-        await sim.request("POST", f"/v1/grievances/{gid}/feedback", op, "command", feedback)
+        await sim.command(f"/v1/grievances/{gid}/feedback", op, feedback)
         if stage == "reopened" and round_no == 0:
             reached = 3  # the second round stops at signed for: 重办 in progress
 

@@ -314,6 +314,17 @@ class Simulator:
             self.tally.note(f"{method} {path} → {response.status_code}: {response.text[:300]}")
         )
 
+    async def command(
+        self,
+        path: str,
+        token: str,
+        body: dict[str, Any] | None = None,
+        *,
+        tolerate: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """POST one command (a write: it gets its own Idempotency-Key)."""
+        return await self.request("POST", path, token, "command", body or {}, tolerate=tolerate)
+
     async def get_grievance(self, gid: str) -> dict[str, Any]:
         response = await self.request(
             "GET", f"/v1/grievances/{gid}", self.config.operator_token, "read"
@@ -343,9 +354,7 @@ class Simulator:
         gid = str(response.json()["id"])
         self.ids.append(gid)
         self.tally.filed += 1
-        await self.request(
-            "POST", f"/v1/grievances/{gid}/classify", op, "command", {"category": category}
-        )
+        await self.command(f"/v1/grievances/{gid}/classify", op, {"category": category})
         lead = rng.choice(self.departments)
         others = [d for d in self.departments if d != lead]
         assisting = (
@@ -353,11 +362,9 @@ class Simulator:
             if others and rng.random() < self.config.behaviour.p_assisting
             else []
         )
-        r = await self.request(
-            "POST",
+        r = await self.command(
             f"/v1/grievances/{gid}/dispatch",
             op,
-            "command",
             {"lead": lead, "assisting": assisting},
             tolerate=(422,),
         )
@@ -370,12 +377,8 @@ class Simulator:
             self.tally.corrected += 1
             lead = next((d for d in self.departments if not d.startswith("cm.")), lead)
             others = [d for d in self.departments if d != lead]
-            await self.request(
-                "POST",
-                f"/v1/grievances/{gid}/dispatch",
-                op,
-                "command",
-                {"lead": lead, "assisting": []},
+            await self.command(
+                f"/v1/grievances/{gid}/dispatch", op, {"lead": lead, "assisting": []}
             )
         self.tally.dispatched += 1
         flags = {
@@ -406,9 +409,7 @@ class Simulator:
                     "comment": says["feedback_satisfied"],
                 }
             )
-            answer = await self.request(
-                "POST", f"/v1/grievances/{gid}/feedback", op, "command", feedback
-            )
+            answer = await self.command(f"/v1/grievances/{gid}/feedback", op, feedback)
             if answer.status_code in (409, 412):
                 continue  # e.g. the feedback window lapsed and the workflow closed it
             if unsatisfied:
@@ -453,55 +454,37 @@ class Simulator:
                 actions = a["allowed_actions"]
                 if "report_in" in actions:
                     await self._sleep(self._delay(rng))
-                    await self.request("POST", f"{path}/report-in", token, "command", {})
+                    await self.command(f"{path}/report-in", token)
                     acted = True
                 elif "sign_for" in actions:
                     if flags["return"] and a["role"] == "lead":
                         flags["return"] = False
                         await self._sleep(self._delay(rng))
-                        r = await self.request(
-                            "POST",
-                            f"{path}/return",
-                            token,
-                            "command",
-                            {"reason": says["return"]},
-                        )
+                        r = await self.command(f"{path}/return", token, {"reason": says["return"]})
                         if r.status_code == 200:
                             self.tally.returned += 1
                         acted = True
                         break
                     await self._sleep(self._delay(rng))
-                    r = await self.request("POST", f"{path}/sign-for", token, "command", {})
+                    r = await self.command(f"{path}/sign-for", token)
                     if r.status_code == 200:
                         self.tally.signed_for += 1
                     acted = True
                 elif "complete_part" in actions:
                     await self._sleep(self._delay(rng))
-                    await self.request(
-                        "POST",
-                        f"{path}/complete-part",
-                        token,
-                        "command",
-                        {"account": rng.choice(sim_data().accounts)},
+                    await self.command(
+                        f"{path}/complete-part", token, {"account": rng.choice(sim_data().accounts)}
                     )
                     acted = True
                 elif "resolve" in actions:
                     if rng.random() < self.config.behaviour.p_progress:
-                        await self.request(
-                            "POST",
-                            f"{path}/progress",
-                            token,
-                            "command",
-                            {"note": says["progress"]},
-                        )
+                        await self.command(f"{path}/progress", token, {"note": says["progress"]})
                     if flags["summon"]:
                         flags["summon"] = False
                         called = [d for d in self.departments if d != a["department"]][:1]
-                        r = await self.request(
-                            "POST",
+                        r = await self.command(
                             f"/v1/grievances/{gid}/summon",
                             sup,
-                            "command",
                             {"departments": called, "reason": says["summon"]},
                         )
                         if r.status_code == 200:
@@ -521,12 +504,8 @@ class Simulator:
                     if pending_parts:
                         continue
                     await self._sleep(self._delay(rng))
-                    r = await self.request(
-                        "POST",
-                        f"{path}/resolve",
-                        token,
-                        "command",
-                        {"account": rng.choice(sim_data().accounts)},
+                    r = await self.command(
+                        f"{path}/resolve", token, {"account": rng.choice(sim_data().accounts)}
                     )
                     if r.status_code == 200:
                         self.tally.resolved += 1
@@ -556,13 +535,13 @@ class Simulator:
                 "department": others[0],
                 "reason": says["redispatch"],
             }
-            r = await self.request("POST", path, op, "command", body, tolerate=(422,))
+            r = await self.command(path, op, body, tolerate=(422,))
             if r.status_code != 422:
                 return
             # e.g. the community negative list: the operator confirms instead.
             self.tally.corrected += 1
         confirm = {"assignment_id": aid, "decision": "confirm", "reason": says["confirm"]}
-        await self.request("POST", path, op, "command", confirm)
+        await self.command(path, op, confirm)
 
     async def extension(
         self, gid: str, assignment: dict[str, Any], token: str, rng: random.Random
@@ -573,11 +552,9 @@ class Simulator:
         base = datetime.fromisoformat(current) if current else datetime.now(UTC)
         # A little after the current resolve deadline (within every profile's maximum).
         new_deadline = base + timedelta(seconds=max(5.0, 4 * self.config.behaviour.think))
-        r = await self.request(
-            "POST",
+        r = await self.command(
             f"/v1/assignments/{aid}/extension-request",
             token,
-            "command",
             {"new_deadline": new_deadline.isoformat(), "reason": says["extension_request"]},
             tolerate=(422,),
         )
@@ -585,11 +562,9 @@ class Simulator:
             return
         self.tally.extensions += 1
         await self._sleep(rng.uniform(0, self.config.behaviour.think))
-        await self.request(
-            "POST",
+        await self.command(
             f"/v1/grievances/{gid}/extension-decision",
             self.config.supervisor_token,
-            "command",
             {"assignment_id": aid, "granted": True, "reason": says["extension_granted"]}
             if rng.random() < 0.8
             else {"assignment_id": aid, "granted": False, "reason": says["extension_denied"]},
