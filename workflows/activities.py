@@ -4,7 +4,9 @@
 synchronous (eventsourcing is), so the worker runs them in a thread pool. Each takes
 one dataclass and uses the command id the workflow derived from its own state, so a
 retried activity records nothing twice; ``only_if_open`` with the deadline's instant
-makes a step whose deadline was met or moved record nothing at all.
+makes a step whose deadline was met or moved record nothing at all. Every step sends
+a domain command through ``GrievanceApp.handle``; the reason it records is a code
+(``domain.model.ReasonCode``) with parameters, which the API's catalogue words.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from domain.application import CommandResult, GrievanceApp
+from domain.commands import CloseGrievance, Command, Escalate, Urge
 from domain.errors import ConcurrentWriteError, DomainError
-from domain.model import SYSTEM
+from domain.model import SYSTEM, ReasonCode
 from workflows.messages import (
     CloseInput,
     EscalateInput,
@@ -31,16 +36,12 @@ from workflows.messages import (
 )
 from workflows.webhooks import WebhookDirectory, signed_headers
 
-KIND_LABELS = {
-    "sign_for": "签收",
-    "resolve": "办结",
-    "report_in": "报到",
-    "redispatch": "退单重新派单",
-    "feedback": "回访",
-}
-LEVEL_LABELS = {1: "一级督办（街道领导）", 2: "二级督办（区级督查）"}
-DISPATCH_CENTRE_NAMES = {"dispatch-centre": "派单中心"}
 LOCAL_WRITE_ATTEMPTS = 3  # reload-and-retry on a concurrent write before Temporal retries
+
+
+def _deadline_params(kind: str, due: datetime, department: str | None) -> dict[str, Any]:
+    """What a deadline step's reason code is about; the catalogue words it."""
+    return {"kind": kind, "due": due.isoformat(), "department": department}
 
 
 class GrievanceActivities:
@@ -61,98 +62,85 @@ class GrievanceActivities:
 
     # ------------------------------------------------------------- plumbing
 
-    def _local(self, moment: datetime) -> str:
-        """A deadline as the people reading the reason see it: local time, to the minute."""
-        return moment.astimezone(self.app.policies.calendar.tz).strftime("%Y-%m-%d %H:%M")
+    @retry(
+        retry=retry_if_exception_type(ConcurrentWriteError),
+        stop=stop_after_attempt(LOCAL_WRITE_ATTEMPTS),
+        reraise=True,  # still a concurrent write: retryable, Temporal tries again with backoff
+    )
+    def _handle(self, command: Command) -> CommandResult:
+        return self.app.handle(command)
 
-    def _run(self, command: Callable[[], CommandResult], department: str | None) -> StepResult:
-        for attempt in range(LOCAL_WRITE_ATTEMPTS):
-            try:
-                result = command()
-            except ConcurrentWriteError:
-                if attempt + 1 == LOCAL_WRITE_ATTEMPTS:
-                    raise  # retryable: Temporal tries again with backoff
-                continue
-            except DomainError as err:
-                # The domain refused for a reason a retry cannot change.
-                raise ApplicationError(
-                    err.message, type=type(err).__name__, non_retryable=True
-                ) from err
-            return StepResult(
-                recorded=result.recorded,
-                replayed=result.replayed,
-                version=result.version,
-                status=result.status,
-                department=department,
-                notify=result.recorded and department in self.webhooks,
-            )
-        raise AssertionError("unreachable")
-
-    def _who(self, code: str | None) -> str:
-        """The department named for people: ``区住房和城乡建设委员会（hd.housing）``."""
-        if not code:
-            return ""
-        known = self.app.policies.directory.departments.get(code)
-        name = known.name if known is not None else DISPATCH_CENTRE_NAMES.get(code, code)
-        return f"{name}（{code}）：" if name != code else f"{code}："
+    def _run(self, command: Command, department: str | None) -> StepResult:
+        try:
+            result = self._handle(command)
+        except ConcurrentWriteError:
+            raise
+        except DomainError as err:
+            # The domain refused for a reason a retry cannot change.
+            raise ApplicationError(
+                str(err),
+                {"code": err.code, "params": err.params},
+                type=type(err).__name__,
+                non_retryable=True,
+            ) from err
+        return StepResult(
+            recorded=result.recorded,
+            replayed=result.replayed,
+            version=result.version,
+            status=result.status,
+            department=department,
+            notify=result.recorded and department in self.webhooks,
+        )
 
     # ----------------------------------------------------------- activities
 
     @activity.defn
     def urge(self, input: UrgeInput) -> StepResult:
         """催办 whoever owns the deadline, unless it was met or moved."""
-        label = KIND_LABELS.get(input.kind, input.kind)
-        return self._run(
-            lambda: self.app.urge(
-                UUID(input.grievance_id),
-                SYSTEM,
-                kind=input.kind,
-                assignment_id=input.assignment_id,
-                due=input.due,
-                reason=f"{label}时限 {self._local(input.due)} 将至，请尽快处理",
-                command_id=input.command_id,
-                only_if_open=True,
-            ),
-            input.department,
+        command = Urge(
+            grievance_id=UUID(input.grievance_id),
+            actor=SYSTEM,
+            command_id=input.command_id,
+            kind=input.kind,
+            assignment_id=input.assignment_id,
+            due=input.due,
+            reason_code=ReasonCode.DEADLINE_APPROACHING,
+            reason_params=_deadline_params(input.kind, input.due, input.department),
+            only_if_open=True,
         )
+        return self._run(command, input.department)
 
     @activity.defn
     def escalate(self, input: EscalateInput) -> StepResult:
-        """督办 / 提级 a lapsed deadline, by name of the department that owns it."""
-        label = KIND_LABELS.get(input.kind, input.kind)
-        who = self._who(input.department)
-        return self._run(
-            lambda: self.app.escalate(
-                UUID(input.grievance_id),
-                SYSTEM,
-                level=input.level,
-                kind=input.kind,
-                assignment_id=input.assignment_id,
-                due=input.due,
-                reason=(
-                    f"{who}{label}时限 {self._local(input.due)} 已过，"
-                    f"{LEVEL_LABELS.get(input.level, str(input.level))}"
-                ),
-                command_id=input.command_id,
-                only_if_open=True,
-            ),
-            input.department,
+        """督办 / 提级 a lapsed deadline of the department that owns it."""
+        params = _deadline_params(input.kind, input.due, input.department)
+        command = Escalate(
+            grievance_id=UUID(input.grievance_id),
+            actor=SYSTEM,
+            command_id=input.command_id,
+            level=input.level,
+            kind=input.kind,
+            assignment_id=input.assignment_id,
+            due=input.due,
+            reason_code=ReasonCode.DEADLINE_LAPSED,
+            reason_params={**params, "level": input.level},
+            only_if_open=True,
         )
+        return self._run(command, input.department)
 
     @activity.defn
     def close_no_response(self, input: CloseInput) -> StepResult:
         """归档 with outcome no_response when the 回访 window lapsed without feedback."""
-        return self._run(
-            lambda: self.app.close_grievance(
-                UUID(input.grievance_id),
-                SYSTEM,
-                outcome=input.outcome,
-                reason=f"回访时限 {self._local(input.due)} 已过，未取得联系",
-                command_id=input.command_id,
-                only_if_open=True,
-            ),
-            None,
+        command = CloseGrievance(
+            grievance_id=UUID(input.grievance_id),
+            actor=SYSTEM,
+            command_id=input.command_id,
+            outcome=input.outcome,
+            reason_code=ReasonCode.FEEDBACK_WINDOW_LAPSED,
+            reason_params={"due": input.due.isoformat()},
+            only_if_open=True,
         )
+        return self._run(command, None)
 
     @activity.defn
     def notify(self, input: NotifyInput) -> NotifyResult:

@@ -2,8 +2,9 @@
 
 Everything here is plain data (str, int, bool, datetime, lists of dataclasses), so the
 pydantic data converter round-trips it exactly and fields can be added later with
-defaults without breaking running workflows. No domain imports: workflow code loads
-this module inside the sandbox.
+defaults without breaking running workflows. The only domain import is
+``domain.model`` (values and enums, no I/O), passed through the workflow sandbox with
+this module; the constants below are its plain-string values.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# Deadline kinds (the values of domain.model.DeadlineKind, repeated here as plain strings
-# so workflow code needs no domain import).
-SIGN_FOR = "sign_for"
-RESOLVE = "resolve"
-REPORT_IN = "report_in"
-REDISPATCH = "redispatch"
-FEEDBACK = "feedback"
+from domain import model
 
-FINAL_STATUSES = frozenset({"closed", "rejected", "merged", "withdrawn"})
+# Deadline kinds, as the plain strings workflow state carries.
+SIGN_FOR = model.DeadlineKind.SIGN_FOR.value
+RESOLVE = model.DeadlineKind.RESOLVE.value
+REPORT_IN = model.DeadlineKind.REPORT_IN.value
+REDISPATCH = model.DeadlineKind.REDISPATCH.value
+FEEDBACK = model.DeadlineKind.FEEDBACK.value
+
+# The one definition lives in the domain (domain.model.FINAL_STATUSES).
+FINAL_STATUSES = frozenset(status.value for status in model.FINAL_STATUSES)
 
 
 def workflow_id_for(grievance_id: str) -> str:

@@ -10,8 +10,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from domain.application import GrievanceApp
+from domain.errors import ConcurrentWriteError
 from tests.conftest import OPERATOR, SUPERVISOR, department, make_grievance
-from workflows.activities import GrievanceActivities
+from workflows.activities import LOCAL_WRITE_ATTEMPTS, GrievanceActivities
 from workflows.messages import CloseInput, EscalateInput, NotifyInput, UrgeInput
 
 STREET = "st.xueyuanlu"
@@ -64,7 +65,13 @@ def test_the_same_escalation_twice_records_one_event(
     env.run(activities.escalate, step)
     [event] = named(memory_app, gid, "Escalated")
     assert (event.level, event.department, event.kind) == (1, STREET, "sign_for")  # type: ignore[attr-defined]
-    assert STREET in event.reason  # type: ignore[attr-defined]
+    assert (event.reason, event.reason_code) == (None, "deadline-lapsed")  # type: ignore[attr-defined]
+    assert event.reason_params == {  # type: ignore[attr-defined]
+        "kind": "sign_for",
+        "due": due.isoformat(),
+        "department": STREET,
+        "level": 1,
+    }
 
 
 def test_a_step_whose_deadline_was_met_or_moved_records_nothing(
@@ -124,6 +131,7 @@ def test_a_domain_refusal_is_not_retried(activities: GrievanceActivities) -> Non
         env.run(activities.escalate, missing)
     assert caught.value.non_retryable
     assert caught.value.type == "GrievanceNotFoundError"
+    assert caught.value.details[0]["code"] == "grievance-not-found"
 
 
 def test_notify_without_a_webhook_is_skipped(activities: GrievanceActivities) -> None:
@@ -131,3 +139,33 @@ def test_notify_without_a_webhook_is_skipped(activities: GrievanceActivities) ->
         activities.notify, NotifyInput(str(uuid4()), STREET, "assigned", "key-1")
     )
     assert not result.delivered and result.skipped_reason == "no webhook configured"
+
+
+class FlakyApp:
+    """The application, but the first ``failures`` commands lose a concurrent write."""
+
+    def __init__(self, app: GrievanceApp, failures: int) -> None:
+        self.app, self.failures, self.calls = app, failures, 0
+
+    def handle(self, command: object) -> object:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConcurrentWriteError()
+        return self.app.handle(command)  # type: ignore[arg-type]
+
+
+def test_a_concurrent_write_is_retried_locally_then_left_to_temporal(
+    memory_app: GrievanceApp,
+) -> None:
+    gid, lead = dispatched(memory_app)
+    due = memory_app.get_grievance(gid).assignment(lead).sign_for_deadline
+    assert due is not None
+    env = ActivityEnvironment()
+    flaky = FlakyApp(memory_app, failures=2)
+    step = UrgeInput(str(gid), "sign_for", due, "cmd-urge-flaky", lead, STREET)
+    assert env.run(GrievanceActivities(flaky).urge, step).recorded  # type: ignore[arg-type]
+    assert flaky.calls == 3
+    hopeless = FlakyApp(memory_app, failures=LOCAL_WRITE_ATTEMPTS)
+    with pytest.raises(ConcurrentWriteError):
+        env.run(GrievanceActivities(hopeless).urge, step)  # type: ignore[arg-type]
+    assert hopeless.calls == LOCAL_WRITE_ATTEMPTS
