@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -202,11 +202,23 @@ def _field_of(loc: Sequence[Any]) -> tuple[str, str]:
     return ".".join(parts) or where, where
 
 
+def _field_message(err: Mapping[str, Any], lang: Lang) -> str:
+    """What is wrong with one field, from pydantic's error type and context."""
+    key = f"request_error.{err.get('type', '')}"
+    if has(key, lang):
+        context = {k: v for k, v in (err.get("ctx") or {}).items() if k != "error"}
+        if lang == "zh" and isinstance(context.get("expected"), str):
+            context["expected"] = context["expected"].replace(" or ", ", ").replace(", ", "、")
+        return t(key, lang, **context)
+    # A type the catalogue does not know: pydantic's own sentence is English.
+    return str(err.get("msg", "")) if lang == "en" else t("request_error.invalid", lang)
+
+
 def validation_problem(exc: RequestValidationError, lang: Lang) -> dict[str, Any]:
     errors = []
     for err in exc.errors():
         field, where = _field_of(err.get("loc", ()))
-        errors.append({"field": field, "in": where, "message": str(err.get("msg", ""))})
+        errors.append({"field": field, "in": where, "message": _field_message(err, lang)})
     fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
     detail = t("error.invalid-request-fields", lang, count=len(errors), fields=fields)
     return problem_body(

@@ -233,3 +233,15 @@ def test_every_workflow_reason_renders_in_both_languages(code: str) -> None:
     assert not ENGLISH_PROSE.search(zh) and not CJK.search(en), (zh, en)
     if code == "deadline-lapsed":
         assert zh == "签收时限 2026-12-01 09:00 已过，二级：区级督办"
+
+
+async def test_a_malformed_request_is_explained_field_by_field(api: ApiHarness) -> None:
+    params = {"status": "nope", "limit": "many"}
+    zh = (await api.get("/v1/grievances", "operator", params=params)).json()
+    assert zh["code"] == "invalid-request" and len(zh["errors"]) == 2
+    for error in zh["errors"]:
+        assert not ENGLISH_PROSE.search(error["message"]), error
+    assert "须为整数" in {e["message"] for e in zh["errors"]}
+    en = (await api.get("/v1/grievances", "operator", params={**params, "lang": "en"})).json()
+    assert "must be an integer" in {e["message"] for e in en["errors"]}
+    assert not any(CJK.search(e["message"]) for e in en["errors"])
