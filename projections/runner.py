@@ -193,13 +193,16 @@ class Projector:
                 exc_info=error,
             )
 
+        def pause(seconds: float) -> None:
+            stop.wait(seconds)  # returns early when stopped
+
         # The database may be down or restarting: nothing was half-written (each batch is
         # one transaction), so wait and carry on from the recorded position.
         retrying = Retrying(
             retry=retry_if_exception_type(Exception),
             wait=wait_exponential(multiplier=2 * interval, max=30.0),
             stop=lambda _state: stop.is_set(),
-            sleep=stop.wait,
+            sleep=pause,
             before_sleep=log_retry,
             reraise=True,
         )

@@ -396,7 +396,7 @@ async def _follow(
     )
     while not stop.is_set():
         try:
-            busy = await retrying(step)
+            busy: bool = await retrying(step)
         except Exception:
             return  # stopped while backing off
         if not busy:

@@ -294,7 +294,7 @@ class Simulator:
             )
 
         try:
-            response = await retrying(send)
+            response: httpx.Response = await retrying(send)
         except httpx.TransportError as error:
             self.tally.transport_errors += 1
             raise SimulationError(self.tally.note(f"{method} {path}: {error!r}")) from None
