@@ -186,7 +186,8 @@ async def test_summoned_department_that_never_reports_in_is_escalated_by_name(
             (1, URBAN, urban_part),
             (2, URBAN, urban_part),
         ]
-        assert URBAN in escalations[0].reason
+        assert escalations[0].reason_code == "deadline-lapsed"
+        assert escalations[0].reason_params["department"] == URBAN
         urged = h.events(gid, "Urged")
         assert [(e.kind, e.department) for e in urged] == [("report_in", URBAN)]
 
