@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.catalogue import t
 from api.i18n import Lang
 from api.open311.catalog import Catalog
 from api.open311.render import error
@@ -89,12 +90,7 @@ def locate(
     if address_id:
         found = place_from_code(directory, address_id)
         if found is None:
-            raise error(
-                400,
-                f"address_id {address_id!r} is not a place code served here"
-                if lang == "en"
-                else f"address_id「{address_id}」不是本区的地点编码",
-            )
+            raise error(400, t("open311.address-id-unknown", lang, address_id=address_id))
         return Placed(with_address(found), "address_id")
     if address_string:
         found = place_from_text(directory, address_string)
@@ -107,11 +103,6 @@ def locate(
             street = near[0]
             return Placed(with_address(Location(directory.streets[street][0], street)), "lat_long")
         if not address_string:
-            raise error(
-                400,
-                f"lat/long ({lat}, {lon}) is outside the area served"
-                if lang == "en"
-                else f"lat/long（{lat}, {lon}）不在本区服务范围内",
-            )
+            raise error(400, t("open311.outside-area", lang, lat=lat, lon=lon))
     street = rules["default_street"]
     return Placed(with_address(Location(rules["district"], street)), "default")
