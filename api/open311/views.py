@@ -20,28 +20,13 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+from api.catalogue import has, label, t
 from api.i18n import Lang
 from api.open311.catalog import Catalog
 from api.open311.intake import parse_text
 from domain.grievance import Grievance
 from domain.model import FINAL_STATUSES, AssignmentRole, Channel
 from domain.policies import Policies
-
-OUTCOME_NOTES = {
-    "satisfied": ("已办结，市民满意", "Resolved; the citizen is satisfied"),
-    "basically_satisfied": ("已办结，市民基本满意", "Resolved; the citizen is mostly satisfied"),
-    "no_response": ("已办结归档（回访未能联系到市民）", "Closed (callback unanswered)"),
-    "closed_by_supervisor": ("已由督办部门审核归档", "Closed after supervisory review"),
-}
-
-_UNITS = {
-    "working_days": ("个工作日", "working days"),
-    "working_hours": ("个工作小时", "working hours"),
-    "days": ("天", "days"),
-    "hours": ("小时", "hours"),
-    "minutes": ("分钟", "minutes"),
-    "seconds": ("秒", "seconds"),
-}
 
 
 def w3c(moment: datetime | None, tz: tzinfo) -> str | None:
@@ -70,18 +55,13 @@ def service_notice(policies: Policies, category: str | None, lang: Lang) -> str 
         return None
     window = windows.resolve
     amount = int(window.amount) if window.amount == int(window.amount) else window.amount
-    zh_unit, en_unit = _UNITS.get(window.unit, (window.unit, window.unit))
-    if lang == "en":
-        return (
-            f"The dispatch centre sends it to the department in charge, which must resolve it "
-            f"within {amount} {en_unit}; the citizen is called back afterwards."
-        )
-    return f"接诉即办中心将派至承办单位办理，须在派单后 {amount} {zh_unit}内办结，办结后电话回访。"
+    unit = label("time_unit", window.unit, lang)
+    return t("open311.service-notice", lang, amount=amount, unit=unit)
 
 
 def status_notes(g: Grievance, events: Sequence[Any], policies: Policies, lang: Lang) -> str | None:
     """The latest public update, newest event first."""
-    en = lang == "en"
+    directory = policies.directory
     for event in reversed(events):
         kind = type(event).__name__
         if kind == "ProgressReported":
@@ -89,23 +69,15 @@ def status_notes(g: Grievance, events: Sequence[Any], policies: Policies, lang: 
         if kind == "Resolved":
             return str(event.account)
         if kind == "Closed":
-            zh, eng = OUTCOME_NOTES.get(event.outcome, ("已归档", "Closed"))
-            return eng if en else zh
+            key = f"open311.note-closed-{event.outcome}"
+            return t(key if has(key, lang) else "open311.note-closed", lang)
         if kind == "Rejected":
-            return f"Not accepted: {event.reason}" if en else f"不予受理：{event.reason}"
+            return t("open311.note-rejected", lang, reason=event.reason)
         if kind == "Merged":
-            number = event.into_number
-            return f"Duplicate of {number}" if en else f"重复诉求，已并入 {number} 办理"
-        if kind == "Withdrawn":
-            return "Withdrawn at the citizen's request" if en else "已按市民要求撤件"
-        if kind == "Reopened":
-            return (
-                "Reopened after the citizen's feedback"
-                if en
-                else "市民对办理结果不满意，已重新办理"
-            )
-        if kind == "ExtensionGranted":
-            return "The department was given more time" if en else "承办单位已获批延长办理期限"
+            return t("open311.note-merged", lang, number=event.into_number)
+        if kind in ("Withdrawn", "Reopened", "ExtensionGranted"):
+            note = {"Withdrawn": "withdrawn", "Reopened": "reopened"}.get(kind, "extension-granted")
+            return t(f"open311.note-{note}", lang)
         if kind in ("SignedFor", "Dispatched"):
             aid = (
                 event.assignment_id
@@ -117,10 +89,9 @@ def status_notes(g: Grievance, events: Sequence[Any], policies: Policies, lang: 
             assignment = g.assignments.get(aid or "")
             if assignment is None or assignment.role is not AssignmentRole.LEAD:
                 continue
-            name = _department_name(policies, assignment.department, lang)
-            if kind == "SignedFor":
-                return f"{name} has taken it on" if en else f"{name}已签收，正在办理"
-            return f"Sent to {name}" if en else f"已派至{name}办理"
+            note = "signed-for" if kind == "SignedFor" else "dispatched"
+            department = assignment.department
+            return t(f"open311.note-{note}", lang, department=department, directory=directory)
     return None
 
 
