@@ -8,6 +8,8 @@ import sys
 from dataclasses import asdict
 from uuid import UUID
 
+from api.catalogue import LANGS, broken_link_text, t
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("audit", help="audit the event store")
@@ -17,6 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     verify.add_argument("--grievance", type=UUID, help="check only this grievance id")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     verify.set_defaults(handler=run_verify)
 
 
@@ -40,12 +43,11 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     elif not broken:
-        print(f"核验通过：{checked} 件诉求的事件哈希链完整 (all {checked} chains intact)")
+        print(t("cli.audit-intact", args.lang, checked=checked))
     else:
+        expected, found = t("cli.audit-expected", args.lang), t("cli.audit-found", args.lang)
         for b in broken:
-            print(
-                f"链条断裂 BROKEN grievance={b.grievance_id} version={b.version} "
-                f"event={b.event_type}: {b.reason}\n  expected {b.expected}\n  found    {b.found}",
-                file=sys.stderr,
-            )
+            why = broken_link_text(b, args.lang)
+            line = t("cli.audit-broken", args.lang, **asdict(b), why=why)
+            print(f"{line}\n  {expected}: {b.expected}\n  {found}: {b.found}", file=sys.stderr)
     return 0 if not broken else 1

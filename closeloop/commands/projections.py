@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from api.catalogue import LANGS, t
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("projections", help="rebuild read models or show their lag")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rebuild = actions.add_parser("rebuild", help="empty a read model and replay the whole log")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all projections")
+    rebuild.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     rebuild.set_defaults(handler=run_rebuild)
     status = actions.add_parser("status", help="each projection's position and lag")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -28,10 +31,8 @@ def run_rebuild(args: argparse.Namespace) -> int:
         return 2
     started = time.monotonic()
     applied = rebuild(settings.event_store_env(), names)
-    print(
-        f"重建完成 rebuilt {', '.join(names)}: {applied} events applied "
-        f"in {time.monotonic() - started:.1f}s"
-    )
+    seconds = f"{time.monotonic() - started:.1f}"
+    print(t("cli.rebuilt", args.lang, names=names, applied=applied, seconds=seconds))
     return 0
 
 
