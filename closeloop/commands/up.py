@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from api.catalogue import LANGS, Lang, role_label, t
+
 SLA_PROFILES = ("standard", "demo", "drill")
 RESTARTS_PER_COMPONENT = 5
 STACK_FILE = "stack.json"
@@ -33,6 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--temporal-port", type=int, default=7233, help="Temporal frontend port (default 7233)"
     )
     parser.add_argument("--headless", action="store_true", help="no Temporal UI")
+    parser.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     parser.set_defaults(handler=run)
 
 
@@ -53,11 +56,12 @@ def run(args: argparse.Namespace) -> int:
     from closeloop.settings import get_settings
 
     settings = get_settings()
+    lang = args.lang
     profile = args.sla_profile or ("demo" if args.demo else settings.sla_profile)
     var_dir = settings.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     if args.port is not None and not port_is_free(args.port):
-        print(f"端口 {args.port} 已被占用 (port {args.port} is in use)", file=sys.stderr)
+        print(t("cli.port-in-use", lang, port=args.port), file=sys.stderr)
         return 2
     ports = StackPorts.choose(api=args.port or settings.api_port, temporal=args.temporal_port)
     config = StackConfig(var_dir=var_dir, ports=ports, sla_profile=profile, ui=not args.headless)
@@ -83,15 +87,16 @@ def run(args: argparse.Namespace) -> int:
             from closeloop.dev.demo import load_demo_data
 
             loaded = load_demo_data(config.api_url, tokens, var_dir)
-            print(f"  ▶ demo data: {loaded}", flush=True)
+            print(f"  ▶ {t('cli.demo-data', lang, loaded=loaded)}", flush=True)
         write_stack_file(config)
-        print(ready_line(config, tokens), flush=True)
+        print(ready_line(config, tokens, lang), flush=True)
         monitor = ProgressMonitor(config.child_env() | child_settings.event_store_env())
         last_print = 0.0
         while True:
             time.sleep(0.5)
             for child in supervisor.revive(fatal={"temporal"}, limit=RESTARTS_PER_COMPONENT):
-                print(f"\n  ⟳ {child.name} exited; restarted (start #{child.starts})", flush=True)
+                restarted = t("cli.restarted", lang, name=child.name, starts=child.starts)
+                print(f"\n  ⟳ {restarted}", flush=True)
             now = time.monotonic()
             if tty or now - last_print >= 30:
                 progress = monitor.read()
@@ -113,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
     # A second Ctrl-C must not cut the clean stop short (stop_all SIGKILLs laggards).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    print("\n正在停止 stopping…", flush=True)
+    print("\n" + t("cli.stopping", lang), flush=True)
     supervisor.stop_all()
     (var_dir / STACK_FILE).unlink(missing_ok=True)
-    print("已停止 stopped; state kept in " + str(var_dir), flush=True)
+    print(t("cli.stopped", lang, var_dir=var_dir), flush=True)
     return 0
 
 
@@ -138,7 +143,7 @@ def write_stack_file(config: object) -> None:
     (config.var_dir / STACK_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
-def ready_line(config: object, tokens: dict[str, object]) -> str:
+def ready_line(config: object, tokens: dict[str, object], lang: Lang = "zh") -> str:
     """The one line a newcomer needs: where to click and which tokens to use."""
     from closeloop.dev.embedded import StackConfig
 
@@ -146,12 +151,16 @@ def ready_line(config: object, tokens: dict[str, object]) -> str:
     departments = tokens.get("departments") or {}
     assert isinstance(departments, dict)
     parts = [
-        f"✔ closeloop 已就绪 ready · API docs {config.api_url}/docs",
-        f"看板 dashboard {config.api_url}/dashboard",
-        f"Temporal UI {config.ui_url}" if config.ui else "Temporal UI off",
-        f"operator {tokens['operator']}",
-        f"supervisor {tokens['supervisor']}",
+        t("cli.ready", lang),
+        t("cli.api-docs", lang, url=f"{config.api_url}/docs"),
+        t("cli.dashboard", lang, url=f"{config.api_url}/dashboard"),
+        t("cli.temporal-ui", lang, url=config.ui_url)
+        if config.ui
+        else t("cli.temporal-ui-off", lang),
+        f"{role_label('operator', lang)} {tokens['operator']}",
+        f"{role_label('supervisor', lang)} {tokens['supervisor']}",
         *(f"{code} {token}" for code, token in departments.items()),
-        f"(tokens in {config.var_dir / 'dev-tokens.json'}) · Ctrl-C 停止 stop",
+        t("cli.tokens-in", lang, path=config.var_dir / "dev-tokens.json"),
+        t("cli.ctrl-c", lang),
     ]
     return " · ".join(parts)
