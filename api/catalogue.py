@@ -33,6 +33,7 @@ from importlib import resources
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.errors import DomainError, IllegalTransitionError, ValidationError
 from domain.policies import load_policies
 from domain.policies.categories import Category
 from domain.policies.directory import Directory
@@ -233,3 +234,26 @@ def broken_link_text(link: Any, lang: Lang) -> str:
     if expected.startswith("version "):
         return t("integrity.missing-event", lang)
     return t("integrity.hash-mismatch", lang)
+
+
+def describe(error: DomainError, lang: Lang, directory: Directory | None = None) -> str:
+    """One domain error in words, from its code and parameters (API, Open311 and CLI alike).
+
+    A refused transition names the current status, the refused action, what blocks it (the
+    reason code's text, e.g. the pending assisting departments by name) and what is allowed.
+    """
+    params: dict[str, Any] = dict(getattr(error, "params", None) or {})
+    code = str(error.code)
+    if isinstance(error, IllegalTransitionError):
+        reason = params.pop("reason", None)
+        key = f"error.{type(error).code}"
+        if reason and has(f"reason.{reason}", lang):
+            params["reason"] = t(f"reason.{reason}", lang, directory=directory, **params)
+            key += "-because"
+        return t(key, lang, directory=directory, **params)
+    if has(f"error.{code}", lang):
+        return t(f"error.{code}", lang, directory=directory, **params)
+    fallback = str(type(error).code)
+    if not has(f"error.{fallback}", lang):
+        fallback = "invalid-command" if isinstance(error, ValidationError) else "domain-error"
+    return t(f"error.{fallback}", lang, directory=directory, **params)

@@ -28,14 +28,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
-from api.catalogue import has, t
+from api.catalogue import describe, has, t
 from api.i18n import Lang, choose_language
-from domain.errors import (
-    AssignmentStateError,
-    DomainError,
-    IllegalTransitionError,
-    ValidationError,
-)
+from domain.errors import AssignmentStateError, DomainError, IllegalTransitionError, ValidationError
 from domain.policies.directory import Directory
 
 PROBLEM_JSON = "application/problem+json"
@@ -134,23 +129,8 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 def error_detail(exc: DomainError, lang: Lang, directory: Directory | None = None) -> str:
-    """One domain error in words, from its code and parameters (Open311 and the CLI use it too).
-
-    A refused transition names the current status, the refused action, what blocks it (the
-    reason code's text, e.g. the pending assisting departments by name) and what is allowed.
-    """
-    params: dict[str, Any] = dict(getattr(exc, "params", None) or {})
-    code = str(exc.code)
-    if isinstance(exc, IllegalTransitionError):
-        reason = params.pop("reason", None)
-        key = f"error.{type(exc).code}"
-        if reason and has(f"reason.{reason}", lang):
-            params["reason"] = t(f"reason.{reason}", lang, directory=directory, **params)
-            key += "-because"
-        return t(key, lang, directory=directory, **params)
-    if has(f"error.{code}", lang):
-        return t(f"error.{code}", lang, directory=directory, **params)
-    return t(f"error.{_http_code(exc)}", lang, directory=directory, **params)
+    """One domain error in words (the catalogue's ``describe``)."""
+    return describe(exc, lang, directory)
 
 
 def _http_code(exc: DomainError) -> str:

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from api.catalogue import LANGS, Lang, describe, t
+
 if TYPE_CHECKING:
     from api.stores import TokenStore
 
@@ -22,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--department", help="department code (required for --role department)")
     create.add_argument("--name", help="who uses it; recorded as the principal in every event")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
+    create.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     create.set_defaults(handler=run_create)
 
     listing = actions.add_parser("list", help="list tokens (never their secrets)")
@@ -30,6 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     revoke = actions.add_parser("revoke", help="revoke a token by id or id prefix")
     revoke.add_argument("id", metavar="ID-or-prefix")
+    revoke.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     revoke.set_defaults(handler=run_revoke)
 
 
@@ -39,21 +43,32 @@ def _store() -> TokenStore:
     return build_token_store()
 
 
+def _error(message: str, lang: Lang) -> None:
+    print(t("cli.error", lang, message=message), file=sys.stderr)
+
+
 def run_create(args: argparse.Namespace) -> int:
-    if args.role == "department" and args.department:
+    lang = args.lang
+    if args.role == "department" and not args.department:
+        _error(t("cli.token-needs-department", lang), lang)
+        return 2
+    if args.role != "department" and args.department:
+        _error(t("cli.token-department-only", lang), lang)
+        return 2
+    if args.department:
         from domain.errors import ValidationError
         from domain.policies import load_policies
 
         try:
             load_policies().directory.department(args.department)
         except ValidationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _error(describe(exc, lang), lang)
             return 2
     store = _store()
     try:
         record, token = store.create(args.role, department=args.department, name=args.name)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc), lang)
         return 2
     if args.json:
         print(
@@ -70,13 +85,12 @@ def run_create(args: argparse.Namespace) -> int:
         )
     else:
         print(token)
-        print(
-            f"id {record.id} · role {record.role}"
-            + (f" · department {record.department}" if record.department else "")
-            + f" · name {record.name}\n"
-            "This is the only time the token is shown; only its hash is stored.",
-            file=sys.stderr,
+        unit = t("cli.token-department", lang, code=record.department) if record.department else ""
+        summary = t(
+            "cli.token-created", lang, id=record.id, role=record.role, unit=unit, name=record.name
         )
+        print(summary, file=sys.stderr)
+        print(t("cli.token-shown-once", lang), file=sys.stderr)
     return 0
 
 
@@ -95,10 +109,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    lang = args.lang
     try:
         record = _store().revoke(args.id)
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except LookupError:
+        _error(t("cli.token-not-found", lang, id=args.id), lang)
         return 1
-    print(f"revoked {record.id} ({record.role}, {record.name}) at {record.revoked_at}")
+    at = record.revoked_at
+    print(t("cli.token-revoked", lang, id=record.id, role=record.role, name=record.name, at=at))
     return 0

@@ -109,7 +109,7 @@ def test_cli_create_list_revoke(var_dir: Path, capsys: pytest.CaptureFixture[str
     assert main(["token", "create", "--role", "operator"]) == 0
     out = capsys.readouterr()
     plain = out.out.strip()
-    assert plain.startswith("cl_") and "only time" in out.err
+    assert plain.startswith("cl_") and "仅显示这一次" in out.err
 
     assert main(["token", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -117,7 +117,7 @@ def test_cli_create_list_revoke(var_dir: Path, capsys: pytest.CaptureFixture[str
     assert all("token" not in r and "token_hash" not in r for r in listed)
 
     assert main(["token", "revoke", created["id"][:8]]) == 0
-    assert "revoked" in capsys.readouterr().out
+    assert "已吊销" in capsys.readouterr().out
     assert store.authenticate(created["token"]) is None
     assert store.authenticate(plain) is not None
 
