@@ -161,7 +161,8 @@ def dispatch(
         a.role is not AssignmentRole.ASSISTING for a in assisting
     ):
         raise ValidationError("dispatch-roles", field="role")
-    g._dispatched(
+    g.trigger_event(
+        g.Dispatched,
         assignments=assignment_payloads(g, [lead, *assisting]),
         routed_by=routed_by,
         **g._meta(actor, at, command_id, reason),
@@ -213,7 +214,8 @@ def arbitrate(
         sign_for_deadline=replacement.sign_for_deadline,
         resolve_deadline=replacement.resolve_deadline,
     )
-    g._arbitrated(
+    g.trigger_event(
+        g.Arbitrated,
         assignment_id=assignment_id,
         decision=decision.value,
         assignment=assignment_payloads(g, [new])[0],
@@ -227,7 +229,9 @@ def arbitrate(
 def sign_for(g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str) -> None:
     """签收: the department accepts its assignment."""
     g._own_assignment(A.SIGN_FOR, actor, assignment_id)
-    g._signed_for(assignment_id=assignment_id, **g._meta(actor, at, command_id, None))
+    g.trigger_event(
+        g.SignedFor, assignment_id=assignment_id, **g._meta(actor, at, command_id, None)
+    )
 
 
 def return_assignment(
@@ -243,7 +247,8 @@ def return_assignment(
     g._own_assignment(A.RETURN, actor, assignment_id)
     if not reason:
         raise ValidationError("required", field="reason")
-    g._returned(
+    g.trigger_event(
+        g.Returned,
         assignment_id=assignment_id,
         redispatch_deadline=utc(redispatch_deadline),
         **g._meta(actor, at, command_id, reason),
@@ -255,8 +260,11 @@ def report_progress(
 ) -> None:
     """阶段反馈: an interim update."""
     g._own_assignment(A.REPORT_PROGRESS, actor, assignment_id)
-    g._progress_reported(
-        assignment_id=assignment_id, note=note, **g._meta(actor, at, command_id, None)
+    g.trigger_event(
+        g.ProgressReported,
+        assignment_id=assignment_id,
+        note=note,
+        **g._meta(actor, at, command_id, None),
     )
 
 
@@ -296,7 +304,8 @@ def request_extension(
             value=wanted.isoformat(),
             latest=latest.isoformat(),
         )
-    g._extension_requested(
+    g.trigger_event(
+        g.ExtensionRequested,
         assignment_id=assignment_id,
         requested_deadline=wanted,
         **g._meta(actor, at, command_id, reason),
@@ -322,7 +331,7 @@ def decide_extension(
     if not granted:
         if not reason:
             raise ValidationError("required", field="reason")
-        g._extension_denied(assignment_id=assignment_id, **meta)
+        g.trigger_event(g.ExtensionDenied, assignment_id=assignment_id, **meta)
         return
     deadline = utc(new_deadline) if new_deadline else assignment.extension_requested
     current = assignment.resolve_deadline
@@ -333,7 +342,7 @@ def decide_extension(
             value=deadline.isoformat(),
             deadline=current.isoformat(),
         )
-    g._extension_granted(assignment_id=assignment_id, new_deadline=deadline, **meta)
+    g.trigger_event(g.ExtensionGranted, assignment_id=assignment_id, new_deadline=deadline, **meta)
 
 
 def complete_part(
@@ -341,8 +350,11 @@ def complete_part(
 ) -> None:
     """协办完成: an assisting department reports its part done."""
     g._own_assignment(A.COMPLETE_PART, actor, assignment_id)
-    g._part_completed(
-        assignment_id=assignment_id, account=account, **g._meta(actor, at, command_id, None)
+    g.trigger_event(
+        g.PartCompleted,
+        assignment_id=assignment_id,
+        account=account,
+        **g._meta(actor, at, command_id, None),
     )
 
 
@@ -367,7 +379,8 @@ def resolve(
         raise g.assignment_refusal(
             A.RESOLVE, lead, "waiting-for-assisting", departments=[a.department for a in pending]
         )
-    g._resolved(
+    g.trigger_event(
+        g.Resolved,
         assignment_id=assignment_id,
         account=account,
         feedback_deadline=utc(feedback_deadline),
@@ -405,7 +418,8 @@ def summon(
     if again:
         raise ValidationError("already-summoned", field="departments", departments=again)
     summons_id = f"{g.id}.s{len(g.assignments) + 1}"
-    g._summoned(
+    g.trigger_event(
+        g.Summoned,
         summons_id=summons_id,
         assignments=assignment_payloads(g, summons, summons_id),
         **g._meta(actor, at, command_id, reason),
@@ -417,4 +431,6 @@ def report_in(
 ) -> None:
     """报到: a summoned department reports in."""
     g._own_assignment(A.REPORT_IN, actor, assignment_id)
-    g._reported_in(assignment_id=assignment_id, **g._meta(actor, at, command_id, None))
+    g.trigger_event(
+        g.ReportedIn, assignment_id=assignment_id, **g._meta(actor, at, command_id, None)
+    )

@@ -114,7 +114,8 @@ def urge(
     """催办: remind whoever owns an open deadline."""
     g.ensure_allowed(Action.URGE, actor)
     deadline = _open_deadline(g, Action.URGE, kind, assignment_id)
-    g._urged(
+    g.trigger_event(
+        g.Urged,
         kind=kind.value,
         assignment_id=assignment_id,
         department=deadline.department,
@@ -153,7 +154,8 @@ def escalate(
         department, due = deadline.department, deadline.due
     elif assignment_id is not None:
         department = g.assignment(assignment_id).department
-    g._escalated(
+    g.trigger_event(
+        g.Escalated,
         level=level,
         kind=kind.value if kind else None,
         assignment_id=assignment_id,

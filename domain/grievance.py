@@ -20,7 +20,7 @@ backend's transcoder round-trips it exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -103,6 +103,10 @@ class Grievance(Aggregate):
         return super()._create(event_class, id=id, **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        # The hash covers exactly what the event stores, its defaulted fields included.
+        for f in fields(event_class):
+            if f.name not in kwargs and f.default is not MISSING:
+                kwargs[f.name] = f.default
         kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
         kwargs["chain_hash"] = chain_digest(
             self.chain_hash,
@@ -313,382 +317,262 @@ class Grievance(Aggregate):
                 assignment.extension_requested = None
 
     # ------------------------------------------------------------------ events
+    # Every event after Received is a Recorded: who, when (``at``), which command and,
+    # for a person's command, why (``reason``). ``change`` is the event's effect;
+    # ``apply`` then notes the command id (for repeats) and the chain hash.
 
-    @event("Classified")
-    def _classified(
-        self,
-        category: str,
-        urgency: str,
-        sla_class: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.category = category
-        self.urgency = urgency
-        self.sla_class = sla_class
-        self.status = Status.CLASSIFIED
-        self._stamp(command_id)
+    class Recorded(Event):
+        principal: str
+        role: str
+        at: datetime
+        command_id: str
+        reason: str | None
 
-    @event("Rejected")
-    def _rejected(
-        self, principal: str, role: str, at: datetime, command_id: str, reason: str | None
-    ) -> None:
-        self.status = Status.REJECTED
-        self.final_reason = reason
-        self.closed_at = at
-        self._stamp(command_id)
+        def apply(self, aggregate: Any) -> None:
+            self.change(aggregate)
+            aggregate._stamp(self.command_id, **self.result())
+            super().apply(aggregate)
 
-    @event("Dispatched")
-    def _dispatched(
-        self,
-        assignments: list[dict[str, Any]],
-        routed_by: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self._add_assignments(assignments, at)
-        self.status = Status.DISPATCHED
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            pass
 
-    @event("SignedFor")
-    def _signed_for(
-        self,
-        assignment_id: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        assignment = self.assignments[assignment_id]
-        assignment.state = AssignmentState.SIGNED_FOR
-        assignment.signed_for_at = at
-        if assignment.role is AssignmentRole.LEAD and self.status is Status.DISPATCHED:
-            self.status = Status.IN_PROGRESS
-        self._stamp(command_id)
+        def result(self) -> dict[str, Any]:
+            """What a repeat of the command answers besides version and status."""
+            return {}
 
-    @event("Returned")
-    def _returned(
-        self,
-        assignment_id: str,
-        redispatch_deadline: datetime,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        assignment = self.assignments[assignment_id]
-        assignment.state = AssignmentState.RETURNED
-        assignment.returned_at = at
-        assignment.return_reason = reason
-        assignment.redispatch_deadline = redispatch_deadline
-        if assignment.role is AssignmentRole.LEAD:
-            self.status = Status.RETURNED
-        self._stamp(command_id)
+    class Classified(Recorded):
+        category: str
+        urgency: str
+        sla_class: str
 
-    @event("Arbitrated")
-    def _arbitrated(
-        self,
-        assignment_id: str,
-        decision: str,
-        assignment: dict[str, Any],
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.assignments[assignment_id].state = AssignmentState.SUPERSEDED
-        self._add_assignments([assignment], at)
-        if assignment["role"] == AssignmentRole.LEAD.value:
-            self.status = Status.DISPATCHED
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            g.category, g.urgency, g.sla_class = self.category, self.urgency, self.sla_class
+            g.status = Status.CLASSIFIED
 
-    @event("ProgressReported")
-    def _progress_reported(
-        self,
-        assignment_id: str,
-        note: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.assignments[assignment_id].progress_notes += 1
-        self._stamp(command_id)
+    class Rejected(Recorded):
+        def change(self, g: Grievance) -> None:
+            g.status = Status.REJECTED
+            g.final_reason = self.reason
+            g.closed_at = self.at
 
-    @event("ExtensionRequested")
-    def _extension_requested(
-        self,
-        assignment_id: str,
-        requested_deadline: datetime,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.assignments[assignment_id].extension_requested = requested_deadline
-        self._stamp(command_id)
+    class Dispatched(Recorded):
+        assignments: list[dict[str, Any]]
+        routed_by: str
 
-    @event("ExtensionGranted")
-    def _extension_granted(
-        self,
-        assignment_id: str,
-        new_deadline: datetime,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        assignment = self.assignments[assignment_id]
-        assignment.resolve_deadline = new_deadline
-        assignment.extension_requested = None
-        assignment.extensions_granted += 1
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            g._add_assignments(self.assignments, self.at)
+            g.status = Status.DISPATCHED
 
-    @event("ExtensionDenied")
-    def _extension_denied(
-        self,
-        assignment_id: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.assignments[assignment_id].extension_requested = None
-        self._stamp(command_id)
+    class SignedFor(Recorded):
+        assignment_id: str
 
-    @event("PartCompleted")
-    def _part_completed(
-        self,
-        assignment_id: str,
-        account: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        assignment = self.assignments[assignment_id]
-        assignment.state = AssignmentState.COMPLETED
-        assignment.finished_at = at
-        assignment.account = account
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            assignment = g.assignments[self.assignment_id]
+            assignment.state = AssignmentState.SIGNED_FOR
+            assignment.signed_for_at = self.at
+            if assignment.role is AssignmentRole.LEAD and g.status is Status.DISPATCHED:
+                g.status = Status.IN_PROGRESS
 
-    @event("Resolved")
-    def _resolved(
-        self,
-        assignment_id: str,
-        account: str,
-        feedback_deadline: datetime,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        assignment = self.assignments[assignment_id]
-        assignment.state = AssignmentState.RESOLVED
-        assignment.finished_at = at
-        assignment.account = account
-        for other in self.current_assignments(AssignmentRole.SUMMONED):
-            if other.is_open:
-                other.state = AssignmentState.SUPERSEDED
-        self.status = Status.RESOLVED
-        self.resolved_at = at
-        self.resolution = account
-        self.feedback_deadline = feedback_deadline
-        self._stamp(command_id)
+    class Returned(Recorded):
+        assignment_id: str
+        redispatch_deadline: datetime
 
-    @event("Summoned")
-    def _summoned(
-        self,
-        summons_id: str,
-        assignments: list[dict[str, Any]],
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self._add_assignments(assignments, at)
-        self._stamp(command_id, summons_id=summons_id)
+        def change(self, g: Grievance) -> None:
+            assignment = g.assignments[self.assignment_id]
+            assignment.state = AssignmentState.RETURNED
+            assignment.returned_at = self.at
+            assignment.return_reason = self.reason
+            assignment.redispatch_deadline = self.redispatch_deadline
+            if assignment.role is AssignmentRole.LEAD:
+                g.status = Status.RETURNED
 
-    @event("ReportedIn")
-    def _reported_in(
-        self,
-        assignment_id: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        assignment = self.assignments[assignment_id]
-        assignment.state = AssignmentState.REPORTED_IN
-        assignment.finished_at = at
-        self._stamp(command_id)
+    class Arbitrated(Recorded):
+        assignment_id: str
+        decision: str
+        assignment: dict[str, Any]
 
-    @event("Urged")
-    def _urged(
-        self,
-        kind: str,
-        assignment_id: str | None,
-        department: str | None,
-        deadline: datetime,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-        reason_code: str | None = None,
-        reason_params: dict[str, Any] | None = None,
-    ) -> None:
-        if assignment_id is not None:
-            self.assignments[assignment_id].urges += 1
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            g.assignments[self.assignment_id].state = AssignmentState.SUPERSEDED
+            g._add_assignments([self.assignment], self.at)
+            if self.assignment["role"] == AssignmentRole.LEAD.value:
+                g.status = Status.DISPATCHED
 
-    @event("Escalated")
-    def _escalated(
-        self,
-        level: int,
-        kind: str | None,
-        assignment_id: str | None,
-        department: str | None,
-        deadline: datetime | None,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-        reason_code: str | None = None,
-        reason_params: dict[str, Any] | None = None,
-    ) -> None:
-        self.escalation_level = max(self.escalation_level, level)
-        if assignment_id is not None and assignment_id in self.assignments:
-            target = self.assignments[assignment_id]
-            target.escalation_level = max(target.escalation_level, level)
-        self.escalations.append(
-            EscalationRecord(
-                at, level, kind, assignment_id, department, reason, reason_code, reason_params
+    class ProgressReported(Recorded):
+        assignment_id: str
+        note: str
+
+        def change(self, g: Grievance) -> None:
+            g.assignments[self.assignment_id].progress_notes += 1
+
+    class ExtensionRequested(Recorded):
+        assignment_id: str
+        requested_deadline: datetime
+
+        def change(self, g: Grievance) -> None:
+            g.assignments[self.assignment_id].extension_requested = self.requested_deadline
+
+    class ExtensionGranted(Recorded):
+        assignment_id: str
+        new_deadline: datetime
+
+        def change(self, g: Grievance) -> None:
+            assignment = g.assignments[self.assignment_id]
+            assignment.resolve_deadline = self.new_deadline
+            assignment.extension_requested = None
+            assignment.extensions_granted += 1
+
+    class ExtensionDenied(Recorded):
+        assignment_id: str
+
+        def change(self, g: Grievance) -> None:
+            g.assignments[self.assignment_id].extension_requested = None
+
+    class PartCompleted(Recorded):
+        assignment_id: str
+        account: str
+
+        def change(self, g: Grievance) -> None:
+            assignment = g.assignments[self.assignment_id]
+            assignment.state = AssignmentState.COMPLETED
+            assignment.finished_at = self.at
+            assignment.account = self.account
+
+    class Resolved(Recorded):
+        assignment_id: str
+        account: str
+        feedback_deadline: datetime
+
+        def change(self, g: Grievance) -> None:
+            assignment = g.assignments[self.assignment_id]
+            assignment.state = AssignmentState.RESOLVED
+            assignment.finished_at = self.at
+            assignment.account = self.account
+            for other in g.current_assignments(AssignmentRole.SUMMONED):
+                if other.is_open:
+                    other.state = AssignmentState.SUPERSEDED
+            g.status = Status.RESOLVED
+            g.resolved_at = self.at
+            g.resolution = self.account
+            g.feedback_deadline = self.feedback_deadline
+
+    class Summoned(Recorded):
+        summons_id: str
+        assignments: list[dict[str, Any]]
+
+        def change(self, g: Grievance) -> None:
+            g._add_assignments(self.assignments, self.at)
+
+        def result(self) -> dict[str, Any]:
+            return {"summons_id": self.summons_id}
+
+    class ReportedIn(Recorded):
+        assignment_id: str
+
+        def change(self, g: Grievance) -> None:
+            assignment = g.assignments[self.assignment_id]
+            assignment.state = AssignmentState.REPORTED_IN
+            assignment.finished_at = self.at
+
+    class Urged(Recorded):
+        kind: str
+        assignment_id: str | None
+        department: str | None
+        deadline: datetime
+        # Why the workflows urged (domain.model.ReasonCode); None in older events.
+        reason_code: str | None = None
+        reason_params: dict[str, Any] | None = None
+
+        def change(self, g: Grievance) -> None:
+            if self.assignment_id is not None:
+                g.assignments[self.assignment_id].urges += 1
+
+    class Escalated(Recorded):
+        level: int
+        kind: str | None
+        assignment_id: str | None
+        department: str | None
+        deadline: datetime | None
+        reason_code: str | None = None
+        reason_params: dict[str, Any] | None = None
+
+        def change(self, g: Grievance) -> None:
+            g.escalation_level = max(g.escalation_level, self.level)
+            target = g.assignments.get(self.assignment_id or "")
+            if target is not None:
+                target.escalation_level = max(target.escalation_level, self.level)
+            g.escalations.append(
+                EscalationRecord(
+                    self.at,
+                    self.level,
+                    self.kind,
+                    self.assignment_id,
+                    self.department,
+                    self.reason,
+                    self.reason_code,
+                    self.reason_params,
+                )
             )
-        )
-        self._stamp(command_id)
 
-    @event("FeedbackRecorded")
-    def _feedback_recorded(
-        self,
-        contacted: bool,
-        resolved: bool | None,
-        satisfaction: str | None,
-        comment: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.feedback.append(
-            FeedbackRecord(
-                at=at,
-                round=self.round,
-                contacted=contacted,
-                resolved=resolved,
-                satisfaction=Satisfaction(satisfaction) if satisfaction else None,
-                comment=comment,
+    class FeedbackRecorded(Recorded):
+        contacted: bool
+        resolved: bool | None
+        satisfaction: str | None
+        comment: str
+
+        def change(self, g: Grievance) -> None:
+            satisfaction = Satisfaction(self.satisfaction) if self.satisfaction else None
+            g.feedback.append(
+                FeedbackRecord(
+                    self.at, g.round, self.contacted, self.resolved, satisfaction, self.comment
+                )
             )
-        )
-        self._stamp(command_id)
 
-    @event("Reopened")
-    def _reopened(
-        self,
-        reopen_count: int,
-        assignments: list[dict[str, Any]],
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.reopen_count = reopen_count
-        self.round = reopen_count
-        self._add_assignments(assignments, at)
-        self.status = Status.DISPATCHED
-        self.feedback_deadline = None
-        self.resolved_at = None
-        self._stamp(command_id)
+    class Reopened(Recorded):
+        reopen_count: int
+        assignments: list[dict[str, Any]]
 
-    @event("Closed")
-    def _closed(
-        self,
-        outcome: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-        reason_code: str | None = None,
-        reason_params: dict[str, Any] | None = None,
-    ) -> None:
-        self.status = Status.CLOSED
-        self.outcome = Outcome(outcome)
-        self.closed_at = at
-        self.feedback_deadline = None
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            g.reopen_count = g.round = self.reopen_count
+            g._add_assignments(self.assignments, self.at)
+            g.status = Status.DISPATCHED
+            g.feedback_deadline = None
+            g.resolved_at = None
 
-    @event("Merged")
-    def _merged(
-        self,
-        into: str,
-        into_number: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self._cancel_open_assignments()
-        self.status = Status.MERGED
-        self.merged_into = into
-        self.closed_at = at
-        self.final_reason = reason
-        self._stamp(command_id)
+    class Closed(Recorded):
+        outcome: str
+        reason_code: str | None = None
+        reason_params: dict[str, Any] | None = None
 
-    @event("DuplicateLinked")
-    def _duplicate_linked(
-        self,
-        duplicate_id: str,
-        duplicate_number: str,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-    ) -> None:
-        self.duplicates.append(duplicate_id)
-        self._stamp(command_id)
+        def change(self, g: Grievance) -> None:
+            g.status = Status.CLOSED
+            g.outcome = Outcome(self.outcome)
+            g.closed_at = self.at
+            g.feedback_deadline = None
 
-    @event("Withdrawn")
-    def _withdrawn(
-        self, principal: str, role: str, at: datetime, command_id: str, reason: str | None
-    ) -> None:
-        self._cancel_open_assignments()
-        self.status = Status.WITHDRAWN
-        self.closed_at = at
-        self.final_reason = reason
-        self._stamp(command_id)
+    class Merged(Recorded):
+        into: str
+        into_number: str
+
+        def change(self, g: Grievance) -> None:
+            g._cancel_open_assignments()
+            g.status = Status.MERGED
+            g.merged_into = self.into
+            g.closed_at = self.at
+            g.final_reason = self.reason
+
+    class DuplicateLinked(Recorded):
+        duplicate_id: str
+        duplicate_number: str
+
+        def change(self, g: Grievance) -> None:
+            g.duplicates.append(self.duplicate_id)
+
+    class Withdrawn(Recorded):
+        def change(self, g: Grievance) -> None:
+            g._cancel_open_assignments()
+            g.status = Status.WITHDRAWN
+            g.closed_at = self.at
+            g.final_reason = self.reason
 
     # ------------------------------------------------------------------- views
 
@@ -706,9 +590,3 @@ class Grievance(Aggregate):
         data["feedback"] = [asdict(f) for f in self.feedback]
         data["applied_commands"] = {k: asdict(v) for k, v in self.applied_commands.items()}
         return data
-
-
-# Events stored before workflows wrote reason codes have no such attributes: read None.
-for _name in ("Urged", "Escalated", "Closed"):
-    getattr(Grievance, _name).reason_code = None
-    getattr(Grievance, _name).reason_params = None

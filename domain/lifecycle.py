@@ -53,7 +53,8 @@ def classify(
 ) -> None:
     """梳理: set the category leaf and urgency (again, until dispatched)."""
     g.ensure_allowed(A.CLASSIFY, actor)
-    g._classified(
+    g.trigger_event(
+        g.Classified,
         category=category,
         urgency=urgency,
         sla_class=sla_class,
@@ -66,7 +67,7 @@ def reject(g: Grievance, actor: Actor, at: datetime, command_id: str, reason: st
     g.ensure_allowed(A.REJECT, actor)
     if not reason:
         raise ValidationError("required", field="reason")
-    g._rejected(**g._meta(actor, at, command_id, reason))
+    g.trigger_event(g.Rejected, **g._meta(actor, at, command_id, reason))
 
 
 def record_feedback(
@@ -97,7 +98,8 @@ def record_feedback(
     if reopens and (not reopen or reopen[0].role is not AssignmentRole.LEAD):
         raise ValidationError("reopen-needs-lead", field="reopen")
     meta = g._meta(actor, at, command_id, None)
-    g._feedback_recorded(
+    g.trigger_event(
+        g.FeedbackRecorded,
         contacted=contacted,
         resolved=resolved,
         satisfaction=satisfaction.value if satisfaction else None,
@@ -108,15 +110,16 @@ def record_feedback(
         return
     assert satisfaction is not None
     if not reopens:
-        g._closed(outcome=satisfaction.value, **meta)
+        g.trigger_event(g.Closed, outcome=satisfaction.value, **meta)
         return
     count = g.reopen_count + 1
     payloads = assignment_payloads(g, reopen)
     for payload in payloads:
         payload["round"] = count
-    g._reopened(reopen_count=count, assignments=payloads, **meta)
+    g.trigger_event(g.Reopened, reopen_count=count, assignments=payloads, **meta)
     if count >= reopen_escalation_threshold:
-        g._escalated(
+        g.trigger_event(
+            g.Escalated,
             level=REOPEN_ESCALATION_LEVEL,
             kind=None,
             assignment_id=None,
@@ -147,7 +150,8 @@ def close(
     g.ensure_allowed(A.CLOSE, actor)
     if outcome in (Outcome.SATISFIED, Outcome.BASICALLY_SATISFIED):
         raise ValidationError("satisfied-needs-feedback", field="outcome", outcome=outcome)
-    g._closed(
+    g.trigger_event(
+        g.Closed,
         outcome=outcome.value,
         **g._meta(actor, at, command_id, reason, reason_code, reason_params),
     )
@@ -166,7 +170,12 @@ def merge(
     g.ensure_allowed(A.MERGE, actor)
     if into_id == g.id:
         raise ValidationError("merge-into-itself", field="into")
-    g._merged(into=str(into_id), into_number=into_number, **g._meta(actor, at, command_id, reason))
+    g.trigger_event(
+        g.Merged,
+        into=str(into_id),
+        into_number=into_number,
+        **g._meta(actor, at, command_id, reason),
+    )
 
 
 def link_duplicate(
@@ -181,7 +190,8 @@ def link_duplicate(
     g.check_role(A.LINK_DUPLICATE, actor)
     if g.is_final:
         raise g.refusal(A.LINK_DUPLICATE, "primary-final", number=g.number)
-    g._duplicate_linked(
+    g.trigger_event(
+        g.DuplicateLinked,
         duplicate_id=str(duplicate_id),
         duplicate_number=duplicate_number,
         **g._meta(actor, at, command_id, None),
@@ -191,4 +201,4 @@ def link_duplicate(
 def withdraw(g: Grievance, actor: Actor, at: datetime, command_id: str, reason: str) -> None:
     """撤件: the citizen withdraws the grievance."""
     g.ensure_allowed(A.WITHDRAW, actor)
-    g._withdrawn(**g._meta(actor, at, command_id, reason))
+    g.trigger_event(g.Withdrawn, **g._meta(actor, at, command_id, reason))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain.application import GrievanceApp
 from domain.audit import replay
@@ -111,3 +115,34 @@ def test_events_stored_without_reason_codes_still_replay(app: GrievanceApp) -> N
     assert grievance.assignment(lead).urges == 1
     assert old[-2].reason_code is None and old[-2].reason_params is None
     assert verify_chain(case.id, old) is None
+
+
+def test_events_stored_by_the_previous_version_load_replay_and_verify() -> None:
+    """Real rows written before this change (decorator events, prose reasons) still work."""
+    data = json.loads((Path(__file__).parent / "data" / "stored_events_v1.json").read_text())
+    app = GrievanceApp({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"].encode(),
+            )
+            for row in data["events"]
+        ]
+    )
+    assert app.verify_all() == (len(data["expected"]), [])
+    for gid, want in data["expected"].items():
+        g = app.get_grievance(UUID(gid))
+        assert (g.version, g.status.value, len(g.escalations)) == (
+            want["version"],
+            want["status"],
+            want["escalations"],
+        )
+        assert {k: a.state.value for k, a in g.assignments.items()} == want["assignments"]
+        assert {
+            k: [a.version, a.status.value, a.extra] for k, a in g.applied_commands.items()
+        } == want["applied"]
+    urged = [e for e in app.iter_all_events() if type(e).__name__ == "Urged"]
+    assert [(e.reason, e.reason_code) for e in urged] == [("签收时限将至", None)]  # type: ignore[attr-defined]
