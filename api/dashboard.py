@@ -125,6 +125,7 @@ def dashboard(request: Request, app: AppDep) -> HTMLResponse:
         .render(
             html_lang="en" if lang == "en" else "zh-CN",
             title=t("dashboard.title", lang),
+            lang=lang,
             boot=_boot(app, lang),
         )
     )
