@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
-from api.catalogue import describe, has, t
+from api.catalogue import describe, has, join, t
 from api.i18n import Lang, choose_language
 from domain.errors import AssignmentStateError, DomainError, IllegalTransitionError, ValidationError
 from domain.policies.directory import Directory
@@ -187,8 +187,10 @@ def _field_message(err: Mapping[str, Any], lang: Lang) -> str:
     key = f"request_error.{err.get('type', '')}"
     if has(key, lang):
         context = {k: v for k, v in (err.get("ctx") or {}).items() if k != "error"}
-        if lang == "zh" and isinstance(context.get("expected"), str):
-            context["expected"] = context["expected"].replace(" or ", ", ").replace(", ", "、")
+        if isinstance(context.get("expected"), str):
+            # pydantic's "'a', 'b' or 'c'": the choices, listed the catalogue's way
+            choices = context["expected"].replace(" or ", ", ").split(", ")
+            context["expected"] = join(choices, lang)
         return t(key, lang, **context)
     # A type the catalogue does not know: pydantic's own sentence is English.
     return str(err.get("msg", "")) if lang == "en" else t("request_error.invalid", lang)
