@@ -10,10 +10,11 @@ the dashboard-only routes below, which read the same read models.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
@@ -138,32 +139,41 @@ def whoami(who: AnyPrincipal) -> WhoAmI:
     return WhoAmI(name=who.name, role=who.role.value, department=who.department)
 
 
+@dataclass
+class Window:
+    """The weeks to look back over (``?weeks=``, default 8) and where to read them."""
+
+    app: AppDep
+    read_models: ReadModelsDep
+    weeks: Annotated[int, Query(ge=1, le=52)] = 8
+
+
+WindowDep = Annotated[Window, Depends()]
+
+
 @router.get("/dashboard/data/trend", response_model=TrendPublic, responses=READ_PROBLEMS)
 def trend(
-    app: AppDep,
-    read_models: ReadModelsDep,
+    window: WindowDep,
     who: Supervisor,
-    weeks: Annotated[int, Query(ge=1, le=52)] = 8,
     department: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TrendPublic:
     """三率 per local week, oldest first (all departments, or one)."""
-    now = app.clock()
-    items = read_model_call(read_models.kpi_trend, weeks=weeks, department=department, now=now)
+    weeks, now = window.weeks, window.app.clock()
+    items = read_model_call(
+        window.read_models.kpi_trend, weeks=weeks, department=department, now=now
+    )
     weekly = [WeekKpis.model_validate(i) for i in items]
     return TrendPublic(weeks=weeks, department=department, items=weekly)
 
 
 @router.get("/dashboard/data/hotspots", response_model=HotspotsPublic, responses=READ_PROBLEMS)
 def hotspots(
-    app: AppDep,
-    read_models: ReadModelsDep,
-    who: Staff,
-    weeks: Annotated[int, Query(ge=1, le=52)] = 8,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    window: WindowDep, who: Staff, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> HotspotsPublic:
     """Top category × place counts over the last weeks (repeated complaints stand out)."""
-    now = app.clock()
-    items = read_model_call(read_models.hotspots, weeks=weeks, limit=limit, now=now)
-    since = week_start(now.astimezone(app.policies.calendar.tz).date()) - timedelta(weeks=weeks - 1)
+    weeks, now = window.weeks, window.app.clock()
+    items = read_model_call(window.read_models.hotspots, weeks=weeks, limit=limit, now=now)
+    today = now.astimezone(window.app.policies.calendar.tz).date()
+    since = week_start(today) - timedelta(weeks=weeks - 1)
     spots = [Hotspot.model_validate(i) for i in items]
     return HotspotsPublic(weeks=weeks, since=since.isoformat(), items=spots)

@@ -66,3 +66,14 @@ async def test_static_files_are_served_and_stay_inside_their_directory(api: ApiH
         assert r.status_code == 404, path
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["code"] == "not-found"
+
+
+async def test_the_dashboard_data_routes_take_their_window(api: ApiHarness) -> None:
+    r = await api.get("/dashboard/data/trend", "supervisor", params={"weeks": 3})
+    assert r.status_code == 200, r.text
+    assert r.json()["weeks"] == 3 and len(r.json()["items"]) == 3
+    r = await api.get("/dashboard/data/hotspots", "operator", params={"weeks": 2, "limit": 5})
+    assert r.status_code == 200 and r.json()["weeks"] == 2, r.text
+    r = await api.get("/dashboard/data/trend", "supervisor", params={"weeks": 0})
+    assert r.status_code == 422 and r.json()["field"] == "weeks"
+    assert (await api.get("/dashboard/data/trend", "operator")).status_code == 403
