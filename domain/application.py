@@ -71,6 +71,7 @@ from domain.model import (
     Actor,
     Channel,
     Location,
+    Status,
     clean_phone,
     clean_text,
     parse_enum,
@@ -216,15 +217,8 @@ class GrievanceApp(Application[UUID]):
         grievance = self._load(command)
         command_id = command.command_id or str(uuid4())
         applied = grievance.applied_commands.get(command_id)
-        if applied is not None:
-            return CommandResult(
-                grievance_id=grievance.id,
-                number=grievance.number,
-                version=applied.version,
-                status=applied.status.value,
-                replayed=True,
-                extra=dict(applied.extra),
-            )
+        if applied is not None:  # a repeat answers what the first run answered
+            return self._result(grievance, applied.version, applied.status, True, **applied.extra)
         step = command if isinstance(command, DeadlineStep) else None
         if step is not None and step.only_if_open and not still_open(grievance, step):
             return self._result(grievance, recorded=False)
@@ -252,13 +246,18 @@ class GrievanceApp(Application[UUID]):
 
     @staticmethod
     def _result(
-        grievance: Grievance, replayed: bool = False, recorded: bool = True, **extra: Any
+        grievance: Grievance,
+        version: int | None = None,
+        status: Status | None = None,
+        replayed: bool = False,
+        recorded: bool = True,
+        **extra: Any,
     ) -> CommandResult:
         return CommandResult(
             grievance_id=grievance.id,
             number=grievance.number,
-            version=grievance.version,
-            status=grievance.status.value,
+            version=grievance.version if version is None else version,
+            status=(status or grievance.status).value,
             replayed=replayed,
             extra=extra,
             recorded=recorded,

@@ -340,6 +340,14 @@ class Grievance(Aggregate):
             """What a repeat of the command answers besides version and status."""
             return {}
 
+    class AssignmentEvent(Recorded):
+        """An event about one assignment of the grievance."""
+
+        assignment_id: str
+
+        def target(self, g: Grievance) -> Assignment:
+            return g.assignments[self.assignment_id]
+
     class Classified(Recorded):
         category: str
         urgency: str
@@ -363,22 +371,19 @@ class Grievance(Aggregate):
             g._add_assignments(self.assignments, self.at)
             g.status = Status.DISPATCHED
 
-    class SignedFor(Recorded):
-        assignment_id: str
-
+    class SignedFor(AssignmentEvent):
         def change(self, g: Grievance) -> None:
-            assignment = g.assignments[self.assignment_id]
+            assignment = self.target(g)
             assignment.state = AssignmentState.SIGNED_FOR
             assignment.signed_for_at = self.at
             if assignment.role is AssignmentRole.LEAD and g.status is Status.DISPATCHED:
                 g.status = Status.IN_PROGRESS
 
-    class Returned(Recorded):
-        assignment_id: str
+    class Returned(AssignmentEvent):
         redispatch_deadline: datetime
 
         def change(self, g: Grievance) -> None:
-            assignment = g.assignments[self.assignment_id]
+            assignment = self.target(g)
             assignment.state = AssignmentState.RETURNED
             assignment.returned_at = self.at
             assignment.return_reason = self.reason
@@ -386,64 +391,56 @@ class Grievance(Aggregate):
             if assignment.role is AssignmentRole.LEAD:
                 g.status = Status.RETURNED
 
-    class Arbitrated(Recorded):
-        assignment_id: str
+    class Arbitrated(AssignmentEvent):
         decision: str
         assignment: dict[str, Any]
 
         def change(self, g: Grievance) -> None:
-            g.assignments[self.assignment_id].state = AssignmentState.SUPERSEDED
+            self.target(g).state = AssignmentState.SUPERSEDED
             g._add_assignments([self.assignment], self.at)
             if self.assignment["role"] == AssignmentRole.LEAD.value:
                 g.status = Status.DISPATCHED
 
-    class ProgressReported(Recorded):
-        assignment_id: str
+    class ProgressReported(AssignmentEvent):
         note: str
 
         def change(self, g: Grievance) -> None:
-            g.assignments[self.assignment_id].progress_notes += 1
+            self.target(g).progress_notes += 1
 
-    class ExtensionRequested(Recorded):
-        assignment_id: str
+    class ExtensionRequested(AssignmentEvent):
         requested_deadline: datetime
 
         def change(self, g: Grievance) -> None:
-            g.assignments[self.assignment_id].extension_requested = self.requested_deadline
+            self.target(g).extension_requested = self.requested_deadline
 
-    class ExtensionGranted(Recorded):
-        assignment_id: str
+    class ExtensionGranted(AssignmentEvent):
         new_deadline: datetime
 
         def change(self, g: Grievance) -> None:
-            assignment = g.assignments[self.assignment_id]
+            assignment = self.target(g)
             assignment.resolve_deadline = self.new_deadline
             assignment.extension_requested = None
             assignment.extensions_granted += 1
 
-    class ExtensionDenied(Recorded):
-        assignment_id: str
-
+    class ExtensionDenied(AssignmentEvent):
         def change(self, g: Grievance) -> None:
-            g.assignments[self.assignment_id].extension_requested = None
+            self.target(g).extension_requested = None
 
-    class PartCompleted(Recorded):
-        assignment_id: str
+    class PartCompleted(AssignmentEvent):
         account: str
 
         def change(self, g: Grievance) -> None:
-            assignment = g.assignments[self.assignment_id]
+            assignment = self.target(g)
             assignment.state = AssignmentState.COMPLETED
             assignment.finished_at = self.at
             assignment.account = self.account
 
-    class Resolved(Recorded):
-        assignment_id: str
+    class Resolved(AssignmentEvent):
         account: str
         feedback_deadline: datetime
 
         def change(self, g: Grievance) -> None:
-            assignment = g.assignments[self.assignment_id]
+            assignment = self.target(g)
             assignment.state = AssignmentState.RESOLVED
             assignment.finished_at = self.at
             assignment.account = self.account
@@ -465,11 +462,9 @@ class Grievance(Aggregate):
         def result(self) -> dict[str, Any]:
             return {"summons_id": self.summons_id}
 
-    class ReportedIn(Recorded):
-        assignment_id: str
-
+    class ReportedIn(AssignmentEvent):
         def change(self, g: Grievance) -> None:
-            assignment = g.assignments[self.assignment_id]
+            assignment = self.target(g)
             assignment.state = AssignmentState.REPORTED_IN
             assignment.finished_at = self.at
 
