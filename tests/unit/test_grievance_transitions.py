@@ -650,3 +650,31 @@ def test_stale_expected_version_is_refused(app: GrievanceApp) -> None:
         app.dispatch_grievance(case.id, OPERATOR, expected_version=1)
     app.dispatch_grievance(case.id, OPERATOR, expected_version=2)
     assert case.g.version == 3
+
+
+def test_early_resolve_names_every_pending_assisting_department(app: GrievanceApp) -> None:
+    case = dispatched_case(app, "SF02")  # lead street office; fire and community assist
+    lead = case.aid()
+    app.sign_for(lead, case.dept(lead))
+    pending = sorted(a.department for a in case.g.current_assignments(AssignmentRole.ASSISTING))
+    with pytest.raises(IllegalTransitionError) as info:
+        app.resolve(lead, case.dept(lead), account="先办结")
+    error = info.value
+    assert error.reason == "waiting-for-assisting"
+    assert sorted(error.params["departments"]) == pending == ["cm.xyl-01", "hd.fire"]
+    assert "resolve" not in error.allowed and "resolve" not in error.params["allowed"]
+    assert error.allowed == ["report_progress", "request_extension", "return"]
+    assert case.g.status is Status.IN_PROGRESS
+
+
+def test_refusals_never_list_the_refused_action(app: GrievanceApp) -> None:
+    case = dispatched_case(app, "PM01")
+    lead = case.aid()
+    with pytest.raises(IllegalTransitionError) as dispatched:
+        app.resolve(lead, case.dept(lead), account="x")
+    assert dispatched.value.reason == "not-signed-for"
+    app.sign_for(lead, case.dept(lead))
+    with pytest.raises(AssignmentStateError) as again:
+        app.sign_for(lead, case.dept(lead))
+    assert "sign_for" not in again.value.allowed
+    assert again.value.allowed == ["report_progress", "request_extension", "resolve", "return"]
