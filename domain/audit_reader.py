@@ -91,7 +91,7 @@ def _undecodable(grievance_id: UUID, stored: Any, error: Exception) -> BrokenLin
         stored.topic.rpartition(".")[2],
         "decodable event",
         repr(error),
-        "the stored event no longer decodes",
+        "undecodable",
     )
 
 

@@ -63,7 +63,11 @@ class BrokenLink:
     event_type: str
     expected: str
     found: str
-    reason: str
+    reason: str  # a code: missing-event, hash-mismatch or undecodable (see BROKEN_LINK_REASONS)
+
+
+# Why a chain is broken; the API's catalogue words them (integrity.<code>).
+BROKEN_LINK_REASONS = frozenset({"missing-event", "hash-mismatch", "undecodable"})
 
 
 def verify_chain_step(
@@ -80,7 +84,7 @@ def verify_chain_step(
             type_name,
             expected=f"version {expected_version}",
             found=f"version {version}",
-            reason="an event is missing from the sequence",
+            reason="missing-event",
         )
     expected = chain_digest(previous, type_name, version, event.timestamp, event_data(vars(event)))
     if found != expected:
@@ -90,7 +94,7 @@ def verify_chain_step(
             type_name,
             expected=expected,
             found=found,
-            reason="the event's type, timestamp or data differ from what was recorded",
+            reason="hash-mismatch",
         )
     return None
 

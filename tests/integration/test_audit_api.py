@@ -343,7 +343,7 @@ async def test_an_event_that_no_longer_decodes_is_named_by_verify(api: ApiHarnes
         3,
         "Dispatched",
     )
-    assert link["reason"] == "the stored event no longer decodes"
+    assert link["reason"] == "undecodable"
     one = await api.get("/v1/audit/verify", "supervisor", params={"grievance": str(victim.id)})
     assert one.json()["broken"] == [link]
     events = await api.get(f"/v1/audit/grievances/{victim.id}/events", "supervisor")
