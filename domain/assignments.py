@@ -268,6 +268,19 @@ def report_progress(
     )
 
 
+def _later_deadline(assignment: Assignment, wanted: datetime) -> datetime:
+    """An extension must move the resolve deadline later."""
+    current = assignment.resolve_deadline
+    if current is not None and wanted <= current:
+        raise ValidationError(
+            "deadline-not-later",
+            field="new_deadline",
+            value=wanted.isoformat(),
+            deadline=current.isoformat(),
+        )
+    return wanted
+
+
 def request_extension(
     g: Grievance,
     actor: Actor,
@@ -289,14 +302,8 @@ def request_extension(
             "extension-pending",
             requested=assignment.extension_requested.isoformat(),
         )
-    wanted, current, latest = utc(new_deadline), assignment.resolve_deadline, utc(latest_allowed)
-    if current is not None and wanted <= current:
-        raise ValidationError(
-            "deadline-not-later",
-            field="new_deadline",
-            value=wanted.isoformat(),
-            deadline=current.isoformat(),
-        )
+    wanted = _later_deadline(assignment, utc(new_deadline))
+    latest = utc(latest_allowed)
     if wanted > latest:
         raise ValidationError(
             "deadline-too-late",
@@ -333,15 +340,9 @@ def decide_extension(
             raise ValidationError("required", field="reason")
         g.trigger_event(g.ExtensionDenied, assignment_id=assignment_id, **meta)
         return
-    deadline = utc(new_deadline) if new_deadline else assignment.extension_requested
-    current = assignment.resolve_deadline
-    if current is not None and deadline <= current:
-        raise ValidationError(
-            "deadline-not-later",
-            field="new_deadline",
-            value=deadline.isoformat(),
-            deadline=current.isoformat(),
-        )
+    deadline = _later_deadline(
+        assignment, utc(new_deadline) if new_deadline else assignment.extension_requested
+    )
     g.trigger_event(g.ExtensionGranted, assignment_id=assignment_id, new_deadline=deadline, **meta)
 
 
