@@ -27,21 +27,16 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import assignments, deadlines, lifecycle
+from domain import assignments, deadlines, guards, lifecycle
 from domain.assignments import Assignment, NewAssignment
 from domain.deadlines import DISPATCH_CENTRE, EscalationRecord
 from domain.errors import (
-    AssignmentStateError,
-    IllegalTransitionError,
-    NotAssignedError,
-    PermissionDeniedError,
     UnknownAssignmentError,
 )
 from domain.integrity import GENESIS, chain_digest, event_data
 from domain.lifecycle import FeedbackRecord
 from domain.model import (
     FINAL_STATUSES,
-    Action,
     Actor,
     AssignmentRole,
     AssignmentState,
@@ -51,7 +46,6 @@ from domain.model import (
     utc,
 )
 from domain.rules import ACTION_ROLES as ACTION_ROLES  # re-exported for older imports
-from domain.rules import ASSIGNMENT_RULES, actions_in, assignment_actions, may, roles_for
 from domain.rules import STATUS_ACTIONS as STATUS_ACTIONS  # re-exported for older imports
 
 __all__ = [
@@ -210,73 +204,20 @@ class Grievance(Aggregate):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
-    def allowed_actions(self) -> list[str]:
-        return sorted(a.value for a in actions_in(self.status))
-
     def assignment(self, assignment_id: str) -> Assignment:
         found = self.assignments.get(assignment_id)
         if found is None:
             raise UnknownAssignmentError(assignment_id=assignment_id, number=self.number)
         return found
 
-    # ------------------------------------------------------------------ guards
+    # ------------------------------------------------------------ guards (bound)
 
-    @staticmethod
-    def check_role(action: Action, actor: Actor) -> None:
-        if not may(actor.role, action):
-            raise PermissionDeniedError(
-                action=action, role=actor.role, roles=sorted(roles_for(action))
-            )
-
-    def refusal(
-        self, action: Action, reason: str | None = None, **params: Any
-    ) -> IllegalTransitionError:
-        """The error for a command this status refuses, naming what blocks it."""
-        if reason is None and self.is_final:
-            reason = "final-status"
-        allowed = actions_in(self.status)
-        return IllegalTransitionError(action, self.status, allowed, reason, **params)
-
-    def assignment_refusal(
-        self, action: Action, assignment: Assignment, reason: str | None = None, **params: Any
-    ) -> AssignmentStateError:
-        """The error for a command this assignment refuses; ``allowed`` is what it accepts."""
-        allowed = (
-            assignment_actions(assignment, self.status)
-            if action in ASSIGNMENT_RULES
-            else actions_in(self.status)
-        )
-        return AssignmentStateError(
-            action, assignment.id, assignment.state, self.status, allowed, reason, **params
-        )
-
-    def ensure_allowed(
-        self, action: Action | str, actor: Actor, reason: str | None = None, **params: Any
-    ) -> None:
-        """Raise unless this role may do this action in the current status."""
-        action = Action(action)
-        self.check_role(action, actor)
-        if action not in actions_in(self.status):
-            raise self.refusal(action, reason, **params)
-
-    def _own_assignment(self, action: Action, actor: Actor, assignment_id: str) -> Assignment:
-        """The actor's department's assignment, if its rule accepts this command now."""
-        self.ensure_allowed(action, actor)
-        found = self.assignment(assignment_id)
-        if actor.department != found.department:
-            raise NotAssignedError(
-                assignment_id=assignment_id,
-                department=found.department,
-                actor_department=actor.department,
-            )
-        rule = ASSIGNMENT_RULES[action]
-        if found.role not in rule.roles:
-            raise self.assignment_refusal(
-                action, found, "assignment-role", assignment_role=found.role, roles=rule.roles
-            )
-        if found.state not in rule.states:
-            raise self.assignment_refusal(action, found)
-        return found
+    allowed_actions = guards.allowed_actions
+    check_role = staticmethod(guards.check_role)
+    refusal = guards.refusal
+    assignment_refusal = guards.assignment_refusal
+    ensure_allowed = guards.ensure_allowed
+    _own_assignment = guards.own_assignment
 
     # ----------------------------------------------------------------- helpers
 
