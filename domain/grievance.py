@@ -30,9 +30,7 @@ from eventsourcing.domain import Aggregate, event
 from domain import assignments, deadlines, guards, lifecycle
 from domain.assignments import Assignment, NewAssignment
 from domain.deadlines import DISPATCH_CENTRE, EscalationRecord
-from domain.errors import (
-    UnknownAssignmentError,
-)
+from domain.errors import UnknownAssignmentError
 from domain.integrity import GENESIS, chain_digest, event_data
 from domain.lifecycle import FeedbackRecord
 from domain.model import (
