@@ -196,6 +196,7 @@ VALIDATION_CODES = frozenset(
         "community-has-no-committee",  # community
         "community-not-in-street",  # community, street
         "confirm-keeps-department",  # department, returned_department
+        "date-range-reversed",  # date_to before date_from (read-side queries)
         "deadline-not-later",  # deadline (current), value
         "deadline-too-late",  # latest, value
         "department-already-assigned",  # department
@@ -207,6 +208,7 @@ VALIDATION_CODES = frozenset(
         "feedback-without-contact",  # not contacted but resolved/satisfaction given
         "grid-not-in-community",  # grid, community
         "in-the-future",  # value
+        "invalid-cursor",  # a paging cursor this API did not hand out (read-side queries)
         "invalid-assignment-id",  # value
         "invalid-escalation-level",  # value, levels
         "invalid-phone",  # value
@@ -216,6 +218,7 @@ VALIDATION_CODES = frozenset(
         "naive-datetime",  # a moment without a time zone
         "not-one-of",  # value, allowed
         "not-text",
+        "out-of-range",  # value, min, max (read-side queries: limit, weeks)
         "reopen-needs-lead",
         "report-in-deadline-required",
         "redispatch-same-department",  # department

@@ -68,21 +68,21 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("cursor is not one this API handed out", "cursor") from None
+        raise ValidationError("invalid-cursor", field="cursor") from None
     if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
-        raise ValidationError("cursor is not one this API handed out", "cursor")
+        raise ValidationError("invalid-cursor", field="cursor")
     return key
 
 
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}", "limit")
+        raise ValidationError("out-of-range", field="limit", value=limit, min=1, max=MAX_LIMIT)
     return limit
 
 
 def _now(now: datetime) -> str:
     if now.tzinfo is None:
-        raise ValidationError("now must carry a time zone", "now")
+        raise ValidationError("naive-datetime", field="now")
     text = iso(now)
     assert text is not None
     return text
@@ -340,7 +340,7 @@ class ReadModels:
         self, date_from: date, date_to: date, department: str | None
     ) -> list[dict[str, Any]]:
         if date_to < date_from:
-            raise ValidationError("date_to is before date_from", "date_to")
+            raise ValidationError("date-range-reversed", field="date_to")
         sums = ", ".join(f"SUM({name}) AS {name}" for name in COUNTS)
         where = _Where()
         where.add("day >= :date_from", date_from=date_from.isoformat())
@@ -380,7 +380,7 @@ class ReadModels:
         """The last ``weeks`` local weeks (Monday first, oldest first), all departments summed
         (or one), each with its counts and 三率."""
         if not 1 <= weeks <= 104:
-            raise ValidationError("weeks must be between 1 and 104", "weeks")
+            raise ValidationError("out-of-range", field="weeks", value=weeks, min=1, max=104)
         _now(now)
         this_week = week_start(now.astimezone(self.tz).date())
         first = this_week - timedelta(weeks=weeks - 1)
@@ -404,7 +404,7 @@ class ReadModels:
     def hotspots(self, *, weeks: int = 8, limit: int = 20, now: datetime) -> list[dict[str, Any]]:
         """Top category × community (with street) counts over the last ``weeks`` weeks."""
         if not 1 <= weeks <= 104:
-            raise ValidationError("weeks must be between 1 and 104", "weeks")
+            raise ValidationError("out-of-range", field="weeks", value=weeks, min=1, max=104)
         limit = _limit(limit)
         _now(now)
         since = week_start(now.astimezone(self.tz).date()) - timedelta(weeks=weeks - 1)

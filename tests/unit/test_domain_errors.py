@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import domain
+from domain import errors as domain_errors
 from domain.errors import (
     ERROR_CODES,
     AssignmentStateError,
@@ -53,6 +54,24 @@ def test_every_code_the_domain_raises_is_listed() -> None:
     raised = codes_raised_in_domain()
     assert len(raised) > 40  # the scan does see the domain's raise sites
     assert raised - ERROR_CODES == set()
+
+
+_DOMAIN_ERRORS = {
+    name
+    for name, value in vars(domain_errors).items()
+    if isinstance(value, type) and issubclass(value, DomainError)
+}
+
+
+def test_other_layers_raise_domain_errors_with_listed_codes_too() -> None:
+    """A domain error raised by the read side or the API must have a catalogue entry too."""
+    root = Path(domain.__file__).parent.parent
+    for package in ("projections", "api", "workflows", "closeloop"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and _callee(node) in _DOMAIN_ERRORS and node.args:
+                    for code in _strings(node.args[0]):
+                        assert code in ERROR_CODES, f"{path}:{node.lineno}: {code!r}"
 
 
 def test_no_prose_in_domain_error_calls() -> None:
