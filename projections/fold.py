@@ -1,33 +1,36 @@
-"""A grievance as plain, JSON-able data, folded from its events.
+"""One grievance as the read models see it: the domain's own aggregate, and its rows' data.
 
-Every projection keeps this state per grievance (in its own table, so each one can be
-rebuilt alone) and derives its rows from the state before and after each event. The
-rules mirror ``domain.grievance.Grievance``; only what read models need is kept, and
-never a citizen's full name or phone number (``mask_name`` / ``mask_phone``).
+Nothing here decides what an event does to a grievance. ``fold`` hands each event to
+the aggregate with the event's own ``mutate``, as eventsourcing's ``Repository`` does
+when it loads an aggregate, so the write side's event bodies are the only state machine.
+This module only
+
+- keeps the aggregate between batches (``dump`` / ``load``): a JSON snapshot of its
+  attributes, without the citizen's full name, phone number, text or comments and
+  without the idempotency records (no read model needs them);
+- maps the aggregate to plain, JSON-able data (``read_state``) from which every view
+  derives its rows: what the aggregate says (status, departments, open deadlines ...),
+  with its instants as fixed-width UTC text (``projections.db.iso``).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import datetime
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
-from domain.grievance import DISPATCH_CENTRE
-from domain.model import (
-    FINAL_STATUSES,
-    OPEN_ASSIGNMENT_STATES,
-    AssignmentRole,
-    AssignmentState,
-    DeadlineKind,
-    Status,
-    mask_name,
-    mask_phone,
-)
+from eventsourcing.utils import get_topic, resolve_topic
+
+from domain.grievance import Grievance
+from domain.model import AssignmentRole, AssignmentState, Status, mask_name, mask_phone
 from projections.db import iso
 
 State = dict[str, Any]
 
-OPEN_STATES = frozenset(s.value for s in OPEN_ASSIGNMENT_STATES)
-FINAL = frozenset(s.value for s in FINAL_STATUSES)
-GONE = frozenset({AssignmentState.SUPERSEDED.value, AssignmentState.CANCELLED.value})
+LOCATION_KEYS = ("district", "street", "community", "grid", "address")
 
 
 def event_kind(event: Any) -> str:
@@ -36,257 +39,196 @@ def event_kind(event: Any) -> str:
 
 
 def is_grievance_event(event: Any) -> bool:
-    return type(event).__qualname__.startswith("Grievance.")
+    return isinstance(event, Grievance.Event)
 
 
-def _assignment(data: dict[str, Any], at: str | None) -> dict[str, Any]:
+@dataclass
+class Folded:
+    """A grievance's aggregate, plus the two things its rows show that it does not keep:
+    the business instant of its last event and, once merged, its primary's case number."""
+
+    grievance: Grievance
+    updated_at: str
+    merged_into_number: str | None = None
+
+
+def fold(folded: Folded | None, event: Any) -> Folded:
+    """``folded`` advanced by one event (in place: its aggregate is mutated).
+
+    ``mutate`` refuses an event of another grievance or out of sequence."""
+    at = iso(getattr(event, "at", None) or event.timestamp)
+    assert at is not None
+    if folded is None:
+        return Folded(event.mutate(None), at)
+    folded.grievance = event.mutate(folded.grievance)
+    folded.updated_at = at
+    if isinstance(event, Grievance.Merged):
+        folded.merged_into_number = event.into_number
+    return folded
+
+
+# ------------------------------------------------------------------ rows' data
+
+
+def read_state(folded: Folded) -> State:
+    """The grievance as every read model shows it, taken from the aggregate."""
+    g = folded.grievance
+    last = g.feedback[-1] if g.feedback else None
+    resolved = g.status is Status.RESOLVED
     return {
-        "id": data["assignment_id"],
-        "department": data["department"],
-        "role": data["role"],
-        "round": int(data["round"]),
-        "state": AssignmentState.DISPATCHED.value,
-        "dispatched_at": at,
-        "sign_for_deadline": iso(data.get("sign_for_deadline")),
-        "resolve_deadline": iso(data.get("resolve_deadline")),
-        "report_in_deadline": iso(data.get("report_in_deadline")),
-        "redispatch_deadline": None,
-        "signed_for_at": None,
-        "finished_at": None,
-        "escalation_level": 0,
-        "urges": 0,
-        "extension_requested": None,
+        "id": str(g.id),
+        "number": g.number,
+        "channel": g.channel,
+        "citizen_name": mask_name(g.citizen_name),
+        "citizen_phone": mask_phone(g.citizen_phone),
+        "location": {key: g.location.get(key) for key in LOCATION_KEYS},
+        "received_at": iso(g.received_at),
+        "status": g.status.value,
+        "category": g.category,
+        "urgency": g.urgency,
+        "reopen_count": g.reopen_count,
+        "escalation_level": g.escalation_level,
+        "assignments": {a.id: _assignment(a) for a in g.assignments.values()},
+        "lead_department": g.lead_department,
+        "assisting_departments": g.assisting_departments,
+        "summoned_departments": [
+            a.department
+            for a in g.current_assignments(AssignmentRole.SUMMONED)
+            if a.state not in (AssignmentState.SUPERSEDED, AssignmentState.CANCELLED)
+        ],
+        "deadlines": [
+            {
+                "kind": d.kind.value,
+                "due": iso(d.due),
+                "assignment_id": d.assignment_id,
+                "department": d.department,
+                "escalation_level": g.assignments[d.assignment_id].escalation_level
+                if d.assignment_id
+                else g.escalation_level,
+            }
+            for d in g.open_deadlines()
+        ],
+        "feedback_deadline": iso(g.feedback_deadline),
+        # Callback attempts that did not reach the citizen since this round's 办结.
+        "feedback_attempts": sum(1 for f in g.feedback if f.round == g.round and not f.contacted),
+        "last_feedback": None
+        if last is None
+        else {
+            "at": iso(last.at),
+            "contacted": last.contacted,
+            "resolved": last.resolved,
+            "satisfaction": last.satisfaction.value if last.satisfaction else None,
+        },
+        "resolved_at": iso(g.resolved_at),
+        # While resolved, the lead department still in play is the one that resolved it.
+        "resolved_by": g.lead_department if resolved else None,
+        "closed_at": iso(g.closed_at),
+        "outcome": g.outcome.value if g.outcome else None,
+        "merged_into": g.merged_into,
+        "merged_into_number": folded.merged_into_number,
+        "duplicates": len(g.duplicates),
+        "version": g.version,
+        "updated_at": folded.updated_at,
     }
 
 
-def _copy(state: State) -> State:
-    """A copy deep enough for ``fold``: it replaces top-level values and edits assignments
-    (never the location, feedback or other nested values in place)."""
-    copied = dict(state)
-    copied["assignments"] = {key: dict(a) for key, a in state["assignments"].items()}
-    copied["duplicates"] = list(state["duplicates"])
-    return copied
+def _assignment(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "department": a.department,
+        "role": a.role.value,
+        "round": a.round,
+        "state": a.state.value,
+        "dispatched_at": iso(a.dispatched_at),
+        "sign_for_deadline": iso(a.sign_for_deadline),
+        "resolve_deadline": iso(a.resolve_deadline),
+        "report_in_deadline": iso(a.report_in_deadline),
+        "redispatch_deadline": iso(a.redispatch_deadline),
+        "signed_for_at": iso(a.signed_for_at),
+        "returned_at": iso(a.returned_at),
+        "finished_at": iso(a.finished_at),
+        "escalation_level": a.escalation_level,
+        "urges": a.urges,
+        "extension_requested": iso(a.extension_requested),
+    }
 
 
-def new_assignments(event: Any) -> list[dict[str, Any]]:
-    """The assignments an event creates (Dispatched, Arbitrated, Reopened, Summoned)."""
-    kind = event_kind(event)
-    if kind in ("Dispatched", "Reopened", "Summoned"):
-        return list(event.assignments)
-    if kind == "Arbitrated":
-        return [event.assignment]
-    return []
+# --------------------------------------------------------- snapshot between batches
+
+_TAG = "~"
+# Kept by the aggregate for the write side only: idempotency and the pending-events buffer.
+_NOT_KEPT = frozenset({"applied_commands", "_pending_events"})
 
 
-def fold(before: State | None, event: Any) -> State:
-    """The state after ``event``; ``before`` is left untouched."""
-    kind = event_kind(event)
-    at = iso(getattr(event, "at", None)) or iso(event.timestamp)
-    if kind == "Received":
-        location = dict(event.location)
-        state: State = {
-            "id": str(event.originator_id),
-            "number": event.number,
-            "channel": event.channel,
-            "citizen_name": mask_name(event.citizen_name),
-            "citizen_phone": mask_phone(event.citizen_phone),
-            "location": {
-                key: location.get(key)
-                for key in ("district", "street", "community", "grid", "address")
-            },
-            "received_at": at,
-            "status": Status.RECEIVED.value,
-            "category": None,
-            "urgency": None,
-            "round": 0,
-            "reopen_count": 0,
-            "escalation_level": 0,
-            "assignments": {},
-            "feedback_deadline": None,
-            "feedback_attempts": 0,
-            "last_feedback": None,
-            "resolved_at": None,
-            "resolved_by": None,
-            "closed_at": None,
-            "outcome": None,
-            "merged_into": None,
-            "merged_into_number": None,
-            "duplicates": [],
-            "version": event.originator_version,
-            "updated_at": at,
-        }
-        return state
-    if before is None:
-        raise ValueError(f"{kind} of {event.originator_id} arrived before its Received event")
-    state = _copy(before)
-    state["version"] = event.originator_version
-    state["updated_at"] = at
-    assignments: dict[str, dict[str, Any]] = state["assignments"]
-
-    def target() -> dict[str, Any]:
-        return assignments[event.assignment_id]
-
-    if kind == "Classified":
-        state["category"] = event.category
-        state["urgency"] = event.urgency
-        state["status"] = Status.CLASSIFIED.value
-    elif kind == "Rejected":
-        state["status"] = Status.REJECTED.value
-        state["closed_at"] = at
-    elif kind == "Dispatched":
-        for data in event.assignments:
-            assignments[data["assignment_id"]] = _assignment(data, at)
-        state["status"] = Status.DISPATCHED.value
-    elif kind == "SignedFor":
-        a = target()
-        a["state"] = AssignmentState.SIGNED_FOR.value
-        a["signed_for_at"] = at
-        if a["role"] == AssignmentRole.LEAD.value and state["status"] == Status.DISPATCHED.value:
-            state["status"] = Status.IN_PROGRESS.value
-    elif kind == "Returned":
-        a = target()
-        a["state"] = AssignmentState.RETURNED.value
-        a["redispatch_deadline"] = iso(event.redispatch_deadline)
-        a["finished_at"] = at
-        if a["role"] == AssignmentRole.LEAD.value:
-            state["status"] = Status.RETURNED.value
-    elif kind == "Arbitrated":
-        target()["state"] = AssignmentState.SUPERSEDED.value
-        new = event.assignment
-        assignments[new["assignment_id"]] = _assignment(new, at)
-        if new["role"] == AssignmentRole.LEAD.value:
-            state["status"] = Status.DISPATCHED.value
-    elif kind == "ExtensionRequested":
-        target()["extension_requested"] = iso(event.requested_deadline)
-    elif kind == "ExtensionGranted":
-        a = target()
-        a["resolve_deadline"] = iso(event.new_deadline)
-        a["extension_requested"] = None
-    elif kind == "ExtensionDenied":
-        target()["extension_requested"] = None
-    elif kind == "PartCompleted":
-        a = target()
-        a["state"] = AssignmentState.COMPLETED.value
-        a["finished_at"] = at
-    elif kind == "Resolved":
-        a = target()
-        a["state"] = AssignmentState.RESOLVED.value
-        a["finished_at"] = at
-        for other in assignments.values():
-            if (
-                other["round"] == state["round"]
-                and other["role"] == AssignmentRole.SUMMONED.value
-                and other["state"] in OPEN_STATES
-            ):
-                other["state"] = AssignmentState.SUPERSEDED.value
-        state["status"] = Status.RESOLVED.value
-        state["resolved_at"] = at
-        state["resolved_by"] = a["department"]
-        state["feedback_deadline"] = iso(event.feedback_deadline)
-        state["feedback_attempts"] = 0
-    elif kind == "Summoned":
-        for data in event.assignments:
-            assignments[data["assignment_id"]] = _assignment(data, at)
-    elif kind == "ReportedIn":
-        a = target()
-        a["state"] = AssignmentState.REPORTED_IN.value
-        a["finished_at"] = at
-    elif kind == "Urged":
-        if event.assignment_id is not None and event.assignment_id in assignments:
-            target()["urges"] += 1
-    elif kind == "Escalated":
-        state["escalation_level"] = max(state["escalation_level"], int(event.level))
-        if event.assignment_id is not None and event.assignment_id in assignments:
-            a = target()
-            a["escalation_level"] = max(a["escalation_level"], int(event.level))
-    elif kind == "FeedbackRecorded":
-        state["last_feedback"] = {
-            "at": at,
-            "contacted": bool(event.contacted),
-            "resolved": event.resolved,
-            "satisfaction": event.satisfaction,
-        }
-        if not event.contacted:
-            state["feedback_attempts"] += 1
-    elif kind == "Reopened":
-        state["reopen_count"] = int(event.reopen_count)
-        state["round"] = int(event.reopen_count)
-        for data in event.assignments:
-            assignments[data["assignment_id"]] = _assignment(data, at)
-        state["status"] = Status.DISPATCHED.value
-        state["feedback_deadline"] = None
-        state["resolved_at"] = None
-    elif kind == "Closed":
-        state["status"] = Status.CLOSED.value
-        state["outcome"] = event.outcome
-        state["closed_at"] = at
-        state["feedback_deadline"] = None
-    elif kind in ("Merged", "Withdrawn"):
-        for a in assignments.values():
-            if a["state"] in OPEN_STATES:
-                a["state"] = AssignmentState.CANCELLED.value
-                a["extension_requested"] = None
-        if kind == "Merged":
-            state["status"] = Status.MERGED.value
-            state["merged_into"] = event.into
-            state["merged_into_number"] = event.into_number
-        else:
-            state["status"] = Status.WITHDRAWN.value
-        state["closed_at"] = at
-    elif kind == "DuplicateLinked":
-        state["duplicates"].append(event.duplicate_id)
-    # ProgressReported and any event added later change nothing a read model shows.
-    return state
+class StaleStateError(RuntimeError):
+    """The stored state was written by an older closeloop: rebuild the projection."""
 
 
-def open_deadlines(state: State) -> list[dict[str, Any]]:
-    """Every deadline someone still has to meet (the rules of ``Grievance.open_deadlines``)."""
-    found: list[dict[str, Any]] = []
-    if state["status"] in FINAL:
-        return found
+def dump(folded: Folded) -> str:
+    """The folded grievance as JSON, without the citizen's personal data."""
+    g = folded.grievance
+    attributes = {k: v for k, v in vars(g).items() if k not in _NOT_KEPT}
+    attributes["citizen_name"] = mask_name(g.citizen_name)
+    attributes["citizen_phone"] = mask_phone(g.citizen_phone)
+    attributes["text"] = ""
+    attributes["feedback"] = [replace(f, comment="") for f in g.feedback]
+    return json.dumps(
+        {
+            "aggregate": _encode(attributes),
+            "updated_at": folded.updated_at,
+            "merged_into_number": folded.merged_into_number,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
-    def add(kind: DeadlineKind, due: str, a: dict[str, Any] | None, owner: str | None) -> None:
-        found.append(
-            {
-                "kind": kind.value,
-                "due": due,
-                "assignment_id": a["id"] if a else None,
-                "department": owner,
-                "escalation_level": a["escalation_level"] if a else state["escalation_level"],
-            }
+
+def load(text: str) -> Folded:
+    data = json.loads(text, object_hook=_decode)
+    if "aggregate" not in data:
+        raise StaleStateError(
+            "a read model's state was written by an older closeloop: "
+            "rebuild it (closeloop projections rebuild)"
         )
-
-    for a in state["assignments"].values():
-        summoned = a["role"] == AssignmentRole.SUMMONED.value
-        if a["state"] == AssignmentState.DISPATCHED.value:
-            if summoned:
-                if a["report_in_deadline"]:
-                    add(DeadlineKind.REPORT_IN, a["report_in_deadline"], a, a["department"])
-                continue
-            if a["sign_for_deadline"]:
-                add(DeadlineKind.SIGN_FOR, a["sign_for_deadline"], a, a["department"])
-        if (
-            a["state"] in (AssignmentState.DISPATCHED.value, AssignmentState.SIGNED_FOR.value)
-            and a["resolve_deadline"]
-            and not summoned
-        ):
-            add(DeadlineKind.RESOLVE, a["resolve_deadline"], a, a["department"])
-        if a["state"] == AssignmentState.RETURNED.value and a["redispatch_deadline"]:
-            add(DeadlineKind.REDISPATCH, a["redispatch_deadline"], a, DISPATCH_CENTRE)
-    if state["status"] == Status.RESOLVED.value and state["feedback_deadline"]:
-        add(DeadlineKind.FEEDBACK, state["feedback_deadline"], None, DISPATCH_CENTRE)
-    return sorted(found, key=lambda d: (d["due"], d["kind"], d["assignment_id"] or ""))
+    grievance = object.__new__(Grievance)
+    grievance.__dict__.update(data["aggregate"])
+    grievance.__dict__.update(applied_commands={}, _pending_events=[])
+    return Folded(grievance, data["updated_at"], data["merged_into_number"])
 
 
-def current_departments(state: State, role: AssignmentRole) -> list[str]:
-    """Departments in this role in the current round, still in play (not superseded)."""
-    return [
-        a["department"]
-        for a in state["assignments"].values()
-        if a["round"] == state["round"] and a["role"] == role.value and a["state"] not in GONE
-    ]
+def _encode(value: Any) -> Any:
+    """JSON for the aggregate's attribute values, tagged where JSON alone would lose the
+    type (enums are ``str`` subclasses, dataclasses, instants, ids)."""
+    if isinstance(value, Enum):
+        return {_TAG: "enum", "t": get_topic(type(value)), "v": value.value}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, UUID):
+        return {_TAG: "uuid", "v": value.hex}
+    if is_dataclass(value) and not isinstance(value, type):
+        encoded = {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+        return {_TAG: "dataclass", "t": get_topic(type(value)), "v": encoded}
+    if isinstance(value, dict):
+        if _TAG in value:
+            raise ValueError(f"a key {_TAG!r} cannot be stored in a read model's state")
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    raise TypeError(f"cannot keep a {type(value).__name__} in a read model's state")
 
 
-def lead_department(state: State) -> str | None:
-    leads = current_departments(state, AssignmentRole.LEAD)
-    return leads[-1] if leads else None
+def _decode(data: dict[str, Any]) -> Any:
+    tag = data.get(_TAG)
+    if tag is None:
+        return data
+    if tag == "datetime":
+        return datetime.fromisoformat(data["v"])
+    if tag == "enum":
+        return resolve_topic(data["t"])(data["v"])
+    if tag == "dataclass":
+        return resolve_topic(data["t"])(**data["v"])
+    if tag == "uuid":
+        return UUID(data["v"])
+    raise ValueError(f"unknown tag {tag!r} in a read model's state")

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from domain.model import AssignmentRole, Status
+from domain.model import OPEN_ASSIGNMENT_STATES, AssignmentRole, AssignmentState, Status
 from projections.db import Cursor
-from projections.fold import (
-    OPEN_STATES,
-    State,
-    current_departments,
-    event_kind,
-    lead_department,
-    new_assignments,
-    open_deadlines,
-)
+from projections.fold import State, event_kind
+from projections.kpis import COUNTS
 from projections.views import ReadModelView, dumps
+
+OPEN_ASSIGNMENT_STATE_VALUES = tuple(sorted(s.value for s in OPEN_ASSIGNMENT_STATES))
 
 
 def upsert(
@@ -40,35 +35,66 @@ def upsert(
 # ------------------------------------------------------------------ grievance_summary
 
 
-def summary_item(state: State, deadlines: list[dict[str, Any]]) -> dict[str, Any]:
+SUMMARY_FIELDS = (
+    "id",
+    "number",
+    "status",
+    "channel",
+    "category",
+    "urgency",
+    "location",
+    "lead_department",
+    "assisting_departments",
+    "summoned_departments",
+    "received_at",
+    "deadlines",
+    "escalation_level",
+    "reopen_count",
+    "last_feedback",
+    "feedback_deadline",
+    "resolved_at",
+    "closed_at",
+    "outcome",
+    "merged_into",
+    "merged_into_number",
+    "duplicates",
+    "citizen_name",
+    "citizen_phone",
+    "version",
+    "updated_at",
+)
+
+
+def summary_item(state: State) -> dict[str, Any]:
+    item = {key: state[key] for key in SUMMARY_FIELDS}
+    item["next_deadline"] = state["deadlines"][0] if state["deadlines"] else None
+    return item
+
+
+def summary_row(state: State) -> dict[str, Any]:
+    lead = state["lead_department"]
+    departments = sorted(
+        {*state["assisting_departments"], *state["summoned_departments"], *([lead] if lead else [])}
+    )
+    location = state["location"]
+    deadlines = state["deadlines"]
     return {
-        "id": state["id"],
+        "grievance_id": state["id"],
         "number": state["number"],
         "status": state["status"],
-        "channel": state["channel"],
         "category": state["category"],
-        "urgency": state["urgency"],
-        "location": state["location"],
-        "lead_department": lead_department(state),
-        "assisting_departments": current_departments(state, AssignmentRole.ASSISTING),
-        "summoned_departments": current_departments(state, AssignmentRole.SUMMONED),
+        "district": location.get("district"),
+        "street": location.get("street"),
+        "community": location.get("community"),
+        "address": location.get("address") or "",
+        "lead_department": lead,
+        "departments": "|" + "|".join(departments) + "|",
         "received_at": state["received_at"],
-        "deadlines": deadlines,
-        "next_deadline": deadlines[0] if deadlines else None,
+        "next_deadline": deadlines[0]["due"] if deadlines else None,
         "escalation_level": state["escalation_level"],
         "reopen_count": state["reopen_count"],
-        "last_feedback": state["last_feedback"],
-        "feedback_deadline": state["feedback_deadline"],
-        "resolved_at": state["resolved_at"],
-        "closed_at": state["closed_at"],
-        "outcome": state["outcome"],
-        "merged_into": state["merged_into"],
-        "merged_into_number": state["merged_into_number"],
-        "duplicates": len(state["duplicates"]),
-        "citizen_name": state["citizen_name"],
-        "citizen_phone": state["citizen_phone"],
-        "version": state["version"],
         "updated_at": state["updated_at"],
+        "item": dumps(summary_item(state)),
     }
 
 
@@ -95,40 +121,7 @@ class GrievanceSummaryView(ReadModelView):
         ]
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        deadlines = open_deadlines(after)
-        item = summary_item(after, deadlines)
-        departments = sorted(
-            {
-                *item["assisting_departments"],
-                *item["summoned_departments"],
-                *([item["lead_department"]] if item["lead_department"] else []),
-            }
-        )
-        location = after["location"]
-        upsert(
-            self,
-            c,
-            "grievance_summary",
-            ("grievance_id",),
-            {
-                "grievance_id": after["id"],
-                "number": after["number"],
-                "status": after["status"],
-                "category": after["category"],
-                "district": location.get("district"),
-                "street": location.get("street"),
-                "community": location.get("community"),
-                "address": location.get("address") or "",
-                "lead_department": item["lead_department"],
-                "departments": "|" + "|".join(departments) + "|",
-                "received_at": after["received_at"],
-                "next_deadline": deadlines[0]["due"] if deadlines else None,
-                "escalation_level": after["escalation_level"],
-                "reopen_count": after["reopen_count"],
-                "updated_at": after["updated_at"],
-                "item": dumps(item),
-            },
-        )
+        upsert(self, c, "grievance_summary", ("grievance_id",), summary_row(after))
 
 
 # ------------------------------------------------------------------- assignment_queue
@@ -136,35 +129,58 @@ class GrievanceSummaryView(ReadModelView):
 SORT_LAST = "9999-12-31T23:59:59.999999Z"
 
 
+ASSIGNMENT_FIELDS = (
+    "department",
+    "role",
+    "round",
+    "state",
+    "dispatched_at",
+    "signed_for_at",
+    "returned_at",
+    "finished_at",
+    "sign_for_deadline",
+    "resolve_deadline",
+    "report_in_deadline",
+    "redispatch_deadline",
+    "escalation_level",
+    "urges",
+    "extension_requested",
+)
+
+
 def assignment_item(state: State, a: dict[str, Any]) -> dict[str, Any]:
     own = [
         d
-        for d in open_deadlines(state)
+        for d in state["deadlines"]
         if d["assignment_id"] == a["id"] and d["department"] == a["department"]
     ]
     return {
         "assignment_id": a["id"],
         "grievance_id": state["id"],
         "number": state["number"],
-        "department": a["department"],
-        "role": a["role"],
-        "round": a["round"],
-        "state": a["state"],
-        "dispatched_at": a["dispatched_at"],
-        "signed_for_at": a["signed_for_at"],
-        "sign_for_deadline": a["sign_for_deadline"],
-        "resolve_deadline": a["resolve_deadline"],
-        "report_in_deadline": a["report_in_deadline"],
+        **{key: a[key] for key in ASSIGNMENT_FIELDS},
         "due": own[0]["due"] if own else None,
         "due_kind": own[0]["kind"] if own else None,
         "deadlines": own,
-        "escalation_level": a["escalation_level"],
-        "urges": a["urges"],
-        "extension_requested": a["extension_requested"],
         "grievance_status": state["status"],
         "category": state["category"],
         "urgency": state["urgency"],
         "location": state["location"],
+    }
+
+
+def assignment_row(state: State, a: dict[str, Any]) -> dict[str, Any]:
+    item = assignment_item(state, a)
+    return {
+        "assignment_id": a["id"],
+        "grievance_id": state["id"],
+        "department": a["department"],
+        "role": a["role"],
+        "state": a["state"],
+        "due": item["due"],
+        "sort_due": item["due"] or SORT_LAST,
+        "escalation_level": a["escalation_level"],
+        "item": dumps(item),
     }
 
 
@@ -186,47 +202,15 @@ class AssignmentQueueView(ReadModelView):
         ]
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
+        old = before["assignments"] if before else {}
+        same_grievance = before is not None and before["status"] == after["status"]
         for a in after["assignments"].values():
-            old = (before or {}).get("assignments", {}).get(a["id"])
-            if old == a and before is not None and before["status"] == after["status"]:
+            if same_grievance and old.get(a["id"]) == a:
                 continue
-            item = assignment_item(after, a)
-            upsert(
-                self,
-                c,
-                "assignment_queue",
-                ("assignment_id",),
-                {
-                    "assignment_id": a["id"],
-                    "grievance_id": after["id"],
-                    "department": a["department"],
-                    "role": a["role"],
-                    "state": a["state"],
-                    "due": item["due"],
-                    "sort_due": item["due"] or SORT_LAST,
-                    "escalation_level": a["escalation_level"],
-                    "item": dumps(item),
-                },
-            )
+            upsert(self, c, "assignment_queue", ("assignment_id",), assignment_row(after, a))
 
 
 # -------------------------------------------------------------------- department_kpis
-
-KPI_COUNTS = (
-    "dispatched",
-    "signed_for",
-    "signed_for_in_time",
-    "returned",
-    "resolved",
-    "resolved_in_time",
-    "overdue",
-    "escalated",
-    "feedback_received",
-    "resolved_by_citizen",
-    "satisfied",
-    "basically_satisfied",
-    "unsatisfied",
-)
 
 
 def _late(done_at: str | None, deadline: str | None) -> bool:
@@ -245,7 +229,7 @@ class DepartmentKpisView(ReadModelView):
     tables: ClassVar[tuple[str, ...]] = ("department_kpis",)
 
     def ddl(self) -> list[str]:
-        counts = ", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in KPI_COUNTS)
+        counts = ", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in COUNTS)
         return [
             "CREATE TABLE IF NOT EXISTS {department_kpis} ("
             f"department TEXT NOT NULL, day TEXT NOT NULL, {counts}, "
@@ -256,7 +240,7 @@ class DepartmentKpisView(ReadModelView):
     def bump(self, c: Cursor, department: str | None, moment: str | None, count: str) -> None:
         if not department or not moment:
             return
-        assert count in KPI_COUNTS
+        assert count in COUNTS
         self.execute(
             c,
             f"INSERT INTO {{department_kpis}} AS k (department, day, {count}) "
@@ -266,44 +250,49 @@ class DepartmentKpisView(ReadModelView):
         )
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
+        old = before["assignments"] if before else {}
+        for a in after["assignments"].values():
+            was = old.get(a["id"])
+            if was is None:
+                if a["role"] != AssignmentRole.SUMMONED.value:
+                    self.bump(c, a["department"], a["dispatched_at"], "dispatched")
+            elif was["state"] != a["state"]:
+                self.count_finished(c, a)
         kind = event_kind(event)
-        at = after["updated_at"]
-        assignments = after["assignments"]
-        for data in new_assignments(event):
-            if data["role"] in (AssignmentRole.LEAD.value, AssignmentRole.ASSISTING.value):
-                self.bump(c, data["department"], at, "dispatched")
-        if kind == "SignedFor":
-            a = assignments[event.assignment_id]
-            self.bump(c, a["department"], a["dispatched_at"], "signed_for")
-            if _late(at, a["sign_for_deadline"]):
-                self.bump(c, a["department"], at, "overdue")
-            else:
-                self.bump(c, a["department"], a["dispatched_at"], "signed_for_in_time")
-        elif kind == "Returned":
-            self.bump(c, assignments[event.assignment_id]["department"], at, "returned")
-        elif kind == "Resolved":
-            a = assignments[event.assignment_id]
-            self.bump(c, a["department"], at, "resolved")
-            late = _late(at, a["resolve_deadline"])
-            self.bump(c, a["department"], at, "overdue" if late else "resolved_in_time")
-        elif kind == "PartCompleted":
-            a = assignments[event.assignment_id]
-            if _late(at, a["resolve_deadline"]):
-                self.bump(c, a["department"], at, "overdue")
-        elif kind == "ReportedIn":
-            a = assignments[event.assignment_id]
-            if _late(at, a["report_in_deadline"]):
-                self.bump(c, a["department"], at, "overdue")
-        elif kind == "Escalated":
-            department = event.department or (lead_department(before) if before else None)
-            self.bump(c, department, at, "escalated")
+        if kind == "Escalated":
+            department = event.department or (before["lead_department"] if before else None)
+            self.bump(c, department, after["updated_at"], "escalated")
         elif kind == "FeedbackRecorded" and event.contacted and before is not None:
-            department = before["resolved_by"]
+            department, at = before["resolved_by"], after["updated_at"]
             self.bump(c, department, at, "feedback_received")
             if event.resolved:
                 self.bump(c, department, at, "resolved_by_citizen")
-            if event.satisfaction in ("satisfied", "basically_satisfied", "unsatisfied"):
+            if event.satisfaction:  # satisfied, basically_satisfied, unsatisfied
                 self.bump(c, department, at, event.satisfaction)
+
+    def count_finished(self, c: Cursor, a: dict[str, Any]) -> None:
+        """Counts for an assignment that has just moved to ``a["state"]``."""
+        department, state = a["department"], a["state"]
+        if state == AssignmentState.SIGNED_FOR.value:
+            self.bump(c, department, a["dispatched_at"], "signed_for")
+            if _late(a["signed_for_at"], a["sign_for_deadline"]):
+                self.bump(c, department, a["signed_for_at"], "overdue")
+            else:
+                self.bump(c, department, a["dispatched_at"], "signed_for_in_time")
+        elif state == AssignmentState.RETURNED.value:
+            self.bump(c, department, a["returned_at"], "returned")
+        elif state == AssignmentState.RESOLVED.value:
+            late = _late(a["finished_at"], a["resolve_deadline"])
+            self.bump(c, department, a["finished_at"], "resolved")
+            self.bump(c, department, a["finished_at"], "overdue" if late else "resolved_in_time")
+        elif state in (AssignmentState.COMPLETED.value, AssignmentState.REPORTED_IN.value):
+            due = a[
+                "resolve_deadline"
+                if state == AssignmentState.COMPLETED.value
+                else "report_in_deadline"
+            ]
+            if _late(a["finished_at"], due):
+                self.bump(c, department, a["finished_at"], "overdue")
 
 
 # ------------------------------------------------------------------------- hotspots
@@ -403,22 +392,14 @@ class CallbackQueueView(ReadModelView):
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
         if after["status"] == Status.RESOLVED.value and after["feedback_deadline"]:
-            upsert(
-                self,
-                c,
-                "callback_queue",
-                ("grievance_id",),
-                {
-                    "grievance_id": after["id"],
-                    "window_ends_at": after["feedback_deadline"],
-                    "department": after["resolved_by"],
-                    "item": dumps(callback_item(after)),
-                },
-            )
+            row = {
+                "grievance_id": after["id"],
+                "window_ends_at": after["feedback_deadline"],
+                "department": after["resolved_by"],
+                "item": dumps(callback_item(after)),
+            }
+            upsert(self, c, "callback_queue", ("grievance_id",), row)
         elif before is not None and before["status"] == Status.RESOLVED.value:
             self.execute(
                 c, "DELETE FROM {callback_queue} WHERE grievance_id = :id", {"id": after["id"]}
             )
-
-
-OPEN_ASSIGNMENT_STATE_VALUES = tuple(sorted(OPEN_STATES))

@@ -26,9 +26,11 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from projections.db import APPLICATION_NAME, Cursor, Dialect, one, parse_iso
-from projections.fold import State, fold, is_grievance_event
+from projections.fold import Folded, State, dump, fold, is_grievance_event, load, read_state
 
 Batch = Sequence[tuple[Any, Tracking]]
+# A grievance while a batch runs: its folded aggregate and what its rows show now.
+Current = tuple[Folded, State]
 
 
 class PositionMovedError(IntegrityError):
@@ -119,17 +121,17 @@ class ReadModelView(TrackingRecorder):
             *(self.sql(s) for s in self.ddl()),
         ]
 
-    def load_state(self, c: Cursor, grievance_id: str) -> State | None:
+    def load_state(self, c: Cursor, grievance_id: str) -> Folded | None:
         self.execute(c, "SELECT state FROM {state} WHERE grievance_id = :id", {"id": grievance_id})
         row = one(c)
-        return json.loads(row["state"]) if row else None
+        return load(row["state"]) if row else None
 
-    def save_state(self, c: Cursor, state: State) -> None:
+    def save_state(self, c: Cursor, folded: Folded) -> None:
         self.execute(
             c,
             "INSERT INTO {state} (grievance_id, state) VALUES (:id, :state) "
             "ON CONFLICT (grievance_id) DO UPDATE SET state = excluded.state",
-            {"id": state["id"], "state": dumps(state)},
+            {"id": str(folded.grievance.id), "state": dump(folded)},
         )
 
     def position(self) -> int:
@@ -147,31 +149,35 @@ class ReadModelView(TrackingRecorder):
             return
         with self.datastore.transaction(commit=True) as c:
             self._lock(c)
-            current = self._max_tracking_id(APPLICATION_NAME, c) or 0
-            if expected_position is not None and current != expected_position:
+            position = self._max_tracking_id(APPLICATION_NAME, c) or 0
+            if expected_position is not None and position != expected_position:
                 raise PositionMovedError(
-                    f"{self.projection_name} moved from {expected_position} to {current}"
+                    f"{self.projection_name} moved from {expected_position} to {position}"
                 )
-            states: dict[str, State | None] = {}
+            states: dict[str, Current | None] = {}
             for event, _tracking in batch:
                 self.apply(c, event, states)
-            for state in states.values():
-                if state is not None:
-                    self.save_state(c, state)
+            for grievance in states.values():
+                if grievance is not None:
+                    self.save_state(c, grievance[0])
             self._insert_tracking(c, batch[-1][1])
 
-    def apply(self, c: Cursor, event: Any, states: dict[str, State | None]) -> None:
-        """Fold one event into its grievance's state (kept in ``states`` until the batch
-        ends, then saved in the same transaction) and write this model's rows."""
+    def apply(self, c: Cursor, event: Any, states: dict[str, Current | None]) -> None:
+        """Fold one event into its grievance's aggregate (kept in ``states`` until the
+        batch ends, then saved in the same transaction) and write this model's rows from
+        what the aggregate showed before and shows after it."""
         if not is_grievance_event(event):
             return  # CaseNumber.Claimed and anything else: nothing to show
         grievance_id = str(event.originator_id)
         if grievance_id not in states:
-            states[grievance_id] = self.load_state(c, grievance_id)
-        before = states[grievance_id]
-        after = fold(before, event)
+            loaded = self.load_state(c, grievance_id)
+            states[grievance_id] = (loaded, read_state(loaded)) if loaded else None
+        current = states[grievance_id]
+        folded, before = current if current else (None, None)
+        folded = fold(folded, event)
+        after = read_state(folded)
         self.project(c, event, before, after)
-        states[grievance_id] = after
+        states[grievance_id] = (folded, after)
 
     def clear(self) -> None:
         """Empty this model's tables and forget its position (for a rebuild), atomically."""
