@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from api.deps import Services
 from api.stores import Database, IdempotencyStore, PostgresDatabase, SqliteDatabase, TokenStore
 from closeloop.postgres import connect_kwargs
 from closeloop.settings import Settings, get_settings
-from closeloop.temporal import LazyClient
-from workflows.history import history_reader
+
+if TYPE_CHECKING:
+    from closeloop.temporal import LazyClient
 
 
 def api_database(settings: Settings) -> Database:
@@ -45,7 +47,9 @@ def build_api_services(
 ) -> Services:
     """The GrievanceApp, read models, token and idempotency stores for one API process."""
     from closeloop.bootstrap import build_app
+    from closeloop.temporal import LazyClient
     from projections.queries import ReadModels
+    from workflows.history import history_reader
 
     settings = settings or get_settings()
     temporal = LazyClient(settings, timeout=5.0) if with_temporal else None

@@ -19,12 +19,14 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from closeloop.settings import Settings
-from workflows.relay import AllPartitions, Partition, PartitionLeases
+
+if TYPE_CHECKING:
+    from workflows.relay import PartitionLeases
 
 log = structlog.get_logger(__name__)
 
@@ -155,6 +157,8 @@ class AdvisoryLeases:
     """
 
     def __init__(self, settings: Settings, count: int, *, fair_share: bool = True) -> None:
+        from workflows.relay import Partition
+
         scope = lease_scope(settings)
         self.count = count
         self.fair_share = fair_share
@@ -210,6 +214,8 @@ class AdvisoryLeases:
 
 def partition_leases(settings: Settings, count: int) -> PartitionLeases:
     """Advisory-lock leases on PostgreSQL; every partition on a single-machine store."""
+    from workflows.relay import AllPartitions
+
     if settings.uses_postgres:
         return AdvisoryLeases(settings, count)
     return AllPartitions(count)
