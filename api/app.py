@@ -11,7 +11,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from api import dashboard, problems
+from api import dashboard, metrics, problems
 from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
@@ -53,6 +53,7 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=max_body_bytes)
+    metrics.install(app)  # outermost: GET /metrics, every request and command counted
     app.include_router(health.router)
     app.include_router(operators.router)
     app.include_router(departments.router)

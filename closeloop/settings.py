@@ -52,6 +52,19 @@ class Settings(BaseSettings):
         None, description="JSON {department: {url, secret}} for signed outbound notifications."
     )
 
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker, relay and projector serve /metrics on."
+    )
+    metrics_port: int | None = Field(
+        None, description="Port of /metrics for worker, relay, projector; unset = none."
+    )
+    tracing: Literal["off", "console", "otlp"] = Field(
+        "off", description="OpenTelemetry traces: off, console (stderr) or otlp."
+    )
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces."
+    )
+
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto = console on a terminal, JSON otherwise."
     )

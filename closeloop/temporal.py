@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from closeloop.settings import Settings
@@ -33,13 +34,16 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect_client(settings: Settings) -> Client:
-    """A client with the data converter every closeloop worker, relay and replayer uses."""
+async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """A client with the data converter every closeloop worker, relay and replayer uses.
+
+    ``runtime``: the worker's, exporting the SDK's metrics (``closeloop/telemetry.py``)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=tls_config(settings),
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 

@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=500,
         help="events per transaction (default 500)",
     )
+    parser.add_argument(
+        "--lease-interval",
+        type=float,
+        default=2.0,
+        help="PostgreSQL: seconds between a standby's attempts to take the lead (default 2)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     from closeloop.commands import configured_settings, projection_names
     from closeloop.postgres import projector_lease
+    from closeloop.telemetry import serve_metrics
+    from projections.metrics import projection_lag_collector
     from projections.runner import run_forever
 
     settings = configured_settings()
@@ -40,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     names = projection_names(args.names)
     if names is None:
         return 2
+    if args.lease_interval <= 0:
+        raise SystemExit("closeloop project: --lease-interval must be positive")
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -49,13 +59,24 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     log.info("projecting", projections=names)
-    run_forever(
-        settings.event_store_env(),
-        stop,
-        names,
-        interval=args.interval,
-        batch_size=args.batch_size,
-        lease=projector_lease(settings, names),
-    )
+    metrics, close_metrics = None, None
+    if settings.metrics_port is not None:  # /metrics: each projection's lag
+        collector, close_metrics = projection_lag_collector(settings.event_store_env())
+        metrics = serve_metrics(settings, collector)
+    try:
+        run_forever(
+            settings.event_store_env(),
+            stop,
+            names,
+            interval=args.interval,
+            batch_size=args.batch_size,
+            lease=projector_lease(settings, names),
+            lease_interval=args.lease_interval,
+        )
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+        if close_metrics is not None:
+            close_metrics()
     log.info("projectors stopped")
     return 0

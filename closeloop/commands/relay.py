@@ -73,7 +73,9 @@ async def _serve(
     stop: asyncio.Event,
 ) -> int:
     from closeloop.postgres import partition_leases
+    from closeloop.telemetry import serve_metrics
     from closeloop.temporal import connect_client
+    from workflows.metrics import RelayCollector
     from workflows.relay import LeasedRelay, Relay, tracking_recorder
     from workflows.webhooks import WebhookDirectory
 
@@ -99,5 +101,10 @@ async def _serve(
         relay = Relay(
             app, tracking, lambda: connect_client(settings), partition=partition, **options
         )
-    await relay.run(stop)
+    metrics = serve_metrics(settings, RelayCollector(relay))  # /metrics if a port is set
+    try:
+        await relay.run(stop)
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
     return 0

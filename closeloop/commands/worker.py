@@ -104,4 +104,7 @@ async def _connect_until_stopped(settings: Settings, stop: asyncio.Event, log: A
         before_sleep=note,
         reraise=True,
     )
-    return await retrying(connect_client, settings)
+    from closeloop.telemetry import temporal_runtime
+
+    # The SDK's worker metrics on CLOSELOOP_METRICS_PORT (one runtime, built once).
+    return await retrying(connect_client, settings, runtime=temporal_runtime(settings))
