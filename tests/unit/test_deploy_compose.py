@@ -81,25 +81,78 @@ def test_every_role_runs_from_the_one_image(resolved: dict[str, Any]) -> None:
     assert set(roles) == CLOSELOOP_ROLES
     assert roles.count("api") == 2
     assert roles.count("worker") == 2
-    assert roles.count("project") == 1
+    assert roles.count("project") == 2  # a leader and a standby
     assert {svc["image"] for svc in services.values()} == {"closeloop:dev"}
     for svc in services.values():
         assert svc["build"]["dockerfile"] == "deploy/Dockerfile"
         assert Path(svc["build"]["context"]).resolve() == ROOT
 
 
-def test_relays_cover_every_partition_exactly_once(resolved: dict[str, Any]) -> None:
-    partitions: list[tuple[int, int]] = []
-    for svc in _closeloop_services(resolved).values():
-        command = svc["command"]
-        if command[0] != "relay":
-            continue
-        assert command[1] == "--partition"
-        index, total = (int(part) for part in command[2].split("/"))
-        partitions.append((index, total))
-    totals = {total for _, total in partitions}
-    assert totals == {2}
-    assert sorted(index for index, _ in partitions) == [0, 1]
+def test_relays_are_identical_leased_replicas(resolved: dict[str, Any]) -> None:
+    commands = [
+        svc["command"]
+        for svc in _closeloop_services(resolved).values()
+        if svc["command"][0] == "relay"
+    ]
+    assert len(commands) == 2
+    # Same command for every replica: the leases, not the file, assign partitions.
+    assert all(command == commands[0] for command in commands)
+    assert commands[0][1] == "--partitions" and int(commands[0][2]) >= len(commands)
+    assert "--partition" not in commands[0]
+
+
+def test_every_process_is_scraped_by_prometheus(resolved: dict[str, Any]) -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    services = _closeloop_services(resolved)
+    expected = {
+        f"{name}:{8000 if svc['command'][0] == 'api' else 9100}" for name, svc in services.items()
+    }
+    assert targets == expected
+    for svc in services.values():
+        assert svc["environment"]["CLOSELOOP_METRICS_PORT"] == "9100"
+    mounts = {
+        v["target"] if isinstance(v, dict) else v.split(":")[1]
+        for v in resolved["services"]["prometheus"]["volumes"]
+    }
+    assert "/etc/prometheus/alerts.yml" in mounts
+    assert any(rule.endswith("alerts.yml") for rule in config["rule_files"])
+    # The proxy keeps /metrics off the internet.
+    assert "location = /metrics" in (DEPLOY / "nginx" / "nginx.conf").read_text()
+
+
+def test_grafana_dashboard_reads_only_metrics_closeloop_exports() -> None:
+    import json
+
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "closeloop.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    names = set(re.findall(r"\b((?:closeloop|temporal)_[a-z_]+)", " ".join(exprs)))
+    exported = {
+        "closeloop_grievances_open",
+        "closeloop_deadlines_overdue",
+        "closeloop_http_requests_total",
+        "closeloop_http_request_duration_seconds_bucket",
+        "closeloop_commands_total",
+        "closeloop_relay_lag_seconds",
+        "closeloop_relay_lag_events",
+        "closeloop_relay_partition_held",
+        "closeloop_relay_signals_total",
+        "closeloop_relay_failed_batches_total",
+        "closeloop_projection_lag_seconds",
+        "closeloop_projection_lag_events",
+    }
+    ours = {n for n in names if n.startswith("closeloop_")}
+    assert ours <= exported, ours - exported
+    assert {"closeloop_relay_lag_seconds", "closeloop_deadlines_overdue"} <= ours
+    provisioning = DEPLOY / "grafana" / "provisioning" / "dashboards" / "closeloop.yaml"
+    assert yaml.safe_load(provisioning.read_text())["providers"][0]["options"]["path"] == (
+        "/etc/grafana/dashboards"
+    )
 
 
 def test_start_order_waits_on_health_and_setup_jobs(resolved: dict[str, Any]) -> None:

@@ -113,15 +113,16 @@ def test_roles_and_their_workload_kinds(manifests: list[dict[str, Any]]) -> None
         ("Deployment", "closeloop-api"): "api",
         ("Deployment", "closeloop-worker"): "worker",
         ("Deployment", "closeloop-projector"): "project",
-        ("StatefulSet", "closeloop-relay"): "relay",
+        ("Deployment", "closeloop-relay"): "relay",
     }
     for (kind, name), role in expected.items():
         container = _one(manifests, kind, name)["spec"]["template"]["spec"]["containers"][0]
         assert container["args"][0] == role
         assert container["image"].endswith(":0.1.0")
     projector = _one(manifests, "Deployment", "closeloop-projector")["spec"]
-    assert projector["replicas"] == 1
-    assert projector["strategy"]["type"] == "Recreate"
+    assert projector["replicas"] == 2  # a leader and a standby (advisory lock)
+    container = projector["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["project", "--lease-interval"]
 
 
 def test_api_probes_readyz_and_healthz(manifests: list[dict[str, Any]]) -> None:
@@ -136,17 +137,26 @@ def test_api_probes_readyz_and_healthz(manifests: list[dict[str, Any]]) -> None:
     assert api["spec"]["replicas"] >= 2
 
 
-def test_relay_partitions_follow_the_pod_ordinal(manifests: list[dict[str, Any]]) -> None:
-    relay = _one(manifests, "StatefulSet", "closeloop-relay")
+def test_relays_are_identical_leased_replicas(manifests: list[dict[str, Any]]) -> None:
+    relay = _one(manifests, "Deployment", "closeloop-relay")
     container = relay["spec"]["template"]["spec"]["containers"][0]
-    match = re.fullmatch(r"\$\(POD_INDEX\)/(\d+)", container["args"][2])
-    assert container["args"][:2] == ["relay", "--partition"]
-    assert match and int(match.group(1)) == relay["spec"]["replicas"]
-    env = {e["name"]: e for e in container["env"]}
-    field = env["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
-    assert field == "metadata.labels['apps.kubernetes.io/pod-index']"
-    assert relay["spec"]["serviceName"] == "closeloop-relay"
-    assert _one(manifests, "Service", "closeloop-relay")["spec"]["clusterIP"] == "None"
+    args = container["args"]
+    assert args[:2] == ["relay", "--partitions"]
+    assert int(args[2]) >= relay["spec"]["replicas"] >= 2
+    assert "--partition" not in args and "env" not in container
+    assert not [m for m in manifests if m["kind"] == "StatefulSet"]
+
+
+def test_every_pod_is_annotated_for_prometheus(manifests: list[dict[str, Any]]) -> None:
+    for workload, template in _pods(manifests):
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        port = int(annotations["prometheus.io/port"])
+        container = template["spec"]["containers"][0]
+        declared = {p["containerPort"] for p in container.get("ports", [])}
+        assert port in declared, workload["metadata"]["name"]
+    settings = _one(manifests, "ConfigMap", "closeloop-settings")["data"]
+    assert settings["CLOSELOOP_METRICS_PORT"] == "9100"
 
 
 def test_pod_disruption_budgets_select_api_and_workers(manifests: list[dict[str, Any]]) -> None:
