@@ -146,7 +146,7 @@ def test_every_error_renders_in_one_language(error: DomainError) -> None:
     assert not ENGLISH_PROSE.search(zh), zh
     assert not CJK.search(en), en
     for lang in LANGS:
-        body = domain_problem(error, lang)  # type: ignore[arg-type]
+        body = domain_problem(error, lang)
         assert body["status"] == STATUSES[body["code"]]
         assert not (
             CJK.search(body["title"]) if lang == "en" else ENGLISH_PROSE.search(body["title"])
