@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -20,7 +23,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.problems import ProblemError
 from api.stores import IdempotencyStore, TokenRecord, TokenStore
 from domain.application import GrievanceApp
-from domain.model import Actor, Role
+from domain.model import Action, Actor, Role
+from domain.rules import roles_for
 from projections.queries import ReadModels
 
 
@@ -115,35 +119,105 @@ async def current_principal(
     return principal
 
 
-def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller's principal, 403 unless its role is one of ``roles``."""
-    allowed = frozenset(roles)
+# ---------------------------------------------------------------- who may do what
 
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise ProblemError(
-                "forbidden",
-                f"角色「{principal.role.value}」无权访问此接口（需要：{names}）",
-                f"role {principal.role.value!r} may not use this route (needs: {names})",
-            )
+# SYSTEM is the workflows acting on deadlines: never a caller over HTTP.
+HTTP_ROLES = frozenset(Role) - {Role.SYSTEM}
+
+
+class Read(StrEnum):
+    """What a read-only route shows. Commands are governed by the domain's table
+    (``domain.rules.ACTION_ROLES``); reads, which the domain does not govern, are here."""
+
+    GRIEVANCES = "grievances"  # GET /grievances, /callbacks (lists)
+    GRIEVANCE = "grievance"  # GET /grievances/{id}, then scoped per caller
+    REFERENCE = "reference"  # GET /categories, /departments
+    ASSIGNMENTS = "assignments"  # GET /assignments, then scoped per caller
+    AUDIT = "audit"  # GET /audit/...
+    KPIS = "kpis"  # GET /kpis and the dashboard's 三率 trend
+    SERVICE_REQUESTS = "service_requests"  # Open311 GET requests, then scoped per caller
+
+
+_STAFF = frozenset({Role.OPERATOR, Role.SUPERVISOR})
+READ_ROLES: Mapping[Read, frozenset[Role]] = MappingProxyType(
+    {
+        Read.GRIEVANCES: _STAFF,
+        Read.GRIEVANCE: HTTP_ROLES,
+        Read.REFERENCE: HTTP_ROLES,
+        Read.ASSIGNMENTS: _STAFF | {Role.DEPARTMENT},
+        Read.AUDIT: _STAFF,
+        Read.KPIS: frozenset({Role.SUPERVISOR}),
+        Read.SERVICE_REQUESTS: _STAFF | {Role.OPEN311},
+    }
+)
+
+
+def roles_of(what: Action | Read) -> frozenset[Role]:
+    """The roles that may call a route: for a command the domain's, minus SYSTEM."""
+    if isinstance(what, Read):
+        return READ_ROLES[what]
+    return roles_for(what) & HTTP_ROLES
+
+
+def role_names(roles: frozenset[Role]) -> list[str]:
+    """In the order of ``Role`` (stable, for messages and documentation)."""
+    return [r.value for r in Role if r in roles]
+
+
+def refusal(role: Role, roles: frozenset[Role]) -> tuple[str, str]:
+    """Why a role may not call a route, naming the roles that may: (Chinese, English)."""
+    names = ", ".join(role_names(roles))
+    return (
+        f"角色「{role.value}」无权访问此接口（需要：{names}）",
+        f"role {role.value!r} may not use this route (needs: {names})",
+    )
+
+
+def forbidden(role: Role, roles: frozenset[Role]) -> ProblemError:
+    """403 naming the roles that may (also as ``roles``)."""
+    zh, en = refusal(role, roles)
+    return ProblemError("forbidden", zh, en, roles=role_names(roles))
+
+
+class RoleCheck:
+    """A dependency: the caller's principal, 403 unless its role is one of ``roles``."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    async def __call__(
+        self, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
+        if principal.role not in self.roles:
+            raise forbidden(principal.role, self.roles)
         return principal
 
-    return check
+
+@cache
+def require(*roles: Role) -> RoleCheck:
+    """One ``RoleCheck`` per set of roles (so FastAPI runs it once per request)."""
+    return RoleCheck(frozenset(roles))
+
+
+def permit(what: Action | Read) -> RoleCheck:
+    """The dependency that admits the roles of ``roles_of(what)``."""
+    roles = roles_of(what)
+    return require(*(r for r in Role if r in roles))
+
+
+def guarded(what: Action | Read) -> dict[str, Any]:
+    """Route keyword arguments: only ``roles_of(what)`` may call it (others 403, before the
+    body is read); the OpenAPI operation lists them as ``x-roles`` (and ``x-action``)."""
+    extra: dict[str, Any] = {"x-roles": role_names(roles_of(what))}
+    if isinstance(what, Action):
+        extra["x-action"] = what.value
+    return {"dependencies": [Depends(permit(what))], "openapi_extra": extra}
 
 
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Staff = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR))]
-Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
-DepartmentUser = Annotated[Principal, Depends(require(Role.DEPARTMENT))]
-Intake = Annotated[Principal, Depends(require(Role.OPERATOR, Role.OPEN311))]
-Reader = Annotated[
-    Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.DEPARTMENT, Role.OPEN311))
-]
-AssignmentReader = Annotated[
-    Principal, Depends(require(Role.OPERATOR, Role.SUPERVISOR, Role.DEPARTMENT))
-]
+# For routes outside this package's routers that take the principal as a parameter.
+Staff = Annotated[Principal, Depends(permit(Read.GRIEVANCES))]
+Supervisor = Annotated[Principal, Depends(permit(Read.KPIS))]
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _VERSION = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')

@@ -401,6 +401,8 @@ class KpisPublic(BaseModel):
 
 
 class CategoryLeaf(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     code: str
     name: str
     name_en: str
@@ -422,6 +424,8 @@ class CategoriesPublic(BaseModel):
 
 
 class DepartmentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     code: str
     name: str
     name_en: str

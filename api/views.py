@@ -13,42 +13,12 @@ from api.schemas import (
     AssignmentPublic,
     AuditEvent,
     CommandAccepted,
-    DeadlinePublic,
     GrievancePublic,
-    LocationPublic,
 )
 from domain.application import CommandResult
-from domain.grievance import STATUS_ACTIONS, Assignment, Grievance
-from domain.model import AssignmentRole, AssignmentState, Status, mask_name, mask_phone
-
-_WORK = {AssignmentRole.LEAD, AssignmentRole.ASSISTING}
-# What a department may do to its assignment, by the assignment's state and role
-# (the same rules as the aggregate's guards; the grievance's status filters further).
-ASSIGNMENT_ACTIONS: tuple[tuple[str, frozenset[AssignmentState], set[AssignmentRole]], ...] = (
-    ("sign_for", frozenset({AssignmentState.DISPATCHED}), _WORK),
-    ("return", frozenset({AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR}), _WORK),
-    ("report_progress", frozenset({AssignmentState.SIGNED_FOR}), _WORK),
-    (
-        "request_extension",
-        frozenset({AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR}),
-        _WORK,
-    ),
-    ("complete_part", frozenset({AssignmentState.SIGNED_FOR}), {AssignmentRole.ASSISTING}),
-    ("resolve", frozenset({AssignmentState.SIGNED_FOR}), {AssignmentRole.LEAD}),
-    ("report_in", frozenset({AssignmentState.DISPATCHED}), {AssignmentRole.SUMMONED}),
-)
-
-
-def assignment_actions(assignment: Assignment, status: Status) -> list[str]:
-    """The commands its department may send for this assignment now."""
-    return sorted(
-        action
-        for action, states, roles in ASSIGNMENT_ACTIONS
-        if assignment.state in states
-        and assignment.role in roles
-        and action in STATUS_ACTIONS[status]
-    )
-
+from domain.grievance import Assignment, Grievance
+from domain.model import Status, mask_name, mask_phone
+from domain.rules import assignment_actions
 
 PERSONAL_FIELDS = {"citizen_name": mask_name, "citizen_phone": mask_phone}
 _EVENT_META = ("principal", "role", "at", "command_id", "reason", "chain_hash")
@@ -69,67 +39,41 @@ def accepted(result: CommandResult) -> CommandAccepted:
     )
 
 
+def assignment_public(a: Assignment, status: Status) -> AssignmentPublic:
+    """An assignment with what its department may do to it now (the domain's rules)."""
+    return AssignmentPublic.model_validate(
+        {**dataclasses.asdict(a), "allowed_actions": assignment_actions(a, status)}
+    )
+
+
+# Computed below; every other field of GrievancePublic is the aggregate's attribute of that name.
+_COMPUTED = {
+    "status_label",
+    "citizen_name",
+    "citizen_phone",
+    "lead_department",
+    "assignments",
+    "open_deadlines",
+    "duplicates",
+    "allowed_actions",
+}
+_COPIED = tuple(name for name in GrievancePublic.model_fields if name not in _COMPUTED)
+
+
 def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePublic:
     lead = g.lead_assignment()
-    return GrievancePublic(
-        id=g.id,
-        number=g.number,
-        version=g.version,
-        status=g.status.value,
-        status_label=status_label(g.status.value, lang),
-        channel=g.channel,
-        citizen_name=g.citizen_name if unmasked else mask_name(g.citizen_name) or "",
-        citizen_phone=g.citizen_phone if unmasked else mask_phone(g.citizen_phone) or "",
-        text=g.text,
-        location=LocationPublic(**g.location),
-        occurred_at=g.occurred_at,
-        received_at=g.received_at,
-        category=g.category,
-        urgency=g.urgency,
-        sla_class=g.sla_class,
-        lead_department=lead.department if lead else None,
-        escalation_level=g.escalation_level,
-        reopen_count=g.reopen_count,
-        assignments=[
-            AssignmentPublic(
-                id=a.id,
-                department=a.department,
-                role=a.role.value,
-                round=a.round,
-                state=a.state.value,
-                dispatched_at=a.dispatched_at,
-                sign_for_deadline=a.sign_for_deadline,
-                resolve_deadline=a.resolve_deadline,
-                report_in_deadline=a.report_in_deadline,
-                redispatch_deadline=a.redispatch_deadline,
-                signed_for_at=a.signed_for_at,
-                finished_at=a.finished_at,
-                return_reason=a.return_reason,
-                extension_requested=a.extension_requested,
-                extensions_granted=a.extensions_granted,
-                escalation_level=a.escalation_level,
-                account=a.account,
-                allowed_actions=assignment_actions(a, g.status),
-            )
-            for a in g.assignments.values()
-        ],
-        open_deadlines=[
-            DeadlinePublic(
-                kind=d.kind.value,
-                due=d.due,
-                assignment_id=d.assignment_id,
-                department=d.department,
-            )
-            for d in g.open_deadlines()
-        ],
-        feedback_deadline=g.feedback_deadline,
-        resolved_at=g.resolved_at,
-        resolution=g.resolution,
-        outcome=g.outcome.value if g.outcome else None,
-        closed_at=g.closed_at,
-        merged_into=g.merged_into,
-        duplicates=list(g.duplicates),
-        allowed_actions=g.allowed_actions(),
+    return GrievancePublic.model_validate(
+        {
+            **{name: getattr(g, name) for name in _COPIED},
+            "status_label": status_label(g.status.value, lang),
+            "citizen_name": g.citizen_name if unmasked else mask_name(g.citizen_name) or "",
+            "citizen_phone": g.citizen_phone if unmasked else mask_phone(g.citizen_phone) or "",
+            "lead_department": lead.department if lead else None,
+            "assignments": [assignment_public(a, g.status) for a in g.assignments.values()],
+            "open_deadlines": [dataclasses.asdict(d) for d in g.open_deadlines()],
+            "duplicates": list(g.duplicates),
+            "allowed_actions": g.allowed_actions(),
+        }
     )
 
 

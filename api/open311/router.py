@@ -2,17 +2,17 @@
 service requests (file one, read one, list), in JSON and XML, errors in the spec's format.
 
 Keys: ``api_key`` is a closeloop bearer token (``closeloop token create``). It is required
-to file (operator or open311 role) and to read requests (operator, supervisor, or open311),
+to file (the roles the domain lets receive a grievance: operator, supervisor or open311) and
+to read requests (operator, supervisor, or open311: ``Read.SERVICE_REQUESTS``),
 given as the ``api_key`` form field or query parameter, as ``Authorization: Bearer <key>``,
 or as the password of HTTP Basic auth (what a client that keeps the key in its endpoint URL,
 ``https://open311:<key>@host/open311/v2``, sends). An ``open311`` key reads only the
 requests it filed (another client's request is 404); missing or wrong keys are 403, as the
 spec says. Discovery and the service catalogue are public.
 
-Filing: an operator key's request is also classified (梳理) with the service code; an
-``open311`` key may not classify (the domain grants that to the dispatch centre), so its
-request waits in 受理 with the code it asked for, which reads return until an operator
-classifies it.
+Filing: the request of a key whose role may classify (梳理, the dispatch centre's) is also
+classified with the service code; an ``open311`` key may not, so its request waits in 受理
+with the code it asked for, which reads return until the dispatch centre classifies it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,15 @@ import structlog
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import Principal, Services, command_id_for
+from api.deps import (
+    Principal,
+    Read,
+    Services,
+    command_id_for,
+    refusal,
+    role_names,
+    roles_of,
+)
 from api.i18n import Lang, choose_language
 from api.open311.catalog import Catalog, parse_w3c
 from api.open311.intake import (
@@ -51,7 +59,8 @@ from domain.errors import (
     ValidationError,
 )
 from domain.grievance import Grievance
-from domain.model import Channel, Role, clean_phone
+from domain.model import Action, Channel, Role, clean_phone
+from domain.rules import may
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 log = structlog.get_logger("api.open311")
@@ -62,8 +71,8 @@ MAX_IDS = 200  # service_request_id values in one list call
 MAX_RESULTS = 1000  # the spec's default response volume
 MAX_SCANNED = 5000  # read-model rows looked at for one list call
 WINDOW = timedelta(days=90)
-FILERS = frozenset({Role.OPERATOR, Role.OPEN311})
-READERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311})
+FILERS = roles_of(Action.RECEIVE)
+READERS = roles_of(Read.SERVICE_REQUESTS)
 
 
 FormatParam = Annotated[
@@ -214,14 +223,8 @@ def _authenticate(
     request.state.principal = principal.name
     request.state.role = principal.role.value
     if principal.role not in allowed:
-        raise error(
-            403,
-            _t(
-                lang,
-                f"角色「{principal.role.value}」的 api_key 不能用于此操作",
-                f"an api_key of role {principal.role.value!r} may not do this",
-            ),
-        )
+        zh, en = refusal(principal.role, allowed)  # the same words as the /v1 routes'
+        raise error(403, _t(lang, zh, en))
     return principal
 
 
@@ -398,7 +401,7 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
         location=placed.location,
         command_id=command_id,
     )
-    if principal.role is Role.OPERATOR:
+    if may(principal.role, Action.CLASSIFY):
         app.classify_grievance(
             result.grievance_id,
             principal.actor,
@@ -425,10 +428,11 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
     status_code=201,
     responses=_doc(201, 400, 403, 404),
     openapi_extra={
+        "x-roles": role_names(FILERS),
         "requestBody": {
             "required": True,
             "content": {"application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA}},
-        }
+        },
     },
 )
 async def create_request(fmt: FormatParam, request: Request) -> Response:
@@ -473,7 +477,11 @@ def _public(request: Request, found: tuple[Grievance, list[Any]], lang: Lang) ->
     )
 
 
-@router.get("/requests/{service_request_id}.{fmt}", responses=_doc(200, 400, 403, 404))
+@router.get(
+    "/requests/{service_request_id}.{fmt}",
+    responses=_doc(200, 400, 403, 404),
+    openapi_extra={"x-roles": role_names(READERS)},
+)
 def get_request(
     service_request_id: str,
     fmt: FormatParam,
@@ -541,7 +549,11 @@ def _window(request: Request, lang: Lang) -> tuple[datetime, datetime]:
     return start, end
 
 
-@router.get("/requests.{fmt}", responses=_doc(200, 400, 403, 404))
+@router.get(
+    "/requests.{fmt}",
+    responses=_doc(200, 400, 403, 404),
+    openapi_extra={"x-roles": role_names(READERS)},
+)
 def list_requests(
     fmt: FormatParam,
     request: Request,

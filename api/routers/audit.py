@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api import casefile
-from api.deps import AppDep, ServicesDep, Staff
+from api.deps import AnyPrincipal, AppDep, Read, ServicesDep, guarded
 from api.i18n import choose_language
 from api.problems import ProblemError
 from api.routers.common import problems, set_version
@@ -107,8 +107,9 @@ def broken_link(link: BrokenLink) -> BrokenLinkPublic:
     "/grievances/{grievance_id}/events",
     response_model=AuditEvents,
     responses=problems(401, 403, 404, 422),
+    **guarded(Read.AUDIT),
 )
-def audit_events(grievance_id: UUID, app: AppDep, who: Staff) -> AuditEvents:
+def audit_events(grievance_id: UUID, app: AppDep, who: AnyPrincipal) -> AuditEvents:
     """Every stored event of a grievance, in order, with its chain hash, from the event store."""
     events = _history(app, grievance_id)
     grievance = audit.replay(events)
@@ -127,11 +128,12 @@ def audit_events(grievance_id: UUID, app: AppDep, who: Staff) -> AuditEvents:
     "/grievances/{grievance_id}/state",
     response_model=GrievanceStateAt,
     responses=problems(401, 403, 404, 422),
+    **guarded(Read.AUDIT),
 )
 def audit_state(
     grievance_id: UUID,
     app: AppDep,
-    who: Staff,
+    who: AnyPrincipal,
     request: Request,
     response: Response,
     as_of: Annotated[
@@ -148,9 +150,7 @@ def audit_state(
     if as_of is not None:
         upto = [e for e in events if e.timestamp <= as_of]
         if not upto:
-            raise GrievanceNotFoundError(
-                f"grievance {grievance_id} did not exist yet at {as_of.isoformat()}"
-            )
+            raise GrievanceNotFoundError(grievance_id=str(grievance_id), as_of=as_of.isoformat())
         last: Any = upto[-1]
         # Deadlines are on the business clock: the last event's instant plus the time
         # since it was recorded (exactly as_of when the clock is the wall clock).
@@ -198,8 +198,9 @@ def audit_state(
     "/grievances/{grievance_id}/lateness",
     response_model=GrievanceLateness,
     responses=problems(401, 403, 404, 422),
+    **guarded(Read.AUDIT),
 )
-def grievance_lateness(grievance_id: UUID, app: AppDep, who: Staff) -> GrievanceLateness:
+def grievance_lateness(grievance_id: UUID, app: AppDep) -> GrievanceLateness:
     """Every deadline the grievance had: met or not, by how long, and what followed."""
     now = app.clock()
     events = _history(app, grievance_id)
@@ -240,11 +241,11 @@ def _bound(text: str | None, field: str, app: GrievanceApp, *, end: bool) -> dat
     "/departments/{code}/lateness",
     response_model=DepartmentLateness,
     responses=problems(401, 403, 422),
+    **guarded(Read.AUDIT),
 )
 def department_lateness(
     code: str,
     app: AppDep,
-    who: Staff,
     date_from: Annotated[
         str | None,
         Query(alias="from", max_length=40, description="local day or instant (default: 30 days)"),
@@ -282,9 +283,10 @@ def department_lateness(
         200: {"content": {"text/html": {}}, "description": "the printable case file"},
         **problems(401, 403, 404, 422),
     },
+    **guarded(Read.AUDIT),
 )
 async def audit_casefile(
-    grievance_id: UUID, services: ServicesDep, who: Staff, request: Request
+    grievance_id: UUID, services: ServicesDep, who: AnyPrincipal, request: Request
 ) -> HTMLResponse:
     """案卷: the printable case file (timeline, deadlines, urges, escalations, extensions,
     feedback, and the Temporal workflow's timers and activities)."""
@@ -324,10 +326,14 @@ async def audit_casefile(
 # ------------------------------------------------------------- tamper evidence
 
 
-@router.get("/verify", response_model=VerifyReport, responses=problems(401, 403, 404, 422))
+@router.get(
+    "/verify",
+    response_model=VerifyReport,
+    responses=problems(401, 403, 404, 422),
+    **guarded(Read.AUDIT),
+)
 def verify(
     app: AppDep,
-    who: Staff,
     grievance: Annotated[UUID | None, Query(description="check only this grievance")] = None,
 ) -> VerifyReport:
     """Recompute the hash chains; report the first broken link of each grievance."""

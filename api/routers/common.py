@@ -1,18 +1,25 @@
-"""Pieces the routers share: problem responses for OpenAPI, read-model calls, scoping."""
+"""Pieces the routers share: problem responses for OpenAPI, running a command, read-model
+calls and pages, scoping.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Response
+from fastapi import Depends, Response
+from pydantic import BaseModel
 
-from api.deps import Principal
+from api.deps import AnyPrincipal, AppDep, Principal, WriteDep, WriteOptions, guarded
 from api.problems import PROBLEM_JSON, ProblemError
-from domain.application import GrievanceApp
+from api.schemas import CommandAccepted
+from api.views import accepted, as_row, mask_row
+from domain.application import CommandResult, GrievanceApp
 from domain.errors import DomainError, NotAssignedError
 from domain.grievance import Grievance
-from domain.model import Role
+from domain.model import Action, Role
 
 T = TypeVar("T")
 
@@ -44,8 +51,59 @@ READ_PROBLEMS = problems(401, 403, 422)
 WRITE_PROBLEMS = problems(401, 403, 404, 409, 412, 413, 422)
 
 
+def command_route(action: Action) -> dict[str, Any]:
+    """Route keyword arguments of a command: who may send it (the domain's roles), its
+    answer and its problems."""
+    return {"response_model": CommandAccepted, "responses": WRITE_PROBLEMS, **guarded(action)}
+
+
 def set_version(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
+
+
+def fields_of(body: BaseModel | None) -> dict[str, Any]:
+    """A request body as the command's keyword arguments (enums as their values)."""
+    if body is None:
+        return {}
+    return {k: v.value if isinstance(v, Enum) else v for k, v in body}
+
+
+@dataclass
+class Command:
+    """One write for the caller: its app, principal, ``Idempotency-Key``/``If-Match`` and
+    response; ``run`` sends the command and answers what it recorded, with its ``ETag``."""
+
+    app: GrievanceApp
+    who: Principal
+    opts: WriteOptions
+    response: Response
+
+    def run(
+        self,
+        send: Callable[..., CommandResult],
+        *target: Any,
+        versioned: bool = True,
+        **fields: Any,
+    ) -> CommandAccepted:
+        if versioned:
+            fields["expected_version"] = self.opts.expected_version
+        result = send(*target, self.who.actor, command_id=self.opts.command_id, **fields)
+        set_version(self.response, result.version)
+        return accepted(result)
+
+    def run_on_assignment(
+        self, send: Callable[..., CommandResult], assignment_id: str, body: BaseModel | None
+    ) -> CommandAccepted:
+        """The same for an assignment of the caller's department (403 when not its own)."""
+        own_assignment(self.app, self.who, assignment_id)
+        return self.run(send, assignment_id, **fields_of(body))
+
+
+def command(app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response) -> Command:
+    return Command(app, who, opts, response)
+
+
+CommandDep = Annotated[Command, Depends(command)]
 
 
 def read_model_call(fn: Callable[..., T], **kwargs: Any) -> T:
@@ -61,6 +119,14 @@ def read_model_call(fn: Callable[..., T], **kwargs: Any) -> T:
             f"invalid query parameter: {exc}",
             field="cursor" if "cursor" in str(exc).lower() else None,
         ) from None
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def page_items(model: type[P], items: Iterable[Any]) -> list[P]:
+    """Read-model rows as response items, personal fields masked."""
+    return [model.model_validate(mask_row(as_row(item))) for item in items]
 
 
 def check_can_read(grievance: Grievance, principal: Principal) -> None:
@@ -86,6 +152,6 @@ def own_assignment(app: GrievanceApp, principal: Principal, assignment_id: str) 
     owner = grievance.assignment(assignment_id).department
     if owner != principal.department:
         raise NotAssignedError(
-            f"assignment {assignment_id} belongs to {owner}, not to {principal.department}"
+            assignment_id=assignment_id, department=owner, actor_department=principal.department
         )
     return grievance

@@ -4,19 +4,18 @@ department's assignment gets 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query
 
-from api.deps import AppDep, AssignmentReader, DepartmentUser, ReadModelsDep, WriteDep
+from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
 from api.routers.common import (
     READ_PROBLEMS,
-    WRITE_PROBLEMS,
-    own_assignment,
+    CommandDep,
+    command_route,
+    page_items,
     read_model_call,
-    set_version,
 )
 from api.schemas import (
     AccountRequest,
@@ -28,10 +27,7 @@ from api.schemas import (
     ProgressRequest,
     ReturnRequest,
 )
-from api.views import accepted, as_row, assignment_actions, mask_row
-from domain.application import CommandResult
-from domain.errors import AssignmentStateError
-from domain.model import AssignmentState, Role
+from domain.model import Action, AssignmentState, Role
 
 router = APIRouter(prefix="/v1", tags=["departments"])
 
@@ -41,29 +37,16 @@ AssignmentIdPath = Annotated[
 ]
 
 
-def _run(
-    app: AppDep,
-    who: DepartmentUser,
-    assignment_id: str,
-    response: Response,
-    command: Callable[[], CommandResult],
-) -> CommandAccepted:
-    grievance = own_assignment(app, who, assignment_id)
-    try:
-        result = command()
-    except AssignmentStateError as exc:
-        # The aggregate names the assignment's state; say what may be done to it instead.
-        exc.allowed = assignment_actions(grievance.assignment(assignment_id), grievance.status)
-        raise
-    set_version(response, result.version)
-    return accepted(result)
-
-
-@router.get("/assignments", response_model=AssignmentsPage, responses=READ_PROBLEMS)
+@router.get(
+    "/assignments",
+    response_model=AssignmentsPage,
+    responses=READ_PROBLEMS,
+    **guarded(Read.ASSIGNMENTS),
+)
 def list_assignments(
     app: AppDep,
     read_models: ReadModelsDep,
-    who: AssignmentReader,
+    who: AnyPrincipal,
     state: Annotated[AssignmentState | None, Query(description="e.g. dispatched")] = None,
     department: Annotated[
         str | None, Query(max_length=64, description="staff only; departments see their own")
@@ -95,210 +78,64 @@ def list_assignments(
         limit=limit,
         now=app.clock(),
     )
-    rows = [mask_row(as_row(item)) for item in page.items]
     return AssignmentsPage(
-        items=[AssignmentSummary.model_validate(row) for row in rows],
-        next_cursor=page.next_cursor,
+        items=page_items(AssignmentSummary, page.items), next_cursor=page.next_cursor
     )
 
 
-@router.post(
-    "/assignments/{assignment_id}/sign-for",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
+@router.post("/assignments/{assignment_id}/sign-for", **command_route(Action.SIGN_FOR))
 def sign_for(
-    assignment_id: AssignmentIdPath,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
-    body: EmptyRequest | None = None,
+    assignment_id: AssignmentIdPath, cmd: CommandDep, body: EmptyRequest | None = None
 ) -> CommandAccepted:
     """签收: the department accepts its assignment."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.sign_for(
-            assignment_id,
-            who.actor,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.sign_for, assignment_id, body)
 
 
-@router.post(
-    "/assignments/{assignment_id}/return",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
+@router.post("/assignments/{assignment_id}/return", **command_route(Action.RETURN))
 def return_assignment(
-    assignment_id: AssignmentIdPath,
-    body: ReturnRequest,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
+    assignment_id: AssignmentIdPath, body: ReturnRequest, cmd: CommandDep
 ) -> CommandAccepted:
     """退单: send the assignment back to the dispatch centre, with the reason."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.return_assignment(
-            assignment_id,
-            who.actor,
-            reason=body.reason,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.return_assignment, assignment_id, body)
 
 
-@router.post(
-    "/assignments/{assignment_id}/progress",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
+@router.post("/assignments/{assignment_id}/progress", **command_route(Action.REPORT_PROGRESS))
 def report_progress(
-    assignment_id: AssignmentIdPath,
-    body: ProgressRequest,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
+    assignment_id: AssignmentIdPath, body: ProgressRequest, cmd: CommandDep
 ) -> CommandAccepted:
     """阶段反馈: an interim update on the work."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.report_progress(
-            assignment_id,
-            who.actor,
-            note=body.note,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.report_progress, assignment_id, body)
 
 
 @router.post(
-    "/assignments/{assignment_id}/extension-request",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
+    "/assignments/{assignment_id}/extension-request", **command_route(Action.REQUEST_EXTENSION)
 )
 def request_extension(
-    assignment_id: AssignmentIdPath,
-    body: ExtensionRequestIn,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
+    assignment_id: AssignmentIdPath, body: ExtensionRequestIn, cmd: CommandDep
 ) -> CommandAccepted:
     """延期申请: ask for a later resolve deadline, with the reason."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.request_extension(
-            assignment_id,
-            who.actor,
-            new_deadline=body.new_deadline,
-            reason=body.reason,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.request_extension, assignment_id, body)
 
 
-@router.post(
-    "/assignments/{assignment_id}/complete-part",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
+@router.post("/assignments/{assignment_id}/complete-part", **command_route(Action.COMPLETE_PART))
 def complete_part(
-    assignment_id: AssignmentIdPath,
-    body: AccountRequest,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
+    assignment_id: AssignmentIdPath, body: AccountRequest, cmd: CommandDep
 ) -> CommandAccepted:
     """协办完成: an assisting department reports its part done."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.complete_part(
-            assignment_id,
-            who.actor,
-            account=body.account,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.complete_part, assignment_id, body)
 
 
-@router.post(
-    "/assignments/{assignment_id}/resolve",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
+@router.post("/assignments/{assignment_id}/resolve", **command_route(Action.RESOLVE))
 def resolve(
-    assignment_id: AssignmentIdPath,
-    body: AccountRequest,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
+    assignment_id: AssignmentIdPath, body: AccountRequest, cmd: CommandDep
 ) -> CommandAccepted:
     """办结: the lead department's resolution; opens the 回访 window."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.resolve(
-            assignment_id,
-            who.actor,
-            account=body.account,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.resolve, assignment_id, body)
 
 
-@router.post(
-    "/assignments/{assignment_id}/report-in",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
+@router.post("/assignments/{assignment_id}/report-in", **command_route(Action.REPORT_IN))
 def report_in(
-    assignment_id: AssignmentIdPath,
-    app: AppDep,
-    who: DepartmentUser,
-    opts: WriteDep,
-    response: Response,
-    body: EmptyRequest | None = None,
+    assignment_id: AssignmentIdPath, cmd: CommandDep, body: EmptyRequest | None = None
 ) -> CommandAccepted:
     """报到: a summoned department reports in (吹哨报到)."""
-    return _run(
-        app,
-        who,
-        assignment_id,
-        response,
-        lambda: app.report_in(
-            assignment_id,
-            who.actor,
-            command_id=opts.command_id,
-            expected_version=opts.expected_version,
-        ),
-    )
+    return cmd.run_on_assignment(cmd.app.report_in, assignment_id, body)

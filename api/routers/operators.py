@@ -7,20 +7,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import (
-    AppDep,
-    Intake,
-    Operator,
-    Reader,
-    ReadModelsDep,
-    Staff,
-    WriteDep,
-)
+from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.i18n import choose_language
 from api.routers.common import (
     READ_PROBLEMS,
-    WRITE_PROBLEMS,
+    CommandDep,
     check_can_read,
+    command_route,
+    fields_of,
+    page_items,
     problems,
     read_model_call,
     set_version,
@@ -47,15 +42,10 @@ from api.schemas import (
     RejectRequest,
     WithdrawRequest,
 )
-from api.views import accepted, as_row, grievance_public, mask_row
-from domain.model import Location, Status
+from api.views import grievance_public
+from domain.model import Action, Location, Status
 
 router = APIRouter(prefix="/v1", tags=["operators"])
-
-
-def _done(response: Response, result: CommandAccepted) -> CommandAccepted:
-    set_version(response, result.version)
-    return result
 
 
 @router.post(
@@ -63,202 +53,72 @@ def _done(response: Response, result: CommandAccepted) -> CommandAccepted:
     status_code=201,
     response_model=CommandAccepted,
     responses=problems(401, 403, 409, 413, 422),
+    **guarded(Action.RECEIVE),
 )
-def create_grievance(
-    body: GrievanceCreate, app: AppDep, who: Intake, opts: WriteDep, response: Response
-) -> CommandAccepted:
+def create_grievance(body: GrievanceCreate, cmd: CommandDep) -> CommandAccepted:
     """受理: record a new grievance and give it a case number."""
-    loc = body.location
-    result = app.receive_grievance(
-        who.actor,
-        channel=body.channel.value,
-        citizen_name=body.citizen_name,
-        citizen_phone=body.citizen_phone,
-        text=body.text,
-        location=Location(loc.district, loc.street, loc.community, loc.grid, loc.address),
-        occurred_at=body.occurred_at,
-        command_id=opts.command_id,
-    )
-    response.headers["Location"] = f"/v1/grievances/{result.grievance_id}"
-    return _done(response, accepted(result))
+    fields = fields_of(body) | {"location": Location(**fields_of(body.location))}
+    answer = cmd.run(cmd.app.receive_grievance, versioned=False, **fields)
+    cmd.response.headers["Location"] = f"/v1/grievances/{answer.id}"
+    return answer
 
 
-@router.post(
-    "/grievances/{grievance_id}/classify", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def classify(
-    grievance_id: UUID,
-    body: ClassifyRequest,
-    app: AppDep,
-    who: Operator,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/classify", **command_route(Action.CLASSIFY))
+def classify(grievance_id: UUID, body: ClassifyRequest, cmd: CommandDep) -> CommandAccepted:
     """梳理: set the category leaf (its SLA class follows) and the urgency."""
-    result = app.classify_grievance(
-        grievance_id,
-        who.actor,
-        category=body.category,
-        urgency=body.urgency.value if body.urgency else None,
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.classify_grievance, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/dispatch", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
+@router.post("/grievances/{grievance_id}/dispatch", **command_route(Action.DISPATCH))
 def dispatch(
-    grievance_id: UUID,
-    app: AppDep,
-    who: Operator,
-    opts: WriteDep,
-    response: Response,
-    body: DispatchRequest | None = None,
+    grievance_id: UUID, cmd: CommandDep, body: DispatchRequest | None = None
 ) -> CommandAccepted:
     """派单: to the given lead (and assisting) departments, or where the routing rules say."""
-    body = body or DispatchRequest(lead=None, assisting=None, reason=None)
-    result = app.dispatch_grievance(
-        grievance_id,
-        who.actor,
-        lead=body.lead,
-        assisting=body.assisting,
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.dispatch_grievance, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/reject", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def reject(
-    grievance_id: UUID,
-    body: RejectRequest,
-    app: AppDep,
-    who: Operator,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/reject", **command_route(Action.REJECT))
+def reject(grievance_id: UUID, body: RejectRequest, cmd: CommandDep) -> CommandAccepted:
     """不予受理: out of scope, with the reason."""
-    result = app.reject_grievance(
-        grievance_id,
-        who.actor,
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.reject_grievance, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/merge", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def merge(
-    grievance_id: UUID,
-    body: MergeRequest,
-    app: AppDep,
-    who: Operator,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/merge", **command_route(Action.MERGE))
+def merge(grievance_id: UUID, body: MergeRequest, cmd: CommandDep) -> CommandAccepted:
     """合并: mark this grievance a duplicate of ``into``."""
-    result = app.merge_grievance(
-        grievance_id,
-        who.actor,
-        into=body.into,
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.merge_grievance, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/withdraw", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def withdraw(
-    grievance_id: UUID,
-    body: WithdrawRequest,
-    app: AppDep,
-    who: Operator,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/withdraw", **command_route(Action.WITHDRAW))
+def withdraw(grievance_id: UUID, body: WithdrawRequest, cmd: CommandDep) -> CommandAccepted:
     """撤件 at the citizen's request."""
-    result = app.withdraw_grievance(
-        grievance_id,
-        who.actor,
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.withdraw_grievance, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/arbitrate",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
-)
-def arbitrate(
-    grievance_id: UUID,
-    body: ArbitrateRequest,
-    app: AppDep,
-    who: Staff,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/arbitrate", **command_route(Action.ARBITRATE))
+def arbitrate(grievance_id: UUID, body: ArbitrateRequest, cmd: CommandDep) -> CommandAccepted:
     """仲裁 a returned assignment: re-dispatch it elsewhere or confirm its department."""
-    result = app.arbitrate_return(
-        grievance_id,
-        who.actor,
-        assignment_id=body.assignment_id,
-        decision=body.decision.value,
-        department=body.department,
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.arbitrate_return, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/feedback", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def feedback(
-    grievance_id: UUID,
-    body: FeedbackRequest,
-    app: AppDep,
-    who: Operator,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/feedback", **command_route(Action.RECORD_FEEDBACK))
+def feedback(grievance_id: UUID, body: FeedbackRequest, cmd: CommandDep) -> CommandAccepted:
     """回访 result: closes the loop, or reopens (重办) when unresolved or unsatisfied."""
-    result = app.record_feedback(
-        grievance_id,
-        who.actor,
-        contacted=body.contacted,
-        resolved=body.resolved,
-        satisfaction=body.satisfaction.value if body.satisfaction else None,
-        comment=body.comment,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    return _done(response, accepted(result))
+    return cmd.run(cmd.app.record_feedback, grievance_id, **fields_of(body))
 
 
 # ---------------------------------------------------------------------- reads
 
 
-@router.get("/grievances", response_model=GrievancesPage, responses=READ_PROBLEMS)
+@router.get(
+    "/grievances",
+    response_model=GrievancesPage,
+    responses=READ_PROBLEMS,
+    **guarded(Read.GRIEVANCES),
+)
 def list_grievances(
     app: AppDep,
     read_models: ReadModelsDep,
-    who: Staff,
     status: Annotated[Status | None, Query(description="e.g. dispatched")] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     department: Annotated[str | None, Query(max_length=64, description="lead or assisting")] = None,
@@ -290,10 +150,8 @@ def list_grievances(
         now=app.clock(),
     )
     # Read models keep contact data masked for everyone; the full record is one GET away.
-    rows = [mask_row(as_row(item)) for item in page.items]
     return GrievancesPage(
-        items=[GrievanceSummary.model_validate(row) for row in rows],
-        next_cursor=page.next_cursor,
+        items=page_items(GrievanceSummary, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -301,9 +159,10 @@ def list_grievances(
     "/grievances/{grievance_id}",
     response_model=GrievancePublic,
     responses=problems(401, 403, 404, 422),
+    **guarded(Read.GRIEVANCE),
 )
 def get_grievance(
-    grievance_id: UUID, app: AppDep, who: Reader, request: Request, response: Response
+    grievance_id: UUID, app: AppDep, who: AnyPrincipal, request: Request, response: Response
 ) -> GrievancePublic:
     """One grievance, read from its events (never stale); ETag is its version."""
     grievance = app.get_grievance(grievance_id)
@@ -314,30 +173,35 @@ def get_grievance(
     )
 
 
-@router.get("/callbacks", response_model=CallbacksPage, responses=READ_PROBLEMS)
+@router.get(
+    "/callbacks", response_model=CallbacksPage, responses=READ_PROBLEMS, **guarded(Read.GRIEVANCES)
+)
 def list_callbacks(
     app: AppDep,
     read_models: ReadModelsDep,
-    who: Staff,
+    who: AnyPrincipal,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CallbacksPage:
     """The 回访 queue: resolved grievances waiting for feedback, window ending soonest first."""
     page = read_model_call(read_models.list_callbacks, cursor=cursor, limit=limit, now=app.clock())
-    rows = [mask_row(as_row(item)) for item in page.items]
+    items = page_items(CallbackItem, page.items)
     if who.sees_personal_data:
         # Read models never hold full contact data; operators making the call need it.
-        for row in rows:
-            grievance = app.get_grievance(UUID(str(row["grievance_id"])))
-            row["citizen_name"] = grievance.citizen_name
-            row["citizen_phone"] = grievance.citizen_phone
-    return CallbacksPage(
-        items=[CallbackItem.model_validate(row) for row in rows], next_cursor=page.next_cursor
-    )
+        for item in items:
+            grievance = app.get_grievance(UUID(item.grievance_id))
+            item.citizen_name = grievance.citizen_name
+            item.citizen_phone = grievance.citizen_phone
+    return CallbacksPage(items=items, next_cursor=page.next_cursor)
 
 
-@router.get("/categories", response_model=CategoriesPublic, responses=problems(401, 403))
-def list_categories(app: AppDep, who: Reader) -> CategoriesPublic:
+@router.get(
+    "/categories",
+    response_model=CategoriesPublic,
+    responses=problems(401, 403),
+    **guarded(Read.REFERENCE),
+)
+def list_categories(app: AppDep) -> CategoriesPublic:
     """The category tree: codes, names, default departments and SLA classes."""
     tree = app.policies.categories
     return CategoriesPublic(
@@ -346,37 +210,20 @@ def list_categories(app: AppDep, who: Reader) -> CategoriesPublic:
                 code=top.code,
                 name=top.name,
                 name_en=top.name_en,
-                children=[
-                    CategoryLeaf(
-                        code=leaf.code,
-                        name=leaf.name,
-                        name_en=leaf.name_en,
-                        lead=leaf.lead,
-                        assisting=list(leaf.assisting),
-                        sla_class=leaf.sla_class,
-                        default_urgency=leaf.default_urgency,
-                    )
-                    for leaf in tree.children(top.code)
-                ],
+                children=[CategoryLeaf.model_validate(leaf) for leaf in tree.children(top.code)],
             )
             for top in tree.top
         ]
     )
 
 
-@router.get("/departments", response_model=DepartmentsPublic, responses=problems(401, 403))
-def list_departments(app: AppDep, who: Reader) -> DepartmentsPublic:
+@router.get(
+    "/departments",
+    response_model=DepartmentsPublic,
+    responses=problems(401, 403),
+    **guarded(Read.REFERENCE),
+)
+def list_departments(app: AppDep) -> DepartmentsPublic:
     """Departments (承办单位): codes, names and levels."""
-    return DepartmentsPublic(
-        items=[
-            DepartmentPublic(
-                code=d.code,
-                name=d.name,
-                name_en=d.name_en,
-                level=d.level,
-                street=d.street,
-                community=d.community,
-            )
-            for d in app.policies.directory.departments.values()
-        ]
-    )
+    departments = app.policies.directory.departments.values()
+    return DepartmentsPublic(items=[DepartmentPublic.model_validate(d) for d in departments])

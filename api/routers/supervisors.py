@@ -10,11 +10,17 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
-from api.deps import AppDep, ReadModelsDep, Supervisor, WriteDep
+from api.deps import AppDep, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
-from api.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, read_model_call, set_version
+from api.routers.common import (
+    READ_PROBLEMS,
+    CommandDep,
+    command_route,
+    fields_of,
+    read_model_call,
+)
 from api.schemas import (
     CommandAccepted,
     DepartmentKpi,
@@ -24,97 +30,42 @@ from api.schemas import (
     Moment,
     SummonRequest,
 )
-from api.views import accepted, as_row
+from api.views import as_row
+from domain.model import Action
 from projections.replay import kpis_from_events
 
 router = APIRouter(prefix="/v1", tags=["supervisors"])
 
 
 @router.post(
-    "/grievances/{grievance_id}/extension-decision",
-    response_model=CommandAccepted,
-    responses=WRITE_PROBLEMS,
+    "/grievances/{grievance_id}/extension-decision", **command_route(Action.DECIDE_EXTENSION)
 )
 def decide_extension(
-    grievance_id: UUID,
-    body: ExtensionDecisionRequest,
-    app: AppDep,
-    who: Supervisor,
-    opts: WriteDep,
-    response: Response,
+    grievance_id: UUID, body: ExtensionDecisionRequest, cmd: CommandDep
 ) -> CommandAccepted:
     """Grant (the deadline moves) or deny a waiting extension request."""
-    result = app.decide_extension(
-        grievance_id,
-        who.actor,
-        assignment_id=body.assignment_id,
-        granted=body.granted,
-        reason=body.reason,
-        new_deadline=body.new_deadline,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    set_version(response, result.version)
-    return accepted(result)
+    return cmd.run(cmd.app.decide_extension, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/summon", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def summon(
-    grievance_id: UUID,
-    body: SummonRequest,
-    app: AppDep,
-    who: Supervisor,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/summon", **command_route(Action.SUMMON))
+def summon(grievance_id: UUID, body: SummonRequest, cmd: CommandDep) -> CommandAccepted:
     """吹哨: call departments to act together; each must 报到 by its report-in deadline."""
-    result = app.summon_departments(
-        grievance_id,
-        who.actor,
-        departments=list(body.departments),
-        reason=body.reason,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    set_version(response, result.version)
-    return accepted(result)
+    return cmd.run(cmd.app.summon_departments, grievance_id, **fields_of(body))
 
 
-@router.post(
-    "/grievances/{grievance_id}/escalate", response_model=CommandAccepted, responses=WRITE_PROBLEMS
-)
-def escalate(
-    grievance_id: UUID,
-    body: EscalateRequest,
-    app: AppDep,
-    who: Supervisor,
-    opts: WriteDep,
-    response: Response,
-) -> CommandAccepted:
+@router.post("/grievances/{grievance_id}/escalate", **command_route(Action.ESCALATE))
+def escalate(grievance_id: UUID, body: EscalateRequest, cmd: CommandDep) -> CommandAccepted:
     """督办 by hand: level 1 street leader, 2 district supervision, 3 兜底办."""
-    result = app.escalate(
-        grievance_id,
-        who.actor,
-        level=body.level,
-        reason=body.reason,
-        assignment_id=body.assignment_id,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-    )
-    set_version(response, result.version)
-    return accepted(result)
+    return cmd.run(cmd.app.escalate, grievance_id, **fields_of(body))
 
 
 # ----------------------------------------------------------------------- 三率
 
 
-@router.get("/kpis", response_model=KpisPublic, responses=READ_PROBLEMS)
+@router.get("/kpis", response_model=KpisPublic, responses=READ_PROBLEMS, **guarded(Read.KPIS))
 def kpis(
     app: AppDep,
     read_models: ReadModelsDep,
-    who: Supervisor,
     date_from: Annotated[
         date | None, Query(description="first local day (default: 29 days ago)")
     ] = None,

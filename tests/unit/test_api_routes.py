@@ -401,8 +401,8 @@ async def test_department_work_progress_extension_parts_and_resolve(api: ApiHarn
     r = await api.post(
         f"/v1/assignments/{lead}/resolve", "department", {"account": "完成"}, "st.xueyuanlu"
     )
-    body = problem(r, 409, "illegal-transition")
-    assert body["current_status"] == "in_progress"
+    body = problem(r, 409, "illegal-assignment-transition")
+    assert body["current_status"] == "in_progress" and body["assignment_id"] == lead
     # an assisting department cannot resolve; the lead cannot complete a part
     r = await api.post(
         f"/v1/assignments/{fire}/resolve", "department", {"account": "完成"}, "hd.fire"
