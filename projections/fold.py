@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,10 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.grievance import Grievance
 from domain.model import AssignmentRole, AssignmentState, Status, mask_name, mask_phone
-from projections.db import iso
+from projections.db import iso as _iso_text
+
+# The same few instants are mapped at every event of a grievance: format each once.
+iso = lru_cache(maxsize=1 << 16)(_iso_text)
 
 State = dict[str, Any]
 

@@ -14,8 +14,10 @@ the SQLite view renames it.
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,8 +31,45 @@ from projections.db import APPLICATION_NAME, Cursor, Dialect, one, parse_iso
 from projections.fold import Folded, State, dump, fold, is_grievance_event, load, read_state
 
 Batch = Sequence[tuple[Any, Tracking]]
-# A grievance while a batch runs: its folded aggregate and what its rows show now.
-Current = tuple[Folded, State]
+
+
+class Memo:
+    """A small, thread-safe, first-in-first-out memory shared by the views of a process.
+
+    The views of one projector take the same batch one after the other: the first one
+    folds each event, the others find what the grievance showed before and after it
+    here. Keys are the events' chain hashes (``domain.integrity``): a hash names the
+    event *and* every event before it, so two logs can never share an entry.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        return self._items.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                del self._items[next(iter(self._items))]
+
+
+# Per event: the grievance's read state before and after it. Per last event: the snapshot.
+STEPS = Memo(8192)
+SNAPSHOTS = Memo(4096)
+
+
+@dataclass(slots=True)
+class Current:
+    """One grievance while a view's batch runs."""
+
+    folded: Folded | None  # this view's aggregate: before the batch, or folded so far ...
+    pending: list[Any]  # ... but for these events, whose rows came from ``STEPS``
+    state: State | None  # what its rows show now (None: not received yet)
+    last: str | None = None  # the chain hash of the last event applied
 
 
 class PositionMovedError(IntegrityError):
@@ -44,6 +83,7 @@ def default_tz() -> ZoneInfo:
     return load_policies().calendar.tz
 
 
+@lru_cache(maxsize=1 << 16)
 def local_day(moment: str, tz: ZoneInfo) -> date:
     parsed = parse_iso(moment)
     assert parsed is not None
@@ -126,13 +166,32 @@ class ReadModelView(TrackingRecorder):
         row = one(c)
         return load(row["state"]) if row else None
 
-    def save_state(self, c: Cursor, folded: Folded) -> None:
+    def save_state(self, c: Cursor, grievance_id: str, current: Current) -> None:
+        assert current.last is not None
+        snapshot = SNAPSHOTS.get(current.last)
+        if snapshot is None:
+            folded = self.folded(c, grievance_id, current)
+            assert folded is not None
+            snapshot = dump(folded)
+            SNAPSHOTS.put(current.last, snapshot)
         self.execute(
             c,
             "INSERT INTO {state} (grievance_id, state) VALUES (:id, :state) "
             "ON CONFLICT (grievance_id) DO UPDATE SET state = excluded.state",
-            {"id": str(folded.grievance.id), "state": dump(folded)},
+            {"id": grievance_id, "state": snapshot},
         )
+
+    def folded(self, c: Cursor, grievance_id: str, current: Current) -> Folded | None:
+        """This view's aggregate of the grievance, with every event applied so far."""
+        if current.pending:
+            folded = current.folded
+            if folded is None:
+                # Before this batch, as stored (rows of this batch are saved at its end).
+                folded = self.load_state(c, grievance_id)
+            for event in current.pending:
+                folded = fold(folded, event)
+            current.folded, current.pending = folded, []
+        return current.folded
 
     def position(self) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -154,30 +213,40 @@ class ReadModelView(TrackingRecorder):
                 raise PositionMovedError(
                     f"{self.projection_name} moved from {expected_position} to {position}"
                 )
-            states: dict[str, Current | None] = {}
+            states: dict[str, Current] = {}
             for event, _tracking in batch:
                 self.apply(c, event, states)
-            for grievance in states.values():
-                if grievance is not None:
-                    self.save_state(c, grievance[0])
+            for grievance_id, current in states.items():
+                if current.last is not None:
+                    self.save_state(c, grievance_id, current)
             self._insert_tracking(c, batch[-1][1])
 
-    def apply(self, c: Cursor, event: Any, states: dict[str, Current | None]) -> None:
+    def apply(self, c: Cursor, event: Any, states: dict[str, Current]) -> None:
         """Fold one event into its grievance's aggregate (kept in ``states`` until the
         batch ends, then saved in the same transaction) and write this model's rows from
         what the aggregate showed before and shows after it."""
         if not is_grievance_event(event):
             return  # CaseNumber.Claimed and anything else: nothing to show
         grievance_id = str(event.originator_id)
-        if grievance_id not in states:
-            loaded = self.load_state(c, grievance_id)
-            states[grievance_id] = (loaded, read_state(loaded)) if loaded else None
-        current = states[grievance_id]
-        folded, before = current if current else (None, None)
-        folded = fold(folded, event)
-        after = read_state(folded)
+        current = states.get(grievance_id)
+        step = STEPS.get(event.chain_hash)
+        if step is not None:
+            before, after = step
+            if current is None:
+                current = states[grievance_id] = Current(None, [], before)
+            current.pending.append(event)
+        else:
+            if current is None:
+                loaded = self.load_state(c, grievance_id)
+                state = read_state(loaded) if loaded else None
+                current = states[grievance_id] = Current(loaded, [], state)
+            before = current.state
+            folded = fold(self.folded(c, grievance_id, current), event)
+            current.folded = folded
+            after = read_state(folded)
+            STEPS.put(event.chain_hash, (before, after))
+        current.state, current.last = after, event.chain_hash
         self.project(c, event, before, after)
-        states[grievance_id] = (folded, after)
 
     def clear(self) -> None:
         """Empty this model's tables and forget its position (for a rebuild), atomically."""
