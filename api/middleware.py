@@ -20,6 +20,7 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.catalogue import t
 from api.i18n import choose_language
 from api.problems import problem_body, problem_response
 
@@ -107,9 +108,13 @@ class ApiMiddleware:
                 )
                 structlog.contextvars.unbind_contextvars("principal", "role")
 
-    async def _problem(self, scope: Scope, send: Send, code: str, zh: str, en: str) -> None:
+    async def _problem(
+        self, scope: Scope, send: Send, code: str, message: str, **params: object
+    ) -> None:
         lang = choose_language(Request(scope))
-        body = problem_body(code, lang, en if lang == "en" else zh, instance=scope["path"])
+        body = problem_body(
+            code, lang, t(f"error.{message}", lang, **params), instance=scope["path"]
+        )
 
         async def no_body() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
@@ -139,19 +144,15 @@ class ApiMiddleware:
         if method not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        too_large = (
-            "payload-too-large",
-            f"请求体不得超过 {self.max_body_bytes} 字节",
-            f"the request body may not exceed {self.max_body_bytes} bytes",
-        )
+        too_large = ("payload-too-large", "body-too-large")
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            await self._problem(scope, send, *too_large)
+            await self._problem(scope, send, *too_large, max_bytes=self.max_body_bytes)
             return
         try:
             body = await self._read_body(receive)
         except _TooLarge:
-            await self._problem(scope, send, *too_large)
+            await self._problem(scope, send, *too_large, max_bytes=self.max_body_bytes)
             return
 
         sent = False
@@ -176,11 +177,7 @@ class ApiMiddleware:
         if stored is not None:
             if stored.fingerprint != print_:
                 await self._problem(
-                    scope,
-                    send,
-                    "idempotency-key-reused",
-                    "该 Idempotency-Key 已用于另一个请求（路径或请求体不同）",
-                    "this Idempotency-Key was already used with a different path or body",
+                    scope, send, "idempotency-key-reused", "idempotency-key-reused-elsewhere"
                 )
                 return
             await send(
