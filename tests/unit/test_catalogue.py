@@ -257,6 +257,7 @@ WORDLESS_MODULES = [
     "api/pages.py",
     "api/catalogue.py",
     "api/open311/views.py",
+    "api/middleware.py",
     "closeloop/commands/audit.py",
     "closeloop/commands/projections.py",
     "closeloop/commands/token.py",
