@@ -7,13 +7,13 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from api.catalogue import LANGS, messages, reason_text, t
 from api.problems import STATUSES, domain_problem, error_detail
-from domain import errors
+from domain import errors, model
 from domain.errors import (
     ERROR_CODES,
     REASON_CODES,
@@ -22,9 +22,12 @@ from domain.errors import (
     IllegalTransitionError,
     ValidationError,
 )
+from domain.grievance import Grievance
 from domain.model import ReasonCode
 from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+
+if TYPE_CHECKING:
+    from tests.support.api import ApiHarness
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE_FILES = [ROOT / "api" / "locales" / f"{lang}.toml" for lang in LANGS]
@@ -186,6 +189,9 @@ def test_parameters_are_formatted_by_name() -> None:
 
 @pytest.fixture
 async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    # imported here: the catalogue's own tests need no application
+    from tests.support.api import api_harness, sqlite_env
+
     async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
         yield harness
 
@@ -299,3 +305,40 @@ def test_no_banned_synonym_anywhere_in_the_product() -> None:
             text = path.read_text(encoding="utf-8", errors="replace")
             for banned in BANNED:
                 assert banned not in text, (str(path.relative_to(ROOT)), banned)
+
+
+VOCABULARIES = {
+    "status": model.Status,
+    "action": model.Action,
+    "assignment_state": model.AssignmentState,
+    "assignment_role": model.AssignmentRole,
+    "role": model.Role,
+    "deadline_kind": model.DeadlineKind,
+    "satisfaction": model.Satisfaction,
+    "outcome": model.Outcome,
+    "decision": model.ArbitrationDecision,
+    "channel": model.Channel,
+    "urgency": model.Urgency,
+    "event_reason": model.ReasonCode,
+}
+
+
+@pytest.mark.parametrize("section", sorted(VOCABULARIES))
+def test_every_value_of_the_domain_has_a_label(section: str) -> None:
+    for lang in LANGS:
+        for member in VOCABULARIES[section]:
+            assert f"{section}.{member.value}" in messages(lang), (lang, section, member)
+    for level in model.ESCALATION_LEVELS:
+        assert f"escalation_level.{level}" in messages("zh")
+
+
+def test_every_event_of_the_grievance_has_a_label() -> None:
+    events = [
+        name
+        for name, value in vars(Grievance).items()
+        if isinstance(value, type) and issubclass(value, Grievance.Event) and name[0].isupper()
+    ]
+    abstract = {"Event", "Created", "Recorded", "AssignmentEvent"}
+    for lang in LANGS:
+        missing = [e for e in events if e not in abstract and f"event.{e}" not in messages(lang)]
+        assert missing == [], lang
