@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from api.catalogue import (
     Lang,
     broken_link_text,
+    category_name,
     department_name,
     has,
     label,
@@ -182,9 +183,10 @@ class _Page:
             return "—"
         found = self.case.categories.get(code) if self.case.categories else None
         if found is None:
-            return code
-        name = found.name_en if self.lang == "en" and found.name_en else found.name
-        return f"{name} ({code})"
+            name = category_name(code, self.lang)  # the packaged category tree
+        else:
+            name = found.name_en if self.lang == "en" and found.name_en else found.name
+        return name if name == code else f"{name} ({code})"
 
     def timeline(self) -> Table:
         table = Table([self.w(k) for k in ("ver", "time", "event", "by", "detail", "reason")])
