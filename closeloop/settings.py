@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1")
     api_port: int = Field(8000)
     max_body_bytes: int = Field(64 * 1024, description="Largest request body accepted (413 above).")
+    api_keep_alive: int = Field(
+        75,
+        ge=1,
+        description="Seconds uvicorn keeps an idle connection; above every client's and proxy's.",
+    )
+    api_graceful_timeout: int = Field(
+        8, ge=0, description="Seconds in-flight requests get to finish on SIGTERM."
+    )
     webhook_secrets_file: Path | None = Field(
         None, description="JSON {department: {url, secret}} for signed outbound notifications."
     )

@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from api.app import create_app
     from closeloop.api_wiring import build_api_services
     from closeloop.commands import configured_settings
+    from closeloop.serving import uvicorn_options
 
     settings = configured_settings()
     app = create_app(lambda: build_api_services(settings), max_body_bytes=settings.max_body_bytes)
@@ -25,8 +26,6 @@ def run(args: argparse.Namespace) -> int:
         app,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
+        **uvicorn_options(settings),  # keep-alive and shutdown timeouts: closeloop/serving.py
     )
     return 0
