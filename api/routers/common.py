@@ -1,22 +1,26 @@
-"""Pieces the routers share: problem responses for OpenAPI, running a command, read-model
-calls and pages, scoping.
+"""Pieces the routers share: problem responses for OpenAPI, the command routes (one
+pipeline for every write), read-model calls and pages, scoping.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
-from fastapi import Depends, Response
+from fastapi import APIRouter, Depends, Response
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from api.deps import AnyPrincipal, AppDep, Principal, WriteDep, WriteOptions, guarded
 from api.problems import PROBLEM_JSON, ProblemError
 from api.schemas import CommandAccepted
 from api.views import accepted, as_row, mask_row
-from domain.application import CommandResult, GrievanceApp
+from domain import commands
+from domain.application import GrievanceApp
 from domain.errors import DomainError, NotAssignedError
 from domain.grievance import Grievance
 from domain.model import Action, Role
@@ -51,59 +55,108 @@ READ_PROBLEMS = problems(401, 403, 422)
 WRITE_PROBLEMS = problems(401, 403, 404, 409, 412, 413, 422)
 
 
-def command_route(action: Action) -> dict[str, Any]:
-    """Route keyword arguments of a command: who may send it (the domain's roles), its
-    answer and its problems."""
-    return {"response_model": CommandAccepted, "responses": WRITE_PROBLEMS, **guarded(action)}
-
-
 def set_version(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
 def fields_of(body: BaseModel | None) -> dict[str, Any]:
-    """A request body as the command's keyword arguments (enums as their values)."""
+    """A request body as the command's fields (enums as their values)."""
     if body is None:
         return {}
     return {k: v.value if isinstance(v, Enum) else v for k, v in body}
 
 
 @dataclass
-class Command:
-    """One write for the caller: its app, principal, ``Idempotency-Key``/``If-Match`` and
-    response; ``run`` sends the command and answers what it recorded, with its ``ETag``."""
+class Writer:
+    """The caller's writes: its principal, ``Idempotency-Key`` (the command id) and
+    ``If-Match`` (the expected version); ``send`` hands one command to the domain's
+    pipeline and answers what it recorded, with its ``ETag``."""
 
     app: GrievanceApp
     who: Principal
     opts: WriteOptions
     response: Response
 
-    def run(
-        self,
-        send: Callable[..., CommandResult],
-        *target: Any,
-        versioned: bool = True,
-        **fields: Any,
+    def send(
+        self, kind: type[commands.Command], body: BaseModel | None = None, **fields: Any
     ) -> CommandAccepted:
-        if versioned:
+        fields = fields_of(body) | fields  # what the route adds wins over the body
+        if issubclass(kind, commands.AssignmentCommand):
+            own_assignment(self.app, self.who, fields["assignment_id"])
+        if issubclass(kind, commands.GrievanceCommand | commands.AssignmentCommand):
             fields["expected_version"] = self.opts.expected_version
-        result = send(*target, self.who.actor, command_id=self.opts.command_id, **fields)
+        command = kind(actor=self.who.actor, command_id=self.opts.command_id, **fields)
+        result = self.app.handle(command)
         set_version(self.response, result.version)
         return accepted(result)
 
-    def run_on_assignment(
-        self, send: Callable[..., CommandResult], assignment_id: str, body: BaseModel | None
-    ) -> CommandAccepted:
-        """The same for an assignment of the caller's department (403 when not its own)."""
-        own_assignment(self.app, self.who, assignment_id)
-        return self.run(send, assignment_id, **fields_of(body))
+
+def writer(app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response) -> Writer:
+    return Writer(app, who, opts, response)
 
 
-def command(app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response) -> Command:
-    return Command(app, who, opts, response)
+WriterDep = Annotated[Writer, Depends(writer)]
+AssignmentIdPath = Annotated[
+    str, PathParam(min_length=3, max_length=80, description="`<grievance id>.<n>`")
+]
 
 
-CommandDep = Annotated[Command, Depends(command)]
+@dataclass(frozen=True)
+class CommandRoute:
+    """``POST <path>`` sends ``command`` (who may: the domain's roles for ``action``).
+
+    The path names its target, ``{grievance_id}`` or ``{assignment_id}`` (then only the
+    assignment's own department may); ``body`` is the request schema (``optional``: it may
+    be left out). ``summary`` is the route's one-line documentation; ``name`` keeps the
+    OpenAPI operation id where it differs from the action."""
+
+    path: str
+    action: Action
+    command: type[commands.Command]
+    body: type[BaseModel]
+    summary: str
+    optional: bool = False
+    name: str = ""
+
+
+def add_commands(router: APIRouter, *routes: CommandRoute) -> None:
+    """Register one route per command: same pipeline, answer and problems for all."""
+    for route in routes:
+        router.post(
+            route.path,
+            name=route.name or route.action.value,
+            summary=route.summary,
+            response_model=CommandAccepted,
+            responses=WRITE_PROBLEMS,
+            **guarded(route.action),
+        )(_endpoint(route))
+
+
+def _endpoint(route: CommandRoute) -> Callable[..., CommandAccepted]:
+    kind = route.command
+
+    def endpoint(write: Writer, body: BaseModel | None = None, **target: Any) -> CommandAccepted:
+        return write.send(kind, body, **target)
+
+    on_assignment = "{assignment_id}" in route.path
+    target = inspect.Parameter(
+        "assignment_id" if on_assignment else "grievance_id",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=AssignmentIdPath if on_assignment else UUID,
+    )
+    body = inspect.Parameter(
+        "body",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=route.body | None if route.optional else route.body,
+        default=None if route.optional else inspect.Parameter.empty,
+    )
+    write = inspect.Parameter("write", inspect.Parameter.KEYWORD_ONLY, annotation=WriterDep)
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [target, body, write], return_annotation=CommandAccepted
+    )
+    endpoint.__name__ = route.name or route.action.value
+    endpoint.__doc__ = route.summary
+    return endpoint
 
 
 def read_model_call(fn: Callable[..., T], **kwargs: Any) -> T:

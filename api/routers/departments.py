@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
 from api.routers.common import (
     READ_PROBLEMS,
-    CommandDep,
-    command_route,
+    CommandRoute,
+    add_commands,
     page_items,
     read_model_call,
 )
@@ -21,20 +21,23 @@ from api.schemas import (
     AccountRequest,
     AssignmentsPage,
     AssignmentSummary,
-    CommandAccepted,
     EmptyRequest,
     ExtensionRequestIn,
     ProgressRequest,
     ReturnRequest,
 )
+from domain.commands import (
+    CompletePart,
+    ReportIn,
+    ReportProgress,
+    RequestExtension,
+    Resolve,
+    ReturnAssignment,
+    SignFor,
+)
 from domain.model import Action, AssignmentState, Role
 
 router = APIRouter(prefix="/v1", tags=["departments"])
-
-AssignmentIdPath = Annotated[
-    str,
-    Path(min_length=3, max_length=80, description="`<grievance id>.<n>`"),
-]
 
 
 @router.get(
@@ -83,59 +86,59 @@ def list_assignments(
     )
 
 
-@router.post("/assignments/{assignment_id}/sign-for", **command_route(Action.SIGN_FOR))
-def sign_for(
-    assignment_id: AssignmentIdPath, cmd: CommandDep, body: EmptyRequest | None = None
-) -> CommandAccepted:
-    """签收: the department accepts its assignment."""
-    return cmd.run_on_assignment(cmd.app.sign_for, assignment_id, body)
-
-
-@router.post("/assignments/{assignment_id}/return", **command_route(Action.RETURN))
-def return_assignment(
-    assignment_id: AssignmentIdPath, body: ReturnRequest, cmd: CommandDep
-) -> CommandAccepted:
-    """退单: send the assignment back to the dispatch centre, with the reason."""
-    return cmd.run_on_assignment(cmd.app.return_assignment, assignment_id, body)
-
-
-@router.post("/assignments/{assignment_id}/progress", **command_route(Action.REPORT_PROGRESS))
-def report_progress(
-    assignment_id: AssignmentIdPath, body: ProgressRequest, cmd: CommandDep
-) -> CommandAccepted:
-    """阶段反馈: an interim update on the work."""
-    return cmd.run_on_assignment(cmd.app.report_progress, assignment_id, body)
-
-
-@router.post(
-    "/assignments/{assignment_id}/extension-request", **command_route(Action.REQUEST_EXTENSION)
+A = "/assignments/{assignment_id}"
+add_commands(
+    router,
+    CommandRoute(
+        f"{A}/sign-for",
+        Action.SIGN_FOR,
+        SignFor,
+        EmptyRequest,
+        "签收: the department accepts its assignment.",
+        optional=True,
+    ),
+    CommandRoute(
+        f"{A}/return",
+        Action.RETURN,
+        ReturnAssignment,
+        ReturnRequest,
+        "退单: send the assignment back to the dispatch centre, with the reason.",
+        name="return_assignment",
+    ),
+    CommandRoute(
+        f"{A}/progress",
+        Action.REPORT_PROGRESS,
+        ReportProgress,
+        ProgressRequest,
+        "阶段反馈: an interim update on the work.",
+    ),
+    CommandRoute(
+        f"{A}/extension-request",
+        Action.REQUEST_EXTENSION,
+        RequestExtension,
+        ExtensionRequestIn,
+        "延期申请: ask for a later resolve deadline, with the reason.",
+    ),
+    CommandRoute(
+        f"{A}/complete-part",
+        Action.COMPLETE_PART,
+        CompletePart,
+        AccountRequest,
+        "协办完成: an assisting department reports its part done.",
+    ),
+    CommandRoute(
+        f"{A}/resolve",
+        Action.RESOLVE,
+        Resolve,
+        AccountRequest,
+        "办结: the lead department's resolution; opens the 回访 window.",
+    ),
+    CommandRoute(
+        f"{A}/report-in",
+        Action.REPORT_IN,
+        ReportIn,
+        EmptyRequest,
+        "报到: a summoned department reports in (吹哨报到).",
+        optional=True,
+    ),
 )
-def request_extension(
-    assignment_id: AssignmentIdPath, body: ExtensionRequestIn, cmd: CommandDep
-) -> CommandAccepted:
-    """延期申请: ask for a later resolve deadline, with the reason."""
-    return cmd.run_on_assignment(cmd.app.request_extension, assignment_id, body)
-
-
-@router.post("/assignments/{assignment_id}/complete-part", **command_route(Action.COMPLETE_PART))
-def complete_part(
-    assignment_id: AssignmentIdPath, body: AccountRequest, cmd: CommandDep
-) -> CommandAccepted:
-    """协办完成: an assisting department reports its part done."""
-    return cmd.run_on_assignment(cmd.app.complete_part, assignment_id, body)
-
-
-@router.post("/assignments/{assignment_id}/resolve", **command_route(Action.RESOLVE))
-def resolve(
-    assignment_id: AssignmentIdPath, body: AccountRequest, cmd: CommandDep
-) -> CommandAccepted:
-    """办结: the lead department's resolution; opens the 回访 window."""
-    return cmd.run_on_assignment(cmd.app.resolve, assignment_id, body)
-
-
-@router.post("/assignments/{assignment_id}/report-in", **command_route(Action.REPORT_IN))
-def report_in(
-    assignment_id: AssignmentIdPath, cmd: CommandDep, body: EmptyRequest | None = None
-) -> CommandAccepted:
-    """报到: a summoned department reports in (吹哨报到)."""
-    return cmd.run_on_assignment(cmd.app.report_in, assignment_id, body)

@@ -11,9 +11,10 @@ from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.i18n import choose_language
 from api.routers.common import (
     READ_PROBLEMS,
-    CommandDep,
+    CommandRoute,
+    WriterDep,
+    add_commands,
     check_can_read,
-    command_route,
     fields_of,
     page_items,
     problems,
@@ -43,6 +44,16 @@ from api.schemas import (
     WithdrawRequest,
 )
 from api.views import grievance_public
+from domain.commands import (
+    ArbitrateReturn,
+    ClassifyGrievance,
+    DispatchGrievance,
+    MergeGrievance,
+    ReceiveGrievance,
+    RecordFeedback,
+    RejectGrievance,
+    WithdrawGrievance,
+)
 from domain.model import Action, Location, Status
 
 router = APIRouter(prefix="/v1", tags=["operators"])
@@ -55,56 +66,69 @@ router = APIRouter(prefix="/v1", tags=["operators"])
     responses=problems(401, 403, 409, 413, 422),
     **guarded(Action.RECEIVE),
 )
-def create_grievance(body: GrievanceCreate, cmd: CommandDep) -> CommandAccepted:
+def create_grievance(body: GrievanceCreate, write: WriterDep) -> CommandAccepted:
     """受理: record a new grievance and give it a case number."""
-    fields = fields_of(body) | {"location": Location(**fields_of(body.location))}
-    answer = cmd.run(cmd.app.receive_grievance, versioned=False, **fields)
-    cmd.response.headers["Location"] = f"/v1/grievances/{answer.id}"
+    location = Location(**fields_of(body.location))
+    answer = write.send(ReceiveGrievance, body, location=location)
+    write.response.headers["Location"] = f"/v1/grievances/{answer.id}"
     return answer
 
 
-@router.post("/grievances/{grievance_id}/classify", **command_route(Action.CLASSIFY))
-def classify(grievance_id: UUID, body: ClassifyRequest, cmd: CommandDep) -> CommandAccepted:
-    """梳理: set the category leaf (its SLA class follows) and the urgency."""
-    return cmd.run(cmd.app.classify_grievance, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/dispatch", **command_route(Action.DISPATCH))
-def dispatch(
-    grievance_id: UUID, cmd: CommandDep, body: DispatchRequest | None = None
-) -> CommandAccepted:
-    """派单: to the given lead (and assisting) departments, or where the routing rules say."""
-    return cmd.run(cmd.app.dispatch_grievance, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/reject", **command_route(Action.REJECT))
-def reject(grievance_id: UUID, body: RejectRequest, cmd: CommandDep) -> CommandAccepted:
-    """不予受理: out of scope, with the reason."""
-    return cmd.run(cmd.app.reject_grievance, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/merge", **command_route(Action.MERGE))
-def merge(grievance_id: UUID, body: MergeRequest, cmd: CommandDep) -> CommandAccepted:
-    """合并: mark this grievance a duplicate of ``into``."""
-    return cmd.run(cmd.app.merge_grievance, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/withdraw", **command_route(Action.WITHDRAW))
-def withdraw(grievance_id: UUID, body: WithdrawRequest, cmd: CommandDep) -> CommandAccepted:
-    """撤件 at the citizen's request."""
-    return cmd.run(cmd.app.withdraw_grievance, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/arbitrate", **command_route(Action.ARBITRATE))
-def arbitrate(grievance_id: UUID, body: ArbitrateRequest, cmd: CommandDep) -> CommandAccepted:
-    """仲裁 a returned assignment: re-dispatch it elsewhere or confirm its department."""
-    return cmd.run(cmd.app.arbitrate_return, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/feedback", **command_route(Action.RECORD_FEEDBACK))
-def feedback(grievance_id: UUID, body: FeedbackRequest, cmd: CommandDep) -> CommandAccepted:
-    """回访 result: closes the loop, or reopens (重办) when unresolved or unsatisfied."""
-    return cmd.run(cmd.app.record_feedback, grievance_id, **fields_of(body))
+G = "/grievances/{grievance_id}"
+add_commands(
+    router,
+    CommandRoute(
+        f"{G}/classify",
+        Action.CLASSIFY,
+        ClassifyGrievance,
+        ClassifyRequest,
+        "梳理: set the category leaf (its SLA class follows) and the urgency.",
+    ),
+    CommandRoute(
+        f"{G}/dispatch",
+        Action.DISPATCH,
+        DispatchGrievance,
+        DispatchRequest,
+        "派单: to the given lead (and assisting) departments, or where the routing rules say.",
+        optional=True,
+    ),
+    CommandRoute(
+        f"{G}/reject",
+        Action.REJECT,
+        RejectGrievance,
+        RejectRequest,
+        "不予受理: out of scope, with the reason.",
+    ),
+    CommandRoute(
+        f"{G}/merge",
+        Action.MERGE,
+        MergeGrievance,
+        MergeRequest,
+        "合并: mark this grievance a duplicate of ``into``.",
+    ),
+    CommandRoute(
+        f"{G}/withdraw",
+        Action.WITHDRAW,
+        WithdrawGrievance,
+        WithdrawRequest,
+        "撤件 at the citizen's request.",
+    ),
+    CommandRoute(
+        f"{G}/arbitrate",
+        Action.ARBITRATE,
+        ArbitrateReturn,
+        ArbitrateRequest,
+        "仲裁 a returned assignment: re-dispatch it elsewhere or confirm its department.",
+    ),
+    CommandRoute(
+        f"{G}/feedback",
+        Action.RECORD_FEEDBACK,
+        RecordFeedback,
+        FeedbackRequest,
+        "回访 result: closes the loop, or reopens (重办) when unresolved or unsatisfied.",
+        name="feedback",
+    ),
+)
 
 
 # ---------------------------------------------------------------------- reads

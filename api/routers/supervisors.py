@@ -8,21 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Query
 
 from api.deps import AppDep, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
-from api.routers.common import (
-    READ_PROBLEMS,
-    CommandDep,
-    command_route,
-    fields_of,
-    read_model_call,
-)
+from api.routers.common import READ_PROBLEMS, CommandRoute, add_commands, read_model_call
 from api.schemas import (
-    CommandAccepted,
     DepartmentKpi,
     EscalateRequest,
     ExtensionDecisionRequest,
@@ -31,32 +23,38 @@ from api.schemas import (
     SummonRequest,
 )
 from api.views import as_row
+from domain.commands import DecideExtension, Escalate, SummonDepartments
 from domain.model import Action
 from projections.replay import kpis_from_events
 
 router = APIRouter(prefix="/v1", tags=["supervisors"])
 
 
-@router.post(
-    "/grievances/{grievance_id}/extension-decision", **command_route(Action.DECIDE_EXTENSION)
+G = "/grievances/{grievance_id}"
+add_commands(
+    router,
+    CommandRoute(
+        f"{G}/extension-decision",
+        Action.DECIDE_EXTENSION,
+        DecideExtension,
+        ExtensionDecisionRequest,
+        "Grant (the deadline moves) or deny a waiting extension request.",
+    ),
+    CommandRoute(
+        f"{G}/summon",
+        Action.SUMMON,
+        SummonDepartments,
+        SummonRequest,
+        "吹哨: call departments to act together; each must 报到 by its report-in deadline.",
+    ),
+    CommandRoute(
+        f"{G}/escalate",
+        Action.ESCALATE,
+        Escalate,
+        EscalateRequest,
+        "督办 by hand: level 1 street leader, 2 district supervision, 3 兜底办.",
+    ),
 )
-def decide_extension(
-    grievance_id: UUID, body: ExtensionDecisionRequest, cmd: CommandDep
-) -> CommandAccepted:
-    """Grant (the deadline moves) or deny a waiting extension request."""
-    return cmd.run(cmd.app.decide_extension, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/summon", **command_route(Action.SUMMON))
-def summon(grievance_id: UUID, body: SummonRequest, cmd: CommandDep) -> CommandAccepted:
-    """吹哨: call departments to act together; each must 报到 by its report-in deadline."""
-    return cmd.run(cmd.app.summon_departments, grievance_id, **fields_of(body))
-
-
-@router.post("/grievances/{grievance_id}/escalate", **command_route(Action.ESCALATE))
-def escalate(grievance_id: UUID, body: EscalateRequest, cmd: CommandDep) -> CommandAccepted:
-    """督办 by hand: level 1 street leader, 2 district supervision, 3 兜底办."""
-    return cmd.run(cmd.app.escalate, grievance_id, **fields_of(body))
 
 
 # ----------------------------------------------------------------------- 三率
