@@ -65,7 +65,7 @@ from domain.errors import (
     ValidationError,
 )
 from domain.grievance import Grievance
-from domain.handlers import HANDLERS, MAX_TEXT, Decision, still_open
+from domain.handlers import HANDLERS, MAX_TEXT, still_open
 from domain.model import (
     Action,
     Actor,
@@ -228,9 +228,9 @@ class GrievanceApp(Application[UUID]):
                 number=grievance.number, version=grievance.version, expected=expected
             )
         at = utc(command.at) if command.at else self.now()
-        decision = decide(self, grievance, command, command_id, at) or Decision()
-        self._save(grievance, *decision.also_save)
-        return self._result(grievance, **decision.extra)
+        others = decide(self, grievance, command, command_id, at) or ()
+        self._save(grievance, *others)
+        return self._result(grievance, **grievance.applied_commands[command_id].extra)
 
     def _load(self, command: Command) -> Grievance:
         if isinstance(command, AssignmentCommand):

@@ -310,6 +310,9 @@ class Grievance(Aggregate):
             g._add_assignments(self.assignments, self.at)
             g.status = Status.DISPATCHED
 
+        def result(self) -> dict[str, Any]:
+            return {"assignments": [a["assignment_id"] for a in self.assignments]}
+
     class SignedFor(AssignmentEvent):
         def change(self, g: Grievance) -> None:
             assignment = self.target(g)
@@ -339,6 +342,9 @@ class Grievance(Aggregate):
             g._add_assignments([self.assignment], self.at)
             if self.assignment["role"] == AssignmentRole.LEAD.value:
                 g.status = Status.DISPATCHED
+
+        def result(self) -> dict[str, Any]:
+            return {"assignment_id": self.assignment["assignment_id"]}
 
     class ProgressReported(AssignmentEvent):
         note: str
@@ -399,7 +405,8 @@ class Grievance(Aggregate):
             g._add_assignments(self.assignments, self.at)
 
         def result(self) -> dict[str, Any]:
-            return {"summons_id": self.summons_id}
+            ids = [a["assignment_id"] for a in self.assignments]
+            return {"summons_id": self.summons_id, "assignments": ids}
 
     class ReportedIn(AssignmentEvent):
         def change(self, g: Grievance) -> None:
@@ -493,6 +500,9 @@ class Grievance(Aggregate):
             g.merged_into = self.into
             g.closed_at = self.at
             g.final_reason = self.reason
+
+        def result(self) -> dict[str, Any]:
+            return {"into": self.into, "into_number": self.into_number}
 
     class DuplicateLinked(Recorded):
         duplicate_id: str

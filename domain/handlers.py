@@ -2,14 +2,14 @@
 
 ``GrievanceApp.handle`` loads the grievance, answers repeats, checks the expected
 version, then calls the command's function here and saves what it changed. A
-function returns the extra data its result carries (new assignment ids …) and any
-other aggregate it changed (a merge's primary), or None.
+function returns any other aggregate it changed (a merge's primary), or None; what a
+command's result carries besides version and status (new assignment ids …) comes
+from its last event (``Grievance.Recorded.result``), the same for a repeat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,19 +40,15 @@ MAX_NOTE = 2000
 MAX_REASON = 500
 
 
-@dataclass(frozen=True)
-class Decision:
-    extra: dict[str, Any] = field(default_factory=dict)
-    also_save: tuple[Aggregate, ...] = ()
-
-
 C = TypeVar("C", bound=c.Command)
-Decide = Callable[["GrievanceApp", Grievance, Any, str, datetime], Decision | None]
+# A decide function returns the other aggregates it changed (a merge's primary), if any.
+Changed = tuple[Aggregate, ...] | None
+Decide = Callable[["GrievanceApp", Grievance, Any, str, datetime], Changed]
 HANDLERS: dict[type[c.Command], Decide] = {}
 
 
-def handles(command_type: type[C]) -> Callable[[Callable[..., Decision | None]], Decide]:
-    def register(decide: Callable[..., Decision | None]) -> Decide:
+def handles(command_type: type[C]) -> Callable[[Callable[..., Changed]], Decide]:
+    def register(decide: Callable[..., Changed]) -> Decide:
         HANDLERS[command_type] = decide
         return decide
 
@@ -71,10 +67,6 @@ def new_work(
     assert g.sla_class is not None and g.urgency is not None
     deadlines = app.policies.sla.assignment_deadlines(g.sla_class, g.urgency, now)
     return NewAssignment(department, role, deadlines.sign_for, deadlines.resolve)
-
-
-def _new_assignment_ids(g: Grievance, before: int) -> Decision:
-    return Decision({"assignments": list(g.assignments)[before:]})
 
 
 # ------------------------------------------------------------------ intake
@@ -101,7 +93,7 @@ def reject(
 @handles(c.DispatchGrievance)
 def dispatch(
     app: GrievanceApp, g: Grievance, cmd: c.DispatchGrievance, cid: str, now: datetime
-) -> Decision:
+) -> Changed:
     g.ensure_allowed(Action.DISPATCH, cmd.actor, "not-classified")
     assert g.category is not None
     category = app.policies.categories.leaf(g.category)
@@ -114,7 +106,6 @@ def dispatch(
     else:
         lead, assisting, routed_by = cmd.lead, list(cmd.assisting or []), "operator"
     app.policies.routing.check(category, [lead, *assisting], app.policies.directory)
-    before = len(g.assignments)
     g.dispatch(
         cmd.actor,
         now,
@@ -124,13 +115,13 @@ def dispatch(
         routed_by,
         cmd.reason,
     )
-    return _new_assignment_ids(g, before)
+    return None
 
 
 @handles(c.ArbitrateReturn)
 def arbitrate(
     app: GrievanceApp, g: Grievance, cmd: c.ArbitrateReturn, cid: str, now: datetime
-) -> Decision:
+) -> Changed:
     choice = parse_enum(ArbitrationDecision, cmd.decision, "decision")
     returned = g.assignment(cmd.assignment_id)
     target = cmd.department
@@ -144,17 +135,17 @@ def arbitrate(
     )
     replacement = new_work(app, g, target, returned.role, now)
     g.arbitrate(cmd.actor, now, cid, cmd.assignment_id, choice, replacement, cmd.reason)
-    return Decision({"assignment_id": list(g.assignments)[-1]})
+    return None
 
 
 @handles(c.MergeGrievance)
 def merge(
     app: GrievanceApp, g: Grievance, cmd: c.MergeGrievance, cid: str, now: datetime
-) -> Decision:
+) -> Changed:
     primary = app.get_grievance(cmd.into)
     g.merge(cmd.actor, now, cid, primary.id, primary.number, cmd.reason)
     primary.link_duplicate(cmd.actor, now, cid, g.id, g.number)
-    return Decision({"into": str(primary.id), "into_number": primary.number}, (primary,))
+    return (primary,)
 
 
 @handles(c.WithdrawGrievance)
@@ -235,7 +226,7 @@ def decide_extension(
 @handles(c.SummonDepartments)
 def summon(
     app: GrievanceApp, g: Grievance, cmd: c.SummonDepartments, cid: str, now: datetime
-) -> Decision:
+) -> Changed:
     text = reason_text(cmd.reason)
     due = app.policies.sla.report_in_deadline(now)
     for code in cmd.departments:
@@ -244,9 +235,8 @@ def summon(
         NewAssignment(code, AssignmentRole.SUMMONED, report_in_deadline=due)
         for code in cmd.departments
     ]
-    before = len(g.assignments)
     g.summon(cmd.actor, now, cid, summons, text)
-    return _new_assignment_ids(g, before)
+    return None
 
 
 def _step_reason(step: c.DeadlineStep) -> str | None:
