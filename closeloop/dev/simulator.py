@@ -7,9 +7,11 @@ ask for an extension (the supervisor decides), some are summoned (吹哨) and re
 in; assisting departments complete their part, the lead resolves; citizens give
 feedback, mostly satisfied, some not (which reopens the grievance).
 
-Every write carries an ``Idempotency-Key``; a transport error is retried with the same
-key, so a retry never records twice. A 5xx, a transport failure that outlives its
-retries, or a grievance that cannot be found afterwards (lost) is an error.
+Every write carries an ``Idempotency-Key``; a transport error (a connection reset,
+refused or timed out) is retried with the same key, so a retry never records twice, and
+is counted apart (``transport_retries``): it never ends the run. A 5xx, a transport
+failure that outlives its retries, or a grievance that cannot be found afterwards (lost)
+is an error.
 """
 
 from __future__ import annotations
@@ -31,11 +33,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 # ------------------------------------------------------------------ the data
 
 DATA_FILE = "simulator.json"
+
+TRANSPORT_ATTEMPTS = 5  # per request, see send_retrying()
+RETRY_WAIT = 0.25  # then 0.5, 1, 2 s: the five attempts span ~4 s, an API restart
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class SimConfig:
     behaviour: Behaviour = field(default_factory=Behaviour)
     max_in_flight: int = 5000
     timeout: float = 30.0
+    retry_wait: float = RETRY_WAIT  # the first wait before a transport error is retried
 
 
 def load_dev_tokens(path: Path) -> dict[str, Any]:
@@ -154,6 +166,47 @@ def new_grievance_body(rng: random.Random) -> tuple[dict[str, Any], str]:
     return body, category.code
 
 
+# ------------------------------------------------------------------ retries
+
+
+async def send_retrying(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    on_transport_error: Callable[[BaseException], None] | None = None,
+    first_wait: float = RETRY_WAIT,
+) -> httpx.Response:
+    """Send a request, and send it again after a transport error (up to TRANSPORT_ATTEMPTS).
+
+    Safe for writes only with an ``Idempotency-Key`` in ``headers``: every attempt sends
+    the same one, so the API records the command once and answers a retry with the first
+    result (even when the first attempt was recorded and only its answer was lost).
+    ``on_transport_error`` is told of each error that is retried; the last is raised.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_transport_error is not None and state.outcome is not None:
+            error = state.outcome.exception()
+            if error is not None:
+                on_transport_error(error)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(httpx.TransportError),
+        stop=stop_after_attempt(TRANSPORT_ATTEMPTS),
+        wait=wait_exponential(multiplier=first_wait, max=8 * first_wait),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    response: httpx.Response = await retrying(
+        client.request, method, path, json=json, params=params, headers=headers
+    )
+    return response
+
+
 # ------------------------------------------------------------------ the tally
 
 
@@ -173,7 +226,8 @@ class Tally:
     conflicts: int = 0  # 409/412: a race with the workflow, handled by re-reading
     client_errors: int = 0  # other 4xx: the simulator's own mistake, reported
     server_errors: int = 0  # 5xx: always a failure
-    transport_errors: int = 0  # gave up after retries
+    transport_errors: int = 0  # gave up after TRANSPORT_ATTEMPTS
+    transport_retries: int = 0  # retried (same Idempotency-Key) and answered in the end
     lost: int = 0
     unfinished: int = 0
     latencies: dict[str, list[float]] = field(default_factory=dict)
@@ -208,6 +262,7 @@ class Tally:
             "errors": self.errors,
             "server_errors": self.server_errors,
             "transport_errors": self.transport_errors,
+            "transport_retries": self.transport_retries,
             "client_errors": self.client_errors,
             "lost": self.lost,
             "conflicts": self.conflicts,
@@ -277,24 +332,24 @@ class Simulator:
         """Send one request (writes with an Idempotency-Key), retrying transport errors."""
         assert self._client is not None
         key = str(uuid.uuid4()) if method == "POST" else None
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(httpx.TransportError),
-            stop=stop_after_attempt(4),
-            wait=wait_incrementing(start=0.2, increment=0.2),
-            reraise=True,
-        )
         started = time.perf_counter()
 
-        async def send() -> httpx.Response:
+        def retried(error: BaseException) -> None:
             nonlocal started
-            started = time.perf_counter()
-            assert self._client is not None
-            return await self._client.request(
-                method, path, json=json_body, headers=self._headers(token, key)
-            )
+            self.tally.transport_retries += 1
+            self.tally.note(f"{method} {path}: {error!r} (retried)")
+            started = time.perf_counter()  # the latency of the attempt that answered
 
         try:
-            response: httpx.Response = await retrying(send)
+            response = await send_retrying(
+                self._client,
+                method,
+                path,
+                json=json_body,
+                headers=self._headers(token, key),
+                on_transport_error=retried,
+                first_wait=self.config.retry_wait,
+            )
         except httpx.TransportError as error:
             self.tally.transport_errors += 1
             raise SimulationError(self.tally.note(f"{method} {path}: {error!r}")) from None
@@ -587,7 +642,11 @@ class Simulator:
             self._client = httpx.AsyncClient(
                 base_url=cfg.base_url,
                 timeout=cfg.timeout,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+                # Idle connections expire here (5 s) long before the API's keep-alive
+                # (75 s) or nginx's (75 s): the client closes them, never the server.
+                limits=httpx.Limits(
+                    max_connections=64, max_keepalive_connections=64, keepalive_expiry=5.0
+                ),
             )
         arrivals = random.Random(f"{cfg.seed}/arrivals")
         tasks: set[asyncio.Task[None]] = set()
@@ -670,9 +729,24 @@ class Simulator:
     async def _list_page(self, params: dict[str, Any]) -> httpx.Response:
         assert self._client is not None
         started = time.perf_counter()
-        response = await self._client.get(
-            "/v1/grievances", params=params, headers=self._headers(self.config.operator_token)
-        )
+
+        def retried(error: BaseException) -> None:
+            self.tally.transport_retries += 1
+            self.tally.note(f"GET /v1/grievances: {error!r} (retried)")
+
+        try:
+            response = await send_retrying(
+                self._client,
+                "GET",
+                "/v1/grievances",
+                params=params,
+                headers=self._headers(self.config.operator_token),
+                on_transport_error=retried,
+                first_wait=self.config.retry_wait,
+            )
+        except httpx.TransportError as error:
+            self.tally.transport_errors += 1
+            raise SimulationError(self.tally.note(f"GET /v1/grievances: {error!r}")) from None
         self.tally.latencies.setdefault("list", []).append(time.perf_counter() - started)
         if response.status_code >= 500:
             self.tally.server_errors += 1
@@ -712,7 +786,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  未完成 unfinished {summary['unfinished']}",
         f"  errors           {summary['errors']} (5xx {summary['server_errors']}, "
         f"transport {summary['transport_errors']}, 4xx {summary['client_errors']}, "
-        f"lost {summary['lost']}); 409 races {summary['conflicts']}",
+        f"lost {summary['lost']}); 409 races {summary['conflicts']}; "
+        f"transport errors retried to an answer {summary.get('transport_retries', 0)}",
         f"  latency ms       p50 {lat['p50']} · p90 {lat['p90']} · p99 {lat['p99']} · "
         f"max {lat['max']} over {summary['requests']} requests",
         f"  loop s (filed→closed) p50 {summary['loop_seconds']['p50']} · "

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.schemas import GrievanceCreate
 from closeloop.dev.simulator import (
+    TRANSPORT_ATTEMPTS,
     Behaviour,
     SimConfig,
     SimulationError,
@@ -99,11 +100,13 @@ async def test_transport_errors_are_retried_with_the_same_key_then_counted() -> 
     async with httpx.AsyncClient(
         transport=httpx.MockTransport(flaky), base_url="http://api.test"
     ) as client:
-        sim = Simulator(config(), client)
+        sim = Simulator(config(retry_wait=0.01), client)
         response = await sim.request("POST", "/v1/grievances", "op", "file", {}, ok=(201,))
         assert response.status_code == 201
         assert len(keys) == 3 and len(set(keys)) == 1  # one key for every try
         assert sim.tally.transport_errors == 0 and len(sim.tally.latencies["file"]) == 1
+        assert sim.tally.transport_retries == 2  # counted apart, not as errors
+        assert sim.tally.errors == 0
 
         keys.clear()
 
@@ -117,7 +120,8 @@ async def test_transport_errors_are_retried_with_the_same_key_then_counted() -> 
         with pytest.raises(SimulationError):
             await sim.request("POST", "/v1/grievances", "op", "file", {}, ok=(201,))
         await sim._client.aclose()
-    assert len(keys) == 4 and sim.tally.transport_errors == 1
+    assert len(keys) == TRANSPORT_ATTEMPTS and len(set(keys)) == 1
+    assert sim.tally.transport_errors == 1
 
 
 async def test_the_loop_runs_to_closed_and_a_vanished_grievance_counts_as_lost(
