@@ -226,12 +226,26 @@ def arbitrate(
 # ------------------------------------------------------------- departments
 
 
+def _report(
+    g: Grievance,
+    action: Action,
+    event_class: type[Grievance.AssignmentEvent],
+    actor: Actor,
+    at: datetime,
+    command_id: str,
+    assignment_id: str,
+    **data: Any,
+) -> None:
+    """A department's report on its own assignment that its rule alone decides."""
+    g._own_assignment(action, actor, assignment_id)
+    g.trigger_event(
+        event_class, assignment_id=assignment_id, **data, **g._meta(actor, at, command_id, None)
+    )
+
+
 def sign_for(g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str) -> None:
     """签收: the department accepts its assignment."""
-    g._own_assignment(A.SIGN_FOR, actor, assignment_id)
-    g.trigger_event(
-        g.SignedFor, assignment_id=assignment_id, **g._meta(actor, at, command_id, None)
-    )
+    _report(g, A.SIGN_FOR, g.SignedFor, actor, at, command_id, assignment_id)
 
 
 def return_assignment(
@@ -259,12 +273,8 @@ def report_progress(
     g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str, note: str
 ) -> None:
     """阶段反馈: an interim update."""
-    g._own_assignment(A.REPORT_PROGRESS, actor, assignment_id)
-    g.trigger_event(
-        g.ProgressReported,
-        assignment_id=assignment_id,
-        note=note,
-        **g._meta(actor, at, command_id, None),
+    _report(
+        g, A.REPORT_PROGRESS, g.ProgressReported, actor, at, command_id, assignment_id, note=note
     )
 
 
@@ -350,12 +360,8 @@ def complete_part(
     g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str, account: str
 ) -> None:
     """协办完成: an assisting department reports its part done."""
-    g._own_assignment(A.COMPLETE_PART, actor, assignment_id)
-    g.trigger_event(
-        g.PartCompleted,
-        assignment_id=assignment_id,
-        account=account,
-        **g._meta(actor, at, command_id, None),
+    _report(
+        g, A.COMPLETE_PART, g.PartCompleted, actor, at, command_id, assignment_id, account=account
     )
 
 
@@ -431,7 +437,4 @@ def report_in(
     g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str
 ) -> None:
     """报到: a summoned department reports in."""
-    g._own_assignment(A.REPORT_IN, actor, assignment_id)
-    g.trigger_event(
-        g.ReportedIn, assignment_id=assignment_id, **g._meta(actor, at, command_id, None)
-    )
+    _report(g, A.REPORT_IN, g.ReportedIn, actor, at, command_id, assignment_id)

@@ -1,13 +1,14 @@
 """The Grievance aggregate: one citizen request moving through collect → resolve → feedback.
 
 Public methods are the commands: each checks its rule first (so a refused command
-records nothing), then triggers ``@event`` methods whose bodies only change state.
-The events are declared here, on the aggregate (their topics are
-``domain.grievance:Grievance.<Name>``); the commands' rules live next to their
-concept and are bound below as methods: ``domain.assignments`` (派单, the
-departments' commands, 吹哨), ``domain.deadlines`` (open deadlines, 催办, 督办) and
-``domain.lifecycle`` (梳理, 回访, 归档, 合并, 撤件). The guards read the tables of
-``domain.rules``; refusals are ``domain.errors`` codes with parameters.
+records nothing), then triggers events whose ``change`` only changes state. The
+events are declared here, on the aggregate (their topics are
+``domain.grievance:Grievance.<Name>``); the commands live next to their concept and
+are bound below as methods: ``domain.assignments`` (派单, the departments'
+commands, 吹哨), ``domain.deadlines`` (open deadlines, 催办, 督办) and
+``domain.lifecycle`` (梳理, 回访, 归档, 合并, 撤件). The guards (``domain.guards``)
+read the tables of ``domain.rules``; refusals are ``domain.errors`` codes with
+parameters.
 
 Every event carries who did it (``principal``, ``role``), the business instant ``at``,
 the ``command_id`` that caused it (for idempotency) and, where given, a person's
