@@ -24,7 +24,10 @@ from closeloop.dev.simulator import (
     format_summary,
     new_grievance_body,
     percentile,
+    sim_data,
 )
+from domain.model import Location
+from domain.policies import load_policies
 from tests.conftest import FakeClock
 from tests.support.api import api_harness, sqlite_env
 
@@ -52,6 +55,18 @@ def test_generated_grievances_are_valid_skewed_and_recurring() -> None:
     places = Counter(body["location"]["address"] for body, _ in bodies)
     assert len(places) <= 10 and places.most_common(1)[0][1] > 400  # hotspots recur
     assert all("\u4e00" <= body["text"][-2] <= "\u9fff" for body, _ in bodies[:50])
+
+
+def test_the_packaged_data_names_real_categories_and_places() -> None:
+    data = sim_data()
+    policies = load_policies()
+    leaves = {c.code for c in policies.categories.leaves()}
+    assert {c.code for c in data.categories} <= leaves
+    assert all(c.texts and c.weight > 0 for c in data.categories)
+    for _, place in data.places:
+        policies.directory.check_location(Location(**place))  # raises when it does not nest
+    assert data.accounts and data.channels and data.surnames and data.given_names
+    assert all(text for text in data.says.values())
 
 
 def test_same_seed_same_grievances() -> None:
