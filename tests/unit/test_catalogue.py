@@ -177,7 +177,7 @@ def test_parameters_are_formatted_by_name() -> None:
     assert t("error.not-one-of", "en", field="urgency", allowed=[]) == (
         "Field 'urgency' must be one of: nothing."
     )
-    assert t("reason.no-open-deadline", "zh", kind="sign_for") == "没有未到期的签收时限"
+    assert t("reason.no-open-deadline", "zh", kind="sign_for") == "没有进行中的签收时限"
     assert t("error.deadline-too-late", "zh", latest="2026-12-01T00:00:00+00:00") == (
         "新时限不能晚于 2026-12-01 08:00。"
     )
