@@ -60,6 +60,13 @@ class Assignment:
     def is_open(self) -> bool:
         return self.state in OPEN_ASSIGNMENT_STATES
 
+    def finish(self, state: AssignmentState, at: datetime, account: str | None = None) -> None:
+        """Its department's part is done: completed (协办), resolved (办结) or reported in."""
+        self.state = state
+        self.finished_at = at
+        if account is not None:
+            self.account = account
+
     @classmethod
     def from_event(cls, data: dict[str, Any], at: datetime) -> Assignment:
         return cls(

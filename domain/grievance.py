@@ -376,20 +376,14 @@ class Grievance(Aggregate):
         account: str
 
         def change(self, g: Grievance) -> None:
-            assignment = self.target(g)
-            assignment.state = AssignmentState.COMPLETED
-            assignment.finished_at = self.at
-            assignment.account = self.account
+            self.target(g).finish(AssignmentState.COMPLETED, self.at, self.account)
 
     class Resolved(AssignmentEvent):
         account: str
         feedback_deadline: datetime
 
         def change(self, g: Grievance) -> None:
-            assignment = self.target(g)
-            assignment.state = AssignmentState.RESOLVED
-            assignment.finished_at = self.at
-            assignment.account = self.account
+            self.target(g).finish(AssignmentState.RESOLVED, self.at, self.account)
             for other in g.current_assignments(AssignmentRole.SUMMONED):
                 if other.is_open:
                     other.state = AssignmentState.SUPERSEDED
@@ -411,9 +405,7 @@ class Grievance(Aggregate):
 
     class ReportedIn(AssignmentEvent):
         def change(self, g: Grievance) -> None:
-            assignment = self.target(g)
-            assignment.state = AssignmentState.REPORTED_IN
-            assignment.finished_at = self.at
+            self.target(g).finish(AssignmentState.REPORTED_IN, self.at)
 
     class Urged(Recorded):
         kind: str
