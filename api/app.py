@@ -11,7 +11,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from api import dashboard, metrics, problems
+from api import dashboard, metrics, problems, tracing
 from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
@@ -50,10 +50,12 @@ def create_app(
         summary="12345 grievance loop: operators, departments, supervisors",
         description=DESCRIPTION,
         lifespan=lifespan,
+        **tracing.without_native_telemetry(),
     )
     problems.install(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=max_body_bytes)
-    metrics.install(app)  # outermost: GET /metrics, every request and command counted
+    metrics.install(app)  # GET /metrics, every request and command counted
+    app.add_middleware(tracing.TracingMiddleware)  # outermost: one server span per request
     app.include_router(health.router)
     app.include_router(operators.router)
     app.include_router(departments.router)

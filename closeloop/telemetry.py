@@ -1,4 +1,4 @@
-"""Metrics endpoints of the long-running roles, from settings (wiring only).
+"""Metrics endpoints and traces of the long-running roles, from settings (wiring only).
 
 - The API serves ``GET /metrics`` on its own port (``api/metrics.py``).
 - ``closeloop relay`` and ``closeloop project`` serve ``/metrics`` on
@@ -10,14 +10,24 @@
 
 Unset port = no endpoint (the default, so ``closeloop up``'s children do not compete
 for one port).
+
+Traces (``CLOSELOOP_TRACING``, off by default): OpenTelemetry with the API's server
+spans (``api/tracing.py``) and temporalio's ``TracingInterceptor`` on the relay's and
+the worker's clients, so a relay signal, the workflow handling it and the activities
+it runs are one trace.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from prometheus_client.registry import Collector
+from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from closeloop.settings import Settings
@@ -52,3 +62,39 @@ def temporal_runtime(settings: Settings) -> Runtime | None:
     if address is None:
         return None
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+# ------------------------------------------------------------------------- traces
+
+
+def configure_tracing(
+    settings: Settings, role: str, exporter: SpanExporter | None = None
+) -> TracerProvider | None:
+    """Install the process's tracer provider from ``CLOSELOOP_TRACING``, or None when off.
+
+    ``console`` writes spans to stderr, ``otlp`` sends them to ``CLOSELOOP_OTLP_ENDPOINT``
+    (OTLP over HTTP; unset = the exporter's default, ``OTEL_EXPORTER_OTLP_*``). A test
+    passes its own ``exporter`` (an in-memory one)."""
+    if exporter is None:
+        if settings.tracing == "off":
+            return None
+        if settings.tracing == "console":
+            exporter = ConsoleSpanExporter()
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint)
+    provider = TracerProvider(resource=Resource.create({"service.name": f"closeloop-{role}"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracing_interceptors(settings: Settings) -> list[Interceptor]:
+    """temporalio's OpenTelemetry interceptor for a client (and the workers built on it):
+    the relay's signal, the workflow and its activities become spans of one trace."""
+    if settings.tracing == "off":
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor()]

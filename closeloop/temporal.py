@@ -7,9 +7,10 @@ wiring and the embedded stack all connect through it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -34,16 +35,23 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+async def connect_client(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     """A client with the data converter every closeloop worker, relay and replayer uses.
 
-    ``runtime``: the worker's, exporting the SDK's metrics (``closeloop/telemetry.py``)."""
+    ``runtime``: the worker's, exporting the SDK's metrics; ``interceptors``: tracing
+    (both from ``closeloop/telemetry.py``; workers built on the client inherit them)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=tls_config(settings),
         data_converter=pydantic_data_converter,
         runtime=runtime,
+        interceptors=interceptors,
     )
 
 

@@ -19,8 +19,10 @@ def run(args: argparse.Namespace) -> int:
     from closeloop.api_wiring import build_api_services
     from closeloop.commands import configured_settings
     from closeloop.serving import uvicorn_options
+    from closeloop.telemetry import configure_tracing
 
     settings = configured_settings()
+    configure_tracing(settings, "api")  # CLOSELOOP_TRACING; off by default
     app = create_app(lambda: build_api_services(settings), max_body_bytes=settings.max_body_bytes)
     uvicorn.run(
         app,

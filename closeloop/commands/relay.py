@@ -73,7 +73,7 @@ async def _serve(
     stop: asyncio.Event,
 ) -> int:
     from closeloop.postgres import partition_leases
-    from closeloop.telemetry import serve_metrics
+    from closeloop.telemetry import configure_tracing, serve_metrics, tracing_interceptors
     from closeloop.temporal import connect_client
     from workflows.metrics import RelayCollector
     from workflows.relay import LeasedRelay, Relay, tracking_recorder
@@ -86,21 +86,25 @@ async def _serve(
         "poll_interval": args.poll_interval,
     }
     tracking = tracking_recorder(settings.event_store_env())
+    configure_tracing(settings, "relay")  # each signal a span, parent of the workflow's
+    interceptors = tracing_interceptors(settings)
+
+    def connect() -> Any:
+        return connect_client(settings, interceptors=interceptors)
+
     relay: Relay | LeasedRelay
     if args.partitions is not None:
         leases = partition_leases(settings, args.partitions)
         relay = LeasedRelay(
             app,
             tracking,
-            lambda: connect_client(settings),
+            connect,
             leases,
             lease_interval=args.lease_interval,
             **options,
         )
     else:
-        relay = Relay(
-            app, tracking, lambda: connect_client(settings), partition=partition, **options
-        )
+        relay = Relay(app, tracking, connect, partition=partition, **options)
     metrics = serve_metrics(settings, RelayCollector(relay))  # /metrics if a port is set
     try:
         await relay.run(stop)

@@ -104,7 +104,14 @@ async def _connect_until_stopped(settings: Settings, stop: asyncio.Event, log: A
         before_sleep=note,
         reraise=True,
     )
-    from closeloop.telemetry import temporal_runtime
+    from closeloop.telemetry import configure_tracing, temporal_runtime, tracing_interceptors
 
-    # The SDK's worker metrics on CLOSELOOP_METRICS_PORT (one runtime, built once).
-    return await retrying(connect_client, settings, runtime=temporal_runtime(settings))
+    # The SDK's worker metrics on CLOSELOOP_METRICS_PORT (one runtime, built once);
+    # traces of workflows and activities when CLOSELOOP_TRACING is on.
+    configure_tracing(settings, "worker")
+    return await retrying(
+        connect_client,
+        settings,
+        runtime=temporal_runtime(settings),
+        interceptors=tracing_interceptors(settings),
+    )
