@@ -46,6 +46,17 @@ class DomainError(Exception):
         """The log form; kept while callers move to ``code`` and ``params``."""
         return str(self)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses' constructors differ from ``args``: copy and pickle the state instead.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[DomainError], args: tuple[Any, ...], state: dict[str, Any]) -> DomainError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(DomainError):
     """A command's data is malformed or refers to something that does not exist."""

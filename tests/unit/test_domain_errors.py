@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import copy
+import pickle
 import re
 from pathlib import Path
 
@@ -125,3 +127,16 @@ def test_refusals_never_offer_the_refused_action() -> None:
 @pytest.mark.parametrize("code", sorted(ERROR_CODES))
 def test_codes_are_kebab_case(code: str) -> None:
     assert _CODE.match(code)
+
+
+def test_errors_survive_copy_and_pickle() -> None:
+    errors = [
+        ValidationError("text-too-long", field="text", max_len=4000),
+        IllegalTransitionError("resolve", "in_progress", ["return"], "waiting-for-assisting"),
+        AssignmentStateError("sign_for", "g.1", "signed_for", "in_progress", ["resolve"]),
+        DomainError(),
+    ]
+    for error in errors:
+        for clone in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+            assert type(clone) is type(error)
+            assert (clone.code, clone.params, str(clone)) == (error.code, error.params, str(error))
