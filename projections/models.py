@@ -101,24 +101,19 @@ def summary_row(state: State) -> dict[str, Any]:
 class GrievanceSummaryView(ReadModelView):
     """grievance_summary: one row per grievance, what operators' lists and filters read."""
 
-    projection_name: ClassVar[str] = "grievance_summary"
-    tables: ClassVar[tuple[str, ...]] = ("grievance_summary",)
-
-    def ddl(self) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS {grievance_summary} ("
-            "grievance_id TEXT PRIMARY KEY, number TEXT NOT NULL, status TEXT NOT NULL, "
-            "category TEXT, district TEXT, street TEXT, community TEXT, address TEXT, "
-            "lead_department TEXT, departments TEXT NOT NULL, received_at TEXT NOT NULL, "
-            "next_deadline TEXT, escalation_level INTEGER NOT NULL, "
-            "reopen_count INTEGER NOT NULL, updated_at TEXT NOT NULL, item TEXT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS grievance_summary_received "
-            "ON {grievance_summary} (received_at, grievance_id)",
-            "CREATE INDEX IF NOT EXISTS grievance_summary_status "
-            "ON {grievance_summary} (status, received_at)",
-            "CREATE INDEX IF NOT EXISTS grievance_summary_deadline "
-            "ON {grievance_summary} (next_deadline)",
-        ]
+    projection_name = "grievance_summary"
+    columns = (
+        "grievance_id TEXT PRIMARY KEY, number TEXT NOT NULL, status TEXT NOT NULL, "
+        "category TEXT, district TEXT, street TEXT, community TEXT, address TEXT, "
+        "lead_department TEXT, departments TEXT NOT NULL, received_at TEXT NOT NULL, "
+        "next_deadline TEXT, escalation_level INTEGER NOT NULL, "
+        "reopen_count INTEGER NOT NULL, updated_at TEXT NOT NULL, item TEXT NOT NULL"
+    )
+    indexes: ClassVar = {
+        "received": "received_at, grievance_id",
+        "status": "status, received_at",
+        "deadline": "next_deadline",
+    }
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
         upsert(self, c, "grievance_summary", ("grievance_id",), summary_row(after))
@@ -187,19 +182,14 @@ def assignment_row(state: State, a: dict[str, Any]) -> dict[str, Any]:
 class AssignmentQueueView(ReadModelView):
     """assignment_queue: every assignment with its state and its department's next deadline."""
 
-    projection_name: ClassVar[str] = "assignment_queue"
-    tables: ClassVar[tuple[str, ...]] = ("assignment_queue",)
-
-    def ddl(self) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS {assignment_queue} ("
-            "assignment_id TEXT PRIMARY KEY, grievance_id TEXT NOT NULL, "
-            "department TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL, "
-            "due TEXT, sort_due TEXT NOT NULL, escalation_level INTEGER NOT NULL, "
-            "item TEXT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS assignment_queue_department "
-            "ON {assignment_queue} (department, state, sort_due, assignment_id)",
-        ]
+    projection_name = "assignment_queue"
+    columns = (
+        "assignment_id TEXT PRIMARY KEY, grievance_id TEXT NOT NULL, "
+        "department TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL, "
+        "due TEXT, sort_due TEXT NOT NULL, escalation_level INTEGER NOT NULL, "
+        "item TEXT NOT NULL"
+    )
+    indexes: ClassVar = {"department": "department, state, sort_due, assignment_id"}
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
         old = before["assignments"] if before else {}
@@ -225,17 +215,15 @@ class DepartmentKpisView(ReadModelView):
     other counts on the day their event happened.
     """
 
-    projection_name: ClassVar[str] = "department_kpis"
-    tables: ClassVar[tuple[str, ...]] = ("department_kpis",)
-
-    def ddl(self) -> list[str]:
-        counts = ", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in COUNTS)
-        return [
-            "CREATE TABLE IF NOT EXISTS {department_kpis} ("
-            f"department TEXT NOT NULL, day TEXT NOT NULL, {counts}, "
-            "PRIMARY KEY (department, day))",
-            "CREATE INDEX IF NOT EXISTS department_kpis_day ON {department_kpis} (day)",
+    projection_name = "department_kpis"
+    columns = ", ".join(
+        [
+            "department TEXT NOT NULL, day TEXT NOT NULL",
+            *(f"{name} INTEGER NOT NULL DEFAULT 0" for name in COUNTS),
+            "PRIMARY KEY (department, day)",
         ]
+    )
+    indexes: ClassVar = {"day": "day"}
 
     def bump(self, c: Cursor, department: str | None, moment: str | None, count: str) -> None:
         if not department or not moment:
@@ -304,17 +292,13 @@ class HotspotsView(ReadModelView):
     Merged duplicates still count: repeated complaints are what this model is for.
     """
 
-    projection_name: ClassVar[str] = "hotspots"
-    tables: ClassVar[tuple[str, ...]] = ("hotspots",)
-
-    def ddl(self) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS {hotspots} ("
-            "category TEXT NOT NULL, district TEXT NOT NULL, street TEXT NOT NULL, "
-            "community TEXT NOT NULL, week TEXT NOT NULL, grievances INTEGER NOT NULL, "
-            "PRIMARY KEY (category, district, street, community, week))",
-            "CREATE INDEX IF NOT EXISTS hotspots_week ON {hotspots} (week)",
-        ]
+    projection_name = "hotspots"
+    columns = (
+        "category TEXT NOT NULL, district TEXT NOT NULL, street TEXT NOT NULL, "
+        "community TEXT NOT NULL, week TEXT NOT NULL, grievances INTEGER NOT NULL, "
+        "PRIMARY KEY (category, district, street, community, week)"
+    )
+    indexes: ClassVar = {"week": "week"}
 
     def _key(self, state: State, category: str) -> dict[str, Any]:
         location = state["location"]
@@ -378,17 +362,12 @@ def callback_item(state: State) -> dict[str, Any]:
 class CallbackQueueView(ReadModelView):
     """callback_queue: resolved grievances waiting for the citizen's callback (回访)."""
 
-    projection_name: ClassVar[str] = "callback_queue"
-    tables: ClassVar[tuple[str, ...]] = ("callback_queue",)
-
-    def ddl(self) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS {callback_queue} ("
-            "grievance_id TEXT PRIMARY KEY, window_ends_at TEXT NOT NULL, "
-            "department TEXT, item TEXT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS callback_queue_due "
-            "ON {callback_queue} (window_ends_at, grievance_id)",
-        ]
+    projection_name = "callback_queue"
+    columns = (
+        "grievance_id TEXT PRIMARY KEY, window_ends_at TEXT NOT NULL, "
+        "department TEXT, item TEXT NOT NULL"
+    )
+    indexes: ClassVar = {"due": "window_ends_at, grievance_id"}
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
         if after["status"] == Status.RESOLVED.value and after["feedback_deadline"]:

@@ -101,8 +101,9 @@ def dumps(data: Any) -> str:
 class ReadModelView(TrackingRecorder):
     """What every read model has: its tables, its per-grievance state, and batches."""
 
-    projection_name: ClassVar[str] = ""
-    tables: ClassVar[tuple[str, ...]] = ()
+    projection_name: ClassVar[str] = ""  # also the name of its one table
+    columns: ClassVar[str] = ""  # that table's columns, as in CREATE TABLE
+    indexes: ClassVar[dict[str, str]] = {}  # index name suffix: the columns it orders by
     tz: ZoneInfo
 
     # Provided by the backend's tracking recorder (which comes later in the MRO, so
@@ -123,14 +124,25 @@ class ReadModelView(TrackingRecorder):
     # ------------------------------------------------------------ per model
 
     def ddl(self) -> list[str]:
-        """CREATE statements for this model's tables (``{name}`` placeholders)."""
-        raise NotImplementedError
+        """CREATE statements for this model's table and indexes (``{name}`` placeholders)."""
+        name = self.projection_name
+        return [
+            f"CREATE TABLE IF NOT EXISTS {{{name}}} ({self.columns})",
+            *(
+                f"CREATE INDEX IF NOT EXISTS {name}_{suffix} ON {{{name}}} ({on})"
+                for suffix, on in self.indexes.items()
+            ),
+        ]
 
     def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
         """Write this model's rows for one grievance event."""
         raise NotImplementedError
 
     # --------------------------------------------------------------- shared
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.projection_name,)
 
     @property
     def state_table(self) -> str:
