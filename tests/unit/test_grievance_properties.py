@@ -1,5 +1,6 @@
 """Property: any sequence of commands either applies or raises a domain error, a refused
-command changes nothing, and the aggregate rebuilt from its stored events equals the live one."""
+command changes nothing and names a listed code (never offering the refused action), and
+the aggregate rebuilt from its stored events equals the live one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.application import GrievanceApp
-from domain.errors import DomainError
+from domain.errors import ERROR_CODES, DomainError, IllegalTransitionError
 from domain.grievance import Grievance
 from domain.model import SYSTEM, Actor, Role
 from tests.conftest import OPERATOR, SUPERVISOR, FakeClock, department, make_grievance
@@ -212,10 +213,14 @@ def test_any_command_sequence_applies_or_raises_a_domain_error(
         before = app.get_grievance(gid).version
         try:
             run_step(app, clock, gid, other, cmd)
-        except DomainError:
+        except DomainError as error:
             live = app.get_grievance(gid)
             assert live.version == before, f"{cmd[0]} raised but recorded events"
             assert live.pending_events == []
+            assert error.code in ERROR_CODES, error
+            if isinstance(error, IllegalTransitionError):
+                assert error.action not in error.allowed, error
+                assert error.reason is None or error.reason in ERROR_CODES, error
     live = app.get_grievance(gid)
     rebuilt = app.rebuilt(gid)
     assert rebuilt.state() == live.state()
