@@ -8,8 +8,8 @@
   Prometheus exporter serves the SDK's worker metrics (``temporal_*``: workflow and
   activity task latency, failures, slots, sticky cache, ...).
 
-Unset port = no endpoint (the default, so ``closeloop up``'s children do not compete
-for one port).
+Unset port = no endpoint (the default). A port already taken (``closeloop up``'s
+children share their settings) is logged and the process runs on without an endpoint.
 
 Traces (``CLOSELOOP_TRACING``, off by default): OpenTelemetry with the API's server
 spans (``api/tracing.py``) and temporalio's ``TracingInterceptor`` on the relay's and
@@ -19,8 +19,10 @@ it runs are one trace.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -49,17 +51,43 @@ def serve_metrics(settings: Settings, *collectors: Collector) -> Any:
     ProcessCollector(registry=registry)
     for collector in collectors:
         registry.register(collector)
-    server, _thread = start_http_server(
-        settings.metrics_port, addr=settings.metrics_host, registry=registry
-    )
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, addr=settings.metrics_host, registry=registry
+        )
+    except OSError as error:  # the port is taken: run on, without an endpoint
+        _port_taken(settings, error)
+        return None
     return server
+
+
+def _port_taken(settings: Settings, error: OSError) -> None:
+    structlog.get_logger("closeloop.telemetry").warning(
+        "metrics.port_unavailable",
+        address=metrics_address(settings),
+        error=str(error),
+        hint="each process needs its own CLOSELOOP_METRICS_PORT",
+    )
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def temporal_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime exporting the SDK's metrics to Prometheus, or None (default
     runtime, no endpoint) when no metrics port is set. Build one per process."""
     address = metrics_address(settings)
-    if address is None:
+    if address is None or settings.metrics_port is None:
+        return None
+    if not _port_free(settings.metrics_host, settings.metrics_port):
+        _port_taken(settings, OSError(f"{address} is in use"))
         return None
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 

@@ -175,3 +175,13 @@ def test_project_refuses_a_bad_lease_interval(interval: str) -> None:
 
     with pytest.raises(SystemExit, match="lease-interval"):
         main(["project", "--lease-interval", interval])
+
+
+def test_a_taken_port_leaves_the_process_running_without_an_endpoint() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        settings = Settings(metrics_port=port)
+        assert serve_metrics(settings) is None
+        assert temporal_runtime(settings) is None
