@@ -464,6 +464,8 @@ class AuditEvents(BaseModel):
 class DeadlineAt(BaseModel):
     """A deadline open at some instant, and whether it had already passed."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     due: datetime
     assignment_id: str | None = None
@@ -489,6 +491,8 @@ class GrievanceStateAt(BaseModel):
 class FollowUpPublic(BaseModel):
     """What happened about a deadline: urged, escalated (level), extension asked/decided."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     at: datetime
     action: str
     level: int | None = None
@@ -497,6 +501,8 @@ class FollowUpPublic(BaseModel):
 
 class DeadlineRecordPublic(BaseModel):
     """One deadline over its life: due when, met or not, by how long late, what followed."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     grievance_id: UUID
     number: str
@@ -530,6 +536,8 @@ class DepartmentLateness(BaseModel):
 
 class BrokenLinkPublic(BaseModel):
     """The first event of a grievance whose stored hash does not match its recomputed one."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     grievance_id: UUID
     version: int

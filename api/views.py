@@ -25,17 +25,9 @@ _EVENT_META = ("principal", "role", "at", "command_id", "reason", "chain_hash")
 
 
 def accepted(result: CommandResult) -> CommandAccepted:
-    extra = result.extra
-    return CommandAccepted(
-        id=result.grievance_id,
-        number=result.number,
-        status=result.status,
-        version=result.version,
-        replayed=result.replayed,
-        assignments=extra.get("assignments"),
-        assignment_id=extra.get("assignment_id"),
-        into=extra.get("into"),
-        into_number=extra.get("into_number"),
+    """What a write answers; ``extra`` carries what some commands add (assignments, into)."""
+    return CommandAccepted.model_validate(
+        {**result.extra, "id": result.grievance_id, **dataclasses.asdict(result)}
     )
 
 

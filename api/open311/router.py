@@ -41,6 +41,7 @@ from api.i18n import Lang, choose_language
 from api.open311.catalog import Catalog, parse_w3c
 from api.open311.intake import (
     MAX_DESCRIPTION,
+    SINGLE_FIELDS,
     Form,
     check_attributes,
     check_media_url,
@@ -113,28 +114,16 @@ def _doc(ok: int, *codes: int) -> dict[int | str, dict[str, Any]]:
 _FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["api_key", "service_code"],
-    "properties": {
-        name: {"type": "string"}
-        for name in (
-            "api_key",
-            "jurisdiction_id",
-            "service_code",
-            "lat",
-            "long",
-            "address_string",
-            "address_id",
-            "email",
-            "device_id",
-            "account_id",
-            "first_name",
-            "last_name",
-            "phone",
-            "description",
-            "media_url",
-        )
-    },
+    "properties": {name: {"type": "string"} for name in SINGLE_FIELDS},
     "additionalProperties": {"type": "string"},
     "description": "Extra fields as attribute[CODE]=value (attribute[CODE][]=v for lists).",
+}
+
+
+# GET requests: who may read (``READERS``), and the answers.
+READ_REQUESTS: dict[str, Any] = {
+    "responses": _doc(200, 400, 403, 404),
+    "openapi_extra": {"x-roles": role_names(READERS)},
 }
 
 
@@ -477,11 +466,7 @@ def _public(request: Request, found: tuple[Grievance, list[Any]], lang: Lang) ->
     )
 
 
-@router.get(
-    "/requests/{service_request_id}.{fmt}",
-    responses=_doc(200, 400, 403, 404),
-    openapi_extra={"x-roles": role_names(READERS)},
-)
+@router.get("/requests/{service_request_id}.{fmt}", **READ_REQUESTS)
 def get_request(
     service_request_id: str,
     fmt: FormatParam,
@@ -549,11 +534,7 @@ def _window(request: Request, lang: Lang) -> tuple[datetime, datetime]:
     return start, end
 
 
-@router.get(
-    "/requests.{fmt}",
-    responses=_doc(200, 400, 403, 404),
-    openapi_extra={"x-roles": role_names(READERS)},
-)
+@router.get("/requests.{fmt}", **READ_REQUESTS)
 def list_requests(
     fmt: FormatParam,
     request: Request,

@@ -29,7 +29,6 @@ from api.schemas import (
     DeadlineAt,
     DeadlineRecordPublic,
     DepartmentLateness,
-    FollowUpPublic,
     GrievanceLateness,
     GrievanceStateAt,
     Moment,
@@ -39,11 +38,12 @@ from api.views import audit_event, grievance_public
 from domain import audit
 from domain.application import GrievanceApp
 from domain.errors import GrievanceNotFoundError
-from domain.integrity import BrokenLink
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = structlog.get_logger("api.audit")
 
+# Who may read the audit (``Read.AUDIT``), and the problems of a read about one grievance.
+AUDIT_READ: dict[str, Any] = {"responses": problems(401, 403, 404, 422), **guarded(Read.AUDIT)}
 WORKFLOW_HISTORY_TIMEOUT = 8.0  # seconds the case file waits for Temporal
 MAX_PERIOD = timedelta(days=3660)
 
@@ -69,46 +69,15 @@ def _history(app: GrievanceApp, grievance_id: UUID) -> list[Any]:
 
 
 def deadline_record(record: audit.DeadlineRecord) -> DeadlineRecordPublic:
-    return DeadlineRecordPublic(
-        grievance_id=record.grievance_id,
-        number=record.number,
-        kind=record.kind,
-        assignment_id=record.assignment_id,
-        department=record.department,
-        due=record.due,
-        original_due=record.original_due,
-        outcome=record.outcome,
-        missed=record.missed,
-        closed_at=record.closed_at,
-        late_by_seconds=record.late_by_seconds,
-        late_by=audit.late_by_text(record.late_by_seconds) if record.late_by_seconds else None,
-        follow_ups=[
-            FollowUpPublic(at=f.at, action=f.action, level=f.level, detail=f.detail)
-            for f in record.follow_ups
-        ],
-    )
-
-
-def broken_link(link: BrokenLink) -> BrokenLinkPublic:
-    return BrokenLinkPublic(
-        grievance_id=link.grievance_id,
-        version=link.version,
-        event_type=link.event_type,
-        expected=link.expected,
-        found=link.found,
-        reason=link.reason,
-    )
+    seconds = record.late_by_seconds
+    late_by = audit.late_by_text(seconds) if seconds else None
+    return DeadlineRecordPublic.model_validate(record).model_copy(update={"late_by": late_by})
 
 
 # ------------------------------------------------------------------- history
 
 
-@router.get(
-    "/grievances/{grievance_id}/events",
-    response_model=AuditEvents,
-    responses=problems(401, 403, 404, 422),
-    **guarded(Read.AUDIT),
-)
+@router.get("/grievances/{grievance_id}/events", response_model=AuditEvents, **AUDIT_READ)
 def audit_events(grievance_id: UUID, app: AppDep, who: AnyPrincipal) -> AuditEvents:
     """Every stored event of a grievance, in order, with its chain hash, from the event store."""
     events = _history(app, grievance_id)
@@ -124,12 +93,7 @@ def audit_events(grievance_id: UUID, app: AppDep, who: AnyPrincipal) -> AuditEve
 # --------------------------------------------------------------- time travel
 
 
-@router.get(
-    "/grievances/{grievance_id}/state",
-    response_model=GrievanceStateAt,
-    responses=problems(401, 403, 404, 422),
-    **guarded(Read.AUDIT),
-)
+@router.get("/grievances/{grievance_id}/state", response_model=GrievanceStateAt, **AUDIT_READ)
 def audit_state(
     grievance_id: UUID,
     app: AppDep,
@@ -174,17 +138,7 @@ def audit_state(
         as_of=as_of,
         version=grievance.version,
         judged_at=judged_at,
-        deadlines=[
-            DeadlineAt(
-                kind=d.kind,
-                due=d.due,
-                assignment_id=d.assignment_id,
-                department=d.department,
-                overdue=d.overdue,
-                overdue_by_seconds=d.overdue_by_seconds,
-            )
-            for d in audit.deadlines_at(grievance, judged_at)
-        ],
+        deadlines=[DeadlineAt.model_validate(d) for d in audit.deadlines_at(grievance, judged_at)],
         grievance=grievance_public(
             grievance, unmasked=who.sees_personal_data, lang=choose_language(request)
         ),
@@ -194,12 +148,7 @@ def audit_state(
 # -------------------------------------------------------------- who was late
 
 
-@router.get(
-    "/grievances/{grievance_id}/lateness",
-    response_model=GrievanceLateness,
-    responses=problems(401, 403, 404, 422),
-    **guarded(Read.AUDIT),
-)
+@router.get("/grievances/{grievance_id}/lateness", response_model=GrievanceLateness, **AUDIT_READ)
 def grievance_lateness(grievance_id: UUID, app: AppDep) -> GrievanceLateness:
     """Every deadline the grievance had: met or not, by how long, and what followed."""
     now = app.clock()
@@ -326,12 +275,7 @@ async def audit_casefile(
 # ------------------------------------------------------------- tamper evidence
 
 
-@router.get(
-    "/verify",
-    response_model=VerifyReport,
-    responses=problems(401, 403, 404, 422),
-    **guarded(Read.AUDIT),
-)
+@router.get("/verify", response_model=VerifyReport, **AUDIT_READ)
 def verify(
     app: AppDep,
     grievance: Annotated[UUID | None, Query(description="check only this grievance")] = None,
@@ -350,5 +294,7 @@ def verify(
             event_type=link.event_type,
         )
     return VerifyReport(
-        intact=not broken, grievances_checked=checked, broken=[broken_link(b) for b in broken]
+        intact=not broken,
+        grievances_checked=checked,
+        broken=[BrokenLinkPublic.model_validate(b) for b in broken],
     )
