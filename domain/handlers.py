@@ -93,7 +93,7 @@ def reject(
 @handles(c.DispatchGrievance)
 def dispatch(
     app: GrievanceApp, g: Grievance, cmd: c.DispatchGrievance, cid: str, now: datetime
-) -> Changed:
+) -> None:
     g.ensure_allowed(Action.DISPATCH, cmd.actor, "not-classified")
     assert g.category is not None
     category = app.policies.categories.leaf(g.category)
@@ -115,13 +115,12 @@ def dispatch(
         routed_by,
         cmd.reason,
     )
-    return None
 
 
 @handles(c.ArbitrateReturn)
 def arbitrate(
     app: GrievanceApp, g: Grievance, cmd: c.ArbitrateReturn, cid: str, now: datetime
-) -> Changed:
+) -> None:
     choice = parse_enum(ArbitrationDecision, cmd.decision, "decision")
     returned = g.assignment(cmd.assignment_id)
     target = cmd.department
@@ -135,7 +134,6 @@ def arbitrate(
     )
     replacement = new_work(app, g, target, returned.role, now)
     g.arbitrate(cmd.actor, now, cid, cmd.assignment_id, choice, replacement, cmd.reason)
-    return None
 
 
 @handles(c.MergeGrievance)
@@ -226,7 +224,7 @@ def decide_extension(
 @handles(c.SummonDepartments)
 def summon(
     app: GrievanceApp, g: Grievance, cmd: c.SummonDepartments, cid: str, now: datetime
-) -> Changed:
+) -> None:
     text = reason_text(cmd.reason)
     due = app.policies.sla.report_in_deadline(now)
     for code in cmd.departments:
@@ -236,7 +234,6 @@ def summon(
         for code in cmd.departments
     ]
     g.summon(cmd.actor, now, cid, summons, text)
-    return None
 
 
 def _step_reason(step: c.DeadlineStep) -> str | None:
