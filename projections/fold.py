@@ -78,7 +78,7 @@ def read_state(folded: Folded) -> State:
     """The grievance as every read model shows it, taken from the aggregate."""
     g = folded.grievance
     last = g.feedback[-1] if g.feedback else None
-    resolved = g.status is Status.RESOLVED
+    lead = g.lead_department
     return {
         "id": str(g.id),
         "number": g.number,
@@ -93,7 +93,7 @@ def read_state(folded: Folded) -> State:
         "reopen_count": g.reopen_count,
         "escalation_level": g.escalation_level,
         "assignments": {a.id: _assignment(a) for a in g.assignments.values()},
-        "lead_department": g.lead_department,
+        "lead_department": lead,
         "assisting_departments": g.assisting_departments,
         "summoned_departments": [
             a.department
@@ -125,7 +125,7 @@ def read_state(folded: Folded) -> State:
         },
         "resolved_at": iso(g.resolved_at),
         # While resolved, the lead department still in play is the one that resolved it.
-        "resolved_by": g.lead_department if resolved else None,
+        "resolved_by": lead if g.status is Status.RESOLVED else None,
         "closed_at": iso(g.closed_at),
         "outcome": g.outcome.value if g.outcome else None,
         "merged_into": g.merged_into,
@@ -200,27 +200,31 @@ def load(text: str) -> Folded:
     return Folded(grievance, data["updated_at"], data["merged_into_number"])
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _encode(value: Any) -> Any:
     """JSON for the aggregate's attribute values, tagged where JSON alone would lose the
     type (enums are ``str`` subclasses, dataclasses, instants, ids)."""
-    if isinstance(value, Enum):
-        return {_TAG: "enum", "t": get_topic(type(value)), "v": value.value}
-    if value is None or isinstance(value, str | int | float):
+    kind = type(value)
+    if kind in _PLAIN:
         return value
-    if isinstance(value, datetime):
+    if kind is datetime:
         return {_TAG: "datetime", "v": value.isoformat()}
-    if isinstance(value, UUID):
-        return {_TAG: "uuid", "v": value.hex}
-    if is_dataclass(value) and not isinstance(value, type):
-        encoded = {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
-        return {_TAG: "dataclass", "t": get_topic(type(value)), "v": encoded}
-    if isinstance(value, dict):
+    if kind is dict:
         if _TAG in value:
             raise ValueError(f"a key {_TAG!r} cannot be stored in a read model's state")
         return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [_encode(v) for v in value]
-    raise TypeError(f"cannot keep a {type(value).__name__} in a read model's state")
+    if isinstance(value, Enum):
+        return {_TAG: "enum", "t": get_topic(kind), "v": value.value}
+    if is_dataclass(value) and not isinstance(value, type):
+        encoded = {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+        return {_TAG: "dataclass", "t": get_topic(kind), "v": encoded}
+    if kind is UUID:
+        return {_TAG: "uuid", "v": value.hex}
+    raise TypeError(f"cannot keep a {kind.__name__} in a read model's state")
 
 
 def _decode(data: dict[str, Any]) -> Any:
