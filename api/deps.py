@@ -95,8 +95,8 @@ ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
 
 
-def _unauthorized(zh: str, en: str) -> ProblemError:
-    return ProblemError("unauthorized", zh, en, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(message: str) -> ProblemError:
+    return ProblemError("unauthorized", message=message, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def current_principal(
@@ -106,10 +106,10 @@ async def current_principal(
 ) -> Principal:
     """401 unless a valid, unrevoked bearer token came with the request."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("缺少 Bearer 令牌", "A bearer token is required")
+        raise _unauthorized("token-missing")
     record = await anyio.to_thread.run_sync(services.tokens.authenticate, credentials.credentials)
     if record is None:
-        raise _unauthorized("令牌无效或已吊销", "The token is invalid or revoked")
+        raise _unauthorized("token-invalid")
     principal = Principal.from_record(record)
     # async dependency: runs in the request's task, so the access log and the
     # endpoint's thread both see these.
@@ -164,19 +164,15 @@ def role_names(roles: frozenset[Role]) -> list[str]:
     return [r.value for r in Role if r in roles]
 
 
-def refusal(role: Role, roles: frozenset[Role]) -> tuple[str, str]:
-    """Why a role may not call a route, naming the roles that may: (Chinese, English)."""
-    names = ", ".join(role_names(roles))
-    return (
-        f"角色「{role.value}」无权访问此接口（需要：{names}）",
-        f"role {role.value!r} may not use this route (needs: {names})",
-    )
-
-
 def forbidden(role: Role, roles: frozenset[Role]) -> ProblemError:
     """403 naming the roles that may (also as ``roles``)."""
-    zh, en = refusal(role, roles)
-    return ProblemError("forbidden", zh, en, roles=role_names(roles))
+    names = role_names(roles)
+    return ProblemError(
+        "forbidden",
+        message="role-forbidden",
+        params={"role": role.value, "roles": names},
+        roles=names,
+    )
 
 
 class RoleCheck:
@@ -261,22 +257,14 @@ def write_options(
     if idempotency_key is not None:
         if not _KEY.match(idempotency_key):
             raise ProblemError(
-                "invalid-request",
-                "Idempotency-Key 须为 1–255 个可见 ASCII 字符",
-                "Idempotency-Key must be 1-255 visible ASCII characters",
-                field="Idempotency-Key",
+                "invalid-request", message="idempotency-key-invalid", field="Idempotency-Key"
             )
         command_id = command_id_for(principal, request.method, request.url.path, idempotency_key)
     expected = None
     if if_match is not None and if_match.strip() != "*":
         match = _VERSION.match(if_match.strip())
         if match is None:
-            raise ProblemError(
-                "precondition-invalid",
-                "If-Match 应为诉求版本号，例如 3",
-                'If-Match must be a grievance version, e.g. 3 or "3"',
-                field="If-Match",
-            )
+            raise ProblemError("precondition-invalid", field="If-Match")
         expected = int(match.group(1))
     return WriteOptions(command_id, expected)
 

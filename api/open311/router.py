@@ -28,12 +28,12 @@ import structlog
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from api.catalogue import describe, t
 from api.deps import (
     Principal,
     Read,
     Services,
     command_id_for,
-    refusal,
     role_names,
     roles_of,
 )
@@ -137,7 +137,7 @@ def _format(fmt: str) -> Format:
     return "json" if fmt == "json" else "xml"
 
 
-def _answer(fmt: str, build: Callable[[Format], Response]) -> Response:
+def _answer(fmt: str, build: Callable[[Format], Response], lang: Lang = "zh") -> Response:
     """Run one endpoint; every refusal is answered in the spec's error format."""
     chosen: Format = "xml" if fmt == "xml" else "json"
     try:
@@ -145,17 +145,17 @@ def _answer(fmt: str, build: Callable[[Format], Response]) -> Response:
     except Open311Error as exc:
         return render_error(exc, chosen)
     except DomainError as exc:
-        return render_error(_domain_error(exc), chosen)
+        return render_error(_domain_error(exc, lang), chosen)
 
 
-def _domain_error(exc: DomainError) -> Open311Error:
+def _domain_error(exc: DomainError, lang: Lang) -> Open311Error:
+    """A refused command in the spec's format, in words from the catalogue."""
+    words = describe(exc, lang)
     if isinstance(exc, GrievanceNotFoundError):
-        return error(404, exc.message)
+        return error(404, words)
     if isinstance(exc, PermissionDeniedError):
-        return error(403, exc.message)
-    if isinstance(exc, ValidationError) and exc.field:
-        return error(400, f"{exc.field}: {exc.message}")
-    return error(400, exc.message)
+        return error(403, words)
+    return error(400, words)
 
 
 def _services(request: Request) -> Services:
@@ -212,8 +212,9 @@ def _authenticate(
     request.state.principal = principal.name
     request.state.role = principal.role.value
     if principal.role not in allowed:
-        zh, en = refusal(principal.role, allowed)  # the same words as the /v1 routes'
-        raise error(403, _t(lang, zh, en))
+        # the same words as the /v1 routes'
+        words = t("error.role-forbidden", lang, role=principal.role, roles=role_names(allowed))
+        raise error(403, words)
     return principal
 
 
@@ -247,7 +248,7 @@ def discovery(fmt: FormatParam, request: Request) -> Response:
         }
         return render(body, chosen, "discovery")
 
-    return _answer(fmt, build)
+    return _answer(fmt, build, choose_language(request))
 
 
 # ------------------------------------------------------------------- services
@@ -279,7 +280,7 @@ def services_list(
         ]
         return render(body, chosen, "services")
 
-    return _answer(fmt, build)
+    return _answer(fmt, build, lang)
 
 
 @router.get("/services/{service_code}.{fmt}", responses=_doc(200, 404))
@@ -308,7 +309,7 @@ def service_definition(
         }
         return render(body, chosen, "service_definition")
 
-    return _answer(fmt, build)
+    return _answer(fmt, build, lang)
 
 
 # -------------------------------------------------------------------- requests
@@ -353,7 +354,7 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
     try:
         phone = clean_phone(phone, "phone")
     except ValidationError as exc:
-        raise error(400, exc.message) from None
+        raise error(400, describe(exc, lang)) from None
     description = form.get("description")
     text = compose_text(description, service, form, where, media_url)
     if len(text) > MAX_DESCRIPTION:
@@ -444,7 +445,7 @@ async def create_request(fmt: FormatParam, request: Request) -> Response:
             created = _file_request(request, parse_form(body, lang), lang)
             return render([created], chosen, "service_requests", status=201)
 
-        return _answer(fmt, build)
+        return _answer(fmt, build, lang)
 
     return await anyio.to_thread.run_sync(work)
 
@@ -492,7 +493,7 @@ def get_request(
             )
         return render([_public(request, found, lang)], chosen, "service_requests")
 
-    return _answer(fmt, build)
+    return _answer(fmt, build, lang)
 
 
 def _split(value: str | None) -> list[str]:
@@ -572,7 +573,7 @@ def list_requests(
         items = _scan(request, principal, lang, start, end, set(codes), set(statuses))
         return render(items, chosen, "service_requests")
 
-    return _answer(fmt, build)
+    return _answer(fmt, build, lang)
 
 
 def _scan(

@@ -48,8 +48,9 @@ WORKFLOW_HISTORY_TIMEOUT = 8.0  # seconds the case file waits for Temporal
 MAX_PERIOD = timedelta(days=3660)
 
 
-def _invalid(zh: str, en: str, field: str) -> ProblemError:
-    return ProblemError("invalid-request", zh, en, field=field)
+def _invalid(message: str, name: str, **params: Any) -> ProblemError:
+    """422 naming the query parameter ``name``; the words are the catalogue's ``message``."""
+    return ProblemError("invalid-request", message=message, params=params, field=name)
 
 
 def _history(app: GrievanceApp, grievance_id: UUID) -> list[Any]:
@@ -61,10 +62,8 @@ def _history(app: GrievanceApp, grievance_id: UUID) -> list[Any]:
         log.error("stored event does not decode", grievance_id=str(grievance_id))
         raise ProblemError(
             "internal-error",
-            f"诉求 {grievance_id} 的某条存储事件已无法解析（可能被篡改），"
-            "请用 /v1/audit/verify 核查",
-            f"a stored event of grievance {grievance_id} no longer decodes (it may have been "
-            "altered); check it with /v1/audit/verify",
+            message="event-undecodable",
+            params={"grievance_id": str(grievance_id)},
         ) from None
 
 
@@ -109,7 +108,7 @@ def audit_state(
     """The grievance as it was at a version or an instant, rebuilt from its events, with the
     deadlines open (and overdue) at that moment."""
     if as_of is not None and version is not None:
-        raise _invalid("as_of 与 version 只能给出其一", "give as_of or version, not both", "as_of")
+        raise _invalid("as-of-or-version", "as_of")
     events = _history(app, grievance_id)
     if as_of is not None:
         upto = [e for e in events if e.timestamp <= as_of]
@@ -121,11 +120,7 @@ def audit_state(
         judged_at: datetime = last.at + (as_of - last.timestamp)
     elif version is not None:
         if version > len(events):
-            raise _invalid(
-                f"该诉求只有 {len(events)} 个版本",
-                f"the grievance has versions 1 to {len(events)} only",
-                "version",
-            )
+            raise _invalid("version-beyond", "version", count=len(events))
         upto = events[:version]
         judged_at = getattr(upto[-1], "at")  # noqa: B009 (grievance events carry it)
     else:
@@ -176,13 +171,9 @@ def _bound(text: str | None, field: str, app: GrievanceApp, *, end: bool) -> dat
             return datetime.combine(day, time(), app.policies.calendar.tz).astimezone(UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _invalid(
-            f"{field} 应为 ISO-8601 日期或带时区的时刻",
-            f"{field} must be an ISO-8601 date or an instant with a time zone",
-            field,
-        ) from None
+        raise _invalid("instant-invalid", field, field=field) from None
     if moment.tzinfo is None:
-        raise _invalid(f"{field} 须带时区", f"{field} must carry a time zone", field)
+        raise _invalid("instant-needs-zone", field, field=field)
     return moment.astimezone(UTC)
 
 
@@ -209,9 +200,9 @@ def department_lateness(
     end = _bound(date_to, "to", app, end=True) or now
     start = _bound(date_from, "from", app, end=False) or end - timedelta(days=30)
     if start > end:
-        raise _invalid("from 不能晚于 to", "from must not be after to", "from")
+        raise _invalid("period-reversed", "from", start="from", end="to")
     if end - start > MAX_PERIOD:
-        raise _invalid("统计区间不能超过十年", "the period may not exceed ten years", "from")
+        raise _invalid("period-too-long", "from")
     missed = app.department_lateness(code, start, end, now)
     return DepartmentLateness(
         department=code,

@@ -166,12 +166,8 @@ def read_model_call(fn: Callable[..., T], **kwargs: Any) -> T:
     except DomainError:
         raise
     except ValueError as exc:
-        raise ProblemError(
-            "invalid-request",
-            f"查询参数不正确：{exc}",
-            f"invalid query parameter: {exc}",
-            field="cursor" if "cursor" in str(exc).lower() else None,
-        ) from None
+        field = "cursor" if "cursor" in str(exc).lower() else None
+        raise ProblemError("invalid-request", field=field) from None
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -186,17 +182,9 @@ def check_can_read(grievance: Grievance, principal: Principal) -> None:
     """Departments read grievances they have (had) an assignment on; Open311 clients their own."""
     if principal.role is Role.DEPARTMENT:
         if not any(a.department == principal.department for a in grievance.assignments.values()):
-            raise ProblemError(
-                "forbidden",
-                "本单位在该诉求上没有派单",
-                "your department has no assignment on this grievance",
-            )
+            raise ProblemError("forbidden", message="no-assignment-on-grievance")
     elif principal.role is Role.OPEN311 and grievance.received_by != principal.name:
-        raise ProblemError(
-            "forbidden",
-            "只能查看本接入方提交的诉求",
-            "an Open311 client may read only the requests it filed",
-        )
+        raise ProblemError("forbidden", message="open311-own-requests-only")
 
 
 def own_assignment(app: GrievanceApp, principal: Principal, assignment_id: str) -> Grievance:

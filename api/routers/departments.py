@@ -60,18 +60,11 @@ def list_assignments(
     """This department's assignments (staff: any department's), optionally by state."""
     if who.role is Role.DEPARTMENT:
         if department not in (None, who.department):
-            raise ProblemError(
-                "forbidden",
-                "只能查看本单位的派单",
-                "a department may list only its own assignments",
-            )
+            raise ProblemError("forbidden", message="own-assignments-only")
         department = who.department
     elif not department:
         raise ProblemError(
-            "invalid-request",
-            "请用 department 参数指定要查看的单位",
-            "give the department to list with ?department=CODE",
-            field="department",
+            "invalid-request", message="department-param-required", field="department"
         )
     page = read_model_call(
         read_models.list_assignments,

@@ -84,17 +84,12 @@ def kpis(
     if date_from > date_to:
         raise ProblemError(
             "invalid-request",
-            "date_from 不能晚于 date_to",
-            "date_from must not be after date_to",
+            message="period-reversed",
+            params={"start": "date_from", "end": "date_to"},
             field="date_from",
         )
     if (date_to - date_from).days > 3660:
-        raise ProblemError(
-            "invalid-request",
-            "统计区间不能超过十年",
-            "the period may not exceed ten years",
-            field="date_from",
-        )
+        raise ProblemError("invalid-request", message="period-too-long", field="date_from")
     if as_of is not None:
         recorded: Iterator[Any] = app.iter_all_events()
         events = (e for e in recorded if e.timestamp <= as_of)
