@@ -94,7 +94,9 @@ def main() -> None:
             steps.append(summary)
             print(
                 f"  rate {rate}/s: filed {summary['filed']} closed {summary['closed']} "
-                f"errors {summary['errors']} loop p50 {summary['loop_seconds']['p50']}s "
+                f"errors {summary['errors']} "
+                f"(transport retried {summary['transport_retries']}) "
+                f"loop p50 {summary['loop_seconds']['p50']}s "
                 f"p99 {summary['loop_seconds']['p99']}s"
             )
 
@@ -145,6 +147,7 @@ def main() -> None:
             "closed",
             "closed/s",
             "errors",
+            "transport retried",
             "loop p50 s",
             "loop p99 s",
             "req p99 ms",
@@ -156,6 +159,7 @@ def main() -> None:
                 s["closed"],
                 s["closed_per_s"],
                 s["errors"],
+                s["transport_retries"],
                 s["loop_seconds"]["p50"],
                 s["loop_seconds"]["p99"],
                 s["latency_ms"]["p99"],
