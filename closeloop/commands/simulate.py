@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from api.catalogue import LANGS, t
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--late", type=float, default=6.0, help="a late department's delay, seconds (6)"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     parser.set_defaults(handler=run)
 
 
@@ -86,17 +89,13 @@ def run(args: argparse.Namespace) -> int:
         for item in args.department_token:
             code, sep, token = item.partition("=")
             if not sep:
-                print(f"--department-token {item!r}: expected CODE=TOKEN", file=sys.stderr)
+                print(t("cli.sim-bad-department-token", args.lang, item=item), file=sys.stderr)
                 return 2
             departments[code] = token
     operator = args.operator_token or tokens.get("operator")
     supervisor = args.supervisor_token or tokens.get("supervisor")
     if not operator or not supervisor or not departments:
-        print(
-            f"no tokens: run `closeloop up` first (writes {tokens_path}) or pass "
-            "--operator-token, --supervisor-token and --department-token",
-            file=sys.stderr,
-        )
+        print(t("cli.sim-no-tokens", args.lang, path=tokens_path), file=sys.stderr)
         return 2
     config = SimConfig(
         base_url=args.base_url or running_api_url(settings.var_dir, settings.api_port),
