@@ -212,10 +212,13 @@ def list_callbacks(
     items = page_items(CallbackItem, page.items)
     if who.sees_personal_data:
         # Read models never hold full contact data; operators making the call need it.
-        for item in items:
-            grievance = app.get_grievance(UUID(item.grievance_id))
-            item.citizen_name = grievance.citizen_name
-            item.citizen_phone = grievance.citizen_phone
+        contacts = [app.get_grievance(UUID(item.grievance_id)) for item in items]
+        items = [
+            item.model_copy(
+                update={"citizen_name": g.citizen_name, "citizen_phone": g.citizen_phone}
+            )
+            for item, g in zip(items, contacts, strict=True)
+        ]
     return CallbacksPage(items=items, next_cursor=page.next_cursor)
 
 
