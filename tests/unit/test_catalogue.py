@@ -268,6 +268,7 @@ WORDLESS_MODULES = [
     "closeloop/commands/projections.py",
     "closeloop/commands/token.py",
     "closeloop/commands/up.py",
+    "closeloop/commands/simulate.py",
 ]
 SOURCE_DIRS = ["api", "domain", "workflows", "projections", "closeloop"]
 
