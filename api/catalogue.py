@@ -26,7 +26,7 @@ Lists are joined with 、 in Chinese and ", " in English; an empty list is 无 /
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from functools import cache
 from importlib import resources
@@ -123,6 +123,21 @@ def local_time(value: Any, tz: tzinfo | None = None) -> str:
     return moment.astimezone(tz or _default_policies()[1]).strftime("%Y-%m-%d %H:%M")
 
 
+# Parameters formatted as the label of a catalogue section, by parameter name.
+_LABELLED = {
+    "action": "action",
+    "allowed": "action",
+    "status": "status",
+    "state": "assignment_state",
+    "kind": "deadline_kind",
+    "level": "escalation_level",
+    "levels": "escalation_level",
+    "outcome": "outcome",
+}
+_DEPARTMENTS = frozenset({"department", "departments", "returned_department", "actor_department"})
+_INSTANTS = frozenset({"due", "deadline", "latest"})
+
+
 class _Context:
     def __init__(self, lang: Lang, directory: Directory | None, tz: tzinfo | None) -> None:
         self.lang = lang
@@ -140,38 +155,29 @@ class _Context:
         found = table.get(code)
         return found[1] if found else code
 
+    def item(self, name: str, value: Any) -> str:
+        """One value of the parameter ``name``, by what the name says it is."""
+        if name in _LABELLED:
+            return label(_LABELLED[name], value, self.lang)
+        if name in ("role", "roles"):
+            return _role(value, self.lang)
+        if name in _DEPARTMENTS:
+            return department_name(str(value), self.lang, self.directory)
+        if name == "category":
+            return category_name(str(value), self.lang)
+        if name in ("district", "street", "community"):
+            return self.place(name, str(value))
+        if name in _INSTANTS:
+            return local_time(value, self.tz)
+        return str(value)
+
     def one(self, name: str, value: Any) -> str:
-        lang = self.lang
-        formatters: dict[str, Callable[[Any], str]] = {
-            "action": lambda v: label("action", v, lang),
-            "allowed": lambda v: label("action", v, lang),
-            "status": lambda v: label("status", v, lang),
-            "state": lambda v: label("assignment_state", v, lang),
-            "role": lambda v: _role(v, lang),
-            "roles": lambda v: _role(v, lang),
-            "department": lambda v: department_name(str(v), lang, self.directory),
-            "departments": lambda v: department_name(str(v), lang, self.directory),
-            "returned_department": lambda v: department_name(str(v), lang, self.directory),
-            "actor_department": lambda v: department_name(str(v), lang, self.directory),
-            "category": lambda v: category_name(str(v), lang),
-            "district": lambda v: self.place("district", str(v)),
-            "street": lambda v: self.place("street", str(v)),
-            "community": lambda v: self.place("community", str(v)),
-            "kind": lambda v: label("deadline_kind", v, lang),
-            "level": lambda v: label("escalation_level", v, lang),
-            "levels": lambda v: label("escalation_level", v, lang),
-            "outcome": lambda v: label("outcome", v, lang),
-            "due": lambda v: local_time(v, self.tz),
-            "deadline": lambda v: local_time(v, self.tz),
-            "latest": lambda v: local_time(v, self.tz),
-        }
-        format_one = formatters.get(name, lambda v: "" if v is None else str(v))
-        if isinstance(value, list | tuple | set | frozenset):
-            items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-            return join((format_one(v) for v in items), lang)
         if value is None:
             return ""
-        return format_one(value)
+        if isinstance(value, list | tuple | set | frozenset):
+            items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+            return join((self.item(name, v) for v in items if v is not None), self.lang)
+        return self.item(name, value)
 
 
 class _Filled(dict[str, str]):
