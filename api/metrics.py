@@ -41,6 +41,8 @@ from projections.metrics import GrievanceCollector, projection_families
 from projections.queries import ReadModels
 
 UNMATCHED = "unmatched"
+# Any other method token a client sends is "OTHER": labels must stay a bounded set.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _MAX_PROBLEM_BYTES = 16 * 1024
@@ -122,7 +124,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         started = time.perf_counter()
         is_command = method in _COMMAND_METHODS
         answer: dict[str, Any] = {"status": 500, "content_type": "", "body": bytearray()}

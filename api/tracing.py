@@ -20,7 +20,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import route_of
+from api.metrics import KNOWN_METHODS, route_of
 
 
 def without_native_telemetry() -> dict[str, Any]:
@@ -44,7 +44,7 @@ class TracingMiddleware:
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         parent = propagate.extract(carrier)
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         with self.tracer.start_as_current_span(
             method, context=parent, kind=SpanKind.SERVER, attributes={"http.request.method": method}
         ) as span:

@@ -45,6 +45,7 @@ async def test_requests_are_counted_by_route_template_never_by_raw_path(api: Api
     await api.post(f"/v1/grievances/{gid}/classify", "operator", {"category": "PM03"})
     await api.post(f"/v1/grievances/{gid}/dispatch", "operator")
     await api.client.get(f"/no/such/{uuid.uuid4()}")
+    await api.client.request("BREW", "/healthz")  # an invented method is not a new label
     text, samples = await scrape(api)
     template = "/v1/grievances/{grievance_id}/dispatch"
     assert (
@@ -63,6 +64,9 @@ async def test_requests_are_counted_by_route_template_never_by_raw_path(api: Api
         )
         == 1
     )
+    assert "BREW" not in text
+    methods = {dict(labels).get("method") for (_, labels) in samples}
+    assert "OTHER" in methods
     # No id, name, phone or address anywhere in the output.
     for private in ("张秀英", "13812345678", "石油大院", "/no/such/"):
         assert private not in text
