@@ -7,7 +7,7 @@ meaning (codes exist, phone numbers are phone numbers, text is NFC).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -40,6 +40,9 @@ Comment = Annotated[str, Field(max_length=2000), AfterValidator(_no_surrogates)]
 AssignmentId = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_no_surrogates)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
+
+
+Item = TypeVar("Item", bound=BaseModel)
 
 
 class Request(BaseModel):
@@ -349,9 +352,15 @@ class GrievanceSummary(BaseModel):
     status: str
 
 
-class GrievancesPage(BaseModel):
-    items: list[GrievanceSummary]
+class Page(BaseModel, Generic[Item]):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next."""
+
+    items: list[Item]
     next_cursor: str | None = None
+
+
+class GrievancesPage(Page[GrievanceSummary]):
+    pass
 
 
 class AssignmentSummary(BaseModel):
@@ -363,9 +372,8 @@ class AssignmentSummary(BaseModel):
     state: str
 
 
-class AssignmentsPage(BaseModel):
-    items: list[AssignmentSummary]
-    next_cursor: str | None = None
+class AssignmentsPage(Page[AssignmentSummary]):
+    pass
 
 
 class CallbackItem(BaseModel):
@@ -377,9 +385,8 @@ class CallbackItem(BaseModel):
     number: str
 
 
-class CallbacksPage(BaseModel):
-    items: list[CallbackItem]
-    next_cursor: str | None = None
+class CallbacksPage(Page[CallbackItem]):
+    pass
 
 
 class DepartmentKpi(BaseModel):
@@ -461,15 +468,11 @@ class AuditEvents(BaseModel):
     events: list[AuditEvent]
 
 
-class DeadlineAt(BaseModel):
+class DeadlineAt(DeadlinePublic):
     """A deadline open at some instant, and whether it had already passed."""
 
     model_config = ConfigDict(from_attributes=True)
 
-    kind: str
-    due: datetime
-    assignment_id: str | None = None
-    department: str | None = None
     overdue: bool
     overdue_by_seconds: float
 
