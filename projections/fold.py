@@ -159,6 +159,8 @@ def _assignment(a: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------- snapshot between batches
 
+# Change it when the aggregate's attributes change: views then rebuild from the log.
+FORMAT = 1
 _TAG = "~"
 # Kept by the aggregate for the write side only: idempotency and the pending-events buffer.
 _NOT_KEPT = frozenset({"applied_commands", "_pending_events"})
@@ -178,6 +180,7 @@ def dump(folded: Folded) -> str:
     attributes["feedback"] = [replace(f, comment="") for f in g.feedback]
     return json.dumps(
         {
+            "format": FORMAT,
             "aggregate": _encode(attributes),
             "updated_at": folded.updated_at,
             "merged_into_number": folded.merged_into_number,
@@ -187,13 +190,18 @@ def dump(folded: Folded) -> str:
     )
 
 
+def is_current(text: str) -> bool:
+    """Whether a stored state is in this format (older ones need a rebuild)."""
+    return text.startswith(f'{{"format":{FORMAT},')
+
+
 def load(text: str) -> Folded:
-    data = json.loads(text, object_hook=_decode)
-    if "aggregate" not in data:
+    if not is_current(text):
         raise StaleStateError(
             "a read model's state was written by an older closeloop: "
             "rebuild it (closeloop projections rebuild)"
         )
+    data = json.loads(text, object_hook=_decode)
     grievance = object.__new__(Grievance)
     grievance.__dict__.update(data["aggregate"])
     grievance.__dict__.update(applied_commands={}, _pending_events=[])

@@ -59,7 +59,7 @@ def build_view(spec: ProjectionSpec, datastore: Datastore, dialect: Dialect) -> 
     retrying = Retrying(
         retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(3), reraise=True
     )
-    retrying(view.create_table)  # type: ignore[attr-defined]
+    retrying(view.create_table)
     return view
 
 

@@ -28,7 +28,16 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from projections.db import APPLICATION_NAME, Cursor, Dialect, one, parse_iso
-from projections.fold import Folded, State, dump, fold, is_grievance_event, load, read_state
+from projections.fold import (
+    Folded,
+    State,
+    dump,
+    fold,
+    is_current,
+    is_grievance_event,
+    load,
+    read_state,
+)
 
 Batch = Sequence[tuple[Any, Tracking]]
 
@@ -172,6 +181,16 @@ class ReadModelView(TrackingRecorder):
             ),
             *(self.sql(s) for s in self.ddl()),
         ]
+
+    def create_table(self) -> None:
+        """Create the tables; a state written by an older closeloop empties the view, which
+        then rebuilds from the start of the log (its tracking position is gone too)."""
+        super().create_table()  # type: ignore[misc]
+        with self.datastore.transaction(commit=False) as c:
+            self.execute(c, "SELECT state FROM {state} LIMIT 1")
+            row = one(c)
+        if row is not None and not is_current(row["state"]):
+            self.clear()
 
     def load_state(self, c: Cursor, grievance_id: str) -> Folded | None:
         self.execute(c, "SELECT state FROM {state} WHERE grievance_id = :id", {"id": grievance_id})

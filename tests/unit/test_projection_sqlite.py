@@ -129,3 +129,26 @@ def test_every_list_pages_through_with_its_cursor(
     assert dues == sorted(dues)  # soonest deadline first
     ends = [c["window_ends_at"] for c in callbacks]
     assert ends == sorted(ends)
+
+
+def test_state_of_an_older_version_rebuilds_the_view(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+) -> None:
+    """A read model whose per-grievance state an older closeloop wrote starts again from
+    the beginning of the log, and ends up as a fresh rebuild."""
+    from projections.db import open_datastore
+
+    run_scenario(sqlite_app, clock)
+    catch_up(env)
+    expected = dump_tables(env)
+    datastore, dialect = open_datastore(env)
+    try:
+        with datastore.transaction(commit=True) as c:
+            c.execute(
+                dialect.sql("UPDATE {t} SET state = :old", t="hotspots_state"),
+                {"old": '{"id": "x", "status": "received", "assignments": {}}'},
+            )
+    finally:
+        datastore.close()
+    assert catch_up(env, ["hotspots"]) > 0  # replayed from the start, not refused
+    assert dump_tables(env) == expected
