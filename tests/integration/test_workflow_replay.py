@@ -18,6 +18,7 @@ from temporalio.workflow import NondeterminismError
 from tests.support.workflows import (
     OPERATOR,
     department,
+    load_history_fixtures,
     replay,
     run_histories,
     workflow_harness,
@@ -84,3 +85,13 @@ async def test_multi_run_history_replays_and_an_unpatched_change_is_caught(
         assert await replay(histories) == 2
         with pytest.raises(NondeterminismError):
             await replay(histories[:1], UnpatchedChange)
+
+
+async def test_histories_recorded_by_earlier_workflow_code_still_replay() -> None:
+    """``tests/integration/data/histories``: every scenario's runs as recorded by the
+    workflow code of commit e8946d7 (workflow started at intake, a ``wait_condition``
+    timer per wake-up), with ``CLOSELOOP_RECORD_HISTORIES=1``; later code must replay
+    them (``workflow.patched`` where its commands differ)."""
+    histories = load_history_fixtures()
+    assert len(histories) >= 15
+    assert await replay(histories) == len(histories)

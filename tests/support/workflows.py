@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import shutil
 import socket
@@ -279,11 +280,44 @@ async def workflow_harness(
                 harness = Harness(env, app, relay, clock, task_queue)
                 yield harness
             # Determinism check: every run of every scenario replays on the current code.
-            await replay(await harness.histories())
+            histories = await harness.histories()
+            await replay(histories)
+            record_histories(histories)
         finally:
             app.close()
     finally:
         await env.shutdown()
+
+
+HISTORY_FIXTURES = Path(__file__).resolve().parent.parent / "integration" / "data" / "histories"
+
+
+def record_histories(histories: list[WorkflowHistory]) -> None:
+    """With ``CLOSELOOP_RECORD_HISTORIES=1``, keep a scenario's histories as replay fixtures
+    (``tests/integration/data/histories``), so later workflow code is checked against
+    histories recorded by earlier code."""
+    if not os.environ.get("CLOSELOOP_RECORD_HISTORIES") or not histories:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "scenario").split("::")[-1].split(" ")[0]
+    HISTORY_FIXTURES.mkdir(parents=True, exist_ok=True)
+    for i, history in enumerate(histories):
+        path = HISTORY_FIXTURES / f"{test}-{i}.json"
+        path.write_text(
+            json.dumps(
+                {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+
+
+def load_history_fixtures() -> list[WorkflowHistory]:
+    """The recorded replay fixtures, by file name."""
+    found: list[WorkflowHistory] = []
+    for path in sorted(HISTORY_FIXTURES.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found.append(WorkflowHistory.from_json(data["workflow_id"], data["history"]))
+    return found
 
 
 async def run_histories(client: Client, workflow_id: str) -> list[WorkflowHistory]:
