@@ -240,6 +240,22 @@ async def test_an_operator_key_files_and_classifies(api: ApiHarness) -> None:
     assert grievance.urgency == api.app.policies.categories.leaf("PU02").default_urgency
 
 
+async def test_open311_keys_follow_the_domains_roles(api: ApiHarness) -> None:
+    """Who may file is who may receive a grievance; who classifies on filing, who may classify."""
+    number = await filed(api, role="supervisor", name="sup-open311")
+    grievance = api.app.get_by_number(number)
+    assert grievance.status is Status.CLASSIFIED and grievance.category == "PU02"
+    dept_key = api.token("department", "st.xueyuanlu")
+    response = await api.client.post(
+        f"{BASE}/requests.json?lang=en",
+        content=form_body(spec_like_fields(dept_key)),
+        headers={"Content-Type": SPEC_CONTENT_TYPE},
+    )
+    words = spec_error(response, 403)[0]
+    for role in ("department", "operator", "supervisor", "Open311 client"):
+        assert role in words, words
+
+
 async def test_idempotency_key_files_once(api: ApiHarness) -> None:
     fields = spec_like_fields(api.token("open311", name="fixmystreet"))
     headers = {"Content-Type": SPEC_CONTENT_TYPE, "Idempotency-Key": "fms-report-77"}
