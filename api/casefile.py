@@ -258,6 +258,11 @@ class _Page:
             )
         if name == "Closed":
             parts.append(self.label("outcome", event.outcome))
+        if name == "Attached":
+            parts.append(
+                f"{event.filename} ({event.media_type}, {event.size} B) sha256:{event.sha256}"
+            )
+            parts.append(event.note or "")
         if name == "Merged":
             parts.append(f"→ {event.into_number}")
         if name == "DuplicateLinked":
