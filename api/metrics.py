@@ -114,7 +114,7 @@ def _outcome(status: int, content_type: str, body: bytes) -> str:
 
 
 class MetricsMiddleware:
-    """Pure ASGI, outermost, so it sees every answer (the other middleware's 413s too)."""
+    """Pure ASGI, outside ApiMiddleware, so it sees every answer (its 413s and replays too)."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
