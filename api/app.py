@@ -16,7 +16,7 @@ from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
 from api.openapi_doc import build_openapi
-from api.routers import audit, departments, health, operators, supervisors
+from api.routers import attachments, audit, departments, health, operators, supervisors
 
 DESCRIPTION = """
 closeloop 12345 接诉即办 API: the collect → resolve → feedback loop.
@@ -33,7 +33,10 @@ Every request carries `Authorization: Bearer <token>`. Every POST honours
 
 
 def create_app(
-    build_services: Callable[[], Services], *, max_body_bytes: int = 64 * 1024
+    build_services: Callable[[], Services],
+    *,
+    max_body_bytes: int = 64 * 1024,
+    max_upload_bytes: int = 10 * 1024 * 1024,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +56,9 @@ def create_app(
         **tracing.without_native_telemetry(),
     )
     problems.install(app)
-    app.add_middleware(ApiMiddleware, max_body_bytes=max_body_bytes)
+    # An upload's body is the file plus the multipart framing and form fields.
+    upload_body = max_upload_bytes + 64 * 1024
+    app.add_middleware(ApiMiddleware, max_body_bytes=max_body_bytes, max_upload_bytes=upload_body)
     metrics.install(app)  # GET /metrics, every request and command counted
     app.add_middleware(tracing.TracingMiddleware)  # outermost: one server span per request
     app.include_router(health.router)
@@ -61,6 +66,7 @@ def create_app(
     app.include_router(departments.router)
     app.include_router(supervisors.router)
     app.include_router(audit.router)
+    app.include_router(attachments.router)
     dashboard.install(app)  # the page, its data routes and its static files
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
     # Other routers (the dashboard, Open311) are included here, one line each.

@@ -8,6 +8,7 @@ request; inline CSS with print rules, no external resources.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,8 @@ class CaseFile:
     directory: Directory
     tz: ZoneInfo
     categories: dict[str, Category] | None = None  # by code, to name the category
+    # Thumbnails of the attached images by their hash, shown in the page itself (it prints).
+    thumbnails: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -361,6 +364,32 @@ class _Page:
             )
         return table
 
+    def attachments(self) -> list[dict[str, Any]]:
+        """附件: each attached file with who attached it when, its image inline."""
+        shown = []
+        for event in self.case.events:
+            if type(event).__name__ != "Attached":
+                continue
+            thumb = self.case.thumbnails.get(event.thumbnail_sha256 or "")
+            shown.append(
+                {
+                    "version": event.originator_version,
+                    "when": self.when(event.at),
+                    "by": self.by(event),
+                    "department": self.dept(getattr(event, "department", None)),
+                    "filename": event.filename,
+                    "media_type": event.media_type,
+                    "size": f"{event.size:,}",
+                    "sha256": event.sha256,
+                    "note": event.note or "",
+                    "image": "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
+                    if thumb
+                    else None,
+                    "is_image": event.thumbnail_sha256 is not None,
+                }
+            )
+        return shown
+
     def workflow(self, section: WorkflowSection) -> dict[str, Any]:
         shown: dict[str, Any] = {"workflow_id": section.workflow_id, "note": None, "note_id": None}
         if section.error is not None:
@@ -456,5 +485,6 @@ def render(case: CaseFile, workflow: WorkflowSection, *, lang: Lang, unmasked: b
                 ("feedback", page.feedback()),
             ],
             workflow=page.workflow(workflow),
+            attachments=page.attachments(),
         )
     )

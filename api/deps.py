@@ -20,9 +20,11 @@ import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.evidence import UploadPolicy
 from api.problems import ProblemError
 from api.stores import IdempotencyStore, TokenRecord, TokenStore
 from domain.application import GrievanceApp
+from domain.evidence import BlobStore
 from domain.model import Action, Actor, Role
 from domain.rules import roles_for
 from projections.queries import ReadModels
@@ -42,6 +44,9 @@ class Services:
     # such workflow exists; raises when Temporal cannot be reached.
     workflow_history: Callable[[str], Awaitable[list[dict[str, Any]] | None]] | None = None
     max_projection_lag: int = 1000  # events behind the log before /readyz says 503
+    # Attachments: where their objects are kept (None: uploads answer 503) and what they may be.
+    blobs: BlobStore | None = None
+    uploads: UploadPolicy = field(default_factory=UploadPolicy)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:

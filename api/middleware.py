@@ -64,9 +64,13 @@ def _credential(headers: dict[str, str], scope: Scope, body: bytes) -> str:
 
 
 class ApiMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int = 64 * 1024, max_upload_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # multipart/form-data (attachments) may be larger; the routes check the file itself.
+        self.max_upload_bytes = max(max_upload_bytes or 0, max_body_bytes)
         self.log = structlog.get_logger("api.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +125,7 @@ class ApiMiddleware:
 
         await problem_response(body)(scope, no_body, send)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -130,7 +134,7 @@ class ApiMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 raise _TooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -145,14 +149,17 @@ class ApiMiddleware:
             await self.app(scope, receive, send)
             return
         too_large = ("payload-too-large", "body-too-large")
+        content_type = headers.get("content-type", "")
+        multipart = content_type.startswith("multipart/form-data")
+        limit = self.max_upload_bytes if multipart else self.max_body_bytes
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            await self._problem(scope, send, *too_large, max_bytes=self.max_body_bytes)
+        if length.isdigit() and int(length) > limit:
+            await self._problem(scope, send, *too_large, max_bytes=limit)
             return
         try:
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, limit)
         except _TooLarge:
-            await self._problem(scope, send, *too_large, max_bytes=self.max_body_bytes)
+            await self._problem(scope, send, *too_large, max_bytes=limit)
             return
 
         sent = False
@@ -172,7 +179,10 @@ class ApiMiddleware:
 
         store = services.idempotency
         credential = hashlib.sha256(_credential(headers, scope, body).encode()).hexdigest()
-        print_ = fingerprint(method, scope["path"], scope.get("query_string", b"").decode(), body)
+        # A retried upload may come with a new multipart boundary: the same request still.
+        boundary = content_type.partition("boundary=")[2].strip('"').encode() if multipart else b""
+        same = body.replace(boundary, b"") if boundary else body
+        print_ = fingerprint(method, scope["path"], scope.get("query_string", b"").decode(), same)
         stored = await anyio.to_thread.run_sync(store.get, credential, key)
         if stored is not None:
             if stored.fingerprint != print_:

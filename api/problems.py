@@ -56,6 +56,7 @@ STATUSES: dict[str, int] = {
     "method-not-allowed": 405,
     "idempotency-key-reused": 422,
     "payload-too-large": 413,
+    "unsupported-media-type": 415,
     "precondition-invalid": 422,
     "not-ready": 503,
     "internal-error": 500,

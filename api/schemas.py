@@ -271,6 +271,8 @@ class CommandAccepted(BaseModel):
     assignment_id: str | None = None
     into: str | None = None
     into_number: str | None = None
+    sha256: str | None = None  # an attachment's file
+    thumbnail_sha256: str | None = None
 
 
 class LocationPublic(BaseModel):
@@ -550,10 +552,23 @@ class BrokenLinkPublic(BaseModel):
     reason: str
 
 
+class BadObjectPublic(BaseModel):
+    """An attachment's object that an event references but is gone or no longer has its hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    grievance_id: UUID
+    version: int
+    sha256: str
+    reason: str  # object-missing | object-hash-mismatch
+
+
 class VerifyReport(BaseModel):
     intact: bool
     grievances_checked: int
     broken: list[BrokenLinkPublic]
+    objects_checked: int = 0
+    bad_objects: list[BadObjectPublic] = []
 
 
 class Health(BaseModel):

@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
-from domain import audit_reader
+from domain import audit_reader, evidence
 from domain.case_numbers import (
     NUMBER_ATTEMPTS,
     case_number_id,
@@ -34,6 +34,8 @@ from domain.case_numbers import (
 from domain.commands import (
     ArbitrateReturn,
     AssignmentCommand,
+    AttachFile,
+    AttachToAssignment,
     ClassifyGrievance,
     CloseGrievance,
     Command,
@@ -206,6 +208,7 @@ class GrievanceApp(Application[UUID]):
     iter_all_events = audit_reader.iter_all_events
     verify_grievance = audit_reader.verify_grievance
     verify_all = audit_reader.verify_all
+    verify_objects = evidence.verify_objects
 
     # --------------------------------------------------------------- pipeline
 
@@ -342,6 +345,8 @@ class GrievanceApp(Application[UUID]):
     escalate = _use_case(Escalate)
     record_feedback = _use_case(RecordFeedback)
     close_grievance = _use_case(CloseGrievance)
+    attach_file = _use_case(AttachFile)
+    attach_to_assignment = _use_case(AttachToAssignment)
 
 
 __all__ = [

@@ -227,3 +227,30 @@ class CloseGrievance(DeadlineStep, GrievanceCommand):
     """归档 without feedback, e.g. the 回访 window lapsed (outcome ``no_response``)."""
 
     outcome: str
+
+
+# ---------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachFile(GrievanceCommand):
+    """附件: a file already stored in the blob store (by its SHA-256) joins the grievance."""
+
+    sha256: str
+    media_type: str
+    size: int
+    filename: str = ""
+    thumbnail_sha256: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachToAssignment(AssignmentCommand):
+    """A department's evidence (before/after photos, documents) on its own assignment."""
+
+    sha256: str
+    media_type: str
+    size: int
+    filename: str = ""
+    thumbnail_sha256: str | None = None
+    note: str | None = None

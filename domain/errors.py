@@ -202,6 +202,7 @@ CLASS_CODES = frozenset(
 # Specific validation codes (ValidationError's first argument).
 VALIDATION_CODES = frozenset(
     {
+        "already-attached",  # sha256: this file is already on the grievance
         "already-summoned",  # departments
         "category-not-leaf",  # category, leaves
         "community-has-no-committee",  # community
@@ -223,6 +224,7 @@ VALIDATION_CODES = frozenset(
         "invalid-assignment-id",  # value
         "invalid-escalation-level",  # value, levels
         "invalid-phone",  # value
+        "invalid-digest",  # value: not 64 lowercase hex digits
         "location-needs-community",  # category handled by the community
         "location-needs-street",  # category handled by the street office
         "merge-into-itself",
@@ -239,6 +241,7 @@ VALIDATION_CODES = frozenset(
         "street-not-in-district",  # street, district
         "text-control-characters",
         "text-too-long",  # max_len
+        "too-many-attachments",  # max
         "unknown-category",  # category
         "unknown-department",  # department
         "unknown-sla-class",  # sla_class

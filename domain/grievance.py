@@ -28,7 +28,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import assignments, deadlines, guards, lifecycle
+from domain import assignments, deadlines, evidence, guards, lifecycle
 from domain.assignments import Assignment, NewAssignment
 from domain.deadlines import DISPATCH_CENTRE, EscalationRecord
 from domain.errors import UnknownAssignmentError
@@ -154,6 +154,7 @@ class Grievance(Aggregate):
         self.merged_into: str | None = None
         self.duplicates: list[str] = []
         self.final_reason: str | None = None
+        self.attachments: list[evidence.AttachmentRecord] = []
         self.applied_commands: dict[str, Applied] = {}
         self.chain_hash = GENESIS  # replaced by the event's own hash right after __init__
         self._stamp(command_id)
@@ -180,6 +181,7 @@ class Grievance(Aggregate):
     merge = lifecycle.merge
     link_duplicate = lifecycle.link_duplicate
     withdraw = lifecycle.withdraw
+    attach = evidence.attach
 
     # --------------------------------------------------------- queries (bound)
 
@@ -511,6 +513,39 @@ class Grievance(Aggregate):
             g.closed_at = self.at
             g.final_reason = self.reason
 
+    class Attached(Recorded):
+        """附件: a file in the blob store, by hash; on an assignment when a department sent it."""
+
+        sha256: str
+        media_type: str
+        size: int
+        filename: str
+        thumbnail_sha256: str | None
+        assignment_id: str | None
+        department: str | None
+        note: str | None
+
+        def change(self, g: Grievance) -> None:
+            # A read model's state kept before attachments existed has no list yet.
+            g.__dict__.setdefault("attachments", []).append(
+                evidence.AttachmentRecord(
+                    self.sha256,
+                    self.media_type,
+                    self.size,
+                    self.filename,
+                    self.thumbnail_sha256,
+                    self.assignment_id,
+                    self.department,
+                    self.note,
+                    self.principal,
+                    self.role,
+                    self.at,
+                )
+            )
+
+        def result(self) -> dict[str, Any]:
+            return {"sha256": self.sha256, "thumbnail_sha256": self.thumbnail_sha256}
+
     # ------------------------------------------------------------------- views
 
     def state(self) -> dict[str, Any]:
@@ -525,5 +560,6 @@ class Grievance(Aggregate):
         data["assignments"] = {k: asdict(v) for k, v in self.assignments.items()}
         data["escalations"] = [asdict(e) for e in self.escalations]
         data["feedback"] = [asdict(f) for f in self.feedback]
+        data["attachments"] = [asdict(a) for a in evidence.attachments(self)]
         data["applied_commands"] = {k: asdict(v) for k, v in self.applied_commands.items()}
         return data

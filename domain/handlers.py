@@ -17,7 +17,9 @@ from eventsourcing.domain import Aggregate
 
 from domain import commands as c
 from domain.assignments import NewAssignment
-from domain.errors import ValidationError
+from domain.errors import PermissionDeniedError, ValidationError
+from domain.evidence import MAX_FILENAME, check_sha256
+from domain.evidence import MAX_NOTE as MAX_ATTACHMENT_NOTE
 from domain.grievance import Grievance
 from domain.model import (
     Action,
@@ -26,6 +28,7 @@ from domain.model import (
     DeadlineKind,
     Location,
     Outcome,
+    Role,
     Satisfaction,
     Urgency,
     clean_text,
@@ -291,6 +294,40 @@ def close(app: GrievanceApp, g: Grievance, cmd: c.CloseGrievance, cid: str, now:
     outcome = parse_enum(Outcome, cmd.outcome, "outcome")
     text = reason_text(cmd.reason, required=False) or None
     g.close(cmd.actor, now, cid, outcome, text, cmd.reason_code, cmd.reason_params)
+
+
+# ---------------------------------------------------------------- evidence
+
+
+def _attachment_data(cmd: c.AttachFile | c.AttachToAssignment) -> dict[str, Any]:
+    if not isinstance(cmd.size, int) or cmd.size < 1:
+        raise ValidationError("out-of-range", field="size", value=cmd.size, min=1)
+    filename = clean_text(cmd.filename, "filename", max_len=MAX_FILENAME, required=False)
+    note = clean_text(cmd.note, "note", max_len=MAX_ATTACHMENT_NOTE, required=False) or None
+    thumbnail = cmd.thumbnail_sha256
+    return {
+        "sha256": check_sha256(cmd.sha256),
+        "media_type": clean_text(cmd.media_type, "media_type", max_len=100),
+        "size": cmd.size,
+        "filename": filename,
+        "thumbnail_sha256": check_sha256(thumbnail, "thumbnail_sha256") if thumbnail else None,
+        "note": note,
+    }
+
+
+@handles(c.AttachFile)
+def attach(app: GrievanceApp, g: Grievance, cmd: c.AttachFile, cid: str, now: datetime) -> None:
+    if cmd.actor.role is Role.OPEN311 and g.received_by != cmd.actor.principal:
+        # An Open311 client attaches only to what it filed itself.
+        raise PermissionDeniedError(action=Action.ATTACH, role=cmd.actor.role)
+    g.attach(cmd.actor, now, cid, None, **_attachment_data(cmd))
+
+
+@handles(c.AttachToAssignment)
+def attach_to_assignment(
+    app: GrievanceApp, g: Grievance, cmd: c.AttachToAssignment, cid: str, now: datetime
+) -> None:
+    g.attach(cmd.actor, now, cid, cmd.assignment_id, **_attachment_data(cmd))
 
 
 # ------------------------------------------------------- deadline steps

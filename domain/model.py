@@ -65,6 +65,8 @@ class Action(StrEnum):
     URGE = "urge"
     ESCALATE = "escalate"
     CLOSE = "close"
+    ATTACH = "attach"  # 附件 on the grievance (operators; an Open311 client on its own filing)
+    ATTACH_TO_ASSIGNMENT = "attach_to_assignment"  # a department's evidence on its assignment
 
 
 class Status(StrEnum):

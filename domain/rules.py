@@ -42,7 +42,7 @@ __all__ = [
 
 A = Action
 
-_INTAKE = frozenset({A.CLASSIFY, A.REJECT, A.MERGE, A.WITHDRAW, A.URGE, A.ESCALATE})
+_INTAKE = frozenset({A.CLASSIFY, A.REJECT, A.MERGE, A.WITHDRAW, A.URGE, A.ESCALATE, A.ATTACH})
 # While departments work: everything about assignments, plus the dispatch centre's
 # arbitration, summons, chasing and ending the grievance early.
 _WORKING = frozenset(
@@ -60,6 +60,8 @@ _WORKING = frozenset(
         A.ESCALATE,
         A.MERGE,
         A.WITHDRAW,
+        A.ATTACH,
+        A.ATTACH_TO_ASSIGNMENT,
     }
 )
 
@@ -70,7 +72,9 @@ STATUS_ACTIONS: Mapping[Status, frozenset[Action]] = MappingProxyType(
         Status.DISPATCHED: _WORKING,
         Status.IN_PROGRESS: _WORKING | {A.RESOLVE},
         Status.RETURNED: _WORKING,
-        Status.RESOLVED: frozenset({A.RECORD_FEEDBACK, A.CLOSE, A.URGE, A.ESCALATE}),
+        Status.RESOLVED: frozenset(
+            {A.RECORD_FEEDBACK, A.CLOSE, A.URGE, A.ESCALATE, A.ATTACH, A.ATTACH_TO_ASSIGNMENT}
+        ),
         Status.CLOSED: frozenset(),
         Status.REJECTED: frozenset(),
         Status.MERGED: frozenset(),
@@ -101,6 +105,19 @@ ASSIGNMENT_RULES: Mapping[Action, AssignmentRule] = MappingProxyType(
         A.COMPLETE_PART: AssignmentRule(_SIGNED_FOR, frozenset({AssignmentRole.ASSISTING})),
         A.RESOLVE: AssignmentRule(_SIGNED_FOR, frozenset({AssignmentRole.LEAD})),
         A.REPORT_IN: AssignmentRule(_DISPATCHED, frozenset({AssignmentRole.SUMMONED})),
+        # Evidence (before/after photos) while it works on it and right after it finished.
+        A.ATTACH_TO_ASSIGNMENT: AssignmentRule(
+            frozenset(
+                {
+                    AssignmentState.DISPATCHED,
+                    AssignmentState.SIGNED_FOR,
+                    AssignmentState.COMPLETED,
+                    AssignmentState.RESOLVED,
+                    AssignmentState.REPORTED_IN,
+                }
+            ),
+            frozenset(AssignmentRole),
+        ),
     }
 )
 
@@ -130,6 +147,8 @@ ACTION_ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         A.URGE: frozenset({Role.SYSTEM, Role.SUPERVISOR, Role.OPERATOR}),
         A.ESCALATE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
         A.CLOSE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
+        A.ATTACH: frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311}),
+        A.ATTACH_TO_ASSIGNMENT: _DEPARTMENT,
     }
 )
 

@@ -25,6 +25,7 @@ from api.problems import ProblemError
 from api.routers.common import problems, set_version
 from api.schemas import (
     AuditEvents,
+    BadObjectPublic,
     BrokenLinkPublic,
     DeadlineAt,
     DeadlineRecordPublic,
@@ -38,6 +39,7 @@ from api.views import audit_event, grievance_public
 from domain import audit
 from domain.application import GrievanceApp
 from domain.errors import GrievanceNotFoundError
+from domain.evidence import sha256_hex
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = structlog.get_logger("api.audit")
@@ -236,6 +238,12 @@ async def audit_casefile(
     def gather() -> casefile.CaseFile:
         events = _history(app, grievance_id)
         now = app.clock()
+        thumbnails: dict[str, bytes] = {}
+        for event in events:
+            thumb = getattr(event, "thumbnail_sha256", None)
+            data = services.blobs.get(thumb) if thumb and services.blobs is not None else None
+            if data is not None and sha256_hex(data) == thumb:
+                thumbnails[thumb] = data
         return casefile.CaseFile(
             events=events,
             deadlines=audit.deadline_history(events, now),
@@ -243,6 +251,7 @@ async def audit_casefile(
             generated_at=now,
             directory=app.policies.directory,
             tz=app.policies.calendar.tz,
+            thumbnails=thumbnails,
         )
 
     case = await anyio.to_thread.run_sync(gather)
@@ -269,6 +278,7 @@ async def audit_casefile(
 @router.get("/verify", response_model=VerifyReport, **AUDIT_READ)
 def verify(
     app: AppDep,
+    services: ServicesDep,
     grievance: Annotated[UUID | None, Query(description="check only this grievance")] = None,
 ) -> VerifyReport:
     """Recompute the hash chains; report the first broken link of each grievance."""
@@ -284,8 +294,21 @@ def verify(
             version=link.version,
             event_type=link.event_type,
         )
+    objects, bad = (
+        app.verify_objects(services.blobs, grievance) if services.blobs is not None else (0, [])
+    )
+    for item in bad:
+        log.warning(
+            "attachment object bad",
+            grievance_id=str(item.grievance_id),
+            version=item.version,
+            sha256=item.sha256,
+            reason=item.reason,
+        )
     return VerifyReport(
-        intact=not broken,
+        intact=not broken and not bad,
         grievances_checked=checked,
         broken=[BrokenLinkPublic.model_validate(b) for b in broken],
+        objects_checked=objects,
+        bad_objects=[BadObjectPublic.model_validate(b) for b in bad],
     )

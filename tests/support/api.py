@@ -125,6 +125,7 @@ def build_services(
     temporal_reachable: Callable[[], Awaitable[bool]] | None = None,
     app_class: type[GrievanceApp] = GrievanceApp,
 ) -> Services:
+    from api.blobs import FilesystemBlobStore
     from projections.queries import ReadModels
 
     app = app_class(dict(env), clock=clock)
@@ -136,6 +137,7 @@ def build_services(
         tokens=TokenStore(db),
         idempotency=IdempotencyStore(db),
         temporal_reachable=temporal_reachable,
+        blobs=FilesystemBlobStore(tmp_path / "blobs"),
         closers=[app.close, read_models.close, db.close],
     )
 

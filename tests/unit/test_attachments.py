@@ -1,0 +1,227 @@
+"""Attachments over HTTP with the filesystem blob store: operators and departments upload,
+everyone allowed reads, bad files get a clear 4xx and leave nothing behind, and the audit
+check names a deleted or corrupted object."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from PIL import Image
+
+from api.blobs import FilesystemBlobStore
+from api.evidence import UploadPolicy, check
+from domain.evidence import sha256_hex
+from tests.conftest import FakeClock
+from tests.support.api import ApiHarness, api_harness, sqlite_env
+
+GPS_IFD = 0x8825
+
+
+def jpeg(size: tuple[int, int] = (640, 480), *, gps: bool = True, color: str = "red") -> bytes:
+    """A JPEG photo with a capture time and (by default) GPS coordinates in its EXIF."""
+    image = Image.new("RGB", size, color)
+    exif = Image.Exif()
+    exif[0x0132] = "2026:12:01 09:30:00"  # DateTime
+    if gps:
+        exif[GPS_IFD] = {1: "N", 2: (39.0, 59.0, 0.0), 3: "E", 4: (116.0, 18.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (50, 40), (0, 128, 0, 255)).save(out, "PNG")
+    return out.getvalue()
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def blob_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+@pytest.fixture
+async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
+        yield harness
+
+
+async def upload(
+    api: ApiHarness,
+    path: str,
+    role: str,
+    data: bytes,
+    name: str = "photo.jpg",
+    department: str | None = None,
+    **headers: str,
+) -> Any:
+    return await api.client.post(
+        path,
+        files={"file": (name, data, "application/octet-stream")},
+        data={"note": "现场照片"},
+        headers=api.auth(role, department, **headers),
+    )
+
+
+def test_gps_is_stripped_other_metadata_kept_and_a_thumbnail_made() -> None:
+    checked = check(jpeg((1200, 900)), "IMG_0001.JPG", UploadPolicy())
+    assert checked.media_type == "image/jpeg" and checked.gps_removed
+    stored = Image.open(io.BytesIO(checked.data))
+    assert GPS_IFD not in stored.getexif()
+    assert stored.getexif()[0x0132] == "2026:12:01 09:30:00"
+    assert checked.thumbnail is not None
+    assert max(Image.open(io.BytesIO(checked.thumbnail)).size) == 320
+    assert checked.sha256 == sha256_hex(checked.data)
+
+
+async def test_operator_and_department_attach_and_everyone_allowed_reads(
+    api: ApiHarness, tmp_path: Path
+) -> None:
+    dispatched = await api.dispatched()
+    gid, lead = dispatched["id"], dispatched["assignments"][0]
+    r = await upload(api, f"/v1/grievances/{gid}/attachments", "operator", jpeg())
+    assert r.status_code == 200, r.text
+    photo = r.json()["sha256"]
+    assert r.json()["thumbnail_sha256"]
+    owner = api.app.get_grievance(UUID(gid)).assignment(lead).department
+    r = await upload(
+        api, f"/v1/assignments/{lead}/attachments", "department", PDF, "办结报告.pdf", owner
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()["sha256"]
+
+    listed = await api.get(f"/v1/grievances/{gid}/attachments", "supervisor")
+    items = listed.json()["items"]
+    assert [i["sha256"] for i in items] == [photo, report]
+    assert items[1]["department"] == owner and items[1]["assignment_id"] == lead
+    assert items[1]["role"] == "department" and items[1]["media_type"] == "application/pdf"
+
+    got = await api.get(items[0]["url"], "department", owner)
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["cache-control"] == "no-store"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert sha256_hex(got.content) == photo
+    assert GPS_IFD not in Image.open(io.BytesIO(got.content)).getexif()
+    thumb = await api.get(items[0]["thumbnail_url"], "operator")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+
+    events = (await api.get(f"/v1/audit/grievances/{gid}/events", "supervisor")).json()
+    attached = [e for e in events["events"] if e["type"] == "Attached"]
+    assert [e["data"]["sha256"] for e in attached] == [photo, report]
+    assert attached[0]["principal"] and attached[0]["data"]["size"] > 0
+
+    casefile = await api.get(f"/v1/audit/grievances/{gid}/casefile", "supervisor")
+    assert casefile.status_code == 200
+    assert "data:image/jpeg;base64," in casefile.text and "办结报告.pdf" in casefile.text
+
+
+async def test_who_may_not_attach_or_read(api: ApiHarness) -> None:
+    dispatched = await api.dispatched()
+    gid, lead = dispatched["id"], dispatched["assignments"][0]
+    owner = api.app.get_grievance(UUID(gid)).assignment(lead).department
+    r = await upload(api, f"/v1/grievances/{gid}/attachments", "department", jpeg(), "a.jpg", owner)
+    assert r.status_code == 403
+    stranger = "hd.water" if owner != "hd.water" else "hd.urban"
+    r = await upload(
+        api, f"/v1/assignments/{lead}/attachments", "department", jpeg(), "a.jpg", stranger
+    )
+    assert r.status_code == 403
+    r = await upload(api, f"/v1/grievances/{gid}/attachments", "operator", jpeg())
+    sha = r.json()["sha256"]
+    assert (await api.get(f"/v1/grievances/{gid}/attachments/{sha}", "open311")).status_code == 403
+    assert (
+        await api.get(f"/v1/grievances/{gid}/attachments/{sha}", "department", stranger)
+    ).status_code == 403
+    assert (
+        await api.get(f"/v1/grievances/{gid}/attachments/{'0' * 64}", "operator")
+    ).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"GIF89a" + b"\0" * 100, 415, "unsupported-media-type"),
+        (b"<html><script>alert(1)</script></html>", 415, "unsupported-media-type"),
+        (jpeg()[:2000], 422, "invalid-request"),
+        (PDF[:-7], 422, "invalid-request"),
+        (b"", 422, "invalid-request"),
+    ],
+    ids=["gif", "html-named-jpg", "truncated-jpeg", "truncated-pdf", "empty"],
+)
+async def test_bad_files_are_refused_and_leave_nothing(
+    api: ApiHarness, tmp_path: Path, data: bytes, status: int, code: str
+) -> None:
+    created = await api.new_grievance()
+    r = await upload(api, f"/v1/grievances/{created['id']}/attachments", "operator", data)
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == code and r.json()["field"] == "file"
+    assert blob_files(tmp_path / "blobs") == []
+    assert len(api.app.history(UUID(created["id"]))) == 1
+
+
+async def test_too_large_is_413_and_leaves_nothing(api: ApiHarness, tmp_path: Path) -> None:
+    created = await api.new_grievance()
+    api.services.uploads = UploadPolicy(max_bytes=20_000)
+    big = jpeg((1500, 1500), color="white") + b"\0" * 30_000
+    r = await upload(api, f"/v1/grievances/{created['id']}/attachments", "operator", big)
+    assert r.status_code == 413 and r.json()["code"] == "payload-too-large"
+    assert "20000" in r.json()["detail"]
+    assert blob_files(tmp_path / "blobs") == []
+
+
+async def test_a_refused_command_removes_the_objects_it_stored(
+    api: ApiHarness, tmp_path: Path
+) -> None:
+    created = await api.new_grievance()
+    gid = created["id"]
+    r = await api.post(f"/v1/grievances/{gid}/reject", "operator", {"reason": "不属于受理范围"})
+    assert r.status_code == 200
+    r = await upload(api, f"/v1/grievances/{gid}/attachments", "operator", png(), "a.png")
+    assert r.status_code == 409, r.text
+    assert blob_files(tmp_path / "blobs") == []
+
+
+async def test_the_same_upload_retried_with_its_key_is_recorded_once(api: ApiHarness) -> None:
+    created = await api.new_grievance()
+    path = f"/v1/grievances/{created['id']}/attachments"
+    first = await upload(api, path, "operator", png(), "a.png", **{"Idempotency-Key": "up-1"})
+    again = await upload(api, path, "operator", png(), "a.png", **{"Idempotency-Key": "up-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    twice = await upload(api, path, "operator", png(), "a.png")
+    assert twice.status_code == 422  # already attached
+    assert (
+        len([e for e in api.app.history(UUID(created["id"])) if type(e).__name__ == "Attached"])
+        == 1
+    )
+
+
+async def test_audit_verify_names_a_deleted_or_corrupted_object(
+    api: ApiHarness, tmp_path: Path
+) -> None:
+    created = await api.new_grievance()
+    gid = created["id"]
+    path = f"/v1/grievances/{gid}/attachments"
+    one = (await upload(api, path, "operator", png(), "a.png")).json()["sha256"]
+    two = (await upload(api, path, "operator", PDF, "b.pdf")).json()["sha256"]
+    report = (await api.get("/v1/audit/verify", "supervisor")).json()
+    assert report["intact"] and report["objects_checked"] == 3  # png, its thumbnail, pdf
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    store.path(one).unlink()
+    store.path(two).write_bytes(PDF + b"tampered")
+    report = (await api.get("/v1/audit/verify", "supervisor")).json()
+    assert not report["intact"]
+    bad = {b["sha256"]: b["reason"] for b in report["bad_objects"]}
+    assert bad == {one: "object-missing", two: "object-hash-mismatch"}
+    r = await api.get(f"/v1/grievances/{gid}/attachments/{two}", "operator")
+    assert r.status_code == 500
