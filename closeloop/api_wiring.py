@@ -46,6 +46,7 @@ def build_api_services(
     with_temporal: bool = True,
 ) -> Services:
     """The GrievanceApp, read models, token and idempotency stores for one API process."""
+    from closeloop.blobs import build_blob_store, upload_policy
     from closeloop.bootstrap import build_app
     from closeloop.temporal import LazyClient
     from projections.queries import ReadModels
@@ -60,6 +61,8 @@ def build_api_services(
         closers.append(read_models.close)
         db = api_database(settings)
         closers.append(db.close)
+        blobs = build_blob_store(settings)
+        closers.append(blobs.close)
     except BaseException:
         for closer in reversed(closers):
             closer()
@@ -71,5 +74,7 @@ def build_api_services(
         idempotency=IdempotencyStore(db),
         temporal_reachable=temporal_probe(temporal) if temporal else None,
         workflow_history=history_reader(temporal) if temporal else None,
+        blobs=blobs,
+        uploads=upload_policy(settings),
         closers=closers,
     )

@@ -56,6 +56,29 @@ class Settings(BaseSettings):
     api_graceful_timeout: int = Field(
         8, ge=0, description="Seconds in-flight requests get to finish on SIGTERM."
     )
+    blob_store: Literal["files", "s3"] = Field(
+        "files",
+        description="Where attachments are kept: files (under the var dir) or s3 (S3-compatible).",
+    )
+    blob_dir: Path | None = Field(None, description="files: the directory; unset = var/blobs.")
+    s3_endpoint_url: str | None = Field(
+        None, description="s3: the endpoint, e.g. https://minio.internal:9000; unset = AWS."
+    )
+    s3_bucket: str | None = Field(None, description="s3: the bucket (must exist).")
+    s3_prefix: str = Field("", description="s3: a key prefix inside the bucket, e.g. closeloop/.")
+    s3_region: str = Field("us-east-1", description="s3: the region name the store expects.")
+    s3_access_key_id: str | None = Field(None, description="s3: access key (a secret file).")
+    s3_secret_access_key: str | None = Field(None, description="s3: secret key (a secret file).")
+    s3_addressing_style: Literal["path", "virtual", "auto"] = Field(
+        "path", description="s3: path (MinIO, Ceph RGW) or virtual-hosted buckets."
+    )
+    attachment_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest attachment accepted (413 above)."
+    )
+    attachment_types: str = Field(
+        "image/jpeg,image/png,image/webp,application/pdf",
+        description="Accepted attachment types, judged by content (a subset of the default).",
+    )
     webhook_secrets_file: Path | None = Field(
         None, description="JSON {department: {url, secret}} for signed outbound notifications."
     )
@@ -88,6 +111,19 @@ class Settings(BaseSettings):
         if scheme not in ("postgresql", "postgres"):
             raise ValueError("CLOSELOOP_DATABASE_URL must be a postgresql:// URL")
         return value
+
+    @field_validator("attachment_types")
+    @classmethod
+    def _check_types(cls, value: str) -> str:
+        known = {"image/jpeg", "image/png", "image/webp", "application/pdf"}
+        given = [v.strip() for v in value.split(",") if v.strip()]
+        if not given or not set(given) <= known:
+            raise ValueError(f"CLOSELOOP_ATTACHMENT_TYPES must be some of {sorted(known)}")
+        return ",".join(given)
+
+    @property
+    def blob_path(self) -> Path:
+        return self.blob_dir or self.var_dir / "blobs"
 
     @property
     def uses_postgres(self) -> bool:

@@ -23,7 +23,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = configured_settings()
     configure_tracing(settings, "api")  # CLOSELOOP_TRACING; off by default
-    app = create_app(lambda: build_api_services(settings), max_body_bytes=settings.max_body_bytes)
+    app = create_app(
+        lambda: build_api_services(settings),
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.attachment_max_bytes,
+    )
     uvicorn.run(
         app,
         host=args.host or settings.api_host,

@@ -24,30 +24,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from closeloop.blobs import build_blob_store
     from closeloop.bootstrap import build_app
 
     app = build_app()
+    blobs = build_blob_store()
     try:
         if args.grievance is not None:
             link = app.verify_grievance(args.grievance)
             checked, broken = 1, [] if link is None else [link]
         else:
             checked, broken = app.verify_all()
+        # Every object an Attached event references must exist and still have its hash.
+        objects, bad = app.verify_objects(blobs, args.grievance)
     finally:
+        blobs.close()
         app.close()
     report = {
         "checked": checked,
-        "intact": not broken,
+        "intact": not broken and not bad,
         "broken": [dict(asdict(b), grievance_id=str(b.grievance_id)) for b in broken],
+        "objects_checked": objects,
+        "bad_objects": [dict(asdict(b), grievance_id=str(b.grievance_id)) for b in bad],
     }
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
-    elif not broken:
+        return 0 if report["intact"] else 1
+    if not broken:
         print(t("cli.audit-intact", args.lang, checked=checked))
-    else:
-        expected, found = t("cli.audit-expected", args.lang), t("cli.audit-found", args.lang)
-        for b in broken:
-            why = broken_link_text(b, args.lang)
-            line = t("cli.audit-broken", args.lang, **asdict(b), why=why)
-            print(f"{line}\n  {expected}: {b.expected}\n  {found}: {b.found}", file=sys.stderr)
-    return 0 if not broken else 1
+    expected, found = t("cli.audit-expected", args.lang), t("cli.audit-found", args.lang)
+    for b in broken:
+        why = broken_link_text(b, args.lang)
+        line = t("cli.audit-broken", args.lang, **asdict(b), why=why)
+        print(f"{line}\n  {expected}: {b.expected}\n  {found}: {b.found}", file=sys.stderr)
+    if not bad:
+        print(t("cli.audit-objects-intact", args.lang, checked=objects))
+    for item in bad:
+        why = t(f"integrity.{item.reason}", args.lang)
+        print(t("cli.audit-object-bad", args.lang, **asdict(item), why=why), file=sys.stderr)
+    return 0 if report["intact"] else 1

@@ -79,6 +79,11 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/audit/departments/cm.xyl-01/lateness", None, {OP, SUP}),
     ("GET", "/v1/audit/verify", None, {OP, SUP}),
     ("GET", "/v1/kpis", None, {SUP}),
+    # Uploads without a file are 422 for who may; Open311 reads only what it filed.
+    ("POST", G + "/attachments", None, may(Action.ATTACH)),
+    ("POST", A + "/attachments", None, may(Action.ATTACH_TO_ASSIGNMENT)),
+    ("GET", G + "/attachments", None, {OP, SUP, DEPT}),
+    ("GET", G + "/attachments/" + "0" * 64, None, {OP, SUP, DEPT}),
 ]
 PUBLIC = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs")]
 
@@ -105,7 +110,8 @@ def test_matrix_covers_every_route() -> None:
             p.split("?")[0]
             .replace("{gid}", "{grievance_id}")
             .replace("{aid}", "{assignment_id}")
-            .replace("/departments/cm.xyl-01/", "/departments/{code}/"),
+            .replace("/departments/cm.xyl-01/", "/departments/{code}/")
+            .replace("0" * 64, "{sha256}"),
         )
         for m, p, _, _ in MATRIX
     }

@@ -434,7 +434,12 @@ async def test_assignment_errors_unknown_malformed_and_foreign(api: ApiHarness) 
     problem(r, 403, "not-assigned")
     r = await api.post(f"/v1/assignments/{aid}/report-in", "department", None, "cm.xyl-01")
     body = problem(r, 409, "illegal-assignment-transition")
-    assert body["allowed_actions"] == ["request_extension", "return", "sign_for"]
+    assert body["allowed_actions"] == [
+        "attach_to_assignment",
+        "request_extension",
+        "return",
+        "sign_for",
+    ]
 
 
 # ---------------------------------------------------------------- supervisors
@@ -579,9 +584,12 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
         for method, op in methods.items()
         if path.startswith(("/v1/", "/healthz", "/readyz"))
     ]
-    assert len(operations) == 33  # 29 + the audit routes (lateness x2, casefile, verify)
+    # 29 + the audit routes (lateness x2, casefile, verify) + attachments (2 uploads, 2 reads)
+    assert len(operations) == 37
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
+        if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:
+            continue  # an upload: the file is its example
         if method == "post":
             content = op["requestBody"]["content"]["application/json"]["schema"]
             ref = content.get("$ref") or next(

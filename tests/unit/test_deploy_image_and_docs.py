@@ -181,7 +181,7 @@ def test_roles_without_a_port_pass(healthcheck: ModuleType) -> None:
 def _readme_table_vars() -> list[str]:
     text = (DEPLOY / "README.md").read_text()
     section = text.split("## Settings: every environment variable", 1)[1]
-    return re.findall(r"^\| `(CLOSELOOP_[A-Z_]+)` \|", section, flags=re.MULTILINE)
+    return re.findall(r"^\| `(CLOSELOOP_[A-Z0-9_]+)` \|", section, flags=re.MULTILINE)
 
 
 def test_readme_table_lists_every_setting_once() -> None:

@@ -607,7 +607,14 @@ def test_resolved_grievance_cannot_be_withdrawn(app: GrievanceApp) -> None:
     case = resolved_case(app, "PM01")
     with pytest.raises(IllegalTransitionError) as info:
         app.withdraw_grievance(case.id, OPERATOR, reason="x")
-    assert info.value.allowed == ["close", "escalate", "record_feedback", "urge"]
+    assert info.value.allowed == [
+        "attach",
+        "attach_to_assignment",
+        "close",
+        "escalate",
+        "record_feedback",
+        "urge",
+    ]
 
 
 # ---------------------------------------------- idempotency and versions
@@ -663,7 +670,12 @@ def test_early_resolve_names_every_pending_assisting_department(app: GrievanceAp
     assert error.reason == "waiting-for-assisting"
     assert sorted(error.params["departments"]) == pending == ["cm.xyl-01", "hd.fire"]
     assert "resolve" not in error.allowed and "resolve" not in error.params["allowed"]
-    assert error.allowed == ["report_progress", "request_extension", "return"]
+    assert error.allowed == [
+        "attach_to_assignment",
+        "report_progress",
+        "request_extension",
+        "return",
+    ]
     assert case.g.status is Status.IN_PROGRESS
 
 
@@ -677,4 +689,10 @@ def test_refusals_never_list_the_refused_action(app: GrievanceApp) -> None:
     with pytest.raises(AssignmentStateError) as again:
         app.sign_for(lead, case.dept(lead))
     assert "sign_for" not in again.value.allowed
-    assert again.value.allowed == ["report_progress", "request_extension", "resolve", "return"]
+    assert again.value.allowed == [
+        "attach_to_assignment",
+        "report_progress",
+        "request_extension",
+        "resolve",
+        "return",
+    ]
