@@ -50,6 +50,7 @@ from api.open311.intake import (
     coordinates,
     parse_form,
 )
+from api.open311.media import Media, attach_media, check_media, read_multipart
 from api.open311.places import locate
 from api.open311.render import Format, Open311Error, error, render, render_error
 from api.open311.views import request_public, service_notice
@@ -117,6 +118,16 @@ _FORM_SCHEMA: dict[str, Any] = {
     "properties": {name: {"type": "string"} for name in SINGLE_FIELDS},
     "additionalProperties": {"type": "string"},
     "description": "Extra fields as attribute[CODE]=value (attribute[CODE][]=v for lists).",
+}
+
+
+# The same form as multipart/form-data, with a ``media`` file (a photo or document).
+_MULTIPART_SCHEMA: dict[str, Any] = {
+    **_FORM_SCHEMA,
+    "properties": {
+        **_FORM_SCHEMA["properties"],
+        "media": {"type": "string", "format": "binary"},
+    },
 }
 
 
@@ -315,11 +326,15 @@ def service_definition(
 # -------------------------------------------------------------------- requests
 
 
-def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
-    """POST Service Request, after the body was read: checks, then 受理 (and 梳理)."""
+def _file_request(
+    request: Request, form: Form, lang: Lang, media: Media | None = None
+) -> dict[str, Any]:
+    """POST Service Request, after the body was read: checks, then 受理 (and 梳理), and the
+    uploaded ``media`` attached."""
     services = _services(request)
     app = services.app
     principal = _authenticate(request, lang, FILERS, key=form.get("api_key"))
+    checked = check_media(services, media, lang)
     catalog = _catalog(request)
     _check_jurisdiction(request, catalog, form.get("jurisdiction_id"))
     code = form.get("service_code")
@@ -399,6 +414,8 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
             reason="Open311 service_code",
             command_id=f"{command_id}/classify" if command_id else None,
         )
+    if checked is not None:
+        attach_media(services, checked, result.grievance_id, principal.actor, command_id)
     log.info(
         "open311 request filed",
         number=result.number,
@@ -421,7 +438,10 @@ def _file_request(request: Request, form: Form, lang: Lang) -> dict[str, Any]:
         "x-roles": role_names(FILERS),
         "requestBody": {
             "required": True,
-            "content": {"application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA}},
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
+                "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+            },
         },
     },
 )
@@ -430,6 +450,10 @@ async def create_request(fmt: FormatParam, request: Request) -> Response:
     lang = choose_language(request)
     body = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media: Media | None = None
+    if content_type == "multipart/form-data":  # with a ``media`` upload
+        body, media = await read_multipart(request, _services(request).uploads)
+        content_type = "application/x-www-form-urlencoded"
 
     def work() -> Response:
         def build(chosen: Format) -> Response:
@@ -442,7 +466,7 @@ async def create_request(fmt: FormatParam, request: Request) -> Response:
                         "send the request as application/x-www-form-urlencoded",
                     ),
                 )
-            created = _file_request(request, parse_form(body, lang), lang)
+            created = _file_request(request, parse_form(body, lang), lang, media)
             return render([created], chosen, "service_requests", status=201)
 
         return _answer(fmt, build, lang)

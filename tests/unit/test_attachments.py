@@ -225,3 +225,57 @@ async def test_audit_verify_names_a_deleted_or_corrupted_object(
     assert bad == {one: "object-missing", two: "object-hash-mismatch"}
     r = await api.get(f"/v1/grievances/{gid}/attachments/{two}", "operator")
     assert r.status_code == 500
+
+
+async def open311_file(api: ApiHarness, key: str, data: bytes | None) -> Any:
+    form = {
+        "api_key": key,
+        "service_code": "PM03",
+        "address_id": "xyl-01",
+        "phone": "13812345678",
+        "description": "楼道堆放杂物，附现场照片",
+    }
+    files = {"media": ("IMG_2001.jpg", data, "image/jpeg")} if data is not None else None
+    return await api.client.post("/open311/v2/requests.json", data=form, files=files)
+
+
+async def test_an_open311_client_files_with_media_and_only_it_reads_it(
+    api: ApiHarness, tmp_path: Path
+) -> None:
+    key = api.token("open311")
+    r = await open311_file(api, key, jpeg())
+    assert r.status_code == 201, r.text
+    number = r.json()[0]["service_request_id"]
+    g = api.app.get_by_number(number)
+    [record] = g.attachments
+    assert record.role == "open311" and record.filename == "IMG_2001.jpg"
+    own = await api.client.get(
+        f"/v1/grievances/{g.id}/attachments", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert own.status_code == 200 and own.json()["items"][0]["sha256"] == record.sha256
+    photo = await api.client.get(
+        own.json()["items"][0]["url"], headers={"Authorization": f"Bearer {key}"}
+    )
+    assert photo.status_code == 200
+    assert GPS_IFD not in Image.open(io.BytesIO(photo.content)).getexif()
+    other = api.services.tokens.create("open311", name="another-app")[1]
+    denied = await api.client.get(
+        f"/v1/grievances/{g.id}/attachments/{record.sha256}",
+        headers={"Authorization": f"Bearer {other}"},
+    )
+    assert denied.status_code == 403
+    public = await api.client.get(f"/open311/v2/requests/{number}.json?api_key={other}")
+    assert record.sha256 not in public.text
+    mine = await api.client.get(f"/open311/v2/requests/{number}.json?api_key={key}")
+    assert mine.status_code == 200 and record.sha256 not in mine.text
+
+
+async def test_an_open311_bad_media_files_nothing(api: ApiHarness, tmp_path: Path) -> None:
+    key = api.token("open311")
+    r = await open311_file(api, key, b"MZ\x90\x00 not a photo")
+    assert r.status_code == 415, r.text
+    assert r.json()[0]["code"] == 415
+    r = await open311_file(api, key, jpeg()[:1000])
+    assert r.status_code == 400
+    assert blob_files(tmp_path / "blobs") == []
+    assert list(api.app.iter_all_events()) == []
