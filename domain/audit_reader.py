@@ -64,7 +64,7 @@ def department_lateness(
     return sorted(missed, key=lambda r: (r.due, r.number))
 
 
-def _grievance_notifications(app: GrievanceApp, page: int) -> Iterator[Any]:
+def grievance_notifications(app: GrievanceApp, page: int) -> Iterator[Any]:
     """Stored grievance events in log order (case-number claims left out), undecoded."""
     start = 1
     while True:
@@ -79,7 +79,7 @@ def _grievance_notifications(app: GrievanceApp, page: int) -> Iterator[Any]:
 
 def iter_all_events(app: GrievanceApp, page: int = 500) -> Iterator[DomainEventProtocol[UUID]]:
     """Every grievance event in log order (case-number claims left out)."""
-    for notification in _grievance_notifications(app, page):
+    for notification in grievance_notifications(app, page):
         yield app.mapper.to_domain_event(notification)
 
 
@@ -112,7 +112,7 @@ def verify_all(app: GrievanceApp, page: int = 500) -> tuple[int, list[BrokenLink
     """Walk the whole log; answer (grievances checked, first broken link of each)."""
     previous: dict[UUID, tuple[str, int]] = {}
     broken: dict[UUID, BrokenLink] = {}
-    for notification in _grievance_notifications(app, page):
+    for notification in grievance_notifications(app, page):
         gid = UUID(str(notification.originator_id))
         if gid in broken:
             continue

@@ -105,6 +105,7 @@ class BadObject:
     reason: str  # object-missing | object-hash-mismatch (see OBJECT_REASONS)
 
 
+ATTACHED_TOPIC = ":Grievance.Attached"
 OBJECT_REASONS = frozenset({"object-missing", "object-hash-mismatch"})
 
 
@@ -121,14 +122,25 @@ def check_object(store: BlobStore, sha256: str) -> str | None:
 def verify_objects(
     app: GrievanceApp, store: BlobStore, grievance_id: UUID | None = None
 ) -> tuple[int, list[BadObject]]:
-    """Check every object the ``Attached`` events reference: (objects checked, bad ones)."""
-    events: Iterable[Any] = (
-        app.history(grievance_id) if grievance_id is not None else app.iter_all_events()
+    """Check every object the ``Attached`` events reference: (objects checked, bad ones).
+
+    Reads the stored events themselves; one that no longer decodes is left to the hash
+    chain's check, which names it."""
+    from domain.audit_reader import grievance_notifications
+
+    stored: Iterable[Any] = (
+        app.recorder.select_events(grievance_id)
+        if grievance_id is not None
+        else grievance_notifications(app, 500)
     )
     checked: dict[str, str | None] = {}
     bad: list[BadObject] = []
-    for event in events:
-        if type(event).__name__ != "Attached":
+    for item in stored:
+        if not item.topic.endswith(ATTACHED_TOPIC):
+            continue
+        try:
+            event = app.mapper.to_domain_event(item)
+        except Exception:
             continue
         for sha in referenced(event):
             if sha not in checked:

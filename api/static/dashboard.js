@@ -60,6 +60,74 @@
     for (const item of items) body.appendChild(row(item));
   }
 
+  // A case number that opens the grievance's view (status and attachments).
+  function numberCell(id, number) {
+    const td = document.createElement("td");
+    if (!id) {
+      td.textContent = number || "—";
+      return td;
+    }
+    const link = document.createElement("a");
+    link.href = "#grievance";
+    link.className = "number";
+    link.textContent = number;
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      showGrievance(id).catch((error) => say(S.failed + ": " + error.message));
+    });
+    td.appendChild(link);
+    return td;
+  }
+
+  // Files are read with the bearer token, so they come as blobs, never as plain links.
+  async function fetchBlob(path) {
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + token() } });
+    if (!response.ok) throw new ApiError(response.status, response.statusText);
+    return URL.createObjectURL(await response.blob());
+  }
+
+  async function showGrievance(id) {
+    const [g, files] = await Promise.all([
+      api("/v1/grievances/" + id),
+      api("/v1/grievances/" + id + "/attachments"),
+    ]);
+    $("#grievance-number").textContent = g.number;
+    $("#grievance-status").textContent = term("status", g.status);
+    fill("#attachment-table", files.items, (a) => {
+      const tr = document.createElement("tr");
+      const preview = document.createElement("td");
+      if (a.thumbnail_url) {
+        const img = document.createElement("img");
+        img.className = "thumb";
+        img.alt = a.filename;
+        preview.appendChild(img);
+        fetchBlob(a.thumbnail_url).then((url) => { img.src = url; }).catch(() => { img.alt = "—"; });
+      } else {
+        preview.textContent = a.media_type;
+      }
+      tr.appendChild(preview);
+      const name = document.createElement("td");
+      const link = document.createElement("a");
+      link.href = "#";
+      link.textContent = a.filename;
+      link.addEventListener("click", async (event) => {
+        event.preventDefault();
+        const save = document.createElement("a");
+        save.href = await fetchBlob(a.url);
+        save.download = a.filename;
+        save.click();
+      });
+      name.appendChild(link);
+      tr.appendChild(name);
+      tr.appendChild(cell(Math.ceil(a.size / 1024) + " KiB", "num"));
+      tr.appendChild(cell(a.principal + " (" + term("role", a.role) + ")" + (a.department ? " · " + deptName(a.department) : "")));
+      tr.appendChild(cell(when(a.at)));
+      return tr;
+    });
+    $("#grievance").hidden = false;
+    $("#grievance").scrollIntoView();
+  }
+
   function token() {
     return localStorage.getItem(TOKEN_KEY) || "";
   }
@@ -156,7 +224,7 @@
       const tr = document.createElement("tr");
       tr.className = "late";
       const late = (g.overdue_deadlines && g.overdue_deadlines[0]) || g.next_deadline || {};
-      tr.appendChild(cell(g.number));
+      tr.appendChild(numberCell(g.id, g.number));
       tr.appendChild(cell(term("status", g.status)));
       // Whoever owes the lapsed deadline (the lead, an assisting department or the centre).
       tr.appendChild(cell(deptName(late.department || g.lead_department)));
@@ -177,7 +245,7 @@
     const intake = received.items.concat(classified.items);
     fill("#intake-table", intake, (g) => {
       const tr = document.createElement("tr");
-      tr.appendChild(cell(g.number));
+      tr.appendChild(numberCell(g.id, g.number));
       tr.appendChild(cell(term("status", g.status)));
       tr.appendChild(cell(catName(g.category)));
       tr.appendChild(cell(when(g.received_at)));
@@ -187,7 +255,7 @@
       const tr = document.createElement("tr");
       const next = g.next_deadline || {};
       if (g.overdue) tr.className = "late";
-      tr.appendChild(cell(g.number));
+      tr.appendChild(numberCell(g.id, g.number));
       tr.appendChild(cell(deptName(g.lead_department)));
       tr.appendChild(cell(when(next.due)));
       return tr;
@@ -217,7 +285,7 @@
     fill("#assignment-table", page.items, (a) => {
       const tr = document.createElement("tr");
       if (a.overdue) tr.className = "late";
-      tr.appendChild(cell(a.number));
+      tr.appendChild(numberCell(a.grievance_id, a.number));
       tr.appendChild(cell(term("role", a.role)));
       tr.appendChild(cell(term("state", a.state)));
       tr.appendChild(cell(a.due ? term("kind", a.due_kind) + " " + when(a.due) : "—"));
@@ -304,6 +372,7 @@
       loadDepartment().catch((error) => say(S.failed + ": " + error.message));
     });
     $("#refresh").addEventListener("click", refresh);
+    $("#grievance-close").addEventListener("click", () => { $("#grievance").hidden = true; });
     for (const button of document.querySelectorAll("#tabs button")) {
       button.addEventListener("click", () => showTab(button.dataset.tab));
     }

@@ -292,7 +292,13 @@ async def test_verify_names_exactly_the_edited_event(
         bystander = resolved_case(api.app, "SF02")
         dispatched_case(api.app, "PM02")
         clean = (await api.get("/v1/audit/verify", "supervisor")).json()
-        assert clean == {"intact": True, "grievances_checked": 3, "broken": []}
+        assert clean == {
+            "intact": True,
+            "grievances_checked": 3,
+            "broken": [],
+            "objects_checked": 0,
+            "bad_objects": [],
+        }
 
         version = next(
             e.originator_version
@@ -323,7 +329,13 @@ async def test_verify_names_exactly_the_edited_event(
         other = (
             await api.get("/v1/audit/verify", "supervisor", params={"grievance": str(bystander.id)})
         ).json()
-        assert other == {"intact": True, "grievances_checked": 1, "broken": []}
+        assert other == {
+            "intact": True,
+            "grievances_checked": 1,
+            "broken": [],
+            "objects_checked": 0,
+            "bad_objects": [],
+        }
         page = (await api.get(f"/v1/audit/grievances/{victim.id}/casefile", "supervisor")).text
         assert "哈希链断裂" in page and f"v{version} Resolved" in page
 
