@@ -79,6 +79,25 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         thread.join(timeout=10)
 
 
+def attach_a_photo(base: str, tokens: dict[str, str]) -> int:
+    """A supervisor attaches a photo to a grievance in the department's queue; its row."""
+    from tests.unit.test_attachments import jpeg
+
+    own = {"Authorization": f"Bearer {tokens['department']}"}
+    staff = {"Authorization": f"Bearer {tokens['supervisor']}"}
+    items = httpx.get(f"{base}/v1/assignments?limit=100", headers=own, timeout=10).json()["items"]
+    for row, item in enumerate(items):
+        r = httpx.post(
+            f"{base}/v1/grievances/{item['grievance_id']}/attachments",
+            files={"file": ("现场.jpg", jpeg(), "image/jpeg")},
+            headers=staff,
+            timeout=10,
+        )
+        if r.status_code == 200:
+            return row
+    raise AssertionError("no grievance of the queue accepts an attachment")
+
+
 def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
     if not Path(CHROMIUM).exists() or not VENDORED.exists():
         if IN_CI:
@@ -153,6 +172,12 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
             assert page.locator('#tabs button[data-tab="supervisor"]').is_hidden()
             queue = page.locator("#assignment-table tbody tr")
             assert queue.count() == 3
+            # A grievance's view from its case number: its attachments, thumbnails inline.
+            photo = attach_a_photo(base, tokens)
+            queue.nth(photo).locator("a.number").click()
+            page.wait_for_selector("#attachment-table img.thumb[src^='blob:']", timeout=10000)
+            assert page.locator("#attachment-table tbody tr").count() == 1
+            assert page.locator("#grievance h3").inner_text() == "Attachments and evidence"
             page.screenshot(path=str(shots / "dashboard-department-en.png"), full_page=True)
         finally:
             browser.close()
