@@ -292,6 +292,11 @@ class Tally:
         }
 
 
+def steps(assignment: dict[str, Any]) -> list[str]:
+    """The actions that move an assignment on (attaching evidence is allowed throughout)."""
+    return [a for a in assignment["allowed_actions"] if a not in ("attach", "attach_to_assignment")]
+
+
 class SimulationError(RuntimeError):
     """A request the simulator cannot continue after (already counted in the tally)."""
 
@@ -491,7 +496,7 @@ class Simulator:
             mine = [
                 a
                 for a in state["assignments"]
-                if a["department"] in self.config.department_tokens and a["allowed_actions"]
+                if a["department"] in self.config.department_tokens and steps(a)
             ]
             if state["status"] == "returned" or any(
                 a["state"] == "returned" for a in state["assignments"]
@@ -506,7 +511,7 @@ class Simulator:
                 token = self.config.department_tokens[a["department"]]
                 aid = a["assignment_id"] if "assignment_id" in a else a["id"]
                 path = f"/v1/assignments/{aid}"
-                actions = a["allowed_actions"]
+                actions = steps(a)
                 if "report_in" in actions:
                     await self._sleep(self._delay(rng))
                     await self.command(f"{path}/report-in", token)
@@ -554,7 +559,7 @@ class Simulator:
                     pending_parts = [
                         b
                         for b in state["assignments"]
-                        if b["role"] in ("assisting", "summoned") and b["allowed_actions"]
+                        if b["role"] in ("assisting", "summoned") and steps(b)
                     ]
                     if pending_parts:
                         continue
@@ -580,7 +585,7 @@ class Simulator:
         aid = a.get("assignment_id") or a["id"]
         path = f"/v1/grievances/{gid}/arbitrate"
         op = self.config.operator_token
-        busy = {b["department"] for b in state["assignments"] if b["allowed_actions"]}
+        busy = {b["department"] for b in state["assignments"] if steps(b)}
         others = [d for d in self.departments if d != a["department"] and d not in busy]
         await self._sleep(rng.uniform(0, self.config.behaviour.think))
         if others and rng.random() < 0.5:
