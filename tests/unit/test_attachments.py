@@ -279,3 +279,42 @@ async def test_an_open311_bad_media_files_nothing(api: ApiHarness, tmp_path: Pat
     assert r.status_code == 400
     assert blob_files(tmp_path / "blobs") == []
     assert list(api.app.iter_all_events()) == []
+
+
+def test_cli_verify_names_a_deleted_or_corrupted_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from closeloop.blobs import build_blob_store
+    from closeloop.cli import main
+    from closeloop.settings import get_settings
+    from domain.application import GrievanceApp
+    from tests.conftest import OPERATOR, make_grievance
+
+    monkeypatch.setenv("CLOSELOOP_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        store = build_blob_store()
+        assert isinstance(store, FilesystemBlobStore) and store.root == tmp_path / "blobs"
+        app = GrievanceApp(get_settings().event_store_env(), clock=FakeClock())
+        gid = make_grievance(app)
+        checked = check(PDF, "report.pdf", UploadPolicy())
+        store.put(checked.sha256, checked.data, checked.media_type)
+        app.attach_file(gid, OPERATOR, **_fields(checked))
+        app.close()
+        assert main(["audit", "verify"]) == 0
+        assert "1 个附件文件" in capsys.readouterr().out
+        store.path(checked.sha256).write_bytes(b"%PDF-forged %%EOF")
+        assert main(["audit", "verify", "--lang", "en"]) == 1
+        err = capsys.readouterr().err
+        assert checked.sha256 in err and "no longer matches" in err
+        store.delete(checked.sha256)
+        assert main(["audit", "verify", "--json", "--grievance", str(gid)]) == 1
+        assert '"reason": "object-missing"' in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+
+
+def _fields(checked: Any) -> dict[str, Any]:
+    from api.evidence import command_fields
+
+    return command_fields(checked, None)
