@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -14,12 +14,11 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activities import GrievanceActivities
+    from workflows.ladder import Step, ladder
     from workflows.messages import (
-        FEEDBACK,
         FINAL_STATUSES,
         AssignmentInfo,
         CloseInput,
-        DeadlineInfo,
         EscalateInput,
         GrievanceOutcome,
         GrievanceUpdate,
@@ -51,43 +50,9 @@ NOTIFY_START_TO_CLOSE = timedelta(seconds=15)
 NOTIFY_SCHEDULE_TO_CLOSE = timedelta(hours=1)
 HISTORY_LIMIT = 2_000  # events; continue-as-new beyond it
 RECENT_VERSIONS = 32
-
-_STEP_ORDER = {"urge": 0, "escalate-1": 1, "escalate-2": 2, "close": 3}
-
-
-@dataclass(frozen=True)
-class Step:
-    """One rung of a deadline's ladder: urge at the share, level 1 at due, level 2 later."""
-
-    at: datetime
-    name: str  # urge | escalate-1 | escalate-2 | close
-    deadline: DeadlineInfo
-    key: str  # also the command id, so a retried activity records nothing twice
-
-    @property
-    def sort_key(self) -> tuple[datetime, int, str]:
-        return (self.at, _STEP_ORDER[self.name], self.key)
-
-
-def ladder(grievance_id: str, deadline: DeadlineInfo) -> list[Step]:
-    """The steps one open deadline gets; the feedback window closes instead of escalating."""
-    names: list[tuple[str, datetime]] = [("urge", deadline.urge_at)]
-    if deadline.kind == FEEDBACK:
-        names.append(("close", deadline.due))
-    else:
-        names += [("escalate-1", deadline.due), ("escalate-2", deadline.level2_at)]
-    return [
-        Step(
-            at=at,
-            name=name,
-            deadline=deadline,
-            key=(
-                f"{workflow_id_for(grievance_id)}/{name}/{deadline.assignment_id or '-'}/"
-                f"{deadline.kind}/{deadline.due.isoformat()}"
-            ),
-        )
-        for name, at in names
-    ]
+# Runs that start after this patch keep one timer for the next step's instant and re-arm
+# it only when that instant changes; older runs re-waited (a new timer) on every signal.
+STEADY_TIMER_PATCH = "steady-next-step-timer"
 
 
 @workflow.defn
@@ -97,7 +62,9 @@ class GrievanceWorkflow:
     Contract (what the relay and operators rely on):
 
     - signal ``update(GrievanceUpdate)``: sent by the relay (``signal_with_start``) for
-      new domain events. Updates whose ``version`` was already applied are ignored.
+      new domain events, from the grievance's first deadline (dispatch) on; one signal
+      covers all of a grievance's events in one relay batch. Updates whose ``version``
+      was already applied are ignored.
     - query ``state() -> WorkflowState``: applied version, status, the open deadlines,
       the current round's assignments (lead, assisting and summoned tracked separately),
       the ladder steps already acted on, and counters.
@@ -109,7 +76,10 @@ class GrievanceWorkflow:
     outcome ``no_response``. Every step is an activity calling the application with
     ``only_if_open`` and the deadline's own instant, so a step whose deadline was met or
     moved records nothing. A granted extension or a reopening arrives as new deadlines,
-    which re-arm the ladder. The run ends when the grievance is final; it continues as
+    which re-arm the ladder. One durable timer waits for the next step's instant and is
+    re-armed only when that instant changes, so a signal that leaves it as it was starts
+    and cancels no timer (runs started before ``STEADY_TIMER_PATCH`` keep their
+    timer per wait). The run ends when the grievance is final; it continues as
     new after each reopening and when the history grows long.
     """
 
@@ -118,6 +88,8 @@ class GrievanceWorkflow:
         self._state = WorkflowState()
         self._grievance_id = ""
         self._notifications: list[asyncio.Task[None]] = []
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at: datetime | None = None
 
     # ------------------------------------------------------------- handlers
 
@@ -141,6 +113,7 @@ class GrievanceWorkflow:
         if input.state is not None:
             self._state = input.state
         start_round = self._state.round
+        steady_timer = workflow.patched(STEADY_TIMER_PATCH)
         while True:
             self._drain()
             if self._state.status in FINAL_STATUSES:
@@ -159,6 +132,10 @@ class GrievanceWorkflow:
             now = workflow.now()
             if steps and steps[0].at <= now:
                 await self._perform(steps[0])
+                continue
+            if steady_timer:
+                self._arm(steps[0].at if steps else None, now)
+                await workflow.wait_condition(functools.partial(self._should_wake, wants_new_run))
                 continue
             timeout = steps[0].at - now if steps else None
             with contextlib.suppress(TimeoutError):
@@ -332,8 +309,25 @@ class GrievanceWorkflow:
                 err.cause or err,
             )
 
+    # ---------------------------------------------------------------- timer
+
+    def _arm(self, at: datetime | None, now: datetime) -> None:
+        """One durable timer for the next step's instant: a signal that leaves that instant
+        as it was starts and cancels nothing."""
+        if at == self._timer_at and self._timer is not None and not self._timer.done():
+            return
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer, self._timer_at = None, at
+        if at is not None:
+            self._timer = asyncio.create_task(workflow.sleep(at - now))
+
     def _should_wake(self, wants_new_run: bool) -> bool:
-        return bool(self._inbox) or (wants_new_run and not self._notifications_pending())
+        return (
+            bool(self._inbox)
+            or (self._timer is not None and self._timer.done())
+            or (wants_new_run and not self._notifications_pending())
+        )
 
     def _notifications_pending(self) -> bool:
         return any(not task.done() for task in self._notifications)

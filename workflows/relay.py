@@ -21,6 +21,9 @@ How it stays exactly-once in effect
   grievance.
 - Only events that change orchestration are sent (``RELAYED_EVENTS``); the workflow's
   own Urged/Escalated and events like ProgressReported are skipped.
+- A grievance's workflow starts with its first deadline (dispatch): a grievance that is
+  only received (or classified) gets no signal and no workflow; one that ends before
+  dispatch is signalled only if an earlier relay already started its workflow.
 
 Partitions (``closeloop relay --partition i/N``)
 -----------------------------------------------
@@ -70,6 +73,7 @@ from eventsourcing.utils import Environment
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from domain.application import GrievanceApp
@@ -77,6 +81,7 @@ from domain.grievance import Assignment, Grievance
 from domain.model import Deadline, DeadlineKind
 from workflows.grievance import GrievanceWorkflow
 from workflows.messages import (
+    FINAL_STATUSES,
     AssignmentInfo,
     DeadlineInfo,
     EventRef,
@@ -288,6 +293,13 @@ class Relay:
         ]
         return notifications[-1].id, len(notifications), updates
 
+    @staticmethod
+    def _workflow_due(update: GrievanceUpdate) -> bool:
+        """A workflow starts with the grievance's first deadline (dispatch): before that
+        (received, classified, or rejected / merged / withdrawn / answered at intake)
+        there is nothing to wait for, and nothing to start."""
+        return bool(update.deadlines or update.assignments)
+
     async def run_once(self) -> int:
         """Relay one batch; returns how many notifications it covered (0 = caught up)."""
         last_id, count, updates = await asyncio.to_thread(self._read_batch)
@@ -306,6 +318,11 @@ class Relay:
     async def _send(
         self, client: Client, update: GrievanceUpdate, semaphore: asyncio.Semaphore
     ) -> None:
+        if not self._workflow_due(update):
+            if update.status in FINAL_STATUSES:
+                async with semaphore:
+                    await self._signal_if_running(client, update)
+            return
         async with semaphore:
             try:
                 await client.start_workflow(
@@ -323,6 +340,19 @@ class Relay:
                 log.debug("relay.workflow_closed", grievance_id=update.grievance_id)
                 return
             self.signals_sent += 1
+
+    async def _signal_if_running(self, client: Client, update: GrievanceUpdate) -> None:
+        """A grievance that ended before dispatch: only a workflow started at intake by an
+        earlier relay can exist, and it must hear that the grievance is final."""
+        try:
+            await client.get_workflow_handle(workflow_id_for(update.grievance_id)).signal(
+                GrievanceWorkflow.update, update, rpc_timeout=self.rpc_timeout
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return
+        self.signals_sent += 1
 
     # ----------------------------------------------------------------- loop
 

@@ -1,23 +1,32 @@
 """The Temporal worker for GrievanceWorkflow and its activities.
 
 Activities are synchronous (eventsourcing is), so they run in a thread pool owned by
-the worker; the workflow itself runs in Temporal's sandbox.
+the worker; the workflow itself runs in Temporal's sandbox. The sandbox re-imports the
+workflow module for every workflow instance it creates; the stable, deterministic
+modules it uses (the domain's values, the messages, the ladder, pydantic) are passed
+through (``PASSTHROUGH_MODULES``), so each instance re-executes only
+``workflows/grievance.py`` itself while the sandbox's determinism checks still apply to
+the workflow's own code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.abc
+import importlib.machinery
 import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from types import CodeType, ModuleType
+from typing import Any, ClassVar, NoReturn
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from domain.application import GrievanceApp
 from workflows.activities import GrievanceActivities
@@ -25,6 +34,72 @@ from workflows.grievance import GrievanceWorkflow
 from workflows.webhooks import WebhookDirectory
 
 DEFAULT_ACTIVITY_THREADS = 16
+PASSTHROUGH_MODULES = (
+    "domain",
+    "workflows.messages",
+    "workflows.ladder",
+    "workflows.activities",
+    "workflows.webhooks",
+    "pydantic",
+    "pydantic_core",
+    "eventsourcing",
+    "httpx",
+    "tenacity",
+)
+
+
+class _CompiledOnceLoader(importlib.machinery.SourceFileLoader):
+    """A source loader that compiles its module once per process and reuses the code."""
+
+    _code: ClassVar[dict[str, CodeType]] = {}
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        code = self._code.get(self.path)
+        if code is None:
+            code = super().get_code(fullname)
+            if code is not None:
+                self._code[self.path] = code
+        return code
+
+
+class _WorkflowModuleFinder(importlib.abc.MetaPathFinder):
+    """Finds the workflow modules with ``_CompiledOnceLoader``.
+
+    The sandbox executes ``workflows.grievance`` afresh for every workflow instance it
+    creates; without a ``.pyc`` beside it (``PYTHONDONTWRITEBYTECODE``, a read-only
+    checkout) each of those executions compiled the source again. The code object is
+    immutable, so reusing it changes nothing the workflow can observe.
+    """
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            assert spec.origin is not None
+            spec.loader = _CompiledOnceLoader(fullname, spec.origin)
+        return spec
+
+
+def compile_workflow_modules_once() -> None:
+    """Install ``_WorkflowModuleFinder`` for the workflow modules (once per process)."""
+    if not any(isinstance(f, _WorkflowModuleFinder) for f in sys.meta_path):
+        names = frozenset({"workflows", GrievanceWorkflow.__module__})
+        sys.meta_path.insert(0, _WorkflowModuleFinder(names))
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox with ``PASSTHROUGH_MODULES`` imported once per worker (also for the
+    Replayer, so replays run the workflow exactly as the worker does)."""
+    compile_workflow_modules_once()
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
 
 
 def build_worker(
@@ -40,6 +115,7 @@ def build_worker(
     """A worker for ``task_queue``; the caller owns ``executor`` (``activity_threads``
     wide) and shuts it down after the worker."""
     activities = GrievanceActivities(app, webhooks)
+    worker_options.setdefault("workflow_runner", workflow_runner())
     return Worker(
         client,
         task_queue=task_queue,

@@ -12,9 +12,20 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import IllegalTransitionError
-from tests.support.workflows import OPERATOR, SUPERVISOR, Harness, department, workflow_harness
+from tests.support.workflows import (
+    OPERATOR,
+    SUPERVISOR,
+    Harness,
+    department,
+    run_histories,
+    workflow_harness,
+)
+from workflows.messages import workflow_id_for
 
 pytestmark = pytest.mark.temporal
 
@@ -316,7 +327,8 @@ async def test_a_final_status_ends_the_workflow_and_its_timers(tmp_path: Path) -
         withdrawn = await h.file("PM01")
         [lead] = await h.dispatch(withdrawn)
         await h.pump()
-        assert (await h.outcome(rejected)).status == "rejected"
+        # Rejected at intake, before any deadline: no workflow was ever started.
+        assert not await run_histories_or_none(h, rejected)
         state = await h.wait_version(withdrawn)
         assert len(state.deadlines) == 2
         await h.do(h.app.withdraw_grievance, withdrawn, OPERATOR, reason="市民来电撤回")
@@ -326,3 +338,44 @@ async def test_a_final_status_ends_the_workflow_and_its_timers(tmp_path: Path) -
         assert due is not None
         await h.advance_to(due + timedelta(days=2))
         assert not h.events(withdrawn, "Urged") and not h.events(withdrawn, "Escalated")
+
+
+async def run_histories_or_none(h: Harness, grievance_id: UUID) -> list[WorkflowHistory]:
+    try:
+        return await run_histories(h.client, workflow_id_for(str(grievance_id)))
+    except RPCError as err:
+        assert err.status == RPCStatusCode.NOT_FOUND
+        return []
+
+
+async def test_the_workflow_starts_at_dispatch_and_keeps_its_timer_across_signals(
+    tmp_path: Path,
+) -> None:
+    async with workflow_harness(tmp_path) as h:
+        gid = await h.file("PM01")
+        await h.pump()
+        assert not await run_histories_or_none(h, gid)  # received and classified: no deadline
+
+        lead, housing, urban = await h.dispatch(gid, lead=STREET, assisting=[HOUSING, URBAN])
+        await h.pump()
+        await h.wait_version(gid)
+        # The assisting departments sign for one by one: each signal leaves the next step
+        # (the lead's sign-for urge) where it was, so no timer is cancelled or restarted.
+        for aid, code in ((housing, HOUSING), (urban, URBAN)):
+            await h.do(h.app.sign_for, aid, department(code))
+            await h.pump()
+            await h.wait_version(gid)
+        [history] = await run_histories(h.client, workflow_id_for(str(gid)))
+        kinds = [e.event_type for e in history.events]
+        assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) == 3
+        assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 1
+        assert EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
+
+        # The lead signs for: the next step moves to a resolve urge, one timer re-armed.
+        await h.do(h.app.sign_for, lead, department(STREET))
+        await h.pump()
+        await h.wait_version(gid)
+        [history] = await run_histories(h.client, workflow_id_for(str(gid)))
+        kinds = [e.event_type for e in history.events]
+        assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 2
+        assert kinds.count(EventType.EVENT_TYPE_TIMER_CANCELED) == 1

@@ -28,7 +28,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -38,7 +38,7 @@ from workflows.grievance import GrievanceWorkflow
 from workflows.messages import GrievanceOutcome, GrievanceUpdate, WorkflowState, workflow_id_for
 from workflows.relay import RELAYED_EVENTS, Relay, tracking_recorder
 from workflows.webhooks import WebhookDirectory
-from workflows.worker import running_worker
+from workflows.worker import running_worker, workflow_runner
 
 T = TypeVar("T")
 
@@ -238,7 +238,11 @@ class Harness:
         """Every run's history of every grievance this harness filed."""
         found: list[WorkflowHistory] = []
         for gid in self.grievances:
-            found += await run_histories(self.client, workflow_id_for(str(gid)))
+            try:
+                found += await run_histories(self.client, workflow_id_for(str(gid)))
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise  # else: ended before dispatch, so it never had a workflow
         return found
 
     async def dispatch(
@@ -335,7 +339,11 @@ async def run_histories(client: Client, workflow_id: str) -> list[WorkflowHistor
 
 async def replay(histories: list[WorkflowHistory], workflow_class: type = GrievanceWorkflow) -> int:
     """Replay histories with temporalio's Replayer; raises on any nondeterminism."""
-    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[workflow_class],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),  # the worker's sandbox and passthrough modules
+    )
     for history in histories:
         await replayer.replay_workflow(history)
     return len(histories)
@@ -400,8 +408,13 @@ class FakeClient:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, GrievanceUpdate]] = []
+        self.signals: list[tuple[str, GrievanceUpdate]] = []  # plain signals, no start
         self.down = 0  # how many calls fail before it comes back
         self.closed: set[str] = set()
+        self.running: set[str] = set()  # ids a plain signal finds
+
+    def get_workflow_handle(self, workflow_id: str) -> FakeHandle:
+        return FakeHandle(self, workflow_id)
 
     async def start_workflow(
         self, *args: Any, id: str, start_signal_args: list[Any], **_: Any
@@ -412,6 +425,17 @@ class FakeClient:
         if id in self.closed:
             raise WorkflowAlreadyStartedError(id, "GrievanceWorkflow")
         self.calls.append((id, start_signal_args[0]))
+
+
+@dataclass
+class FakeHandle:
+    client: FakeClient
+    workflow_id: str
+
+    async def signal(self, _signal: Any, update: GrievanceUpdate, **_: Any) -> None:
+        if self.workflow_id not in self.client.running:
+            raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+        self.client.signals.append((self.workflow_id, update))
 
 
 class DevServer:

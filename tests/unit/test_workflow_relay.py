@@ -63,6 +63,37 @@ async def test_events_of_one_grievance_are_coalesced_into_one_signal(
     assert len(client.calls) == 2
 
 
+async def test_a_workflow_starts_with_the_first_deadline_not_at_intake(
+    memory_app: GrievanceApp,
+) -> None:
+    client = FakeClient()
+    relay = make_relay(memory_app, client)
+    gid = make_grievance(memory_app)
+    memory_app.classify_grievance(gid, OPERATOR, category="PM01")
+    await relay.run_once()
+    assert not client.calls and not client.signals
+    assert relay.position() == memory_app.recorder.max_notification_id()
+
+    [lead] = memory_app.dispatch_grievance(gid, OPERATOR).extra["assignments"]
+    await relay.run_once()
+    [(_, update)] = client.calls
+    assert [e.type for e in update.events] == ["Dispatched"]
+    assert lead in {a.assignment_id for a in update.assignments}
+
+    # Rejected before dispatch: no workflow to start; one started at intake by an
+    # earlier relay still hears that the grievance is final.
+    never = make_grievance(memory_app)
+    early = make_grievance(memory_app)
+    client.running.add(f"grievance-{early}")
+    for rejected in (never, early):
+        memory_app.reject_grievance(rejected, OPERATOR, reason="不属于受理范围")
+    await relay.run_once()
+    assert len(client.calls) == 1
+    [(workflow_id, final)] = client.signals
+    assert (workflow_id, final.status) == (f"grievance-{early}", "rejected")
+    assert relay.position() == memory_app.recorder.max_notification_id()
+
+
 async def test_position_moves_only_after_temporal_accepted_every_signal(
     memory_app: GrievanceApp,
 ) -> None:
