@@ -25,7 +25,10 @@ The envelope is a snapshot, not a diff
     policy. The workflow replaces its schedule with each newer snapshot: a granted
     extension or a reopening simply arrives as new deadlines and re-arms the ladder;
     a met deadline disappears. Several events of one grievance in one relay batch
-    become one signal (every signal costs a workflow task). Events that change no
+    become one signal (every signal costs a workflow task). A workflow starts with the
+    grievance's first deadline (dispatch), not at intake: a grievance received,
+    rejected or answered at intake never has one. The workflow keeps one timer, for
+    its next step's instant, re-armed only when that instant changes. Events that change no
     deadline (Classified, ProgressReported, ExtensionRequested/Denied, the workflow's
     own Urged/Escalated, …) are not relayed.
 
@@ -48,7 +51,9 @@ History and versioning
     commands the workflow issues (timers, activities, their order) must be guarded
     with ``workflow.patched(...)``; the Replayer tests in
     ``tests/integration/test_workflow_*.py`` replay every scenario's histories and fail
-    on nondeterminism. Workflow ids use ``ALLOW_DUPLICATE_FAILED_ONLY``: a completed
+    on nondeterminism; ``tests/integration/data/histories`` keeps histories recorded by
+    earlier code (``CLOSELOOP_RECORD_HISTORIES=1`` adds new ones; never re-record to
+    paper over a replay failure). Workflow ids use ``ALLOW_DUPLICATE_FAILED_ONLY``: a completed
     grievance is never restarted (the relay treats "already started" as delivered).
 
 Webhooks
