@@ -90,8 +90,9 @@ def rejected(error: evidence.UploadRejectedError) -> ProblemError:
 
 async def _checked(upload: UploadFile, policy: evidence.UploadPolicy) -> evidence.Evidence:
     data = await upload.read(policy.max_bytes + 1)
-    try:
-        return evidence.check(data, upload.filename, policy)
+    try:  # decoding an image is CPU work: off the event loop
+        checked: evidence.Evidence = await _in_thread(evidence.check, data, upload.filename, policy)
+        return checked
     except evidence.UploadRejectedError as error:
         raise rejected(error) from None
 
