@@ -27,6 +27,7 @@ from api.problems import problem_body, problem_response
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _REPLAYED_HEADERS = {b"etag", b"location"}  # part of the answer, so part of the replay
+_MULTIPART_KEY = re.compile(rb'name="api_key"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,512})\r\n')
 
 
 class _TooLarge(Exception):
@@ -60,6 +61,10 @@ def _credential(headers: dict[str, str], scope: Scope, body: bytes) -> str:
         form = parse_qs(body.decode("utf-8", "replace"))
         if "api_key" in form:
             return "api_key:" + form["api_key"][0]
+    if headers.get("content-type", "").startswith("multipart/form-data"):  # Open311 with media
+        found = _MULTIPART_KEY.search(body)
+        if found:
+            return "api_key:" + found.group(1).decode("latin-1")
     return ""
 
 

@@ -318,3 +318,31 @@ def _fields(checked: Any) -> dict[str, Any]:
     from api.evidence import command_fields
 
     return command_fields(checked, None)
+
+
+async def test_an_open311_upload_retried_with_its_key_files_once(api: ApiHarness) -> None:
+    key = api.token("open311")
+    form = {
+        "api_key": key,
+        "service_code": "PM03",
+        "address_id": "xyl-01",
+        "phone": "13812345678",
+        "description": "路灯不亮",
+    }
+
+    async def send(api_key: str) -> Any:
+        return await api.client.post(
+            "/open311/v2/requests.json",
+            data=form | {"api_key": api_key},
+            files={"media": ("a.png", png(), "image/png")},
+            headers={"Idempotency-Key": "open311-media-1"},
+        )
+
+    first, again = await send(key), await send(key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("idempotent-replayed") == "true"
+    other = await send(api.services.tokens.create("open311", name="another-app")[1])
+    assert other.status_code == 201 and other.headers.get("idempotent-replayed") is None
+    assert other.json()[0]["service_request_id"] != first.json()[0]["service_request_id"]
+    filed = [e for e in api.app.iter_all_events() if type(e).__name__ == "Received"]
+    assert len(filed) == 2
