@@ -203,7 +203,7 @@ def test_deploy_files_use_only_known_variables() -> None:
     known = {_env_name(field) for field in Settings.model_fields} | {SECRETS_DIR_VAR}
     used: set[str] = set()
     for path in [DEPLOY / "Dockerfile", DEPLOY / "compose.yaml", *(DEPLOY / "k8s").glob("*.yaml")]:
-        used |= set(re.findall(r"\bCLOSELOOP_[A-Z_]+\b", path.read_text()))
+        used |= set(re.findall(r"\bCLOSELOOP_[A-Z0-9_]+\b", path.read_text()))
     # CLOSELOOP_TAG only tags the image in compose; it is not a setting.
     assert used - {"CLOSELOOP_TAG"} <= known, (used - {"CLOSELOOP_TAG"}) - known
     compose_env = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["x-closeloop"]
