@@ -261,11 +261,8 @@ class _Page:
             )
         if name == "Closed":
             parts.append(self.label("outcome", event.outcome))
-        if name == "Attached":
-            parts.append(
-                f"{event.filename} ({event.media_type}, {event.size} B) sha256:{event.sha256}"
-            )
-            parts.append(event.note or "")
+        if name == "Attached":  # the file itself is shown in the attachments section
+            parts.append(f"{event.filename} ({event.media_type})")
         if name == "Merged":
             parts.append(f"→ {event.into_number}")
         if name == "DuplicateLinked":
