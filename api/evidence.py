@@ -23,7 +23,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 THUMBNAIL_PX = 320
 MAX_PIXELS = 60_000_000  # larger images are refused (decompression bombs)
 _GPS_IFD = 0x8825
-_EXTENSIONS = {JPEG: "jpg", PNG: "png", WEBP: "webp", PDF: "pdf"}
+EXTENSIONS = {JPEG: "jpg", PNG: "png", WEBP: "webp", PDF: "pdf"}
 _PIL_FORMATS = {JPEG: "JPEG", PNG: "PNG", WEBP: "WEBP"}
 
 
@@ -84,7 +84,7 @@ def clean_filename(name: str | None, media_type: str, sha256: str) -> str:
         c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C"
     )
     base = base.strip().strip(".")[:150]
-    return base or f"{sha256[:12]}.{_EXTENSIONS.get(media_type, 'bin')}"
+    return base or f"{sha256[:12]}.{EXTENSIONS.get(media_type, 'bin')}"
 
 
 def check(data: bytes, filename: str | None, policy: UploadPolicy) -> Evidence:

@@ -29,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
                 "departments": len(policies.directory.departments),
                 "notification_log_max_id": app.recorder.max_notification_id(),
                 "temporal": f"{settings.temporal_address}/{settings.temporal_namespace}",
+                "blob_store": str(settings.blob_path)
+                if settings.blob_store == "files"
+                else f"s3://{settings.s3_bucket}/{settings.s3_prefix}"
+                f" at {settings.s3_endpoint_url or 'AWS'}",
             },
             ensure_ascii=False,
             indent=2,

@@ -81,6 +81,41 @@ def test_gps_is_stripped_other_metadata_kept_and_a_thumbnail_made() -> None:
     assert checked.sha256 == sha256_hex(checked.data)
 
 
+def webp() -> bytes:
+    image = Image.new("RGB", (400, 300), "blue")
+    exif = Image.Exif()
+    exif[GPS_IFD] = {1: "N", 2: (31.0, 14.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "WEBP", exif=exif.tobytes())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "media_type", "thumbnail"),
+    [
+        (webp(), "x.webp", "image/webp", True),
+        (png(), "x.png", "image/png", True),
+        (PDF, "looks-like.jpg", "application/pdf", False),  # the content decides, not the name
+    ],
+    ids=["webp", "png", "pdf-named-jpg"],
+)
+def test_types_by_content(data: bytes, name: str, media_type: str, thumbnail: bool) -> None:
+    checked = check(data, name, UploadPolicy())
+    assert checked.media_type == media_type
+    assert (checked.thumbnail is not None) is thumbnail
+    if media_type == "image/webp":
+        assert checked.gps_removed
+        assert GPS_IFD not in Image.open(io.BytesIO(checked.data)).getexif()
+
+
+def test_configured_types_and_file_names() -> None:
+    with pytest.raises(Exception) as info:
+        check(PDF, "a.pdf", UploadPolicy(types=("image/jpeg",)))
+    assert getattr(info.value, "status", None) == 415
+    assert check(PDF, "../../etc/报告\x01.pdf", UploadPolicy()).filename == "报告.pdf"
+    assert check(PDF, "", UploadPolicy()).filename.endswith(".pdf")
+
+
 async def test_operator_and_department_attach_and_everyone_allowed_reads(
     api: ApiHarness, tmp_path: Path
 ) -> None:
