@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import CanInitAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.grievance import Grievance
@@ -63,7 +64,13 @@ def fold(folded: Folded | None, event: Any) -> Folded:
     at = iso(getattr(event, "at", None) or event.timestamp)
     assert at is not None
     if folded is None:
-        return Folded(event.mutate(None), at)
+        if not isinstance(event, CanInitAggregate):
+            raise ValueError(
+                f"{event_kind(event)} of {event.originator_id} arrived before its Received event"
+            )
+        grievance = event.mutate(None)
+        assert isinstance(grievance, Grievance)
+        return Folded(grievance, at)
     folded.grievance = event.mutate(folded.grievance)
     folded.updated_at = at
     if isinstance(event, Grievance.Merged):

@@ -90,3 +90,12 @@ def test_snapshot_never_keeps_full_personal_data(
 def test_state_from_an_older_closeloop_asks_for_a_rebuild() -> None:
     with pytest.raises(StaleStateError, match="rebuild"):
         load('{"id": "x", "status": "received", "assignments": {}}')
+
+
+def test_an_event_before_its_received_is_refused(
+    memory_app: GrievanceApp, clock: FakeClock
+) -> None:
+    ids = run_scenario(memory_app, clock).ids
+    _received, classified, *_ = memory_app.events.get(ids["closed"])
+    with pytest.raises(ValueError, match="before its Received"):
+        fold(None, classified)
