@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import FrozenInstanceError
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from domain import commands as c
 from domain.application import GrievanceApp
-from domain.errors import StaleVersionError
+from domain.errors import DomainError, StaleVersionError
 from domain.handlers import HANDLERS
-from domain.model import Status
-from tests.conftest import OPERATOR, make_location
+from domain.model import Actor, Role, Status
+from tests.conftest import OPERATOR, department, make_location
 from tests.support.domain import dispatched_case, new_case
 
 pytestmark = pytest.mark.usefixtures("memory_app")
@@ -103,3 +104,74 @@ def test_merge_saves_both_sides_in_one_pipeline(app: GrievanceApp) -> None:
     )
     assert result.extra == {"into": str(primary.id), "into_number": primary.g.number}
     assert primary.g.duplicates == [str(duplicate.id)]
+
+
+# ------------------------------------------------------------ warm aggregates
+
+
+def test_a_refused_command_leaves_the_warm_aggregate_as_stored(app: GrievanceApp) -> None:
+    case = dispatched_case(app)
+    warm = app.warm.take(case.id)
+    assert warm is not None and warm.version == app.get_grievance(case.id).version
+    app.warm.put(warm)
+    with pytest.raises(DomainError):  # dispatched: classifying again is refused
+        app.handle(c.ClassifyGrievance(grievance_id=case.id, actor=OPERATOR, category="SF02"))
+    stored = app.get_grievance(case.id)
+    # The guards ran before any event: the instance the refused command had is unchanged…
+    assert warm.state() == stored.state() and warm.version == stored.version
+    assert warm.pending_events == []
+    # …and it is not handed out again (a refusal is judged on a fresh load, then dropped).
+    assert app.warm.take(case.id) is None
+    assert (
+        app.handle(c.WithdrawGrievance(grievance_id=case.id, actor=OPERATOR, reason="撤")).version
+        == stored.version + 1
+    )
+
+
+def test_a_command_on_a_warm_aggregate_reads_nothing(
+    app: GrievanceApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = new_case(app)
+    loads: list[object] = []
+    monkeypatch.setattr(app, "get_grievance", lambda *a, **k: loads.append(a))
+    app.handle(c.DispatchGrievance(grievance_id=case.id, actor=OPERATOR))
+    assert loads == []  # no replay: the aggregate the classify left warm
+
+
+def test_a_stale_warm_aggregate_is_judged_again_on_the_stored_events(tmp_path: Path) -> None:
+    """Two processes on one event store: each one's warm copy goes stale when the other
+    writes; the save fails on its version and the command runs on a fresh load."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e.db")}
+    api, worker = GrievanceApp(env), GrievanceApp(env)
+    try:
+        case = new_case(api)  # warm in ``api`` at the classified version
+        worker.handle(c.DispatchGrievance(grievance_id=case.id, actor=OPERATOR, command_id="d"))
+        # ``api``'s copy is stale (classified): it would refuse; the stored events accept.
+        aid = worker.get_grievance(case.id).lead_assignment().id  # type: ignore[union-attr]
+        street = department(worker.get_grievance(case.id).assignment(aid).department)
+        assert api.handle(c.SignFor(assignment_id=aid, actor=street)).version == 4
+        # The repeat of a command the other process recorded answers its first result.
+        again = api.handle(
+            c.DispatchGrievance(grievance_id=case.id, actor=OPERATOR, command_id="d")
+        )
+        assert again.replayed and again.version == 3
+        # The worker's copy (dispatched, v3) is stale too: its save fails, a fresh load records.
+        api.handle(c.ReportProgress(assignment_id=aid, actor=street, note="在办"))
+        g = worker.get_grievance(case.id)
+        lead = g.assignment(aid)
+        urged = worker.handle(
+            c.Urge(
+                grievance_id=case.id,
+                actor=Actor("workflow", Role.SYSTEM),
+                kind="resolve",
+                assignment_id=aid,
+                due=lead.resolve_deadline,
+                reason_code="deadline-approaching",
+                only_if_open=True,
+            )
+        )
+        assert urged.recorded and urged.version == 6
+        assert [e.originator_version for e in api.history(case.id)] == list(range(1, 7))
+    finally:
+        api.close()
+        worker.close()

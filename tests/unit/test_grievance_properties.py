@@ -53,6 +53,23 @@ COMMANDS = [
 ]
 
 
+class SharedWarm:
+    """The command pipeline's warm aggregates, but never taken out: every command gets the
+    same live instance (stricter than ``WarmAggregates``, which discards a refused one)."""
+
+    def __init__(self, live: dict[UUID, Grievance]) -> None:
+        self.live = live
+
+    def take(self, grievance_id: UUID) -> Grievance | None:
+        return self.live.get(grievance_id)
+
+    def put(self, grievance: Grievance) -> None:
+        self.live[grievance.id] = grievance
+
+    def evict(self, grievance_id: UUID) -> None:
+        self.live.pop(grievance_id, None)
+
+
 class LiveApp(GrievanceApp):
     """Hands out one live instance per grievance, so refused commands that mutated it
     would show up as a difference from the stored events."""
@@ -60,6 +77,7 @@ class LiveApp(GrievanceApp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.live: dict[UUID, Grievance] = {}
+        self.warm = SharedWarm(self.live)  # type: ignore[assignment]
 
     def get_grievance(self, grievance_id: UUID, version: int | None = None) -> Grievance:
         if version is None and grievance_id in self.live:
