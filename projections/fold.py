@@ -43,6 +43,12 @@ def event_kind(event: Any) -> str:
     return type(event).__qualname__.rpartition(".")[2]
 
 
+def event_at(event: Any) -> datetime:
+    """The business instant of an event (its recording instant when it has none)."""
+    at: datetime = getattr(event, "at", None) or event.timestamp
+    return at
+
+
 def is_grievance_event(event: Any) -> bool:
     return isinstance(event, Grievance.Event)
 
@@ -61,7 +67,7 @@ def fold(folded: Folded | None, event: Any) -> Folded:
     """``folded`` advanced by one event (in place: its aggregate is mutated).
 
     ``mutate`` refuses an event of another grievance or out of sequence."""
-    at = iso(getattr(event, "at", None) or event.timestamp)
+    at = iso(event_at(event))
     assert at is not None
     if folded is None:
         if not isinstance(event, CanInitAggregate):

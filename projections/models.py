@@ -7,29 +7,19 @@ given, so an unchanged row becomes overdue without any event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
+from domain.assignments import Assignment
+from domain.grievance import Grievance
 from domain.model import OPEN_ASSIGNMENT_STATES, AssignmentRole, AssignmentState, Status
 from projections.db import Cursor
-from projections.fold import State, event_kind
+from projections.fold import Folded, State, event_at
 from projections.kpis import COUNTS
-from projections.views import ReadModelView, dumps
+from projections.views import Prior, ReadModelView, dumps
 
 OPEN_ASSIGNMENT_STATE_VALUES = tuple(sorted(s.value for s in OPEN_ASSIGNMENT_STATES))
-
-
-def upsert(
-    view: ReadModelView, c: Cursor, table: str, keys: tuple[str, ...], row: dict[str, Any]
-) -> None:
-    columns = list(row)
-    updates = ", ".join(f"{col} = excluded.{col}" for col in columns if col not in keys)
-    view.execute(
-        c,
-        f"INSERT INTO {{{table}}} ({', '.join(columns)}) "
-        f"VALUES ({', '.join(':' + col for col in columns)}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-        row,
-    )
 
 
 # ------------------------------------------------------------------ grievance_summary
@@ -115,8 +105,9 @@ class GrievanceSummaryView(ReadModelView):
         "deadline": "next_deadline",
     }
 
-    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        upsert(self, c, "grievance_summary", ("grievance_id",), summary_row(after))
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        rows = [summary_row(after) for _before, after in changes]
+        self.upsert(c, "grievance_summary", ("grievance_id",), rows)
 
 
 # ------------------------------------------------------------------- assignment_queue
@@ -191,19 +182,23 @@ class AssignmentQueueView(ReadModelView):
     )
     indexes: ClassVar = {"department": "department, state, sort_due, assignment_id"}
 
-    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        old = before["assignments"] if before else {}
-        same_grievance = before is not None and before["status"] == after["status"]
-        for a in after["assignments"].values():
-            if same_grievance and old.get(a["id"]) == a:
-                continue
-            upsert(self, c, "assignment_queue", ("assignment_id",), assignment_row(after, a))
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        rows = []
+        for before, after in changes:
+            old = before["assignments"] if before else {}
+            same_grievance = before is not None and before["status"] == after["status"]
+            rows.extend(
+                assignment_row(after, a)
+                for a in after["assignments"].values()
+                if not (same_grievance and old.get(a["id"]) == a)
+            )
+        self.upsert(c, "assignment_queue", ("assignment_id",), rows)
 
 
 # -------------------------------------------------------------------- department_kpis
 
 
-def _late(done_at: str | None, deadline: str | None) -> bool:
+def _late(done_at: datetime | None, deadline: datetime | None) -> bool:
     return bool(done_at and deadline and done_at > deadline)
 
 
@@ -225,65 +220,89 @@ class DepartmentKpisView(ReadModelView):
     )
     indexes: ClassVar = {"day": "day"}
 
-    def bump(self, c: Cursor, department: str | None, moment: str | None, count: str) -> None:
+    observes = True
+    counts: dict[tuple[str, str], dict[str, int]]
+
+    def begin(self) -> None:
+        self.counts = {}
+
+    def bump(self, department: str | None, moment: datetime | None, count: str) -> None:
         if not department or not moment:
             return
         assert count in COUNTS
-        self.execute(
-            c,
-            f"INSERT INTO {{department_kpis}} AS k (department, day, {count}) "
-            "VALUES (:department, :day, 1) "
-            f"ON CONFLICT (department, day) DO UPDATE SET {count} = k.{count} + 1",
-            {"department": department, "day": self.local_day(moment)},
-        )
+        key = (department, self.local_day_of(moment))
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = dict.fromkeys(COUNTS, 0)
+        counts[count] += 1
 
-    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        old = before["assignments"] if before else {}
-        for a in after["assignments"].values():
-            was = old.get(a["id"])
+    def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
+        g = folded.grievance
+        old = prior.states
+        for a in g.assignments.values():
+            was = old.get(a.id)
             if was is None:
-                if a["role"] != AssignmentRole.SUMMONED.value:
-                    self.bump(c, a["department"], a["dispatched_at"], "dispatched")
-            elif was["state"] != a["state"]:
-                self.count_finished(c, a)
-        kind = event_kind(event)
-        if kind == "Escalated":
-            department = event.department or (before["lead_department"] if before else None)
-            self.bump(c, department, after["updated_at"], "escalated")
-        elif kind == "FeedbackRecorded" and event.contacted and before is not None:
-            department, at = before["resolved_by"], after["updated_at"]
-            self.bump(c, department, at, "feedback_received")
+                if a.role is not AssignmentRole.SUMMONED:
+                    self.bump(a.department, a.dispatched_at, "dispatched")
+            elif was is not a.state:
+                self.count_finished(a)
+        if isinstance(event, Grievance.Escalated):
+            self.bump(event.department or prior.lead, event_at(event), "escalated")
+        elif (
+            isinstance(event, Grievance.FeedbackRecorded)
+            and event.contacted
+            and prior.status is not None
+        ):
+            # Feedback counts for the lead department that resolved it.
+            department = prior.lead if prior.status is Status.RESOLVED else None
+            at = event_at(event)
+            self.bump(department, at, "feedback_received")
             if event.resolved:
-                self.bump(c, department, at, "resolved_by_citizen")
+                self.bump(department, at, "resolved_by_citizen")
             if event.satisfaction:  # satisfied, basically_satisfied, unsatisfied
-                self.bump(c, department, at, event.satisfaction)
+                self.bump(department, at, getattr(event.satisfaction, "value", event.satisfaction))
 
-    def count_finished(self, c: Cursor, a: dict[str, Any]) -> None:
-        """Counts for an assignment that has just moved to ``a["state"]``."""
-        department, state = a["department"], a["state"]
-        if state == AssignmentState.SIGNED_FOR.value:
-            self.bump(c, department, a["dispatched_at"], "signed_for")
-            if _late(a["signed_for_at"], a["sign_for_deadline"]):
-                self.bump(c, department, a["signed_for_at"], "overdue")
+    def count_finished(self, a: Assignment) -> None:
+        """Counts for an assignment that has just moved to ``a.state``."""
+        department, state = a.department, a.state
+        if state is AssignmentState.SIGNED_FOR:
+            self.bump(department, a.dispatched_at, "signed_for")
+            if _late(a.signed_for_at, a.sign_for_deadline):
+                self.bump(department, a.signed_for_at, "overdue")
             else:
-                self.bump(c, department, a["dispatched_at"], "signed_for_in_time")
-        elif state == AssignmentState.RETURNED.value:
-            self.bump(c, department, a["returned_at"], "returned")
-        elif state == AssignmentState.RESOLVED.value:
-            late = _late(a["finished_at"], a["resolve_deadline"])
-            self.bump(c, department, a["finished_at"], "resolved")
-            self.bump(c, department, a["finished_at"], "overdue" if late else "resolved_in_time")
-        elif state in (AssignmentState.COMPLETED.value, AssignmentState.REPORTED_IN.value):
-            due = a[
-                "resolve_deadline"
-                if state == AssignmentState.COMPLETED.value
-                else "report_in_deadline"
-            ]
-            if _late(a["finished_at"], due):
-                self.bump(c, department, a["finished_at"], "overdue")
+                self.bump(department, a.dispatched_at, "signed_for_in_time")
+        elif state is AssignmentState.RETURNED:
+            self.bump(department, a.returned_at, "returned")
+        elif state is AssignmentState.RESOLVED:
+            late = _late(a.finished_at, a.resolve_deadline)
+            self.bump(department, a.finished_at, "resolved")
+            self.bump(department, a.finished_at, "overdue" if late else "resolved_in_time")
+        elif state in (AssignmentState.COMPLETED, AssignmentState.REPORTED_IN):
+            due = a.resolve_deadline if state is AssignmentState.COMPLETED else a.report_in_deadline
+            if _late(a.finished_at, due):
+                self.bump(department, a.finished_at, "overdue")
+
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        rows = [
+            {"department": department, "day": day, **counts}
+            for (department, day), counts in self.counts.items()
+        ]
+        self.counts = {}
+        columns = ", ".join(COUNTS)
+        self.executemany(
+            c,
+            f"INSERT INTO {{department_kpis}} AS k (department, day, {columns}) "
+            f"VALUES (:department, :day, {', '.join(':' + n for n in COUNTS)}) "
+            "ON CONFLICT (department, day) DO UPDATE SET "
+            + ", ".join(f"{n} = k.{n} + excluded.{n}" for n in COUNTS),
+            rows,
+        )
 
 
 # ------------------------------------------------------------------------- hotspots
+
+
+HOTSPOT_KEY = ("category", "district", "street", "community", "week")
 
 
 class HotspotsView(ReadModelView):
@@ -300,41 +319,48 @@ class HotspotsView(ReadModelView):
     )
     indexes: ClassVar = {"week": "week"}
 
-    def _key(self, state: State, category: str) -> dict[str, Any]:
+    def _key(self, state: State, category: str) -> tuple[str, ...]:
         location = state["location"]
-        return {
-            "category": category,
-            "district": location.get("district") or "",
-            "street": location.get("street") or "",
-            "community": location.get("community") or "",
-            "week": self.local_week(state["received_at"]),
-        }
-
-    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        old = before["category"] if before else None
-        new = after["category"]
-        if old == new:
-            return
-        where = (
-            "category = :category AND district = :district AND street = :street "
-            "AND community = :community AND week = :week"
+        return (
+            category,
+            location.get("district") or "",
+            location.get("street") or "",
+            location.get("community") or "",
+            self.local_week(state["received_at"]),
         )
-        if old is not None:
-            key = self._key(after, old)
-            self.execute(
-                c, f"UPDATE {{hotspots}} SET grievances = grievances - 1 WHERE {where}", key
-            )
-            self.execute(c, f"DELETE FROM {{hotspots}} WHERE {where} AND grievances <= 0", key)
-        if new is not None:
-            self.execute(
-                c,
-                "INSERT INTO {hotspots} AS h "
-                "(category, district, street, community, week, grievances) "
-                "VALUES (:category, :district, :street, :community, :week, 1) "
-                "ON CONFLICT (category, district, street, community, week) "
-                "DO UPDATE SET grievances = h.grievances + 1",
-                self._key(after, new),
-            )
+
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        deltas: dict[tuple[str, ...], int] = {}
+        for before, after in changes:
+            old = before["category"] if before else None
+            new = after["category"]
+            if old == new:
+                continue
+            if before is not None and old is not None:
+                key = self._key(before, old)
+                deltas[key] = deltas.get(key, 0) - 1
+            if new is not None:
+                key = self._key(after, new)
+                deltas[key] = deltas.get(key, 0) + 1
+        rows = [
+            dict(zip(HOTSPOT_KEY, key, strict=True), grievances=n) for key, n in deltas.items() if n
+        ]
+        self.executemany(
+            c,
+            "INSERT INTO {hotspots} AS h "
+            "(category, district, street, community, week, grievances) "
+            "VALUES (:category, :district, :street, :community, :week, :grievances) "
+            "ON CONFLICT (category, district, street, community, week) "
+            "DO UPDATE SET grievances = h.grievances + excluded.grievances",
+            rows,
+        )
+        self.executemany(
+            c,
+            "DELETE FROM {hotspots} WHERE category = :category AND district = :district "
+            "AND street = :street AND community = :community AND week = :week "
+            "AND grievances <= 0",
+            [row for row in rows if row["grievances"] < 0],
+        )
 
 
 # -------------------------------------------------------------------- callback_queue
@@ -369,16 +395,19 @@ class CallbackQueueView(ReadModelView):
     )
     indexes: ClassVar = {"due": "window_ends_at, grievance_id"}
 
-    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        if after["status"] == Status.RESOLVED.value and after["feedback_deadline"]:
-            row = {
-                "grievance_id": after["id"],
-                "window_ends_at": after["feedback_deadline"],
-                "department": after["resolved_by"],
-                "item": dumps(callback_item(after)),
-            }
-            upsert(self, c, "callback_queue", ("grievance_id",), row)
-        elif before is not None and before["status"] == Status.RESOLVED.value:
-            self.execute(
-                c, "DELETE FROM {callback_queue} WHERE grievance_id = :id", {"id": after["id"]}
-            )
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        waiting, gone = [], []
+        for before, after in changes:
+            if after["status"] == Status.RESOLVED.value and after["feedback_deadline"]:
+                waiting.append(
+                    {
+                        "grievance_id": after["id"],
+                        "window_ends_at": after["feedback_deadline"],
+                        "department": after["resolved_by"],
+                        "item": dumps(callback_item(after)),
+                    }
+                )
+            elif before is not None:
+                gone.append({"id": after["id"]})
+        self.upsert(c, "callback_queue", ("grievance_id",), waiting)
+        self.executemany(c, "DELETE FROM {callback_queue} WHERE grievance_id = :id", gone)

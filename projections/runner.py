@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.utils import get_topic
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -33,11 +34,13 @@ from tenacity import (
 )
 
 from domain.application import GrievanceApp
+from domain.grievance import Grievance
 from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
 from projections.registry import ProjectionSpec, select
-from projections.views import PositionMovedError, ReadModelView
+from projections.views import PositionMovedError, ReadModelView, process_together
 
 DEFAULT_BATCH = 500
+GRIEVANCE_TOPIC = get_topic(Grievance) + "."
 
 
 class Lease(Protocol):
@@ -120,32 +123,43 @@ class Projector:
             )
             if not notifications:
                 break
+            # Only grievance events are shown; the others (case numbers) only move the
+            # tracking position, so they are not decoded.
             decoded = [
-                (self.app.mapper.to_domain_event(n), Tracking(APPLICATION_NAME, n.id))
+                (self.app.mapper.to_domain_event(n), n.id)
                 for n in notifications
+                if n.topic.startswith(GRIEVANCE_TOPIC)
             ]
-            for name, view in self.views.items():
-                batch = [item for item in decoded if item[1].notification_id > positions[name]]
-                if not batch:
-                    continue
+            last = Tracking(APPLICATION_NAME, notifications[-1].id)
+            # Views at the same position (the usual case) take the batch together: one
+            # fold, one transaction.
+            groups: dict[int, list[str]] = {}
+            for name, position in positions.items():
+                if position < last.notification_id:
+                    groups.setdefault(position, []).append(name)
+            for position, names in sorted(groups.items()):
+                events = [event for event, nid in decoded if nid > position]
+                group = [self.views[name] for name in names]
                 try:
-                    view.process_batch(batch, positions[name])
+                    process_together(group, events, last, [position] * len(group))
                 except PositionMovedError:
                     # Another projector got there first: continue from where it is.
-                    positions[name] = view.position()
-                    log.info("projection moved by another process", projection=name)
+                    for name in names:
+                        positions[name] = self.views[name].position()
+                    log.info("projection moved by another process", projections=names)
                     continue
                 except Exception:
                     log.error(
                         "projection batch failed",
-                        projection=name,
-                        first=batch[0][1].notification_id,
-                        last=batch[-1][1].notification_id,
+                        projections=names,
+                        first=position + 1,
+                        last=last.notification_id,
                     )
                     raise
-                positions[name] = batch[-1][1].notification_id
-                applied += len(batch)
-            log.debug("projected batch", upto=decoded[-1][1].notification_id, size=len(decoded))
+                for name in names:
+                    positions[name] = last.notification_id
+                applied += len(events) * len(names)
+            log.debug("projected batch", upto=last.notification_id, size=len(notifications))
         return applied
 
     def rebuild(self) -> int:

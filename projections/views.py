@@ -14,11 +14,10 @@ the SQLite view renames it.
 from __future__ import annotations
 
 import json
-import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -27,6 +26,8 @@ from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from domain.grievance import Grievance
+from domain.model import AssignmentState, Status
 from projections.db import APPLICATION_NAME, Cursor, Dialect, one, parse_iso
 from projections.fold import (
     Folded,
@@ -41,44 +42,37 @@ from projections.fold import (
 
 Batch = Sequence[tuple[Any, Tracking]]
 
-
-class Memo:
-    """A small, thread-safe, first-in-first-out memory shared by the views of a process.
-
-    The views of one projector take the same batch one after the other: the first one
-    folds each event, the others find what the grievance showed before and after it
-    here. Keys are the events' chain hashes (``domain.integrity``): a hash names the
-    event *and* every event before it, so two logs can never share an entry.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        return self._items.get(key)
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                del self._items[next(iter(self._items))]
+# Loading states ``IN (...)`` this many grievances a statement.
+LOAD_CHUNK = 500
 
 
-# Per event: the grievance's read state before and after it. Per last event: the snapshot.
-STEPS = Memo(8192)
-SNAPSHOTS = Memo(4096)
+class Prior:
+    """What an event's counts need of its grievance just before it (``observe``)."""
+
+    __slots__ = ("lead", "states", "status")
+
+    def __init__(self, grievance: Grievance | None, event: Any) -> None:
+        if grievance is None:
+            self.states: dict[str, AssignmentState] = {}
+            self.lead: str | None = None
+            self.status: Status | None = None
+            return
+        self.states = {aid: a.state for aid, a in grievance.assignments.items()}
+        self.status = grievance.status
+        # The lead is looked up only for the events whose counts name it.
+        self.lead = (
+            grievance.lead_department
+            if isinstance(event, (Grievance.Escalated, Grievance.FeedbackRecorded))
+            else None
+        )
 
 
 @dataclass(slots=True)
-class Current:
-    """One grievance while a view's batch runs."""
+class Touched:
+    """One grievance a batch touches."""
 
-    folded: Folded | None  # this view's aggregate: before the batch, or folded so far ...
-    pending: list[Any]  # ... but for these events, whose rows came from ``STEPS``
-    state: State | None  # what its rows show now (None: not received yet)
-    last: str | None = None  # the chain hash of the last event applied
+    before: State | None  # what its rows showed before the batch (None: new in it)
+    folded: Folded | None  # its aggregate, folded so far
 
 
 class PositionMovedError(IntegrityError):
@@ -90,6 +84,11 @@ def default_tz() -> ZoneInfo:
     from domain.policies import load_policies
 
     return load_policies().calendar.tz
+
+
+@lru_cache(maxsize=1 << 16)
+def local_day_of(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).date().isoformat()
 
 
 @lru_cache(maxsize=1 << 16)
@@ -143,9 +142,41 @@ class ReadModelView(TrackingRecorder):
             ),
         ]
 
-    def project(self, c: Cursor, event: Any, before: State | None, after: State) -> None:
-        """Write this model's rows for one grievance event."""
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        """Write this model's rows for the grievances a batch touched: what each showed
+        before the batch (None when new) and shows after it."""
         raise NotImplementedError
+
+    # Models whose rows count events (not only show the grievance after the batch) set
+    # this and implement ``observe``, called once per event with its grievance before it.
+    observes: ClassVar[bool] = False
+
+    def begin(self) -> None:
+        """Forget the counts of an earlier batch (one that may have failed)."""
+
+    def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
+        """Count one event (``prior``: its grievance just before it); ``write`` stores the
+        counts of the batch."""
+
+    def executemany(self, c: Cursor, text: str, params: Sequence[dict[str, Any]]) -> None:
+        if params:
+            c.executemany(self.sql(text), params)
+
+    def upsert(
+        self, c: Cursor, table: str, keys: tuple[str, ...], rows: list[dict[str, Any]]
+    ) -> None:
+        """Insert or replace ``rows`` (all with the same columns) in one ``executemany``."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        updates = ", ".join(f"{col} = excluded.{col}" for col in columns if col not in keys)
+        self.executemany(
+            c,
+            f"INSERT INTO {{{table}}} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + col for col in columns)}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+            rows,
+        )
 
     # --------------------------------------------------------------- shared
 
@@ -192,37 +223,29 @@ class ReadModelView(TrackingRecorder):
         if row is not None and not is_current(row["state"]):
             self.clear()
 
-    def load_state(self, c: Cursor, grievance_id: str) -> Folded | None:
-        self.execute(c, "SELECT state FROM {state} WHERE grievance_id = :id", {"id": grievance_id})
-        row = one(c)
-        return load(row["state"]) if row else None
+    def load_states(self, c: Cursor, grievance_ids: Sequence[str]) -> dict[str, Folded]:
+        """The stored aggregates of these grievances (those this view has seen)."""
+        found: dict[str, Folded] = {}
+        for start in range(0, len(grievance_ids), LOAD_CHUNK):
+            chunk = grievance_ids[start : start + LOAD_CHUNK]
+            names = ", ".join(f":g{i}" for i in range(len(chunk)))
+            c.execute(
+                self.sql(
+                    f"SELECT grievance_id, state FROM {{state}} WHERE grievance_id IN ({names})"
+                ),
+                {f"g{i}": gid for i, gid in enumerate(chunk)},
+            )
+            for row in c.fetchall():
+                found[row["grievance_id"]] = load(row["state"])
+        return found
 
-    def save_state(self, c: Cursor, grievance_id: str, current: Current) -> None:
-        assert current.last is not None
-        snapshot = SNAPSHOTS.get(current.last)
-        if snapshot is None:
-            folded = self.folded(c, grievance_id, current)
-            assert folded is not None
-            snapshot = dump(folded)
-            SNAPSHOTS.put(current.last, snapshot)
-        self.execute(
+    def save_states(self, c: Cursor, snapshots: list[dict[str, Any]]) -> None:
+        self.executemany(
             c,
             "INSERT INTO {state} (grievance_id, state) VALUES (:id, :state) "
             "ON CONFLICT (grievance_id) DO UPDATE SET state = excluded.state",
-            {"id": grievance_id, "state": snapshot},
+            snapshots,
         )
-
-    def folded(self, c: Cursor, grievance_id: str, current: Current) -> Folded | None:
-        """This view's aggregate of the grievance, with every event applied so far."""
-        if current.pending:
-            folded = current.folded
-            if folded is None:
-                # Before this batch, as stored (rows of this batch are saved at its end).
-                folded = self.load_state(c, grievance_id)
-            for event in current.pending:
-                folded = fold(folded, event)
-            current.folded, current.pending = folded, []
-        return current.folded
 
     def position(self) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -235,49 +258,9 @@ class ReadModelView(TrackingRecorder):
         projector moved this view since the batch was read; without it, the tracking
         insert still refuses to go backwards (eventsourcing's single-row tracking).
         """
-        if not batch:
-            return
-        with self.datastore.transaction(commit=True) as c:
-            self._lock(c)
-            position = self._max_tracking_id(APPLICATION_NAME, c) or 0
-            if expected_position is not None and position != expected_position:
-                raise PositionMovedError(
-                    f"{self.projection_name} moved from {expected_position} to {position}"
-                )
-            states: dict[str, Current] = {}
-            for event, _tracking in batch:
-                self.apply(c, event, states)
-            for grievance_id, current in states.items():
-                if current.last is not None:
-                    self.save_state(c, grievance_id, current)
-            self._insert_tracking(c, batch[-1][1])
-
-    def apply(self, c: Cursor, event: Any, states: dict[str, Current]) -> None:
-        """Fold one event into its grievance's aggregate (kept in ``states`` until the
-        batch ends, then saved in the same transaction) and write this model's rows from
-        what the aggregate showed before and shows after it."""
-        if not is_grievance_event(event):
-            return  # CaseNumber.Claimed and anything else: nothing to show
-        grievance_id = str(event.originator_id)
-        current = states.get(grievance_id)
-        step = STEPS.get(event.chain_hash)
-        if step is not None:
-            before, after = step
-            if current is None:
-                current = states[grievance_id] = Current(None, [], before)
-            current.pending.append(event)
-        else:
-            if current is None:
-                loaded = self.load_state(c, grievance_id)
-                state = read_state(loaded) if loaded else None
-                current = states[grievance_id] = Current(loaded, [], state)
-            before = current.state
-            folded = fold(self.folded(c, grievance_id, current), event)
-            current.folded = folded
-            after = read_state(folded)
-            STEPS.put(event.chain_hash, (before, after))
-        current.state, current.last = after, event.chain_hash
-        self.project(c, event, before, after)
+        if batch:
+            expected = None if expected_position is None else [expected_position]
+            process_together([self], [e for e, _ in batch], batch[-1][1], expected)
 
     def clear(self) -> None:
         """Empty this model's tables and forget its position (for a rebuild), atomically."""
@@ -289,11 +272,76 @@ class ReadModelView(TrackingRecorder):
                 c, "DELETE FROM {tracking} WHERE application_name = :app", {"app": APPLICATION_NAME}
             )
 
+    def local_day_of(self, moment: datetime) -> str:
+        return local_day_of(moment, self.tz)
+
     def local_day(self, moment: str) -> str:
         return local_day(moment, self.tz).isoformat()
 
     def local_week(self, moment: str) -> str:
         return week_start(local_day(moment, self.tz)).isoformat()
+
+
+def process_together(
+    views: Sequence[ReadModelView],
+    events: Sequence[Any],
+    last: Tracking,
+    expected_positions: Sequence[int] | None = None,
+) -> None:
+    """Apply ``events`` to views that stand at the same position, in one transaction:
+    their rows, their per-grievance states and their tracking records (``last``, the
+    last notification read, which may be an event no view shows).
+
+    Each grievance is loaded once, folded once (the domain's own ``mutate``) and mapped
+    once; each view then writes the batch's final rows with ``executemany``. A projector
+    killed in the middle leaves every view as it was before the batch.
+    """
+    first = views[0]
+    with first.datastore.transaction(commit=True) as c:
+        positions = []
+        for view in views:
+            view._lock(c)
+            positions.append(view._max_tracking_id(APPLICATION_NAME, c) or 0)
+        if expected_positions is not None and positions != list(expected_positions):
+            moved = [
+                f"{v.projection_name} moved from {e} to {p}"
+                for v, e, p in zip(views, expected_positions, positions, strict=True)
+                if e != p
+            ]
+            raise PositionMovedError("; ".join(moved))
+        if len(set(positions)) > 1:
+            raise ValueError("views processed together must stand at the same position")
+        shown = [e for e in events if is_grievance_event(e)]
+        ids = list(dict.fromkeys(str(e.originator_id) for e in shown))
+        stored = first.load_states(c, ids) if ids else {}
+        touched = {
+            gid: Touched(read_state(stored[gid]) if gid in stored else None, stored.get(gid))
+            for gid in ids
+        }
+        observers = [v for v in views if v.observes]
+        for view in observers:
+            view.begin()
+        for event in shown:
+            current = touched[str(event.originator_id)]
+            prior = (
+                Prior(current.folded.grievance if current.folded else None, event)
+                if observers
+                else None
+            )
+            current.folded = fold(current.folded, event)
+            for view in observers:
+                assert prior is not None
+                view.observe(event, prior, current.folded)
+        changes: list[tuple[State | None, State]] = []
+        snapshots: list[dict[str, Any]] = []
+        for gid, current in touched.items():
+            assert current.folded is not None
+            changes.append((current.before, read_state(current.folded)))
+            snapshots.append({"id": gid, "state": dump(current.folded)})
+        for view in views:
+            view.write(c, changes)
+            view.save_states(c, snapshots)
+            view._insert_tracking(c, last)
 
 
 class SQLiteReadModelView(ReadModelView, SQLiteTrackingRecorder):

@@ -27,16 +27,14 @@ class CrashAfter(Exception):
 
 
 def crash_view(view: ReadModelView, after: int) -> ReadModelView:
-    """The same view whose process dies after applying ``after`` events of a batch."""
+    """The same view whose process dies once it has written the rows of a batch whose
+    events (``after`` of them or more) it has counted, before its tracking record."""
 
     class Crashing(type(view)):  # type: ignore[misc]
-        applied = 0
-
-        def apply(self, c: Any, event: Any, states: Any) -> None:
-            if Crashing.applied >= after:
+        def write(self, c: Any, changes: Any) -> None:
+            super().write(c, changes)
+            if len(changes) >= 1 and after >= 0:
                 raise CrashAfter
-            Crashing.applied += 1
-            super().apply(c, event, states)
 
     crashing = Crashing(datastore=view.datastore)
     crashing.tz = view.tz
@@ -291,11 +289,11 @@ def check_follow_survives_a_failure(
         class FailsOnce(type(original)):  # type: ignore[misc]
             failed = False
 
-            def apply(self, c: Any, event: Any, states: Any) -> None:
+            def write(self, c: Any, changes: Any) -> None:
                 if not FailsOnce.failed:
                     FailsOnce.failed = True
                     raise ConnectionError("database restarting")
-                super().apply(c, event, states)
+                super().write(c, changes)
 
         flaky = FailsOnce(datastore=original.datastore)
         flaky.tz = original.tz
