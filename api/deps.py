@@ -78,7 +78,12 @@ class Principal:
         return self.role is Role.OPERATOR
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are ``async def`` unless they block: FastAPI runs a plain ``def`` dependency
+# in the thread pool, one hop per dependency per request. A write request hops once, for
+# its endpoint (the domain call).
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -86,11 +91,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_app(services: ServicesDep) -> GrievanceApp:
+async def get_app(services: ServicesDep) -> GrievanceApp:
     return services.app
 
 
-def get_read_models(services: ServicesDep) -> ReadModels:
+async def get_read_models(services: ServicesDep) -> ReadModels:
     return services.read_models
 
 
@@ -112,7 +117,10 @@ async def current_principal(
     """401 unless a valid, unrevoked bearer token came with the request."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("token-missing")
-    record = await anyio.to_thread.run_sync(services.tokens.authenticate, credentials.credentials)
+    token = credentials.credentials
+    record = services.tokens.cached(token) or await anyio.to_thread.run_sync(
+        services.tokens.authenticate, token
+    )
     if record is None:
         raise _unauthorized("token-invalid")
     principal = Principal.from_record(record)
@@ -238,7 +246,7 @@ def command_id_for(principal: Principal, method: str, path: str, key: str) -> st
     return f"http:{digest[:40]}"
 
 
-def write_options(
+async def write_options(
     request: Request,
     principal: AnyPrincipal,
     idempotency_key: Annotated[

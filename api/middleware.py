@@ -7,11 +7,14 @@ bound by the auth dependency (principal, role) are visible when the line is writ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -68,11 +71,38 @@ def _credential(headers: dict[str, str], scope: Scope, body: bytes) -> str:
     return ""
 
 
+class KeyLocks:
+    """One lock per (credential, Idempotency-Key) in use in this process: requests with the
+    same key run one at a time, so the later ones replay the first one's stored answer.
+    (Across processes the domain's command id keeps a repeat from recording twice.)"""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, credential: str, key: str) -> AsyncIterator[None]:
+        name = (credential, key)
+        lock, users = self._locks.get(name, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[name] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[name]
+            if users == 1:
+                del self._locks[name]
+            else:
+                self._locks[name] = (lock, users - 1)
+
+
 class ApiMiddleware:
     def __init__(
         self, app: ASGIApp, max_body_bytes: int = 64 * 1024, max_upload_bytes: int | None = None
     ) -> None:
         self.app = app
+        self.key_locks = KeyLocks()
         self.max_body_bytes = max_body_bytes
         # multipart/form-data (attachments) may be larger; the routes check the file itself.
         self.max_upload_bytes = max(max_upload_bytes or 0, max_body_bytes)
@@ -188,6 +218,20 @@ class ApiMiddleware:
         boundary = content_type.partition("boundary=")[2].strip('"').encode() if multipart else b""
         same = body.replace(boundary, b"") if boundary else body
         print_ = fingerprint(method, scope["path"], scope.get("query_string", b"").decode(), same)
+        async with self.key_locks.hold(credential, key):
+            await self._once(scope, replay_receive, send, store, credential, key, print_)
+
+    async def _once(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        store: Any,
+        credential: str,
+        key: str,
+        print_: str,
+    ) -> None:
+        """Replay the stored answer to this key, or run the request and keep its answer."""
         stored = await anyio.to_thread.run_sync(store.get, credential, key)
         if stored is not None:
             if stored.fingerprint != print_:
@@ -227,9 +271,10 @@ class ApiMiddleware:
                 captured["body"].append(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, replay_receive, capture)
+        await self.app(scope, receive, capture)
         # Only successes are kept: a refused command recorded nothing, so a retry may
-        # legitimately succeed later (and is answered afresh).
+        # legitimately succeed later (and is answered afresh). The answer has been sent;
+        # the key stays locked until it is stored, so a concurrent twin replays it.
         if 200 <= captured["status"] < 300:
             await anyio.to_thread.run_sync(
                 store.put,

@@ -13,6 +13,8 @@ import hmac
 import json
 import secrets
 import sqlite3
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,29 +66,32 @@ class Database(Protocol):
 
 
 class SqliteDatabase:
-    """One short-lived connection per call: sqlite3 connections are cheap and thread-bound."""
+    """One connection, opened once and shared under a lock (a call is a short statement).
 
-    def __init__(self, path: Path | str) -> None:
+    ``durable=False`` commits without waiting for the disk (WAL, ``synchronous=NORMAL``):
+    for rows whose loss a crash may cause without harm (the Idempotency-Key answers, which
+    the domain's command ids back up), so an accepted command costs one fsync, its event's.
+    """
+
+    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            for ddl in _SCHEMA:
-                conn.execute(ddl)
-            for table, column, kind in _ADDED_COLUMNS:
-                with contextlib.suppress(sqlite3.OperationalError):  # duplicate column
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            self.path, timeout=10, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        for ddl in _SCHEMA:
+            self._conn.execute(ddl)
+        for table, column, kind in _ADDED_COLUMNS:
+            with contextlib.suppress(sqlite3.OperationalError):  # duplicate column
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        conn = self._connect()
-        try:
-            return list(conn.execute(sql, tuple(params)).fetchall())
-        finally:
-            conn.close()
+        with self._lock:
+            return list(self._conn.execute(sql, tuple(params)).fetchall())
 
     def ping(self) -> bool:
         try:
@@ -96,22 +101,32 @@ class SqliteDatabase:
         return True
 
     def close(self) -> None:
-        return None
+        with self._lock:
+            self._conn.close()
 
 
 class PostgresDatabase:
     """A small psycopg pool; tables go in the configured schema (``search_path``)."""
 
     def __init__(
-        self, connect_kwargs: Mapping[str, Any], *, schema: str = "", pool_size: int = 4
+        self,
+        connect_kwargs: Mapping[str, Any],
+        *,
+        schema: str = "",
+        pool_size: int = 4,
+        durable: bool = True,
     ) -> None:
-        """``connect_kwargs``: psycopg's (the composition root builds them from settings)."""
+        """``connect_kwargs``: psycopg's (the composition root builds them from settings).
+        ``durable=False``: commits do not wait for the WAL flush (``synchronous_commit``)."""
         from psycopg_pool import ConnectionPool
 
         kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
         kwargs["autocommit"] = True
-        if schema:
-            kwargs["options"] = f"-c search_path={schema}"
+        options = [f"-c search_path={schema}"] if schema else []
+        if not durable:
+            options.append("-c synchronous_commit=off")
+        if options:
+            kwargs["options"] = " ".join(options)
         self._pool = ConnectionPool(
             kwargs=kwargs,
             min_size=1,
@@ -168,10 +183,24 @@ TOKEN_PREFIX = "cl"
 
 
 class TokenStore:
-    """Bearer tokens ``cl_<id>_<secret>``: the id finds the row, the hash proves the secret."""
+    """Bearer tokens ``cl_<id>_<secret>``: the id finds the row, the hash proves the secret.
 
-    def __init__(self, db: Database) -> None:
+    ``cached`` answers a token this process authenticated less than ``ttl`` seconds ago
+    without a query, so a token revoked elsewhere (the CLI) stops working within ``ttl``;
+    one revoked through this store stops at once."""
+
+    def __init__(self, db: Database, *, ttl: float = 2.0) -> None:
         self.db = db
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, TokenRecord]] = {}
+
+    def cached(self, token: str) -> TokenRecord | None:
+        """The record if this token was authenticated within ``ttl`` (else None: ask
+        ``authenticate``)."""
+        hit = self._cache.get(hash_token(token))
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
 
     def create(
         self, role: str, *, department: str | None = None, name: str | None = None
@@ -222,9 +251,16 @@ class TokenStore:
             hmac.compare_digest(hash_token(token), hash_token(""))  # same work either way
             return None
         row = rows[0]
-        if not hmac.compare_digest(str(row[1]), hash_token(token)) or row[6] is not None:
+        digest = hash_token(token)
+        if not hmac.compare_digest(str(row[1]), digest) or row[6] is not None:
+            self._cache.pop(digest, None)
             return None
-        return TokenRecord(row[0], row[2], row[3], row[4], row[5], row[6])
+        record = TokenRecord(row[0], row[2], row[3], row[4], row[5], row[6])
+        if self.ttl > 0:
+            if len(self._cache) > 10_000:  # bound it; entries are refreshed on use
+                self._cache.clear()
+            self._cache[digest] = (time.monotonic(), record)
+        return record
 
     def list(self) -> list[TokenRecord]:
         rows = self.db.execute(
@@ -246,6 +282,7 @@ class TokenStore:
         if len(matches) > 1:
             raise LookupError(f"{key!r} matches {len(matches)} tokens; give more of the id")
         record = matches[0]
+        self._cache = {k: v for k, v in self._cache.items() if v[1].id != record.id}
         if record.revoked_at is None:
             self.db.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
@@ -298,19 +335,20 @@ class IdempotencyStore:
         body: bytes,
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Keep the first response; a concurrent second writer leaves it alone."""
+        """Keep the first response; a concurrent second writer leaves it alone (an expired
+        one is replaced). One statement, one commit."""
         cutoff = (datetime.now(UTC) - self.retention).isoformat()
-        self.db.execute(
-            "DELETE FROM api_idempotency WHERE scope = ? AND idem_key = ? AND created_at < ?",
-            (scope, key, cutoff),
-        )
         self._puts += 1
         if self._puts % self.PURGE_EVERY == 1:
             self.purge(cutoff)
         self.db.execute(
             "INSERT INTO api_idempotency "
             "(scope, idem_key, fingerprint, status, content_type, body, created_at, headers) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO UPDATE SET "
+            "fingerprint = excluded.fingerprint, status = excluded.status, "
+            "content_type = excluded.content_type, body = excluded.body, "
+            "created_at = excluded.created_at, headers = excluded.headers "
+            "WHERE api_idempotency.created_at < ?",
             (
                 scope,
                 key,
@@ -320,6 +358,7 @@ class IdempotencyStore:
                 body.decode("utf-8"),
                 _now(),
                 json.dumps([list(h) for h in headers]),
+                cutoff,
             ),
         )
 

@@ -148,6 +148,12 @@ class WarmAggregates:
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
+    def peek(self, grievance_id: UUID) -> Grievance | None:
+        """The warm copy without taking it out: only for what never changes once recorded
+        (an assignment's department)."""
+        with self._lock:
+            return self._entries.get(grievance_id)
+
     def evict(self, grievance_id: UUID) -> None:
         with self._lock:
             self._entries.pop(grievance_id, None)
@@ -228,6 +234,14 @@ class GrievanceApp(Application[UUID]):
         grievance = self.get_grievance(split_assignment_id(assignment_id))
         grievance.assignment(assignment_id)  # raises if unknown
         return grievance
+
+    def assignment_department(self, assignment_id: str) -> str:
+        """The department an assignment was given to (fixed when it was made): from the
+        warm copy when this process has one that knows it, else from the stored events."""
+        warm = self.warm.peek(split_assignment_id(assignment_id))
+        if warm is not None and assignment_id in warm.assignments:
+            return warm.assignments[assignment_id].department
+        return self.get_by_assignment(assignment_id).assignment(assignment_id).department
 
     def history(self, grievance_id: UUID) -> list[DomainEventProtocol[UUID]]:
         """Every stored event of one grievance, in order (read once)."""

@@ -82,7 +82,14 @@ class Writer:
     ) -> CommandAccepted:
         fields = fields_of(body) | fields  # what the route adds wins over the body
         if issubclass(kind, commands.AssignmentCommand):
-            own_assignment(self.app, self.who, fields["assignment_id"])
+            assignment_id = fields["assignment_id"]
+            owner = self.app.assignment_department(assignment_id)
+            if owner != self.who.department:
+                raise NotAssignedError(
+                    assignment_id=assignment_id,
+                    department=owner,
+                    actor_department=self.who.department,
+                )
         if issubclass(kind, commands.GrievanceCommand | commands.AssignmentCommand):
             fields["expected_version"] = self.opts.expected_version
         command = kind(actor=self.who.actor, command_id=self.opts.command_id, **fields)
@@ -91,7 +98,7 @@ class Writer:
         return accepted(result)
 
 
-def writer(app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response) -> Writer:
+async def writer(app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response) -> Writer:
     return Writer(app, who, opts, response)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 import structlog
 
 from api.problems import domain_problem
+from api.stores import TokenStore
 from domain.application import GrievanceApp
 from domain.errors import (
     AssignmentStateError,
@@ -110,6 +113,35 @@ async def test_a_refused_command_is_not_stored_under_its_key(api: ApiHarness) ->
     await api.post(f"/v1/grievances/{gid}/classify", "operator", {"category": "PM03"})
     r = await api.post(f"/v1/grievances/{gid}/dispatch", "operator", {}, **key)
     assert r.status_code == 200 and r.json()["status"] == "dispatched"
+
+
+async def test_concurrent_requests_with_one_key_run_once_and_replay(api: ApiHarness) -> None:
+    """20 at once with one key: one runs; the others wait for it and replay its answer."""
+    key = {"Idempotency-Key": "burst-1"}
+    recorded = notifications(api)
+    answers = await asyncio.gather(
+        *(api.post("/v1/grievances", "operator", grievance_body(), **key) for _ in range(20))
+    )
+    assert [r.status_code for r in answers] == [201] * 20
+    assert len({r.content for r in answers}) == 1  # byte for byte
+    replayed = [r.headers.get("idempotent-replayed") for r in answers]
+    assert replayed.count(None) == 1 and replayed.count("true") == 19
+    assert notifications(api) == recorded + 2  # one Received, one case-number claim
+
+
+async def test_a_token_revoked_elsewhere_stops_working_within_seconds(api: ApiHarness) -> None:
+    token = api.token("operator")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await api.client.get("/v1/categories", headers=headers)).status_code == 200
+    assert api.services.tokens.cached(token) is not None  # answered without a query now
+    # ``closeloop token revoke`` in another process: its own store, the same table.
+    TokenStore(api.services.tokens.db).revoke(token.split("_")[1])
+    deadline = time.monotonic() + api.services.tokens.ttl + 3
+    while (await api.client.get("/v1/categories", headers=headers)).status_code == 200:
+        assert time.monotonic() < deadline, "the revoked token still works"
+        await asyncio.sleep(0.2)
+    r = await api.client.get("/v1/categories", headers=headers)
+    assert r.status_code == 401
 
 
 async def test_bad_idempotency_key_is_422(api: ApiHarness) -> None:
@@ -267,6 +299,9 @@ async def test_a_concurrent_write_is_409_never_a_lost_update(
             )
 
         RacingApp.race = other_writer
+        # On a warm copy the lost race is decided again on a fresh load (as if the request
+        # came a moment later); here the race hits that fresh load itself.
+        api.app.warm.evict(uuid.UUID(d["id"]))
         r = await api.post(
             f"/v1/assignments/{aid}/resolve", "department", {"account": "已修复"}, "cm.xyl-01"
         )
