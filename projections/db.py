@@ -31,13 +31,14 @@ def iso(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is None:
         raise ValueError("instants must carry a time zone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime; fixed width with microseconds.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str | None) -> datetime | None:
     if text is None:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)
 
 
 class Cursor(Protocol):

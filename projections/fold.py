@@ -222,6 +222,16 @@ def load(text: str) -> Folded:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+# Per class met in an aggregate: its topic and, for a dataclass, its field names.
+_CLASSES: dict[type, tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _class_info(kind: type) -> tuple[str, tuple[str, ...] | None]:
+    info = _CLASSES.get(kind)
+    if info is None:
+        names = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
+        info = _CLASSES[kind] = (get_topic(kind), names)
+    return info
 
 
 def _encode(value: Any) -> Any:
@@ -238,13 +248,15 @@ def _encode(value: Any) -> Any:
         return {str(k): _encode(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [_encode(v) for v in value]
-    if isinstance(value, Enum):
-        return {_TAG: "enum", "t": get_topic(kind), "v": value.value}
-    if is_dataclass(value) and not isinstance(value, type):
-        encoded = {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
-        return {_TAG: "dataclass", "t": get_topic(kind), "v": encoded}
     if kind is UUID:
         return {_TAG: "uuid", "v": value.hex}
+    if isinstance(value, Enum):
+        return {_TAG: "enum", "t": _class_info(kind)[0], "v": value.value}
+    if is_dataclass(value) and not isinstance(value, type):
+        topic, names = _class_info(kind)
+        assert names is not None
+        encoded = {name: _encode(getattr(value, name)) for name in names}
+        return {_TAG: "dataclass", "t": topic, "v": encoded}
     raise TypeError(f"cannot keep a {kind.__name__} in a read model's state")
 
 

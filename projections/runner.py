@@ -40,6 +40,8 @@ from projections.registry import ProjectionSpec, select
 from projections.views import PositionMovedError, ReadModelView, process_together
 
 DEFAULT_BATCH = 500
+# A rebuild has no reader waiting for its next batch: larger batches, fewer commits.
+REBUILD_BATCH = 5000
 GRIEVANCE_TOPIC = get_topic(Grievance) + "."
 
 
@@ -166,7 +168,11 @@ class Projector:
         """Empty the views and replay the whole log into them."""
         for view in self.views.values():
             view.clear()
-        return self.run_once()
+        batch_size, self.batch_size = self.batch_size, max(self.batch_size, REBUILD_BATCH)
+        try:
+            return self.run_once()
+        finally:
+            self.batch_size = batch_size
 
     def run_forever(
         self,
