@@ -311,6 +311,16 @@ class DeadlinePublic(BaseModel):
     department: str | None = None
 
 
+class AttachmentLink(BaseModel):
+    """An attached file, by hash (``url`` answers it; who and when: ``…/attachments``)."""
+
+    sha256: str
+    filename: str
+    media_type: str
+    size: int
+    url: str
+
+
 class GrievancePublic(BaseModel):
     """One grievance as its aggregate knows it now (never stale)."""
 
@@ -342,6 +352,7 @@ class GrievancePublic(BaseModel):
     merged_into: str | None = None
     duplicates: list[str] = Field(default_factory=list)
     allowed_actions: list[str]
+    attachments: list[AttachmentLink] = Field(default_factory=list)
 
 
 class GrievanceSummary(BaseModel):

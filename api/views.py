@@ -16,6 +16,7 @@ from api.schemas import (
     GrievancePublic,
 )
 from domain.application import CommandResult
+from domain.evidence import attachments
 from domain.grievance import Assignment, Grievance
 from domain.model import Status, mask_name, mask_phone
 from domain.rules import assignment_actions
@@ -48,6 +49,7 @@ _COMPUTED = {
     "open_deadlines",
     "duplicates",
     "allowed_actions",
+    "attachments",
 }
 _COPIED = tuple(name for name in GrievancePublic.model_fields if name not in _COMPUTED)
 
@@ -65,6 +67,16 @@ def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePu
             "open_deadlines": [dataclasses.asdict(d) for d in g.open_deadlines()],
             "duplicates": list(g.duplicates),
             "allowed_actions": g.allowed_actions(),
+            "attachments": [
+                {
+                    "sha256": a.sha256,
+                    "filename": a.filename,
+                    "media_type": a.media_type,
+                    "size": a.size,
+                    "url": f"/v1/grievances/{g.id}/attachments/{a.sha256}",
+                }
+                for a in attachments(g)
+            ],
         }
     )
 

@@ -146,6 +146,8 @@ async def test_operator_and_department_attach_and_everyone_allowed_reads(
     assert got.headers["content-disposition"].startswith("attachment;")
     assert sha256_hex(got.content) == photo
     assert GPS_IFD not in Image.open(io.BytesIO(got.content)).getexif()
+    shown = (await api.get(f"/v1/grievances/{gid}", "department", owner)).json()
+    assert [a["url"] for a in shown["attachments"]] == [i["url"] for i in items]
     thumb = await api.get(items[0]["thumbnail_url"], "operator")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
 
