@@ -8,7 +8,7 @@ methods (``GrievanceApp.state_as_of`` …); the judging itself is the pure code 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -46,12 +46,19 @@ def department_lateness(
     date_from: datetime,
     date_to: datetime,
     now: datetime | None = None,
+    *,
+    known: Iterable[UUID] = (),
+    after: int = 0,
 ) -> list[audit.DeadlineRecord]:
-    """Deadlines of one department due within [date_from, date_to) that it missed."""
+    """Deadlines of one department due within [date_from, date_to) that it missed.
+
+    ``known``: the grievances ever assigned to the department up to notification
+    ``after`` (a read model's answer); only the log past ``after`` is scanned for more.
+    Each one's deadlines are then judged from its own events, as recorded."""
     app.policies.directory.department(department)
     now = now or app.now()
-    involved: set[UUID] = set()
-    for recorded in iter_all_events(app):
+    involved: set[UUID] = set(known)
+    for recorded in iter_all_events(app, start=after + 1):
         items = getattr(recorded, "assignments", None) or [getattr(recorded, "assignment", None)]
         for item in items:
             if isinstance(item, dict) and item.get("department") == department:
@@ -64,9 +71,9 @@ def department_lateness(
     return sorted(missed, key=lambda r: (r.due, r.number))
 
 
-def grievance_notifications(app: GrievanceApp, page: int) -> Iterator[Any]:
-    """Stored grievance events in log order (case-number claims left out), undecoded."""
-    start = 1
+def grievance_notifications(app: GrievanceApp, page: int, start: int = 1) -> Iterator[Any]:
+    """Stored grievance events in log order from notification ``start`` (case-number
+    claims left out), undecoded."""
     while True:
         notifications = app.recorder.select_notifications(start, page)
         if not notifications:
@@ -77,9 +84,12 @@ def grievance_notifications(app: GrievanceApp, page: int) -> Iterator[Any]:
                 yield notification
 
 
-def iter_all_events(app: GrievanceApp, page: int = 500) -> Iterator[DomainEventProtocol[UUID]]:
-    """Every grievance event in log order (case-number claims left out)."""
-    for notification in grievance_notifications(app, page):
+def iter_all_events(
+    app: GrievanceApp, page: int = 500, start: int = 1
+) -> Iterator[DomainEventProtocol[UUID]]:
+    """Every grievance event in log order from notification ``start`` (case-number
+    claims left out)."""
+    for notification in grievance_notifications(app, page, start):
         yield app.mapper.to_domain_event(notification)
 
 

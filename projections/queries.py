@@ -240,6 +240,29 @@ class ReadModels:
 
     # ------------------------------------------------------------- assignments
 
+    def department_grievances(self, department: str) -> tuple[list[UUID], int]:
+        """Every grievance ever assigned to ``department`` (lead, assisting or summoned,
+        in any state) and the notification id this answer is complete up to."""
+        with self._datastore.transaction(commit=False) as c:
+            # The position first: rows read after it can only be newer, never fewer.
+            c.execute(
+                self._dialect.sql(
+                    "SELECT notification_id FROM {t} WHERE application_name = :app",
+                    t="assignment_queue_tracking",
+                ),
+                {"app": APPLICATION_NAME},
+            )
+            row = one(c)
+            c.execute(
+                self._dialect.sql(
+                    "SELECT DISTINCT grievance_id FROM {t} WHERE department = :department",
+                    t="assignment_queue",
+                ),
+                {"department": department},
+            )
+            ids = [UUID(r["grievance_id"]) for r in c.fetchall()]
+        return ids, int(row["notification_id"]) if row else 0
+
     def list_assignments(
         self,
         *,

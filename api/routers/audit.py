@@ -1,7 +1,8 @@
 """Audit (督办/考核) for supervisors, readable by operators: the full history of a grievance,
 its state as of any moment, who was late, its printable case file, and the hash chains.
 
-Everything here reads the event store itself (never a projection). Citizens' names and
+Everything here judges from the event store itself; a projection only names which
+grievances a department's lateness has to judge. Citizens' names and
 phone numbers are masked for everyone but the dispatch centre's operators.
 """
 
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api import casefile
-from api.deps import AnyPrincipal, AppDep, Read, ServicesDep, guarded
+from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, ServicesDep, guarded
 from api.i18n import choose_language
 from api.problems import ProblemError
 from api.routers.common import problems, set_version
@@ -189,6 +190,7 @@ def _bound(text: str | None, field: str, app: GrievanceApp, *, end: bool) -> dat
 def department_lateness(
     code: str,
     app: AppDep,
+    read_models: ReadModelsDep,
     date_from: Annotated[
         str | None,
         Query(alias="from", max_length=40, description="local day or instant (default: 30 days)"),
@@ -206,7 +208,10 @@ def department_lateness(
         raise _invalid("period-reversed", "from", start="from", end="to")
     if end - start > MAX_PERIOD:
         raise _invalid("period-too-long", "from")
-    missed = app.department_lateness(code, start, end, now)
+    # Which grievances to judge comes from the assignment read model (and the log past
+    # its position), not a scan of the whole log; each is judged from its own events.
+    known, after = read_models.department_grievances(code)
+    missed = app.department_lateness(code, start, end, now, known=known, after=after)
     return DepartmentLateness(
         department=code,
         date_from=start,

@@ -152,3 +152,35 @@ def test_state_of_an_older_version_rebuilds_the_view(
         datastore.close()
     assert catch_up(env, ["hotspots"]) > 0  # replayed from the start, not refused
     assert dump_tables(env) == expected
+
+
+def test_department_lateness_from_the_read_model_equals_a_full_scan(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+) -> None:
+    """The grievances the assignment read model names, plus those in the log past its
+    position, are exactly those a scan of the whole log finds: lateness is the same."""
+    from datetime import timedelta
+
+    from projections.queries import ReadModels
+    from tests.support.projections import run_more_paths
+
+    run_scenario(sqlite_app, clock)
+    catch_up(env)
+    run_more_paths(sqlite_app, clock)  # recorded after the read model's position
+    clock.advance(days=20)
+    now = clock.now
+    read = ReadModels.from_env(env)
+    try:
+        departments = set(sqlite_app.policies.directory.departments)
+        judged = 0
+        for code in sorted(departments):
+            known, after = read.department_grievances(code)
+            assert after > 0
+            start, end = now - timedelta(days=60), now
+            full = sqlite_app.department_lateness(code, start, end, now)
+            fast = sqlite_app.department_lateness(code, start, end, now, known=known, after=after)
+            assert fast == full, code
+            judged += len(full)
+        assert judged > 0
+    finally:
+        read.close()
