@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
+import anyio.to_thread
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from pydantic import BaseModel
 
@@ -151,8 +152,6 @@ async def attach_to_assignment(
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
-    import anyio.to_thread
-
     return await anyio.to_thread.run_sync(lambda: fn(*args))
 
 
