@@ -7,8 +7,8 @@ in-memory SQLite database, and the same queries read them, so the 三率 have on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -22,6 +22,11 @@ from projections.registry import PROJECTIONS
 from projections.runner import build_view
 
 BATCH = 500
+# An event is numbered in the log when its transaction commits, a little after its
+# instant: the log is read on past ``as_of`` until events are this much younger.
+COMMIT_SLACK = timedelta(minutes=5)
+# The newest notifications looked at to tell whether anything was recorded after as_of.
+NEWEST = 50
 
 
 def kpis_from_events(
@@ -53,3 +58,44 @@ def kpis_from_events(
         return models.kpis(date_from=date_from, date_to=date_to, department=department)
     finally:
         datastore.close()
+
+
+def recorded_until(events: Iterable[Any], as_of: datetime) -> Iterator[Any]:
+    """The events recorded up to ``as_of`` (their instant), in log order, reading the log
+    only until events are ``COMMIT_SLACK`` younger than ``as_of`` (never to its end)."""
+    stop = as_of + COMMIT_SLACK
+    for event in events:
+        if event.timestamp > stop:
+            return
+        if event.timestamp <= as_of:
+            yield event
+
+
+def kpis_as_of(
+    app: Any,
+    read_models: ReadModels,
+    as_of: datetime,
+    *,
+    date_from: date,
+    date_to: date,
+    department: str | None = None,
+) -> list[dict[str, Any]]:
+    """The 三率 from the events recorded up to ``as_of``.
+
+    When nothing was recorded after ``as_of`` and the department_kpis read model has
+    every event, that is the live figure, read as is. Otherwise the events up to
+    ``as_of`` are replayed into a private copy of the same view (``kpis_from_events``).
+    """
+    newest = int(app.recorder.max_notification_id() or 0)
+    position = read_models.status()["department_kpis"]["position"] or 0
+    if position >= newest:
+        tail = app.recorder.select_notifications(max(1, newest - NEWEST + 1), NEWEST)
+        if all(app.mapper.to_domain_event(n).timestamp <= as_of for n in tail):
+            return read_models.kpis(date_from=date_from, date_to=date_to, department=department)
+    return kpis_from_events(
+        recorded_until(app.iter_all_events(), as_of),
+        date_from=date_from,
+        date_to=date_to,
+        department=department,
+        tz=app.policies.calendar.tz,
+    )

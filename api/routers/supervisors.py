@@ -5,9 +5,8 @@ Audit reads (history, state as of, lateness, case file, verify) live in ``audit`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -25,7 +24,7 @@ from api.schemas import (
 from api.views import as_row
 from domain.commands import DecideExtension, Escalate, SummonDepartments
 from domain.model import Action
-from projections.replay import kpis_from_events
+from projections.replay import kpis_as_of
 
 router = APIRouter(prefix="/v1", tags=["supervisors"])
 
@@ -91,14 +90,13 @@ def kpis(
     if (date_to - date_from).days > 3660:
         raise ProblemError("invalid-request", message="period-too-long", field="date_from")
     if as_of is not None:
-        recorded: Iterator[Any] = app.iter_all_events()
-        events = (e for e in recorded if e.timestamp <= as_of)
-        result = kpis_from_events(
-            events,
+        result = kpis_as_of(
+            app,
+            read_models,
+            as_of,
             date_from=date_from,
             date_to=date_to,
             department=department,
-            tz=app.policies.calendar.tz,
         )
     else:
         result = read_model_call(

@@ -184,3 +184,41 @@ def test_department_lateness_from_the_read_model_equals_a_full_scan(
         assert judged > 0
     finally:
         read.close()
+
+
+def test_kpis_as_of_reads_the_live_figure_or_replays_only_up_to_it(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+) -> None:
+    """``kpis_as_of`` equals replaying exactly the events recorded up to ``as_of``: read
+    from the live model when nothing came after, replayed (reading the log only a little
+    past ``as_of``) when something did or the model lags."""
+    from datetime import date, timedelta
+
+    from projections import replay
+    from projections.queries import ReadModels
+    from tests.support.projections import run_more_paths
+
+    run_scenario(sqlite_app, clock)
+    # as_of is about when events were recorded (their timestamp, the real clock).
+    middle = max(e.timestamp for e in sqlite_app.iter_all_events())
+    run_more_paths(sqlite_app, clock)
+    catch_up(env)
+    period = {"date_from": date(2000, 1, 1), "date_to": date(2100, 1, 1)}
+    tz = sqlite_app.policies.calendar.tz
+
+    def replayed(as_of: Any) -> list[dict[str, Any]]:
+        events = [e for e in sqlite_app.iter_all_events() if e.timestamp <= as_of]
+        return replay.kpis_from_events(events, tz=tz, **period)
+
+    read = ReadModels.from_env(env)
+    try:
+        later = max(e.timestamp for e in sqlite_app.iter_all_events()) + timedelta(microseconds=1)
+        live = read.kpis(**period)
+        assert live and replay.kpis_as_of(sqlite_app, read, later, **period) == live
+        assert replayed(later) == live
+        past = replay.kpis_as_of(sqlite_app, read, middle, **period)
+        assert past == replayed(middle) != live
+        run_more_paths(sqlite_app, clock)  # the read model now lags
+        assert replay.kpis_as_of(sqlite_app, read, later, **period) == live
+    finally:
+        read.close()
