@@ -7,7 +7,7 @@ stop, then a hard exit).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -37,6 +37,30 @@ def projection_names(wanted: list[str]) -> list[str] | None:
     except KeyError as error:
         print(error.args[0])
         return None
+
+
+def _width(text: str) -> int:
+    """Terminal columns: a wide (e.g. Chinese) character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: int = 0) -> str:
+    """A plain text table whose columns fit the widest cell (headers come from the
+    catalogue, so they may be Chinese); the last ``right`` columns are right-aligned."""
+    cells = [list(headers), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    first_right = len(headers) - right
+
+    def line(row: list[str]) -> str:
+        padded = [
+            " " * (w - _width(c)) + c if i >= first_right else c + " " * (w - _width(c))
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join(line(row) for row in cells)
 
 
 Role = Callable[["Settings", "GrievanceApp", "asyncio.Event"], Awaitable[int]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from api.catalogue import LANGS, t
+from closeloop.commands import table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,6 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rebuild.set_defaults(handler=run_rebuild)
     status = actions.add_parser("status", help="each projection's position and lag")
     status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     status.set_defaults(handler=run_status)
 
 
@@ -50,9 +52,10 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
-    print(f"{'projection':<20} {'position':>10} {'log max':>10} {'lag':>8}")
-    for name, row in status.items():
-        print(
-            f"{name:<20} {row['position']:>10} {row['max_notification_id']!s:>10} {row['lag']!s:>8}"
-        )
+    columns = ("projection", "position", "log-max", "lag")
+    rows = [
+        (name, row["position"], row["max_notification_id"], row["lag"])
+        for name, row in status.items()
+    ]
+    print(table([t(f"cli.column-{c}", args.lang) for c in columns], rows, right=3))
     return 0

@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         drain=args.drain,
         behaviour=Behaviour(think=args.think, late=args.late),
+        lang=args.lang,
     )
     tty = sys.stderr.isatty()
 
@@ -121,5 +122,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        print(format_summary(summary))
+        print(format_summary(summary, args.lang))
     return 1 if tally.server_errors or tally.transport_errors or tally.lost else 0

@@ -7,7 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from api.catalogue import LANGS, Lang, describe, t
+from api.catalogue import LANGS, Lang, describe, role_label, t
+from closeloop.commands import table
 
 if TYPE_CHECKING:
     from api.stores import TokenStore
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     listing = actions.add_parser("list", help="list tokens (never their secrets)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
     listing.set_defaults(handler=run_list)
 
     revoke = actions.add_parser("revoke", help="revoke a token by id or id prefix")
@@ -99,12 +101,19 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.__dict__ for r in records], ensure_ascii=False, indent=2))
         return 0
-    print(f"{'ID':<14}{'ROLE':<12}{'DEPARTMENT':<22}{'NAME':<24}{'CREATED':<27}REVOKED")
-    for r in records:
-        print(
-            f"{r.id:<14}{r.role:<12}{r.department or '-':<22}{r.name:<24}"
-            f"{r.created_at[:26]:<27}{(r.revoked_at or '-')[:26]}"
+    columns = ("id", "role", "department", "name", "created", "revoked")
+    rows = [
+        (
+            r.id,
+            role_label(r.role, args.lang),
+            r.department or "-",
+            r.name,
+            r.created_at[:26],
+            (r.revoked_at or "-")[:26],
         )
+        for r in records
+    ]
+    print(table([t(f"cli.column-{c}", args.lang) for c in columns], rows))
     return 0
 
 

@@ -41,6 +41,9 @@ from tenacity import (
     wait_exponential,
 )
 
+from api import catalogue
+from api.catalogue import Lang
+
 # ------------------------------------------------------------------ the data
 
 DATA_FILE = "simulator.json"
@@ -121,6 +124,7 @@ class SimConfig:
     max_in_flight: int = 5000
     timeout: float = 30.0
     retry_wait: float = RETRY_WAIT  # the first wait before a transport error is retried
+    lang: Lang = "zh"  # of the progress lines
 
 
 def load_dev_tokens(path: Path) -> dict[str, Any]:
@@ -771,32 +775,50 @@ class Simulator:
     def progress_line(self, elapsed: float) -> str:
         t = self.tally
         lat = t.all_latencies()[-2000:]
-        return (
-            f"t={elapsed:5.0f}s 已受理 filed {t.filed} · 在办 in flight {self.in_flight} · "
-            f"办结 resolved {t.resolved} · 重办 reopened {t.reopened} · 归档 closed {t.closed} · "
-            f"errors {t.errors} · p50 {percentile(lat, 50) * 1000:.0f}ms "
-            f"p99 {percentile(lat, 99) * 1000:.0f}ms"
+        return catalogue.t(
+            "cli.sim-progress",
+            self.config.lang,
+            elapsed=f"{elapsed:.0f}",
+            filed=t.filed,
+            in_flight=self.in_flight,
+            resolved=t.resolved,
+            reopened=t.reopened,
+            closed=t.closed,
+            errors=t.errors,
+            p50=f"{percentile(lat, 50) * 1000:.0f}",
+            p99=f"{percentile(lat, 99) * 1000:.0f}",
         )
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    lat = summary["latency_ms"]
-    lines = [
-        "模拟结束 simulation summary",
-        f"  已受理 filed      {summary['filed']}",
-        f"  办结 resolved     {summary['resolved']}",
-        f"  督办 escalated    {summary['escalated']}",
-        f"  重办 reopened     {summary['reopened']}",
-        f"  归档 closed       {summary['closed']}",
-        f"  未完成 unfinished {summary['unfinished']}",
-        f"  errors           {summary['errors']} (5xx {summary['server_errors']}, "
-        f"transport {summary['transport_errors']}, 4xx {summary['client_errors']}, "
-        f"lost {summary['lost']}); 409 races {summary['conflicts']}; "
-        f"transport errors retried to an answer {summary.get('transport_retries', 0)}",
-        f"  latency ms       p50 {lat['p50']} · p90 {lat['p90']} · p99 {lat['p99']} · "
-        f"max {lat['max']} over {summary['requests']} requests",
-        f"  loop s (filed→closed) p50 {summary['loop_seconds']['p50']} · "
-        f"p99 {summary['loop_seconds']['p99']}",
+_SUMMARY_COUNTS = ("filed", "resolved", "escalated", "reopened", "closed", "unfinished")
+_SUMMARY_ERRORS = (
+    "errors",
+    "server_errors",
+    "transport_errors",
+    "client_errors",
+    "lost",
+    "conflicts",
+    "transport_retries",
+)
+
+
+def format_summary(summary: dict[str, Any], lang: Lang = "zh") -> str:
+    """The summary for a person, every word from the catalogue."""
+    lines = [catalogue.t("cli.sim-summary", lang)]
+    lines += [
+        catalogue.t(
+            "cli.sim-count", lang, label=catalogue.t(f"cli.sim-{name}", lang), value=summary[name]
+        )
+        for name in _SUMMARY_COUNTS
     ]
+    lines.append(
+        catalogue.t(
+            "cli.sim-errors", lang, **{name: summary.get(name, 0) for name in _SUMMARY_ERRORS}
+        )
+    )
+    lines.append(
+        catalogue.t("cli.sim-latency", lang, requests=summary["requests"], **summary["latency_ms"])
+    )
+    lines.append(catalogue.t("cli.sim-loop", lang, **summary["loop_seconds"]))
     lines += [f"  ! {sample}" for sample in summary.get("error_samples", [])]
     return "\n".join(lines)
