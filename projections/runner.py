@@ -1,9 +1,12 @@
 """Running the projections: catch up synchronously, rebuild from zero, or follow forever.
 
-SQLite's recorder has no subscriptions (eventsourcing raises NotImplementedError), so
-the projector polls the notification log; the same loop serves PostgreSQL. It reads a
-batch of notifications once, decodes them with the GrievanceApp's own mapper, and
-hands each view the part past its own position, in one transaction per view.
+One loop follows the log on both backends. It reads a batch of notifications once,
+decodes the grievance events with the GrievanceApp's own mapper, and hands the views
+standing at the same position the batch together (``process_together``: one fold, one
+transaction with every view's rows and tracking). When idle, it sleeps until
+PostgreSQL NOTIFYs new events (``Wakeup``, LISTEN on the recorder's channel, with a
+slow poll as a fallback); SQLite has no notifications (eventsourcing raises
+NotImplementedError for its subscriptions), so there it polls every ``interval``.
 
 Standby projectors (PostgreSQL): given a ``Lease``, ``run_forever`` works only while it
 holds it — a session-level advisory lock (``pg_try_advisory_lock``, key: a hash of
@@ -42,6 +45,8 @@ from projections.views import PositionMovedError, ReadModelView, process_togethe
 DEFAULT_BATCH = 500
 # A rebuild has no reader waiting for its next batch: larger batches, fewer commits.
 REBUILD_BATCH = 5000
+# With LISTEN/NOTIFY, an idle follower still looks at the log this often (seconds).
+LISTEN_FALLBACK = 10.0
 GRIEVANCE_TOPIC = get_topic(Grievance) + "."
 
 
@@ -226,15 +231,84 @@ class Projector:
             before_sleep=log_retry,
             reraise=True,
         )
-        while not stop.is_set():
+        wakeup = Wakeup.for_recorder(self.app.recorder, stop)
+        try:
+            while not stop.is_set():
+                try:
+                    applied = retrying(step)
+                except Exception:
+                    break  # stopped while retrying
+                if applied is None:
+                    stop.wait(lease_interval)
+                elif applied == 0:
+                    if wakeup is None:
+                        stop.wait(interval)
+                    else:
+                        # Woken by PostgreSQL's NOTIFY; the timeout only guards against a
+                        # lost LISTEN connection.
+                        wakeup.wait(max(interval, LISTEN_FALLBACK))
+        finally:
+            if wakeup is not None:
+                wakeup.close()
+
+
+class Wakeup:
+    """Wakes an idle follower as soon as PostgreSQL NOTIFYs that events were recorded.
+
+    A thread LISTENs on the application recorder's channel (the one eventsourcing's
+    insert NOTIFYs, as its ``PostgresSubscription`` does) on a connection of its own and
+    sets an event; the follower still reads batches and writes tracking itself. SQLite
+    has no notifications: there the follower polls.
+    """
+
+    def __init__(self, recorder: Any, stop: threading.Event) -> None:
+        self._recorder = recorder
+        self._stop = stop
+        self._event = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="projector-listen", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_recorder(cls, recorder: Any, stop: threading.Event) -> Wakeup | None:
+        from eventsourcing.postgres import PostgresApplicationRecorder
+
+        if isinstance(recorder, PostgresApplicationRecorder):
+            return cls(recorder, stop)
+        return None
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._closed.is_set()
+
+    def _listen(self) -> None:
+        import structlog
+        from psycopg.sql import SQL, Identifier
+
+        log = structlog.get_logger("projections")
+        while not self._stopping():
             try:
-                applied = retrying(step)
+                with self._recorder.datastore.get_connection() as conn:
+                    conn.execute(SQL("LISTEN {0}").format(Identifier(self._recorder.channel_name)))
+                    self._event.set()  # anything recorded while not listening
+                    while not self._stopping():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._event.set()
             except Exception:
-                break  # stopped while retrying
-            if applied is None:
-                stop.wait(lease_interval)
-            elif applied == 0:
-                stop.wait(interval)
+                log.warning("projector LISTEN connection lost; retrying", exc_info=True)
+                self._closed.wait(1.0)
+
+    def wait(self, timeout: float) -> None:
+        """Until events were recorded (or ``timeout`` seconds, or stop)."""
+        deadline = timeout
+        while deadline > 0 and not self._stopping():
+            if self._event.wait(min(deadline, 0.5)):
+                break
+            deadline -= 0.5
+        self._event.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
 
 
 def catch_up(

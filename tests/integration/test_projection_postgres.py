@@ -60,3 +60,36 @@ def test_two_projectors_at_once(
 
 def test_projection_api(env: dict[str, str], pg_app: GrievanceApp) -> None:
     check_single_event_projection(env, pg_app)
+
+
+def test_follower_wakes_on_notify(
+    env: dict[str, str], pg_app: GrievanceApp, clock: FakeClock
+) -> None:
+    """On PostgreSQL the idle follower is woken by NOTIFY, not by its (slow) poll."""
+    import threading
+    import time
+
+    from projections.runner import Projector
+    from tests.conftest import make_grievance
+
+    make_grievance(pg_app)
+    with Projector(env) as projector:
+        stop = threading.Event()
+        thread = threading.Thread(target=projector.run_forever, args=(stop, 60.0))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while min(projector.positions().values()) == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)  # idle now, polling only every 60 s
+            make_grievance(pg_app)
+            target = int(pg_app.recorder.max_notification_id() or 0)
+            started = time.monotonic()
+            while set(projector.positions().values()) != {target}:
+                assert time.monotonic() - started < 5, projector.positions()
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(timeout=15)
+        assert not thread.is_alive()
