@@ -1,5 +1,8 @@
-"""The five read models: what each keeps, and how one grievance event changes its rows.
+"""The five read models: what each keeps, and the rows of a batch's grievances.
 
+Each view maps what a grievance showed before a batch and shows after it (``read_state``
+of the domain's aggregate) to its final rows, written with ``executemany``; the KPI
+counts also look at each event (``observe``) and are summed in memory per batch.
 Rows hold filter/sort columns plus ``item``, the JSON document the queries return.
 "Overdue" is not stored: queries compare stored deadlines with the ``now`` they are
 given, so an unchanged row becomes overdue without any event.
