@@ -233,8 +233,8 @@ class CloseGrievance(DeadlineStep, GrievanceCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AttachFile(GrievanceCommand):
-    """附件: a file already stored in the blob store (by its SHA-256) joins the grievance."""
+class StoredFile:
+    """A file already stored in the blob store, by its SHA-256."""
 
     sha256: str
     media_type: str
@@ -245,12 +245,10 @@ class AttachFile(GrievanceCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AttachToAssignment(AssignmentCommand):
-    """A department's evidence (before/after photos, documents) on its own assignment."""
+class AttachFile(StoredFile, GrievanceCommand):
+    """附件: a stored file joins the grievance."""
 
-    sha256: str
-    media_type: str
-    size: int
-    filename: str = ""
-    thumbnail_sha256: str | None = None
-    note: str | None = None
+
+@dataclass(frozen=True, kw_only=True)
+class AttachToAssignment(StoredFile, AssignmentCommand):
+    """A department's evidence (before/after photos, documents) on its own assignment."""

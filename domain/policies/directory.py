@@ -19,6 +19,14 @@ class Department:
     community: str | None = None
 
 
+# Each level of a place, the level it must lie in, and the error when it does not.
+_NESTING = (
+    ("street", "district", "street-not-in-district"),
+    ("community", "street", "community-not-in-street"),
+    ("grid", "community", "grid-not-in-community"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Directory:
     departments: dict[str, Department]
@@ -80,28 +88,16 @@ class Directory:
             raise ValidationError(
                 "district-not-served", field="location.district", district=location.district
             )
-        if location.street is not None:
-            street = self.streets.get(location.street)
-            if street is None or street[0] != location.district:
+        for level, parent_level, code in _NESTING:
+            place, parent = getattr(location, level), getattr(location, parent_level)
+            if place is not None and (parent is None or self._parent(level, place) != parent):
                 raise ValidationError(
-                    "street-not-in-district",
-                    field="location.street",
-                    street=location.street,
-                    district=location.district,
+                    code, field=f"location.{level}", **{level: place, parent_level: parent}
                 )
-        if location.community is not None:
-            community = self.communities.get(location.community)
-            if community is None or community[0] != location.street:
-                raise ValidationError(
-                    "community-not-in-street",
-                    field="location.community",
-                    community=location.community,
-                    street=location.street,
-                )
-        if location.grid is not None and self.grids.get(location.grid) != location.community:
-            raise ValidationError(
-                "grid-not-in-community",
-                field="location.grid",
-                grid=location.grid,
-                community=location.community,
-            )
+
+    def _parent(self, level: str, code: str) -> str | None:
+        """The code of the place one level up; None when the place is unknown."""
+        if level == "grid":
+            return self.grids.get(code)
+        found = (self.streets if level == "street" else self.communities).get(code)
+        return found[0] if found else None
