@@ -44,6 +44,17 @@ def _deadline_params(kind: str, due: datetime, department: str | None) -> dict[s
     return {"kind": kind, "due": due.isoformat(), "department": department}
 
 
+def _system_step(grievance_id: str, command_id: str) -> dict[str, Any]:
+    """What every workflow step's command shares: the system acts, with the command id
+    the workflow derived, and records nothing once the deadline was met or moved."""
+    return {
+        "grievance_id": UUID(grievance_id),
+        "actor": SYSTEM,
+        "command_id": command_id,
+        "only_if_open": True,
+    }
+
+
 class GrievanceActivities:
     """The activities of GrievanceWorkflow, bound to one application instance."""
 
@@ -92,53 +103,45 @@ class GrievanceActivities:
             notify=result.recorded and department in self.webhooks,
         )
 
+    def _deadline_step(
+        self,
+        command_type: type[Urge] | type[Escalate],
+        input: UrgeInput | EscalateInput,
+        reason_code: ReasonCode,
+        **extra: Any,
+    ) -> StepResult:
+        """A step on a lapsing deadline, recorded only while the deadline is still open."""
+        command = command_type(
+            **_system_step(input.grievance_id, input.command_id),
+            kind=input.kind,
+            assignment_id=input.assignment_id,
+            due=input.due,
+            reason_code=reason_code,
+            reason_params={**_deadline_params(input.kind, input.due, input.department), **extra},
+            **extra,
+        )
+        return self._run(command, input.department)
+
     # ----------------------------------------------------------- activities
 
     @activity.defn
     def urge(self, input: UrgeInput) -> StepResult:
         """催办 whoever owns the deadline, unless it was met or moved."""
-        command = Urge(
-            grievance_id=UUID(input.grievance_id),
-            actor=SYSTEM,
-            command_id=input.command_id,
-            kind=input.kind,
-            assignment_id=input.assignment_id,
-            due=input.due,
-            reason_code=ReasonCode.DEADLINE_APPROACHING,
-            reason_params=_deadline_params(input.kind, input.due, input.department),
-            only_if_open=True,
-        )
-        return self._run(command, input.department)
+        return self._deadline_step(Urge, input, ReasonCode.DEADLINE_APPROACHING)
 
     @activity.defn
     def escalate(self, input: EscalateInput) -> StepResult:
         """督办 / 提级 a lapsed deadline of the department that owns it."""
-        params = _deadline_params(input.kind, input.due, input.department)
-        command = Escalate(
-            grievance_id=UUID(input.grievance_id),
-            actor=SYSTEM,
-            command_id=input.command_id,
-            level=input.level,
-            kind=input.kind,
-            assignment_id=input.assignment_id,
-            due=input.due,
-            reason_code=ReasonCode.DEADLINE_LAPSED,
-            reason_params={**params, "level": input.level},
-            only_if_open=True,
-        )
-        return self._run(command, input.department)
+        return self._deadline_step(Escalate, input, ReasonCode.DEADLINE_LAPSED, level=input.level)
 
     @activity.defn
     def close_no_response(self, input: CloseInput) -> StepResult:
         """归档 with outcome no_response when the 回访 window lapsed without feedback."""
         command = CloseGrievance(
-            grievance_id=UUID(input.grievance_id),
-            actor=SYSTEM,
-            command_id=input.command_id,
+            **_system_step(input.grievance_id, input.command_id),
             outcome=input.outcome,
             reason_code=ReasonCode.FEEDBACK_WINDOW_LAPSED,
             reason_params={"due": input.due.isoformat()},
-            only_if_open=True,
         )
         return self._run(command, None)
 
