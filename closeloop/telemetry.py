@@ -19,7 +19,6 @@ it runs are one trace.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import structlog
@@ -32,6 +31,7 @@ from prometheus_client.registry import Collector
 from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from closeloop.ports import port_is_free
 from closeloop.settings import Settings
 
 
@@ -70,23 +70,13 @@ def _port_taken(settings: Settings, error: OSError) -> None:
     )
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def temporal_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime exporting the SDK's metrics to Prometheus, or None (default
     runtime, no endpoint) when no metrics port is set. Build one per process."""
     address = metrics_address(settings)
     if address is None or settings.metrics_port is None:
         return None
-    if not _port_free(settings.metrics_host, settings.metrics_port):
+    if not port_is_free(settings.metrics_port, settings.metrics_host):
         _port_taken(settings, OSError(f"{address} is in use"))
         return None
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))

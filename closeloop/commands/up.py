@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         component_specs,
         ensure_dev_tokens,
     )
-    from closeloop.dev.supervisor import ComponentFailedError, format_status, port_is_free
+    from closeloop.dev.supervisor import ComponentFailedError, format_status
+    from closeloop.ports import port_is_free
     from closeloop.settings import get_settings
 
     settings = get_settings()

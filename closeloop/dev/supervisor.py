@@ -24,6 +24,8 @@ from typing import IO
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
+from closeloop.ports import port_is_free
+
 Probe = Callable[[], bool]
 
 
@@ -36,16 +38,6 @@ class ComponentFailedError(RuntimeError):
         )
         self.name = name
         self.reason = reason
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def free_port(
