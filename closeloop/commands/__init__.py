@@ -11,10 +11,20 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    import argparse
+
+if TYPE_CHECKING:
     import asyncio
 
     from closeloop.settings import Settings
     from domain.application import GrievanceApp
+
+
+def add_lang_option(parser: argparse.ArgumentParser) -> None:
+    """``--lang``: the language of what the command prints, from the catalogue."""
+    from api.catalogue import LANGS
+
+    parser.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
 
 
 def configured_settings() -> Settings:

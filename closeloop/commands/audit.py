@@ -8,7 +8,8 @@ import sys
 from dataclasses import asdict
 from uuid import UUID
 
-from api.catalogue import LANGS, broken_link_text, t
+from api.catalogue import broken_link_text, t
+from closeloop.commands import add_lang_option
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     verify.add_argument("--grievance", type=UUID, help="check only this grievance id")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    verify.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(verify)
     verify.set_defaults(handler=run_verify)
 
 

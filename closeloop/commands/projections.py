@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from api.catalogue import LANGS, t
-from closeloop.commands import table
+from api.catalogue import t
+from closeloop.commands import add_lang_option, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,11 +13,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rebuild = actions.add_parser("rebuild", help="empty a read model and replay the whole log")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all projections")
-    rebuild.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(rebuild)
     rebuild.set_defaults(handler=run_rebuild)
     status = actions.add_parser("status", help="each projection's position and lag")
     status.add_argument("--json", action="store_true", help="print JSON")
-    status.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(status)
     status.set_defaults(handler=run_status)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from api.catalogue import LANGS, t
+from api.catalogue import t
+from closeloop.commands import add_lang_option
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--late", type=float, default=6.0, help="a late department's delay, seconds (6)"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(parser)
     parser.set_defaults(handler=run)
 
 

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from api.catalogue import LANGS, Lang, describe, role_label, t
-from closeloop.commands import table
+from api.catalogue import Lang, describe, role_label, t
+from closeloop.commands import add_lang_option, table
 
 if TYPE_CHECKING:
     from api.stores import TokenStore
@@ -25,17 +25,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--department", help="department code (required for --role department)")
     create.add_argument("--name", help="who uses it; recorded as the principal in every event")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
-    create.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(create)
     create.set_defaults(handler=run_create)
 
     listing = actions.add_parser("list", help="list tokens (never their secrets)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(listing)
     listing.set_defaults(handler=run_list)
 
     revoke = actions.add_parser("revoke", help="revoke a token by id or id prefix")
     revoke.add_argument("id", metavar="ID-or-prefix")
-    revoke.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(revoke)
     revoke.set_defaults(handler=run_revoke)
 
 

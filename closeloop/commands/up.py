@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from api.catalogue import LANGS, Lang, role_label, t
+from api.catalogue import Lang, role_label, t
+from closeloop.commands import add_lang_option
 
 SLA_PROFILES = ("standard", "demo", "drill")
 RESTARTS_PER_COMPONENT = 5
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--temporal-port", type=int, default=7233, help="Temporal frontend port (default 7233)"
     )
     parser.add_argument("--headless", action="store_true", help="no Temporal UI")
-    parser.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
+    add_lang_option(parser)
     parser.set_defaults(handler=run)
 
 

@@ -779,17 +779,14 @@ class Simulator:
             "cli.sim-progress",
             self.config.lang,
             elapsed=f"{elapsed:.0f}",
-            filed=t.filed,
             in_flight=self.in_flight,
-            resolved=t.resolved,
-            reopened=t.reopened,
-            closed=t.closed,
-            errors=t.errors,
             p50=f"{percentile(lat, 50) * 1000:.0f}",
             p99=f"{percentile(lat, 99) * 1000:.0f}",
+            **{name: getattr(t, name) for name in _PROGRESS_COUNTS},
         )
 
 
+_PROGRESS_COUNTS = ("filed", "resolved", "reopened", "closed", "errors")
 _SUMMARY_COUNTS = ("filed", "resolved", "escalated", "reopened", "closed", "unfinished")
 _SUMMARY_ERRORS = (
     "errors",
