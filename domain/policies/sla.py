@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from domain.errors import ValidationError
 from domain.policies.calendar import BusinessCalendar
+
+T = TypeVar("T")
 
 _UNITS = ("working_days", "working_hours", "hours", "minutes", "seconds")
 
@@ -40,10 +42,16 @@ class Window:
         return f"{amount} {self.unit.replace('_', ' ')}"
 
 
-@dataclass(frozen=True, slots=True)
-class Windows:
-    sign_for: Window
-    resolve: Window
+@dataclass(frozen=True)  # not slots: a slotted generic dataclass breaks super()
+class SignForResolve(Generic[T]):
+    """The two deadlines of every assignment: as windows (the policy) or as instants."""
+
+    sign_for: T
+    resolve: T
+
+
+Windows = SignForResolve[Window]
+AssignmentDeadlines = SignForResolve[datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +87,6 @@ class SlaProfile:
             level2_after=Window.from_data(data["level2_after"]),
             reopen_escalation_threshold=int(data["reopen_escalation_threshold"]),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class AssignmentDeadlines:
-    sign_for: datetime
-    resolve: datetime
 
 
 @dataclass(frozen=True, slots=True)
