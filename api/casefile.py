@@ -9,7 +9,7 @@ request; inline CSS with print rules, no external resources.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -296,59 +296,52 @@ class _Page:
             )
         return table
 
+    def table(self, head: Iterable[str], *names: str) -> tuple[Table, list[tuple[Any, str]]]:
+        """An empty table with ``head`` in words, and the case's events named ``names``."""
+        found = [(e, type(e).__name__) for e in self.case.events if type(e).__name__ in names]
+        return Table([self.w(k) for k in head]), found
+
+    def step_row(self, event: Any, name: str, *cells: str) -> Row:
+        """One recorded step: when, what, its own cells, by whom and why."""
+        what = self.label("event", name)
+        return _row(self.when(event.at), what, *cells, self.by(event), self.reason(event))
+
     def urges(self) -> Table:
         head = ("time", "action", "level", "named", "deadline", "by", "reason")
-        table = Table([self.w(k) for k in head])
-        for event in self.case.events:
-            name = type(event).__name__
-            if name not in ("Urged", "Escalated"):
-                continue
+        table, events = self.table(head, "Urged", "Escalated")
+        for event, name in events:
             named = event.department or self.departments_of.get(event.assignment_id or "")
             table.rows.append(
-                _row(
-                    self.when(event.at),
-                    self.label("event", name),
+                self.step_row(
+                    event,
+                    name,
                     self.label("escalation_level", int(event.level)) if name == "Escalated" else "",
                     self.dept(named),
                     f"{self.label('deadline_kind', event.kind)} {self.when(event.deadline)}"
                     if event.kind
                     else "",
-                    self.by(event),
-                    self.reason(event),
                 )
             )
         return table
 
     def extensions(self) -> Table:
         head = ("time", "action", "owner", "deadline", "by", "reason")
-        table = Table([self.w(k) for k in head])
-        for event in self.case.events:
-            name = type(event).__name__
-            if not name.startswith("Extension"):
-                continue
+        table, events = self.table(
+            head, "ExtensionRequested", "ExtensionGranted", "ExtensionDenied"
+        )
+        for event, name in events:
             moment = ""
             if name == "ExtensionRequested":
                 moment = f"{self.w('requested')} {self.when(event.requested_deadline)}"
             elif name == "ExtensionGranted":
                 moment = f"{self.w('new_deadline')} {self.when(event.new_deadline)}"
-            table.rows.append(
-                _row(
-                    self.when(event.at),
-                    self.label("event", name),
-                    self.dept_of(event.assignment_id),
-                    moment,
-                    self.by(event),
-                    self.reason(event),
-                )
-            )
+            table.rows.append(self.step_row(event, name, self.dept_of(event.assignment_id), moment))
         return table
 
     def feedback(self) -> Table:
         head = ("time", "contacted", "resolved", "satisfaction", "comment", "by")
-        table = Table([self.w(k) for k in head])
-        for event in self.case.events:
-            if type(event).__name__ != "FeedbackRecorded":
-                continue
+        table, events = self.table(head, "FeedbackRecorded")
+        for event, _ in events:
             table.rows.append(
                 _row(
                     self.when(event.at),
