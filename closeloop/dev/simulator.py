@@ -337,6 +337,7 @@ class Simulator:
         json_body: dict[str, Any] | None = None,
         ok: tuple[int, ...] = (200, 201),
         tolerate: tuple[int, ...] = (),
+        params: dict[str, Any] | None = None,
     ) -> httpx.Response:
         """Send one request (writes with an Idempotency-Key), retrying transport errors."""
         assert self._client is not None
@@ -355,6 +356,7 @@ class Simulator:
                 method,
                 path,
                 json=json_body,
+                params=params,
                 headers=self._headers(token, key),
                 on_transport_error=retried,
                 first_wait=self.config.retry_wait,
@@ -728,44 +730,14 @@ class Simulator:
         if since:
             params["received_from"] = since
         while True:
-            response = await self._list_page(params)
+            response = await self.request(
+                "GET", "/v1/grievances", self.config.operator_token, "list", params=params
+            )
             page = response.json()
             seen.update(str(item["id"]) for item in page["items"])
             if not page.get("next_cursor"):
                 return seen
             params["cursor"] = page["next_cursor"]
-
-    async def _list_page(self, params: dict[str, Any]) -> httpx.Response:
-        assert self._client is not None
-        started = time.perf_counter()
-
-        def retried(error: BaseException) -> None:
-            self.tally.transport_retries += 1
-            self.tally.note(f"GET /v1/grievances: {error!r} (retried)")
-
-        try:
-            response = await send_retrying(
-                self._client,
-                "GET",
-                "/v1/grievances",
-                params=params,
-                headers=self._headers(self.config.operator_token),
-                on_transport_error=retried,
-                first_wait=self.config.retry_wait,
-            )
-        except httpx.TransportError as error:
-            self.tally.transport_errors += 1
-            raise SimulationError(self.tally.note(f"GET /v1/grievances: {error!r}")) from None
-        self.tally.latencies.setdefault("list", []).append(time.perf_counter() - started)
-        if response.status_code >= 500:
-            self.tally.server_errors += 1
-        if response.status_code != 200:
-            raise SimulationError(
-                self.tally.note(
-                    f"GET /v1/grievances → {response.status_code}: {response.text[:300]}"
-                )
-            )
-        return response
 
     async def _report(self, progress: Callable[[str], None], started: float) -> None:
         while True:
