@@ -20,10 +20,13 @@ if TYPE_CHECKING:
     from domain.application import GrievanceApp
 
 
-def add_lang_option(parser: argparse.ArgumentParser) -> None:
-    """``--lang``: the language of what the command prints, from the catalogue."""
+def add_output_options(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
+    """How a command prints: ``--lang``, the language of its words (from the catalogue),
+    and, given ``json_help``, ``--json`` for machines."""
     from api.catalogue import LANGS
 
+    if json_help is not None:
+        parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument("--lang", choices=LANGS, default="zh", help="zh (default) or en")
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from uuid import UUID
 
 from api.catalogue import broken_link_text, t
-from closeloop.commands import add_lang_option
+from closeloop.commands import add_output_options
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "verify", help="recompute every grievance's hash chain; exit 1 on the first broken link"
     )
     verify.add_argument("--grievance", type=UUID, help="check only this grievance id")
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    add_lang_option(verify)
+    add_output_options(verify, "print the report as JSON")
     verify.set_defaults(handler=run_verify)
 
 

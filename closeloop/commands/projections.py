@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from api.catalogue import t
-from closeloop.commands import add_lang_option, table
+from closeloop.commands import add_output_options, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,11 +13,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rebuild = actions.add_parser("rebuild", help="empty a read model and replay the whole log")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all projections")
-    add_lang_option(rebuild)
+    add_output_options(rebuild)
     rebuild.set_defaults(handler=run_rebuild)
     status = actions.add_parser("status", help="each projection's position and lag")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    add_lang_option(status)
+    add_output_options(status, "print JSON")
     status.set_defaults(handler=run_status)
 
 

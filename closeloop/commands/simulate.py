@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from api.catalogue import t
-from closeloop.commands import add_lang_option
+from closeloop.commands import add_output_options
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,8 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--late", type=float, default=6.0, help="a late department's delay, seconds (6)"
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    add_lang_option(parser)
+    add_output_options(parser, "print the summary as JSON")
     parser.set_defaults(handler=run)
 
 

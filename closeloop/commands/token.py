@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from api.catalogue import Lang, describe, role_label, t
-from closeloop.commands import add_lang_option, table
+from closeloop.commands import add_output_options, table
 
 if TYPE_CHECKING:
     from api.stores import TokenStore
@@ -24,18 +24,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--department", help="department code (required for --role department)")
     create.add_argument("--name", help="who uses it; recorded as the principal in every event")
-    create.add_argument("--json", action="store_true", help="print JSON instead of text")
-    add_lang_option(create)
+    add_output_options(create, "print JSON instead of text")
     create.set_defaults(handler=run_create)
 
     listing = actions.add_parser("list", help="list tokens (never their secrets)")
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    add_lang_option(listing)
+    add_output_options(listing, "print JSON instead of a table")
     listing.set_defaults(handler=run_list)
 
     revoke = actions.add_parser("revoke", help="revoke a token by id or id prefix")
     revoke.add_argument("id", metavar="ID-or-prefix")
-    add_lang_option(revoke)
+    add_output_options(revoke)
     revoke.set_defaults(handler=run_revoke)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from api.catalogue import Lang, role_label, t
-from closeloop.commands import add_lang_option
+from closeloop.commands import add_output_options
 
 SLA_PROFILES = ("standard", "demo", "drill")
 RESTARTS_PER_COMPONENT = 5
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--temporal-port", type=int, default=7233, help="Temporal frontend port (default 7233)"
     )
     parser.add_argument("--headless", action="store_true", help="no Temporal UI")
-    add_lang_option(parser)
+    add_output_options(parser)
     parser.set_defaults(handler=run)
 
 
