@@ -219,13 +219,13 @@ def main() -> None:
     best = sustained_step(steps)
     late = [x["lateness_s"] for x in lateness]
     kib_per_workflow = (after - before) / OPEN_WORKFLOWS
-    measured = best or steps[-1]
+    measured = best or steps[-1]  # the CPU of the fastest sustained step
     summary = {
-        "closed_per_s": {
-            "value": measured["closed_per_s"],
+        "closed_per_s": {  # sustained: every one closed, loop p50 within 2× the floor
+            "value": best["closed_per_s"] if best else 0.0,
             "unit": "grievances/s",
             "baseline": baseline["closed_per_s"],
-            "ratio": measured["closed_per_s"] / baseline["closed_per_s"],
+            "ratio": (best["closed_per_s"] if best else 0.0) / baseline["closed_per_s"],
         },
         "stack_cpu_ms_per_grievance": {
             "value": measured["stack_cpu_ms_per_grievance"],
