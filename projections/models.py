@@ -186,7 +186,7 @@ class AssignmentQueueView(ReadModelView):
     indexes: ClassVar = {"department": "department, state, sort_due, assignment_id"}
 
     def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for before, after in changes:
             old = before["assignments"] if before else {}
             same_grievance = before is not None and before["status"] == after["status"]
@@ -345,8 +345,10 @@ class HotspotsView(ReadModelView):
             if new is not None:
                 key = self._key(after, new)
                 deltas[key] = deltas.get(key, 0) + 1
-        rows = [
-            dict(zip(HOTSPOT_KEY, key, strict=True), grievances=n) for key, n in deltas.items() if n
+        rows: list[dict[str, Any]] = [
+            {**dict(zip(HOTSPOT_KEY, key, strict=True)), "grievances": n}
+            for key, n in deltas.items()
+            if n
         ]
         self.executemany(
             c,
