@@ -196,6 +196,13 @@ def _check_jurisdiction(request: Request, catalog: Catalog, given: str | None) -
         )
 
 
+def _checked_catalog(request: Request) -> Catalog:
+    """The service catalog, once the query's ``jurisdiction_id`` (if any) was found ours."""
+    catalog = _catalog(request)
+    _check_jurisdiction(request, catalog, request.query_params.get("jurisdiction_id"))
+    return catalog
+
+
 def _key_from_headers(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -273,8 +280,7 @@ def services_list(
     lang = choose_language(request)
 
     def build(chosen: Format) -> Response:
-        catalog = _catalog(request)
-        _check_jurisdiction(request, catalog, request.query_params.get("jurisdiction_id"))
+        catalog = _checked_catalog(request)
         body = [
             {
                 "service_code": s.code,
@@ -302,8 +308,7 @@ def service_definition(
     lang = choose_language(request)
 
     def build(chosen: Format) -> Response:
-        catalog = _catalog(request)
-        _check_jurisdiction(request, catalog, request.query_params.get("jurisdiction_id"))
+        catalog = _checked_catalog(request)
         service = catalog.services.get(service_code)
         if service is None:
             raise error(
@@ -504,7 +509,7 @@ def get_request(
 
     def build(chosen: Format) -> Response:
         principal = _authenticate(request, lang, READERS)
-        _check_jurisdiction(request, _catalog(request), request.query_params.get("jurisdiction_id"))
+        _checked_catalog(request)
         found = _load(request, service_request_id)
         if found is None or not _can_read(principal, found[0]):
             raise error(
@@ -576,9 +581,8 @@ def list_requests(
 
     def build(chosen: Format) -> Response:
         principal = _authenticate(request, lang, READERS)
-        catalog = _catalog(request)
+        catalog = _checked_catalog(request)
         params = request.query_params
-        _check_jurisdiction(request, catalog, params.get("jurisdiction_id"))
         ids = _split(params.get("service_request_id"))
         if ids:
             if len(ids) > MAX_IDS:
