@@ -74,13 +74,18 @@ def cluster(tmp_path: Path, pg_schema: str) -> Iterator[dict[str, Any]]:
         ui=False,
         # Nine processes share one PostgreSQL (max_connections 100 on CI): size the
         # pools for that, as deploy/README's pool arithmetic does for production.
-        extra_env={"CLOSELOOP_DATABASE_URL": url, "CLOSELOOP_DB_POOL_SIZE": "2"},
+        extra_env={
+            "CLOSELOOP_DATABASE_URL": url,
+            "CLOSELOOP_DB_POOL_SIZE": "2",
+            "CLOSELOOP_DB_MAX_OVERFLOW": "2",
+        },
     )
     settings = Settings(
         var_dir=tmp_path,
         sla_profile="drill",
         database_url=url,
         db_pool_size=2,
+        db_max_overflow=2,
         temporal_address=config.temporal_address,
     )
     tokens = ensure_dev_tokens(settings)
