@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -25,6 +25,8 @@ from prometheus_client.registry import Collector
 from domain.model import FINAL_STATUSES, DeadlineKind, Status
 from projections.db import iso
 from projections.queries import ReadModels
+
+T = TypeVar("T")
 
 OPEN_STATUSES = tuple(s.value for s in Status if s not in FINAL_STATUSES)
 
@@ -51,6 +53,21 @@ def supervisor_figures(
     return by_status, overdue
 
 
+def answered(
+    name: str, documentation: str, read: Callable[[], T]
+) -> tuple[GaugeMetricFamily, T | None]:
+    """``read()`` and the ``up`` gauge saying whether it answered (1) or raised (0):
+    a store that is down must not fail the whole scrape."""
+    up = GaugeMetricFamily(name, documentation)
+    try:
+        value = read()
+    except Exception:
+        up.add_metric([], 0)
+        return up, None
+    up.add_metric([], 1)
+    return up, value
+
+
 class GrievanceCollector(Collector):
     """Gauges a supervisor cares about, from ``grievance_summary``."""
 
@@ -69,17 +86,15 @@ class GrievanceCollector(Collector):
         read_models = self._read_models()
         if read_models is None:
             return
-        up = GaugeMetricFamily(
-            "closeloop_read_models_up", "1 when the read models answered this scrape"
+        up, figures = answered(
+            "closeloop_read_models_up",
+            "1 when the read models answered this scrape",
+            lambda: supervisor_figures(read_models, self._clock()),
         )
-        try:
-            by_status, overdue = supervisor_figures(read_models, self._clock())
-        except Exception:  # a store that is down must not fail the whole scrape
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
         yield up
+        if figures is None:
+            return
+        by_status, overdue = figures
         open_ = GaugeMetricFamily(
             "closeloop_grievances_open", "Grievances not yet final, by status", labels=["status"]
         )
@@ -140,25 +155,25 @@ class ProjectionLagCollector(Collector):
         return iter(())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily(
-            "closeloop_projections_up", "1 when the projections' positions could be read"
+        up, figures = answered(
+            "closeloop_projections_up",
+            "1 when the projections' positions could be read",
+            self._status_and_ages,
         )
-        try:
-            status = self._read_models.status()
-            now = time.time()
-            ages = {
-                name: self._ages.lag_seconds(
-                    int(row["position"] or 0), int(row["max_notification_id"] or 0), now
-                )
-                for name, row in status.items()
-            }
-        except Exception:  # a store that is down must not fail the whole scrape
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
         yield up
-        yield from projection_families(status, ages)
+        if figures is not None:
+            yield from projection_families(*figures)
+
+    def _status_and_ages(self) -> tuple[dict[str, dict[str, int | None]], dict[str, float]]:
+        status = self._read_models.status()
+        now = time.time()
+        ages = {
+            name: self._ages.lag_seconds(
+                int(row["position"] or 0), int(row["max_notification_id"] or 0), now
+            )
+            for name, row in status.items()
+        }
+        return status, ages
 
 
 def projection_families(

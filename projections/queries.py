@@ -174,7 +174,6 @@ class ReadModels:
         now: datetime,
     ) -> Page:
         """Newest received first; ``overdue`` compares the next open deadline with ``now``."""
-        limit = _limit(limit)
         moment = _now(now)
         where = _Where()
         if status:
@@ -273,7 +272,6 @@ class ReadModels:
         now: datetime,
     ) -> Page:
         """A department's assignments, soonest deadline first (open ones unless ``state``)."""
-        limit = _limit(limit)
         moment = _now(now)
         where = _Where()
         where.add("department = :department", department=department)
@@ -305,7 +303,6 @@ class ReadModels:
 
     def list_callbacks(self, *, cursor: str | None = None, limit: int = 50, now: datetime) -> Page:
         """Resolved grievances awaiting the citizen's callback, window ending soonest first."""
-        limit = _limit(limit)
         moment = _now(now)
 
         def item(row: dict[str, Any]) -> dict[str, Any]:
@@ -335,6 +332,7 @@ class ReadModels:
         item: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> Page:
         """One page ordered by (sort key, id), resuming after an opaque, stable cursor."""
+        limit = _limit(limit)
         first, second = keys
         direction, after = ("DESC", "<") if descending else ("ASC", ">")
         if cursor:

@@ -8,12 +8,14 @@ refused upload leaves no object behind.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
 import anyio.to_thread
+import pydantic.dataclasses
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from pydantic import BaseModel
 
@@ -40,20 +42,10 @@ UPLOAD_PROBLEMS = problems(401, 403, 404, 409, 412, 413, 422) | {
 }
 
 
-class AttachmentPublic(BaseModel):
+@pydantic.dataclasses.dataclass(frozen=True)
+class AttachmentPublic(AttachmentRecord):
     """One attached file: its hash (the link), type, size and who attached it when."""
 
-    sha256: str
-    media_type: str
-    size: int
-    filename: str
-    thumbnail_sha256: str | None
-    assignment_id: str | None
-    department: str | None
-    note: str | None
-    principal: str
-    role: str
-    at: datetime
     url: str
     thumbnail_url: str | None
 
@@ -69,7 +61,7 @@ def attachment_url(grievance_id: UUID | str, sha256: str) -> str:
 def attachment_public(grievance_id: UUID, record: AttachmentRecord) -> AttachmentPublic:
     thumb = record.thumbnail_sha256
     return AttachmentPublic(
-        **{k: getattr(record, k) for k in AttachmentRecord.__dataclass_fields__},
+        **asdict(record),
         url=attachment_url(grievance_id, record.sha256),
         thumbnail_url=attachment_url(grievance_id, thumb) if thumb else None,
     )
@@ -117,13 +109,13 @@ async def attach_file(
 ) -> CommandAccepted:
     """附件: attach a photo or document to the grievance (multipart ``file``)."""
     store = blob_store(services)
-    checked = await _checked(file, services.uploads)
-    fields = evidence.command_fields(checked, note)
-
-    def attach() -> CommandAccepted:
-        return write.send(AttachFile, grievance_id=grievance_id, **fields)
-
-    return await _in_thread(evidence.store_and_attach, store, checked, attach)
+    return await _store_and_send(
+        store,
+        file,
+        services.uploads,
+        note,
+        lambda fields: write.send(AttachFile, grievance_id=grievance_id, **fields),
+    )
 
 
 @router.post(
@@ -142,13 +134,30 @@ async def attach_to_assignment(
     """佐证材料: a department's photo or document on its own assignment (multipart ``file``)."""
     store = blob_store(services)
     await _in_thread(own_assignment, write.app, write.who, assignment_id)
-    checked = await _checked(file, services.uploads)
+    return await _store_and_send(
+        store,
+        file,
+        services.uploads,
+        note,
+        lambda fields: write.send(AttachToAssignment, assignment_id=assignment_id, **fields),
+    )
+
+
+async def _store_and_send(
+    store: BlobStore,
+    upload: UploadFile,
+    policy: evidence.UploadPolicy,
+    note: str | None,
+    send: Callable[[dict[str, Any]], CommandAccepted],
+) -> CommandAccepted:
+    """Check the upload, store its objects, then ``send`` the command with its fields;
+    a refused command leaves no new object behind."""
+    checked = await _checked(upload, policy)
     fields = evidence.command_fields(checked, note)
-
-    def attach() -> CommandAccepted:
-        return write.send(AttachToAssignment, assignment_id=assignment_id, **fields)
-
-    return await _in_thread(evidence.store_and_attach, store, checked, attach)
+    accepted: CommandAccepted = await _in_thread(
+        evidence.store_and_attach, store, checked, lambda: send(fields)
+    )
+    return accepted
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
