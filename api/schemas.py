@@ -472,6 +472,9 @@ class AuditEvent(BaseModel):
     chain_hash: str | None = Field(
         None, description="SHA-256 chaining this event to the previous one of the grievance"
     )
+    trace: str | None = Field(
+        None, description="W3C traceparent of the request that recorded it (when traced)"
+    )
     data: dict[str, Any]
 
 

@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import KNOWN_METHODS, route_of
+from domain.tracecontext import CURRENT_TRACE
 
 
 def without_native_telemetry() -> dict[str, Any]:
@@ -66,10 +67,14 @@ class TracingMiddleware:
                 await send(message)
 
             bound = {"trace_id": format(context.trace_id, "032x")} if traced else {}
+            # Events this request records keep its traceparent, so the relay's signal
+            # continues this trace (domain.tracecontext; thread hops copy the context).
+            token = CURRENT_TRACE.set(headers.get("traceparent"))
             with structlog.contextvars.bound_contextvars(**bound):
                 try:
                     await self.app(scope, receive, traced_send)
                 finally:
+                    CURRENT_TRACE.reset(token)
                     template, _ = route_of(scope.get("app"), scope)
                     span.update_name(f"{method} {template}")
                     span.set_attribute("http.route", template)

@@ -22,7 +22,7 @@ from domain.model import Status, mask_name, mask_phone
 from domain.rules import assignment_actions
 
 PERSONAL_FIELDS = {"citizen_name": mask_name, "citizen_phone": mask_phone}
-_EVENT_META = ("principal", "role", "at", "command_id", "reason", "chain_hash")
+_EVENT_META = ("principal", "role", "at", "command_id", "reason", "chain_hash", "trace")
 
 
 def accepted(result: CommandResult) -> CommandAccepted:

@@ -46,6 +46,7 @@ from domain.model import (
 )
 from domain.rules import ACTION_ROLES as ACTION_ROLES  # re-exported for older imports
 from domain.rules import STATUS_ACTIONS as STATUS_ACTIONS  # re-exported for older imports
+from domain.tracecontext import CURRENT_TRACE
 
 __all__ = [
     "ACTION_ROLES",
@@ -96,6 +97,8 @@ class Grievance(Aggregate):
         return super()._create(event_class, id=id, **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        if "trace" not in kwargs and "trace" in event_class.__dataclass_fields__:
+            kwargs["trace"] = CURRENT_TRACE.get()
         # The hash covers exactly what the event stores, its defaulted fields included.
         for f in fields(event_class):
             if f.name not in kwargs and f.default is not MISSING:
@@ -157,6 +160,7 @@ class Grievance(Aggregate):
         self.attachments: list[evidence.AttachmentRecord] = []
         self.applied_commands: dict[str, Applied] = {}
         self.chain_hash = GENESIS  # replaced by the event's own hash right after __init__
+        self.trace: str | None = None  # the newest event's trace context (domain.tracecontext)
         self._stamp(command_id)
 
     # ------------------------------------------------------- commands (bound)
@@ -269,8 +273,12 @@ class Grievance(Aggregate):
         at: datetime
         command_id: str
         reason: str | None
+        # The W3C traceparent of the request that caused it (see domain.tracecontext);
+        # None when untraced, and on events stored before traces were kept.
+        trace: str | None = field(default=None, kw_only=True)
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.trace = self.trace
             self.change(aggregate)
             aggregate._stamp(self.command_id, **self.result())
             super().apply(aggregate)

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -73,6 +73,13 @@ async def test_api_server_span_continues_the_callers_trace(
             headers=api.auth("operator", traceparent=parent),
         )
         assert response.status_code == 200
+        # The event the request recorded keeps the request's trace context, for the relay.
+        classified = api.app.history(UUID(gid))[-1]
+        assert type(classified).__name__ == "Classified"
+        assert classified.trace is not None
+        assert classified.trace.split("-")[1] == caller_trace
+        received = api.app.history(UUID(gid))[0]
+        assert getattr(received, "trace", None) is None  # not traced: no traceparent
     assert response.headers["traceparent"].split("-")[1] == caller_trace
     spans = {s.name: s for s in exporter.get_finished_spans()}
     span = spans["POST /v1/grievances/{grievance_id}/classify"]
