@@ -9,14 +9,14 @@ refused upload leaves no object behind.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
 import anyio.to_thread
 import pydantic.dataclasses
-from fastapi import APIRouter, File, Form, Path, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
 from pydantic import BaseModel
 
 from api import evidence
@@ -94,70 +94,56 @@ FileField = Annotated[UploadFile, File(description="JPEG, PNG, WebP or PDF (by c
 NoteField = Annotated[str | None, Form(max_length=500)]
 
 
-@router.post(
-    "/grievances/{grievance_id}/attachments",
-    response_model=CommandAccepted,
-    responses=UPLOAD_PROBLEMS,
-    **guarded(Action.ATTACH),
-)
-async def attach_file(
-    grievance_id: UUID,
-    file: FileField,
-    write: WriterDep,
-    services: ServicesDep,
-    note: NoteField = None,
-) -> CommandAccepted:
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload and where it goes: the blob store (checked first: 503 without
+    one) and the upload policy it is judged by."""
+
+    file: UploadFile
+    note: str | None
+    store: BlobStore
+    policy: evidence.UploadPolicy
+
+    async def send(self, command: Callable[[dict[str, Any]], CommandAccepted]) -> CommandAccepted:
+        """Check the file, store its objects, then send ``command(fields)``; a refused
+        command leaves no new object behind."""
+        checked = await _checked(self.file, self.policy)
+        fields = evidence.command_fields(checked, self.note)
+        accepted: CommandAccepted = await _in_thread(
+            evidence.store_and_attach, self.store, checked, lambda: command(fields)
+        )
+        return accepted
+
+
+def get_upload(file: FileField, services: ServicesDep, note: NoteField = None) -> Upload:
+    return Upload(file, note, blob_store(services), services.uploads)
+
+
+UploadDep = Annotated[Upload, Depends(get_upload)]
+UPLOAD_ROUTE: dict[str, Any] = {"response_model": CommandAccepted, "responses": UPLOAD_PROBLEMS}
+
+
+@router.post("/grievances/{grievance_id}/attachments", **UPLOAD_ROUTE, **guarded(Action.ATTACH))
+async def attach_file(grievance_id: UUID, write: WriterDep, upload: UploadDep) -> CommandAccepted:
     """附件: attach a photo or document to the grievance (multipart ``file``)."""
-    store = blob_store(services)
-    return await _store_and_send(
-        store,
-        file,
-        services.uploads,
-        note,
-        lambda fields: write.send(AttachFile, grievance_id=grievance_id, **fields),
+    return await upload.send(
+        lambda fields: write.send(AttachFile, grievance_id=grievance_id, **fields)
     )
 
 
 @router.post(
     "/assignments/{assignment_id}/attachments",
-    response_model=CommandAccepted,
-    responses=UPLOAD_PROBLEMS,
+    **UPLOAD_ROUTE,
     **guarded(Action.ATTACH_TO_ASSIGNMENT),
 )
 async def attach_to_assignment(
-    assignment_id: AssignmentIdPath,
-    file: FileField,
-    write: WriterDep,
-    services: ServicesDep,
-    note: NoteField = None,
+    assignment_id: AssignmentIdPath, write: WriterDep, upload: UploadDep
 ) -> CommandAccepted:
     """佐证材料: a department's photo or document on its own assignment (multipart ``file``)."""
-    store = blob_store(services)
     await _in_thread(own_assignment, write.app, write.who, assignment_id)
-    return await _store_and_send(
-        store,
-        file,
-        services.uploads,
-        note,
-        lambda fields: write.send(AttachToAssignment, assignment_id=assignment_id, **fields),
+    return await upload.send(
+        lambda fields: write.send(AttachToAssignment, assignment_id=assignment_id, **fields)
     )
-
-
-async def _store_and_send(
-    store: BlobStore,
-    upload: UploadFile,
-    policy: evidence.UploadPolicy,
-    note: str | None,
-    send: Callable[[dict[str, Any]], CommandAccepted],
-) -> CommandAccepted:
-    """Check the upload, store its objects, then ``send`` the command with its fields;
-    a refused command leaves no new object behind."""
-    checked = await _checked(upload, policy)
-    fields = evidence.command_fields(checked, note)
-    accepted: CommandAccepted = await _in_thread(
-        evidence.store_and_attach, store, checked, lambda: send(fields)
-    )
-    return accepted
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
