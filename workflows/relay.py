@@ -66,7 +66,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -75,6 +75,8 @@ from uuid import UUID
 import structlog
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 from eventsourcing.utils import Environment
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -176,7 +178,16 @@ def build_update(
     webhooks: WebhookDirectory | None = None,
 ) -> GrievanceUpdate:
     """The envelope for a grievance as of ``version`` (the newest event relayed)."""
-    grievance = app.get_grievance(grievance_id, version=version)
+    return _update_of(app, app.get_grievance(grievance_id, version=version), events, webhooks)
+
+
+def _update_of(
+    app: GrievanceApp,
+    grievance: Grievance,
+    events: list[EventRef],
+    webhooks: WebhookDirectory | None = None,
+) -> GrievanceUpdate:
+    grievance_id = grievance.id
     sla = app.policies.sla
     webhooks = webhooks or WebhookDirectory()
     deadlines = [
@@ -215,6 +226,21 @@ def build_update(
     )
 
 
+@contextlib.contextmanager
+def continuing_trace(traceparent: str | None) -> Iterator[None]:
+    """Make the trace of the request that recorded the event current, so the Temporal
+    client's tracing interceptor puts the signal (and the workflow and activities after
+    it) into that trace. A no-op when the event was not traced or tracing is off."""
+    if not traceparent:
+        yield
+        return
+    token = otel_context.attach(propagate.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 ClientSource = Client | Callable[[], Awaitable[Client]]
 
 
@@ -251,6 +277,8 @@ class Relay:
         self.tracking_key = f"{app.name}/{self.partition.name}"
         self.signals_sent = 0
         self.failures = 0
+        # grievance id → traceparent of its newest relayed event (see continuing_trace)
+        self._traces: dict[str, str | None] = {}
         if isinstance(client, Client):
             self._client: Client | None = client
             self._connect: Callable[[], Awaitable[Client]] | None = None
@@ -292,10 +320,12 @@ class Relay:
             if name not in RELAYED_EVENTS or not self.partition.owns(grievance_id):
                 continue
             groups.setdefault(grievance_id, []).append(EventRef(name, n.originator_version))
-        updates = [
-            build_update(self.app, gid, refs[-1].version, refs, self.webhooks)
-            for gid, refs in groups.items()
-        ]
+        updates = []
+        for gid, refs in groups.items():
+            grievance = self.app.get_grievance(gid, version=refs[-1].version)
+            update = _update_of(self.app, grievance, refs, self.webhooks)
+            self._traces[update.grievance_id] = getattr(grievance, "trace", None)
+            updates.append(update)
         return notifications[-1].id, len(notifications), updates
 
     @staticmethod
@@ -321,6 +351,12 @@ class Relay:
         return count
 
     async def _send(
+        self, client: Client, update: GrievanceUpdate, semaphore: asyncio.Semaphore
+    ) -> None:
+        with continuing_trace(self._traces.pop(update.grievance_id, None)):
+            await self._send_traced(client, update, semaphore)
+
+    async def _send_traced(
         self, client: Client, update: GrievanceUpdate, semaphore: asyncio.Semaphore
     ) -> None:
         if not self._workflow_due(update):

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from closeloop.settings import Settings
 from closeloop.telemetry import configure_tracing, tracing_interceptors
 from domain.application import GrievanceApp
+from domain.tracecontext import CURRENT_TRACE
 from tests.conftest import OPERATOR, FakeClock, make_grievance
 from tests.support.api import api_harness
 from tests.support.api import sqlite_env as api_sqlite_env
@@ -38,6 +39,7 @@ from workflows.webhooks import WebhookDirectory, WebhookTarget, new_secret
 from workflows.worker import running_worker
 
 STREET = "st.xueyuanlu"
+REQUEST_TRACE = "0af7651916cd43dd8448eb211c80319c"
 
 
 def recording() -> tuple[TracerProvider, InMemorySpanExporter]:
@@ -123,7 +125,12 @@ async def test_relay_signal_workflow_and_activity_are_one_trace(tmp_path: Path) 
                 ):
                     gid = make_grievance(app)
                     app.classify_grievance(gid, OPERATOR, category="PM01")
-                    app.dispatch_grievance(gid, OPERATOR, lead=STREET)
+                    # As the API's tracing middleware does while the dispatch request runs.
+                    token = CURRENT_TRACE.set(f"00-{REQUEST_TRACE}-00f067aa0ba902b7-01")
+                    try:
+                        app.dispatch_grievance(gid, OPERATOR, lead=STREET)
+                    finally:
+                        CURRENT_TRACE.reset(token)
                     await relay.run_once()
                     await eventually(lambda: street.received)
                     await eventually(
@@ -143,5 +150,9 @@ async def test_relay_signal_workflow_and_activity_are_one_trace(tmp_path: Path) 
     assert "RunActivity:notify" in same_trace
     assert "HandleSignal:update" in same_trace
     assert activity.context.trace_id == signal.context.trace_id
+    # ... and that trace is the one of the request that recorded the dispatch: one trace
+    # spans HTTP request → event → relay signal → workflow → activity.
+    assert format(signal.context.trace_id, "032x") == REQUEST_TRACE
+    assert signal.parent is not None and format(signal.parent.span_id, "016x") == "00f067aa0ba902b7"
     # The department's webhook carried no trace headers into its body (plain JSON).
     assert "traceparent" not in street.received[0]["body"]
