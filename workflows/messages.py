@@ -135,7 +135,11 @@ class GrievanceOutcome:
 
 
 @dataclass
-class UrgeInput:
+class LadderStep:
+    """A step of the escalation ladder on one open deadline: the grievance, the deadline
+    (kind, due, assignment) and the command id that makes a retried step record nothing
+    twice."""
+
     grievance_id: str
     kind: str
     due: datetime
@@ -145,14 +149,15 @@ class UrgeInput:
 
 
 @dataclass
-class EscalateInput:
-    grievance_id: str
-    kind: str
-    due: datetime
-    level: int
-    command_id: str
-    assignment_id: str | None = None
-    department: str | None = None
+class UrgeInput(LadderStep):
+    """催办: remind whoever holds the deadline."""
+
+
+@dataclass
+class EscalateInput(LadderStep):
+    """督办 at ``level`` (1 at the deadline, 2 after the lapse)."""
+
+    level: int = field(kw_only=True)
 
 
 @dataclass

@@ -59,7 +59,7 @@ def test_the_same_escalation_twice_records_one_event(
     gid, lead = dispatched(memory_app)
     due = memory_app.get_grievance(gid).assignment(lead).sign_for_deadline
     assert due is not None
-    step = EscalateInput(str(gid), "sign_for", due, 1, "cmd-escalate-1", lead, STREET)
+    step = EscalateInput(str(gid), "sign_for", due, "cmd-escalate-1", lead, STREET, level=1)
     env = ActivityEnvironment()
     env.run(activities.escalate, step)
     env.run(activities.escalate, step)
@@ -84,7 +84,9 @@ def test_a_step_whose_deadline_was_met_or_moved_records_nothing(
     assert sign_due is not None and resolve_due is not None
     memory_app.sign_for(lead, department(STREET))
     env = ActivityEnvironment()
-    met = env.run(activities.escalate, EscalateInput(str(gid), "sign_for", sign_due, 1, "c1", lead))
+    met = env.run(
+        activities.escalate, EscalateInput(str(gid), "sign_for", sign_due, "c1", lead, level=1)
+    )
     assert not met.recorded
 
     memory_app.request_extension(
@@ -126,7 +128,7 @@ def test_close_no_response_is_idempotent_and_skips_after_feedback(
 
 def test_a_domain_refusal_is_not_retried(activities: GrievanceActivities) -> None:
     env = ActivityEnvironment()
-    missing = EscalateInput(str(uuid4()), "sign_for", SOME_DUE, 1, "c")
+    missing = EscalateInput(str(uuid4()), "sign_for", SOME_DUE, "c", level=1)
     with pytest.raises(ApplicationError) as caught:
         env.run(activities.escalate, missing)
     assert caught.value.non_retryable
