@@ -56,9 +56,12 @@ _ADDED_COLUMNS = (("api_idempotency", "headers", "TEXT"),)
 
 
 class Database(Protocol):
-    """``?`` placeholders; each call is its own transaction."""
+    """``?`` placeholders; each call is its own transaction. ``durable=False``: its commit
+    does not wait for the disk (for rows a machine crash may lose without harm)."""
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def execute(
+        self, sql: str, params: Sequence[Any] = (), *, durable: bool = True
+    ) -> list[tuple[Any, ...]]: ...
 
     def ping(self) -> bool: ...
 
@@ -68,12 +71,12 @@ class Database(Protocol):
 class SqliteDatabase:
     """One connection, opened once and shared under a lock (a call is a short statement).
 
-    ``durable=False`` commits without waiting for the disk (WAL, ``synchronous=NORMAL``):
-    for rows whose loss a crash may cause without harm (the Idempotency-Key answers, which
-    the domain's command ids back up), so an accepted command costs one fsync, its event's.
+    A ``durable=False`` call commits without waiting for the disk (WAL with
+    ``synchronous=NORMAL`` for that statement): the Idempotency-Key answers, which the
+    domain's command ids back up, so an accepted command costs one fsync, its event's.
     """
 
-    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -82,16 +85,24 @@ class SqliteDatabase:
             self.path, timeout=10, isolation_level=None, check_same_thread=False
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._conn.execute("PRAGMA synchronous=FULL")
         for ddl in _SCHEMA:
             self._conn.execute(ddl)
         for table, column, kind in _ADDED_COLUMNS:
             with contextlib.suppress(sqlite3.OperationalError):  # duplicate column
                 self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def execute(
+        self, sql: str, params: Sequence[Any] = (), *, durable: bool = True
+    ) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._conn.execute(sql, tuple(params)).fetchall())
+            if durable:
+                return list(self._conn.execute(sql, tuple(params)).fetchall())
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                return list(self._conn.execute(sql, tuple(params)).fetchall())
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
     def ping(self) -> bool:
         try:
@@ -109,24 +120,15 @@ class PostgresDatabase:
     """A small psycopg pool; tables go in the configured schema (``search_path``)."""
 
     def __init__(
-        self,
-        connect_kwargs: Mapping[str, Any],
-        *,
-        schema: str = "",
-        pool_size: int = 4,
-        durable: bool = True,
+        self, connect_kwargs: Mapping[str, Any], *, schema: str = "", pool_size: int = 4
     ) -> None:
-        """``connect_kwargs``: psycopg's (the composition root builds them from settings).
-        ``durable=False``: commits do not wait for the WAL flush (``synchronous_commit``)."""
+        """``connect_kwargs``: psycopg's (the composition root builds them from settings)."""
         from psycopg_pool import ConnectionPool
 
         kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
         kwargs["autocommit"] = True
-        options = [f"-c search_path={schema}"] if schema else []
-        if not durable:
-            options.append("-c synchronous_commit=off")
-        if options:
-            kwargs["options"] = " ".join(options)
+        if schema:
+            kwargs["options"] = f"-c search_path={schema}"
         self._pool = ConnectionPool(
             kwargs=kwargs,
             min_size=1,
@@ -139,12 +141,19 @@ class PostgresDatabase:
         for table, column, kind in _ADDED_COLUMNS:
             self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn, conn.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), tuple(params))
-            if cur.description is None:
-                return []
-            return list(cur.fetchall())
+    def execute(
+        self, sql: str, params: Sequence[Any] = (), *, durable: bool = True
+    ) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            # Not durable: in a transaction whose commit does not wait for the WAL flush.
+            block = contextlib.nullcontext() if durable else conn.transaction()
+            with block, conn.cursor() as cur:
+                if not durable:
+                    cur.execute("SET LOCAL synchronous_commit TO OFF")
+                cur.execute(sql.replace("?", "%s"), tuple(params))
+                if cur.description is None:
+                    return []
+                return list(cur.fetchall())
 
     def ping(self) -> bool:
         try:
@@ -360,6 +369,7 @@ class IdempotencyStore:
                 json.dumps([list(h) for h in headers]),
                 cutoff,
             ),
+            durable=False,
         )
 
     def purge(self, cutoff: str | None = None) -> None:

@@ -15,17 +15,14 @@ if TYPE_CHECKING:
     from closeloop.temporal import LazyClient
 
 
-def api_database(settings: Settings, *, durable: bool = True) -> Database:
-    """Where tokens and Idempotency-Key responses live: beside the event store, same kind.
-    ``durable=False`` for the Idempotency-Key answers: their commits do not wait for the
-    disk (the event's commit is the one fsync of a command; its command id backs them up)."""
+def api_database(settings: Settings) -> Database:
+    """Where tokens and Idempotency-Key responses live: beside the event store, same kind."""
     if not settings.uses_postgres:
-        return SqliteDatabase(settings.var_dir / "api.sqlite", durable=durable)
+        return SqliteDatabase(settings.var_dir / "api.sqlite")
     return PostgresDatabase(
         connect_kwargs(settings, "closeloop-api"),
         schema=settings.postgres_params()["schema"],
         pool_size=min(4, settings.db_pool_size),
-        durable=durable,
     )
 
 
@@ -64,8 +61,6 @@ def build_api_services(
         closers.append(read_models.close)
         db = api_database(settings)
         closers.append(db.close)
-        answers = api_database(settings, durable=False)
-        closers.append(answers.close)
         blobs = build_blob_store(settings)
         closers.append(blobs.close)
     except BaseException:
@@ -76,7 +71,7 @@ def build_api_services(
         app=app,
         read_models=read_models,
         tokens=TokenStore(db),
-        idempotency=IdempotencyStore(answers),
+        idempotency=IdempotencyStore(db),
         temporal_reachable=temporal_probe(temporal) if temporal else None,
         workflow_history=history_reader(temporal) if temporal else None,
         blobs=blobs,
