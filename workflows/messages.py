@@ -30,7 +30,17 @@ def workflow_id_for(grievance_id: str) -> str:
 
 
 @dataclass
-class DeadlineInfo:
+class DeadlineRef:
+    """One open deadline: its kind, when it is due and, for a department's, the assignment."""
+
+    kind: str
+    due: datetime
+    assignment_id: str | None = None
+    department: str | None = None
+
+
+@dataclass(kw_only=True)
+class DeadlineInfo(DeadlineRef):
     """One open deadline as the grievance's events set it, with its ladder instants.
 
     ``urge_at`` (the SLA profile's share of the window) and ``level2_at`` (the lapse
@@ -38,12 +48,8 @@ class DeadlineInfo:
     so the workflow only waits; it never recomputes a deadline.
     """
 
-    kind: str
-    due: datetime
     urge_at: datetime
     level2_at: datetime
-    assignment_id: str | None = None
-    department: str | None = None
 
 
 @dataclass
@@ -134,18 +140,13 @@ class GrievanceOutcome:
     runs: int
 
 
-@dataclass
-class LadderStep:
-    """A step of the escalation ladder on one open deadline: the grievance, the deadline
-    (kind, due, assignment) and the command id that makes a retried step record nothing
-    twice."""
+@dataclass(kw_only=True)
+class LadderStep(DeadlineRef):
+    """A step of the escalation ladder on one open deadline of a grievance, with the
+    command id that makes a retried step record nothing twice."""
 
     grievance_id: str
-    kind: str
-    due: datetime
     command_id: str
-    assignment_id: str | None = None
-    department: str | None = None
 
 
 @dataclass
@@ -153,11 +154,11 @@ class UrgeInput(LadderStep):
     """催办: remind whoever holds the deadline."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EscalateInput(LadderStep):
     """督办 at ``level`` (1 at the deadline, 2 after the lapse)."""
 
-    level: int = field(kw_only=True)
+    level: int
 
 
 @dataclass

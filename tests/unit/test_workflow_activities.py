@@ -42,7 +42,12 @@ def test_the_same_urge_twice_records_one_event(
     due = memory_app.get_grievance(gid).assignment(lead).sign_for_deadline
     assert due is not None
     step = UrgeInput(
-        str(gid), "sign_for", due, f"grievance-{gid}/urge/{lead}/sign_for/x", lead, STREET
+        "sign_for",
+        due,
+        lead,
+        STREET,
+        grievance_id=str(gid),
+        command_id=f"grievance-{gid}/urge/{lead}/sign_for/x",
     )
     env = ActivityEnvironment()
     first = env.run(activities.urge, step)
@@ -59,7 +64,9 @@ def test_the_same_escalation_twice_records_one_event(
     gid, lead = dispatched(memory_app)
     due = memory_app.get_grievance(gid).assignment(lead).sign_for_deadline
     assert due is not None
-    step = EscalateInput(str(gid), "sign_for", due, "cmd-escalate-1", lead, STREET, level=1)
+    step = EscalateInput(
+        "sign_for", due, lead, STREET, grievance_id=str(gid), command_id="cmd-escalate-1", level=1
+    )
     env = ActivityEnvironment()
     env.run(activities.escalate, step)
     env.run(activities.escalate, step)
@@ -85,7 +92,8 @@ def test_a_step_whose_deadline_was_met_or_moved_records_nothing(
     memory_app.sign_for(lead, department(STREET))
     env = ActivityEnvironment()
     met = env.run(
-        activities.escalate, EscalateInput(str(gid), "sign_for", sign_due, "c1", lead, level=1)
+        activities.escalate,
+        EscalateInput("sign_for", sign_due, lead, grievance_id=str(gid), command_id="c1", level=1),
     )
     assert not met.recorded
 
@@ -93,7 +101,10 @@ def test_a_step_whose_deadline_was_met_or_moved_records_nothing(
         lead, department(STREET), new_deadline=resolve_due + timedelta(days=2), reason="需协调"
     )
     memory_app.decide_extension(gid, SUPERVISOR, assignment_id=lead, granted=True)
-    moved = env.run(activities.urge, UrgeInput(str(gid), "resolve", resolve_due, "c2", lead))
+    moved = env.run(
+        activities.urge,
+        UrgeInput("resolve", resolve_due, lead, grievance_id=str(gid), command_id="c2"),
+    )
     assert not moved.recorded
     assert not named(memory_app, gid, "Escalated") and not named(memory_app, gid, "Urged")
 
@@ -128,7 +139,9 @@ def test_close_no_response_is_idempotent_and_skips_after_feedback(
 
 def test_a_domain_refusal_is_not_retried(activities: GrievanceActivities) -> None:
     env = ActivityEnvironment()
-    missing = EscalateInput(str(uuid4()), "sign_for", SOME_DUE, "c", level=1)
+    missing = EscalateInput(
+        "sign_for", SOME_DUE, grievance_id=str(uuid4()), command_id="c", level=1
+    )
     with pytest.raises(ApplicationError) as caught:
         env.run(activities.escalate, missing)
     assert caught.value.non_retryable
@@ -164,7 +177,9 @@ def test_a_concurrent_write_is_retried_locally_then_left_to_temporal(
     assert due is not None
     env = ActivityEnvironment()
     flaky = FlakyApp(memory_app, failures=2)
-    step = UrgeInput(str(gid), "sign_for", due, "cmd-urge-flaky", lead, STREET)
+    step = UrgeInput(
+        "sign_for", due, lead, STREET, grievance_id=str(gid), command_id="cmd-urge-flaky"
+    )
     assert env.run(GrievanceActivities(flaky).urge, step).recorded  # type: ignore[arg-type]
     assert flaky.calls == 3
     hopeless = FlakyApp(memory_app, failures=LOCAL_WRITE_ATTEMPTS)

@@ -180,13 +180,13 @@ def test_ladder_steps_and_command_ids() -> None:
     deadline = DeadlineInfo(
         "sign_for",
         due,
-        datetime(2026, 11, 24, 2, 0, tzinfo=UTC),
-        datetime(2026, 11, 25, 2, 30, tzinfo=UTC),
         "g.1",
         "st",
+        urge_at=datetime(2026, 11, 24, 2, 0, tzinfo=UTC),
+        level2_at=datetime(2026, 11, 25, 2, 30, tzinfo=UTC),
     )
     steps = ladder("g", deadline)
     assert [s.name for s in steps] == ["urge", "escalate-1", "escalate-2"]
     assert steps[1].key == "grievance-g/escalate-1/g.1/sign_for/2026-11-24T02:30:00+00:00"
-    feedback = DeadlineInfo("feedback", due, due, due, None, "dispatch-centre")
+    feedback = DeadlineInfo("feedback", due, None, "dispatch-centre", urge_at=due, level2_at=due)
     assert [s.name for s in ladder("g", feedback)] == ["urge", "close"]
