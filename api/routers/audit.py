@@ -9,6 +9,7 @@ phone numbers are masked for everyone but the dispatch centre's operators.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -281,6 +282,16 @@ async def audit_casefile(
 # ------------------------------------------------------------- tamper evidence
 
 
+def _warn_each(message: str, findings: Sequence[Any], *fields: str) -> None:
+    """One warning per finding of the verify run, naming its grievance and ``fields``."""
+    for item in findings:
+        log.warning(
+            message,
+            grievance_id=str(item.grievance_id),
+            **{name: getattr(item, name) for name in fields},
+        )
+
+
 @router.get("/verify", response_model=VerifyReport, **AUDIT_READ)
 def verify(
     app: AppDep,
@@ -293,24 +304,11 @@ def verify(
         checked, broken = 1, [link] if link is not None else []
     else:
         checked, broken = app.verify_all()
-    for link in broken:
-        log.warning(
-            "hash chain broken",
-            grievance_id=str(link.grievance_id),
-            version=link.version,
-            event_type=link.event_type,
-        )
+    _warn_each("hash chain broken", broken, "version", "event_type")
     objects, bad = (
         app.verify_objects(services.blobs, grievance) if services.blobs is not None else (0, [])
     )
-    for item in bad:
-        log.warning(
-            "attachment object bad",
-            grievance_id=str(item.grievance_id),
-            version=item.version,
-            sha256=item.sha256,
-            reason=item.reason,
-        )
+    _warn_each("attachment object bad", bad, "version", "sha256", "reason")
     return VerifyReport(
         intact=not broken and not bad,
         grievances_checked=checked,
