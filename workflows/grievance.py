@@ -7,6 +7,7 @@ import contextlib
 import functools
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -201,48 +202,35 @@ class GrievanceWorkflow:
 
     # ---------------------------------------------------------------- steps
 
+    def _activity_for(self, step: Step) -> tuple[Any, Any]:
+        """The activity that takes a ladder step, and its one input."""
+        deadline = step.deadline
+        if step.name == "close":
+            closing = CloseInput(
+                grievance_id=self._grievance_id, due=deadline.due, command_id=step.key
+            )
+            return GrievanceActivities.close_no_response, closing
+        on_deadline: dict[str, Any] = {
+            "grievance_id": self._grievance_id,
+            "kind": deadline.kind,
+            "due": deadline.due,
+            "command_id": step.key,
+            "assignment_id": deadline.assignment_id,
+            "department": deadline.department,
+        }
+        if step.name == "urge":
+            return GrievanceActivities.urge, UrgeInput(**on_deadline)
+        level = 1 if step.name == "escalate-1" else 2
+        return GrievanceActivities.escalate, EscalateInput(**on_deadline, level=level)
+
     async def _perform(self, step: Step) -> None:
         deadline = step.deadline
         result: StepResult | None = None
+        activity, arg = self._activity_for(step)
         try:
-            if step.name == "urge":
-                result = await workflow.execute_activity_method(
-                    GrievanceActivities.urge,
-                    UrgeInput(
-                        grievance_id=self._grievance_id,
-                        kind=deadline.kind,
-                        due=deadline.due,
-                        command_id=step.key,
-                        assignment_id=deadline.assignment_id,
-                        department=deadline.department,
-                    ),
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=STEP_RETRY,
-                )
-            elif step.name == "close":
-                result = await workflow.execute_activity_method(
-                    GrievanceActivities.close_no_response,
-                    CloseInput(
-                        grievance_id=self._grievance_id, due=deadline.due, command_id=step.key
-                    ),
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=STEP_RETRY,
-                )
-            else:
-                result = await workflow.execute_activity_method(
-                    GrievanceActivities.escalate,
-                    EscalateInput(
-                        grievance_id=self._grievance_id,
-                        kind=deadline.kind,
-                        due=deadline.due,
-                        level=1 if step.name == "escalate-1" else 2,
-                        command_id=step.key,
-                        assignment_id=deadline.assignment_id,
-                        department=deadline.department,
-                    ),
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=STEP_RETRY,
-                )
+            result = await workflow.execute_activity_method(
+                activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+            )
         except ActivityError as err:
             workflow.logger.warning("deadline step %s refused: %s", step.key, err.cause or err)
         self._state.done.append(step.key)
