@@ -10,6 +10,7 @@ the dashboard-only routes below, which read the same read models.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -61,6 +62,13 @@ def _boot(app: Any, lang: Lang) -> dict[str, Any]:
 
 class _StaticFiles(StaticFiles):
     """The page's files, revalidated on every load (a new release shows at once)."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        # A NUL (``%00``) can name no file; some os/Starlette versions raise ValueError on
+        # it (a 500) instead of answering "not found".
+        if "\x00" in path:
+            return "", None
+        return super().lookup_path(path)
 
     def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)

@@ -6,7 +6,7 @@ meaning (codes exist, phone numbers are phone numbers, text is NFC).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -23,9 +23,26 @@ def _no_surrogates(value: str) -> str:
     return value
 
 
+#: The years any date or instant the API accepts must lie in: far enough from year 1 and
+#: 9999 that a default period, a time zone or a day added never leaves ``datetime``'s range
+#: (an ``OverflowError`` would be a 500). Every date/instant parameter goes through here.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+
+
+def sane_year(value: date) -> bool:
+    """True when ``value`` (a date or an instant, in its own zone) lies in the sane years."""
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
 def _sane_moment(value: datetime) -> datetime:
-    if not 1970 <= value.year <= 2200:
-        raise ValueError("instant must lie between the years 1970 and 2200")
+    if not sane_year(value):
+        raise ValueError(f"instant must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+def _sane_day(value: date) -> date:
+    if not sane_year(value):
+        raise ValueError(f"date must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
     return value
 
 
@@ -40,6 +57,7 @@ Comment = Annotated[str, Field(max_length=2000), AfterValidator(_no_surrogates)]
 AssignmentId = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_no_surrogates)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
+Day = Annotated[date, AfterValidator(_sane_day)]
 
 
 Item = TypeVar("Item", bound=BaseModel)

@@ -10,6 +10,7 @@ status of the first error (404 unknown, 403 api_key, 400 anything else).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from xml.etree import ElementTree
@@ -46,12 +47,18 @@ def error(status: int, description: str) -> Open311Error:
     return Open311Error(status, (status, description))
 
 
+#: What XML 1.0 cannot carry at all (not even as a character reference): the C0 controls
+#: but tab, newline and carriage return, the surrogates, and U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    # Replaced, never emitted: one such character would make the whole document unparsable.
+    return _NOT_XML.sub("\ufffd", str(value))
 
 
 def _fill(parent: ElementTree.Element, name: str, value: Any) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -54,6 +55,7 @@ from api.open311.media import Media, attach_media, check_media, read_multipart
 from api.open311.places import locate
 from api.open311.render import Format, Open311Error, error, render, render_error
 from api.open311.views import request_public, service_notice
+from api.schemas import FIRST_YEAR, LAST_YEAR, sane_year
 from domain.errors import (
     DomainError,
     GrievanceNotFoundError,
@@ -148,10 +150,29 @@ def _format(fmt: str) -> Format:
     return "json" if fmt == "json" else "xml"
 
 
-def _answer(fmt: str, build: Callable[[Format], Response], lang: Lang = "zh") -> Response:
+def _refuse_controls(request: Request, lang: Lang) -> None:
+    """No path or query value may carry a control character (NUL, escapes, ...): none has a
+    meaning in Open311, and XML 1.0 cannot carry most of them back."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        if isinstance(value, str) and any(_is_control(c) for c in value):
+            raise error(
+                400,
+                _t(lang, f"{name} 含控制字符", f"{name} contains control characters"),
+            )
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc"
+
+
+def _answer(
+    request: Request, fmt: str, build: Callable[[Format], Response], lang: Lang = "zh"
+) -> Response:
     """Run one endpoint; every refusal is answered in the spec's error format."""
     chosen: Format = "xml" if fmt == "xml" else "json"
     try:
+        _refuse_controls(request, lang)
         return build(_format(fmt))
     except Open311Error as exc:
         return render_error(exc, chosen)
@@ -266,7 +287,7 @@ def discovery(fmt: FormatParam, request: Request) -> Response:
         }
         return render(body, chosen, "discovery")
 
-    return _answer(fmt, build, choose_language(request))
+    return _answer(request, fmt, build, choose_language(request))
 
 
 # ------------------------------------------------------------------- services
@@ -297,7 +318,7 @@ def services_list(
         ]
         return render(body, chosen, "services")
 
-    return _answer(fmt, build, lang)
+    return _answer(request, fmt, build, lang)
 
 
 @router.get("/services/{service_code}.{fmt}", responses=_doc(200, 404))
@@ -325,7 +346,7 @@ def service_definition(
         }
         return render(body, chosen, "service_definition")
 
-    return _answer(fmt, build, lang)
+    return _answer(request, fmt, build, lang)
 
 
 # -------------------------------------------------------------------- requests
@@ -474,7 +495,7 @@ async def create_request(fmt: FormatParam, request: Request) -> Response:
             created = _file_request(request, parse_form(body, lang), lang, media)
             return render([created], chosen, "service_requests", status=201)
 
-        return _answer(fmt, build, lang)
+        return _answer(request, fmt, build, lang)
 
     return await anyio.to_thread.run_sync(work)
 
@@ -522,7 +543,7 @@ def get_request(
             )
         return render([_public(request, found, lang)], chosen, "service_requests")
 
-    return _answer(fmt, build, lang)
+    return _answer(request, fmt, build, lang)
 
 
 def _split(value: str | None) -> list[str]:
@@ -542,6 +563,16 @@ def _window(request: Request, lang: Lang) -> tuple[datetime, datetime]:
                     lang,
                     f"{name} 须为带时区的 W3C 时间，例如 2010-01-01T00:00:00Z",
                     f"{name} must be a W3C datetime with its zone, e.g. 2010-01-01T00:00:00Z",
+                ),
+            )
+        moment = moments[name]
+        if moment is not None and not sane_year(moment):
+            raise error(
+                400,
+                _t(
+                    lang,
+                    f"{name} 须在 {FIRST_YEAR} 年到 {LAST_YEAR} 年之间",
+                    f"{name} must lie between the years {FIRST_YEAR} and {LAST_YEAR}",
                 ),
             )
     start, end = moments["start_date"], moments["end_date"]
@@ -601,7 +632,7 @@ def list_requests(
         items = _scan(request, principal, lang, start, end, set(codes), set(statuses))
         return render(items, chosen, "service_requests")
 
-    return _answer(fmt, build, lang)
+    return _answer(request, fmt, build, lang)
 
 
 def _scan(

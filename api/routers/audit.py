@@ -26,6 +26,8 @@ from api.i18n import choose_language
 from api.problems import ProblemError
 from api.routers.common import problems, set_version
 from api.schemas import (
+    FIRST_YEAR,
+    LAST_YEAR,
     AuditEvents,
     BadObjectPublic,
     BrokenLinkPublic,
@@ -36,6 +38,7 @@ from api.schemas import (
     GrievanceStateAt,
     Moment,
     VerifyReport,
+    sane_year,
 )
 from api.views import audit_event, grievance_public
 from domain import audit
@@ -171,6 +174,8 @@ def _bound(text: str | None, field: str, app: GrievanceApp, *, end: bool) -> dat
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
+            if not sane_year(day):
+                raise _out_of_years(field)
             if end:
                 day += timedelta(days=1)
             return datetime.combine(day, time(), app.policies.calendar.tz).astimezone(UTC)
@@ -179,7 +184,13 @@ def _bound(text: str | None, field: str, app: GrievanceApp, *, end: bool) -> dat
         raise _invalid("instant-invalid", field, field=field) from None
     if moment.tzinfo is None:
         raise _invalid("instant-needs-zone", field, field=field)
+    if not sane_year(moment):
+        raise _out_of_years(field)
     return moment.astimezone(UTC)
+
+
+def _out_of_years(field: str) -> ProblemError:
+    return _invalid("instant-out-of-range", field, field=field, first=FIRST_YEAR, last=LAST_YEAR)
 
 
 @router.get(

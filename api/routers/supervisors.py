@@ -5,7 +5,7 @@ Audit reads (history, state as of, lateness, case file, verify) live in ``audit`
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,6 +14,7 @@ from api.deps import AppDep, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
 from api.routers.common import READ_PROBLEMS, CommandRoute, add_commands, read_model_call
 from api.schemas import (
+    Day,
     DepartmentKpi,
     EscalateRequest,
     ExtensionDecisionRequest,
@@ -64,9 +65,9 @@ def kpis(
     app: AppDep,
     read_models: ReadModelsDep,
     date_from: Annotated[
-        date | None, Query(description="first local day (default: 29 days ago)")
+        Day | None, Query(description="first local day (default: 29 days ago)")
     ] = None,
-    date_to: Annotated[date | None, Query(description="last local day (default: today)")] = None,
+    date_to: Annotated[Day | None, Query(description="last local day (default: today)")] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
     as_of: Annotated[
         Moment | None,
