@@ -26,7 +26,6 @@ from api.routers.common import (
     AssignmentIdPath,
     WriterDep,
     check_can_read,
-    own_assignment,
     problems,
 )
 from api.schemas import CommandAccepted
@@ -140,7 +139,7 @@ async def attach_to_assignment(
     assignment_id: AssignmentIdPath, write: WriterDep, upload: UploadDep
 ) -> CommandAccepted:
     """佐证材料: a department's photo or document on its own assignment (multipart ``file``)."""
-    await _in_thread(own_assignment, write.app, write.who, assignment_id)
+    await _in_thread(write.check_owns, assignment_id)
     return await upload.send(
         lambda fields: write.send(AttachToAssignment, assignment_id=assignment_id, **fields)
     )

@@ -82,20 +82,24 @@ class Writer:
     ) -> CommandAccepted:
         fields = fields_of(body) | fields  # what the route adds wins over the body
         if issubclass(kind, commands.AssignmentCommand):
-            assignment_id = fields["assignment_id"]
-            owner = self.app.assignment_department(assignment_id)
-            if owner != self.who.department:
-                raise NotAssignedError(
-                    assignment_id=assignment_id,
-                    department=owner,
-                    actor_department=self.who.department,
-                )
+            self.check_owns(fields["assignment_id"])
         if issubclass(kind, commands.GrievanceCommand | commands.AssignmentCommand):
             fields["expected_version"] = self.opts.expected_version
         command = kind(actor=self.who.actor, command_id=self.opts.command_id, **fields)
         result = self.app.handle(command)
         set_version(self.response, result.version)
         return accepted(result)
+
+    def check_owns(self, assignment_id: str) -> None:
+        """404 for an unknown assignment, 403 when it is not the caller's department's
+        (from the warm aggregate when this process has one)."""
+        owner = self.app.assignment_department(assignment_id)
+        if owner != self.who.department:
+            raise NotAssignedError(
+                assignment_id=assignment_id,
+                department=owner,
+                actor_department=self.who.department,
+            )
 
 
 async def writer(app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response) -> Writer:
@@ -192,14 +196,3 @@ def check_can_read(grievance: Grievance, principal: Principal) -> None:
             raise ProblemError("forbidden", message="no-assignment-on-grievance")
     elif principal.role is Role.OPEN311 and grievance.received_by != principal.name:
         raise ProblemError("forbidden", message="open311-own-requests-only")
-
-
-def own_assignment(app: GrievanceApp, principal: Principal, assignment_id: str) -> Grievance:
-    """The grievance of an assignment of the caller's department (404 unknown, 403 not theirs)."""
-    grievance = app.get_by_assignment(assignment_id)
-    owner = grievance.assignment(assignment_id).department
-    if owner != principal.department:
-        raise NotAssignedError(
-            assignment_id=assignment_id, department=owner, actor_department=principal.department
-        )
-    return grievance
