@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from closeloop.settings import Settings
 from closeloop.telemetry import serve_metrics, temporal_runtime
 from domain.application import GrievanceApp
-from projections.metrics import projection_lag_collector
+from projections.metrics import RecordedAt, projection_lag_collector
 from projections.runner import catch_up
 from tests.conftest import OPERATOR, FakeClock, make_grievance
 from tests.support.api import sqlite_env
@@ -141,6 +141,26 @@ def test_projection_lag_in_events_and_seconds(tmp_path: Path, clock: FakeClock) 
             close()
     finally:
         app.close()
+
+
+def test_projection_lag_seconds_is_the_age_of_the_oldest_pending_event(
+    memory_app: GrievanceApp,
+) -> None:
+    """The figure above is only bounded (events carry real timestamps); here ``now`` is
+    given, so the age is exact."""
+    dispatch(memory_app)
+    newest = int(memory_app.recorder.max_notification_id() or 0)
+    assert newest >= 2
+
+    def recorded(notification_id: int) -> float:
+        (found,) = memory_app.recorder.select_notifications(notification_id, 1)
+        return float(memory_app.mapper.to_domain_event(found).timestamp.timestamp())
+
+    ages = RecordedAt(memory_app.recorder, memory_app.mapper)
+    assert ages.lag_seconds(0, newest, recorded(1) + 7.5) == pytest.approx(7.5)
+    assert ages.lag_seconds(1, newest, recorded(2) + 3.0) == pytest.approx(3.0)
+    assert ages.lag_seconds(newest, newest, recorded(1) + 7.5) == 0
+    assert ages.lag_seconds(0, newest, recorded(1) - 1.0) == 0  # never negative
 
 
 async def test_metrics_endpoint_of_a_process(memory_app: GrievanceApp) -> None:
