@@ -20,6 +20,7 @@ from uuid import UUID
 
 from benchlib import (
     PG,
+    figure,
     percentile,
     pg_reachable,
     pg_schema,
@@ -206,22 +207,16 @@ def main() -> None:
         rows,
     )
     http = results["http_sqlite"]
+    sqlite = results["sqlite"]
     summary = {
-        "http_history_p99_ms": {
-            "value": http["history"]["p99_ms"],
-            "unit": "ms",
-            "baseline": http["baseline_healthz"]["p99_ms"],
-            "ratio": http["history"]["p99_ms"] / http["baseline_healthz"]["p99_ms"],
-        },
-        "sqlite_history_p99_ms": {
-            "value": results["sqlite"]["history"]["p99_ms"],
-            "unit": "ms",
-            "baseline": results["sqlite"]["baseline_raw_rows"]["p99_ms"],
-            "ratio": results["sqlite"]["history"]["p99_ms"]
-            / results["sqlite"]["baseline_raw_rows"]["p99_ms"],
-        },
+        "http_history_p99_ms": figure(
+            http["history"]["p99_ms"], "ms", http["baseline_healthz"]["p99_ms"]
+        ),
+        "sqlite_history_p99_ms": figure(
+            sqlite["history"]["p99_ms"], "ms", sqlite["baseline_raw_rows"]["p99_ms"]
+        ),
     }
-    write_result("audit", {"summary": summary, **results})
+    write_result("audit", summary, results)
 
 
 if __name__ == "__main__":

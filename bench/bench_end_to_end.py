@@ -34,7 +34,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from benchlib import percentile, print_table, quiet_logs, rss_kib, running_stack, write_result
+from benchlib import (
+    figure,
+    percentile,
+    print_table,
+    quiet_logs,
+    rss_kib,
+    running_stack,
+    write_result,
+)
 
 RATES = tuple(float(r) for r in os.environ.get("BENCH_E2E_RATES", "1,6,12,16").split(","))
 STEP_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "20"))
@@ -221,34 +229,19 @@ def main() -> None:
     kib_per_workflow = (after - before) / OPEN_WORKFLOWS
     measured = best or steps[-1]  # the CPU of the fastest sustained step
     summary = {
-        "closed_per_s": {  # sustained: every one closed, loop p50 within 2× the floor
-            "value": best["closed_per_s"] if best else 0.0,
-            "unit": "grievances/s",
-            "baseline": baseline["closed_per_s"],
-            "ratio": (best["closed_per_s"] if best else 0.0) / baseline["closed_per_s"],
-        },
-        "stack_cpu_ms_per_grievance": {
-            "value": measured["stack_cpu_ms_per_grievance"],
-            "unit": "ms",
-            "baseline": baseline["stack_cpu_ms_per_grievance"],
-            "ratio": measured["stack_cpu_ms_per_grievance"]
-            / baseline["stack_cpu_ms_per_grievance"],
-        },
-        "timer_lateness_p99_s": {
-            "value": percentile(late, 99),
-            "unit": "s",
-            "baseline": percentile(late, 50),
-            "ratio": percentile(late, 99) / percentile(late, 50) if percentile(late, 50) else None,
-        },
-        "worker_kib_per_open_workflow": {
-            "value": kib_per_workflow,
-            "unit": "KiB",
-            "baseline": None,
-            "ratio": None,
-        },
+        # sustained: every one closed, loop p50 within 2× the floor
+        "closed_per_s": figure(
+            best["closed_per_s"] if best else 0.0, "grievances/s", baseline["closed_per_s"]
+        ),
+        "stack_cpu_ms_per_grievance": figure(
+            measured["stack_cpu_ms_per_grievance"],
+            "ms",
+            baseline["stack_cpu_ms_per_grievance"],
+        ),
+        "timer_lateness_p99_s": figure(percentile(late, 99), "s", percentile(late, 50)),
+        "worker_kib_per_open_workflow": figure(kib_per_workflow, "KiB", None),
     }
     result = {
-        "summary": summary,
         "sla_profile": "demo",
         "step_seconds": STEP_SECONDS,
         "steps": steps,
@@ -316,7 +309,7 @@ def main() -> None:
         f"  timer lateness (recorded − due) over {t['n']} urges/escalations {t['by_step']}: "
         f"p50 {t['p50']:.2f} s, p99 {t['p99']:.2f} s, max {t['max']:.2f} s"
     )
-    write_result("end_to_end", result)
+    write_result("end_to_end", summary, result)
 
 
 if __name__ == "__main__":

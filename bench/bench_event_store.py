@@ -20,6 +20,7 @@ from typing import Any
 from benchlib import (
     LOOP_EVENTS_PER_COMMAND,
     PG,
+    figure,
     full_loop,
     pg_reachable,
     pg_schema,
@@ -173,15 +174,12 @@ def main() -> None:
         ],
     )
     summary = {
-        f"{r['backend']}_append": {
-            "value": r["app_events_per_s"],
-            "unit": "events/s",
-            "baseline": r["baseline_events_per_s"],
-            "ratio": r["ratio"],
-        }
+        f"{r['backend']}_append": figure(
+            r["app_events_per_s"], "events/s", r["baseline_events_per_s"]
+        )
         for r in results
     }
-    write_result("event_store", {"summary": summary, "results": results})
+    write_result("event_store", summary, {"results": results})
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import percentile, print_table, running_stack, write_result
+from benchlib import figure, percentile, print_table, running_stack, write_result
 
 DURATION = float(os.environ.get("BENCH_INTAKE_SECONDS", "10"))
 CONCURRENCY = (1, 8, 32)
@@ -184,14 +184,11 @@ def main() -> None:
     )
     at8 = next(r for r in results if r["clients"] == 8)
     summary = {
-        "intake_per_s": {
-            "value": at8["intake"]["per_s"],
-            "unit": "grievances/s (8 clients)",
-            "baseline": at8["baseline_healthz"]["per_s"],
-            "ratio": at8["ratio"],
-        }
+        "intake_per_s": figure(
+            at8["intake"]["per_s"], "grievances/s (8 clients)", at8["baseline_healthz"]["per_s"]
+        )
     }
-    write_result("intake_http", {"summary": summary, "duration_s": DURATION, "results": results})
+    write_result("intake_http", summary, {"duration_s": DURATION, "results": results})
 
 
 if __name__ == "__main__":

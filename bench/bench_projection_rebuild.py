@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    figure,
     full_loop,
     pg_reachable,
     pg_schema,
@@ -142,12 +143,9 @@ def main() -> None:
             print("PostgreSQL not reachable: PostgreSQL rebuild skipped")
 
     summary = {
-        f"{'sqlite' if run['backend'] == 'sqlite' else 'postgresql'}_rebuild": {
-            "value": round(run["rebuild_events_per_s"]),
-            "unit": "events/s",
-            "baseline": round(run["baseline_events_per_s"]),
-            "ratio": round(run["ratio"], 3),
-        }
+        f"{run['backend']}_rebuild": figure(
+            run["rebuild_events_per_s"], "events/s", run["baseline_events_per_s"]
+        )
         for run in runs
     }
     print_table(
@@ -176,7 +174,7 @@ def main() -> None:
             )
         ],
     )
-    write_result("projection_rebuild", {"summary": summary, "runs": runs})
+    write_result("projection_rebuild", summary, {"runs": runs})
 
 
 if __name__ == "__main__":

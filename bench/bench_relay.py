@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import full_loop, print_table, quiet_logs, running_stack, write_result
+from benchlib import figure, full_loop, print_table, quiet_logs, running_stack, write_result
 from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -141,7 +141,12 @@ def main() -> None:
             ("ratio relay/baseline (signals)", f"{result['ratio_signals']:.2f}"),
         ],
     )
-    write_result("relay", result)
+    summary = {
+        "relay_signals_per_s": figure(
+            result["relay_signals_per_s"], "signals/s", result["baseline_signal_with_start_per_s"]
+        )
+    }
+    write_result("relay", summary, result)
 
 
 if __name__ == "__main__":

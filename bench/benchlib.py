@@ -74,12 +74,22 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
         print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
+def figure(value: float, unit: str, baseline: float | None) -> dict[str, Any]:
+    """One entry of a result's ``summary``: the figure, its same-run baseline, value ÷ baseline."""
+    ratio = value / baseline if baseline else None
+    return {"value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
+
+
+def write_result(name: str, summary: dict[str, dict[str, Any]], data: dict[str, Any]) -> Path:
+    """``bench/results/<name>.json``: the machine, the ``summary`` ({figure: figure(...)}),
+    then the details."""
+    if not summary:
+        raise ValueError(f"{name}: a result needs at least one summary figure")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
+    document = {"benchmark": name, "machine": machine(), "summary": summary, **data}
     path.write_text(
-        json.dumps({"benchmark": name, "machine": machine(), **data}, indent=2, ensure_ascii=False)
-        + "\n",
+        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
         encoding="utf-8",
     )
     print(f"  → {path.relative_to(ROOT)}")
