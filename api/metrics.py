@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.middleware import start_headers
 from projections.metrics import GrievanceCollector, projection_families
 from projections.queries import ReadModels
 
@@ -132,12 +133,9 @@ class MetricsMiddleware:
         async def measured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answer["status"] = message["status"]
-                for name, value in message.get("headers", []):
-                    lowered = name.lower()
-                    if lowered == b"content-type":
-                        answer["content_type"] = value.decode("latin-1")
-                    elif lowered == b"idempotent-replayed" and value == b"true":
-                        answer["replayed"] = True
+                headers = start_headers(message)
+                answer["content_type"] = headers.get(b"content-type", b"").decode("latin-1")
+                answer["replayed"] = headers.get(b"idempotent-replayed") == b"true"
             elif (
                 message["type"] == "http.response.body"
                 and is_command

@@ -33,6 +33,11 @@ _REPLAYED_HEADERS = {b"etag", b"location"}  # part of the answer, so part of the
 _MULTIPART_KEY = re.compile(rb'name="api_key"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,512})\r\n')
 
 
+def start_headers(message: Message) -> dict[bytes, bytes]:
+    """A ``http.response.start`` message's headers by lower-cased name."""
+    return {name.lower(): value for name, value in message.get("headers", [])}
+
+
 class _TooLarge(Exception):
     pass
 
@@ -259,14 +264,13 @@ class ApiMiddleware:
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
-                for name, value in message.get("headers", []):
-                    lowered = name.lower()
-                    if lowered == b"content-type":
-                        captured["content_type"] = value.decode("latin-1")
-                    elif lowered in _REPLAYED_HEADERS:
-                        captured["headers"].append(
-                            (lowered.decode("latin-1"), value.decode("latin-1"))
-                        )
+                headers = start_headers(message)
+                captured["content_type"] = headers.get(b"content-type", b"").decode("latin-1")
+                captured["headers"] = [
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in headers.items()
+                    if name in _REPLAYED_HEADERS
+                ]
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
             await send(message)
