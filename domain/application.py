@@ -255,18 +255,6 @@ class GrievanceApp(Application[UUID]):
         for notification in self.recorder.select_notifications(start, limit):
             yield self.mapper.to_domain_event(notification)
 
-    def suggest_route(self, grievance_id: UUID) -> tuple[str, list[str], str]:
-        """What the routing rules would dispatch: (lead, assisting, rule)."""
-        grievance = self.get_grievance(grievance_id)
-        if grievance.category is None:
-            raise grievance.refusal(Action.DISPATCH, "not-classified")
-        route = self.policies.routing.route(
-            self.policies.categories.leaf(grievance.category),
-            Location.from_dict(grievance.location),
-            self.policies.directory,
-        )
-        return route.lead, list(route.assisting), route.rule
-
     # The audit reader (state as of an instant, lateness, the hash chain).
     state_as_of = audit_reader.state_as_of
     deadline_history = audit_reader.deadline_history
@@ -444,11 +432,4 @@ class GrievanceApp(Application[UUID]):
     attach_to_assignment = _use_case(AttachToAssignment)
 
 
-__all__ = [
-    "CaseNumber",
-    "CommandResult",
-    "DomainError",
-    "GrievanceApp",
-    "grievance_id_for",
-    "split_assignment_id",
-]
+__all__ = ["CaseNumber", "CommandResult", "GrievanceApp"]
