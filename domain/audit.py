@@ -228,14 +228,6 @@ def missed_deadlines(
     ]
 
 
-def snapshot_for(events: Sequence[Any], version: int) -> Grievance | None:
-    """The aggregate at exactly ``version`` (None if the grievance has fewer events)."""
-    selected = [e for e in events if e.originator_version <= version]
-    if not selected or selected[-1].originator_version != version:
-        return None
-    return replay(selected)
-
-
 def late_by_text(seconds: float) -> str:
     """A short human reading of a lateness, e.g. '2d 3h 5m'."""
     delta = timedelta(seconds=int(seconds))

@@ -83,7 +83,6 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED, Status.WITHDRAWN})
-WORKING_STATUSES = frozenset({Status.DISPATCHED, Status.IN_PROGRESS, Status.RETURNED})
 
 
 class AssignmentRole(StrEnum):
