@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from projections.runner import Projector
+from tests.support.api import sqlite_env
 
 
 class FlakyProjector(Projector):
@@ -22,13 +23,6 @@ class FlakyProjector(Projector):
         if len(self.rounds) <= self.failures:
             raise ConnectionError("database restarting")
         return super().run_once(stop, upto)
-
-
-def sqlite_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
-    }
 
 
 def test_failures_are_retried_with_growing_waits(tmp_path: Path) -> None:
