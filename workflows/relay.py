@@ -172,21 +172,11 @@ def _window_start(grievance: Grievance, deadline: Deadline) -> datetime:
 
 def build_update(
     app: GrievanceApp,
-    grievance_id: UUID,
-    version: int,
-    events: list[EventRef],
-    webhooks: WebhookDirectory | None = None,
-) -> GrievanceUpdate:
-    """The envelope for a grievance as of ``version`` (the newest event relayed)."""
-    return _update_of(app, app.get_grievance(grievance_id, version=version), events, webhooks)
-
-
-def _update_of(
-    app: GrievanceApp,
     grievance: Grievance,
     events: list[EventRef],
     webhooks: WebhookDirectory | None = None,
 ) -> GrievanceUpdate:
+    """The envelope for a grievance as loaded at the newest event relayed."""
     grievance_id = grievance.id
     sla = app.policies.sla
     webhooks = webhooks or WebhookDirectory()
@@ -277,8 +267,6 @@ class Relay:
         self.tracking_key = f"{app.name}/{self.partition.name}"
         self.signals_sent = 0
         self.failures = 0
-        # grievance id → traceparent of its newest relayed event (see continuing_trace)
-        self._traces: dict[str, str | None] = {}
         if isinstance(client, Client):
             self._client: Client | None = client
             self._connect: Callable[[], Awaitable[Client]] | None = None
@@ -307,7 +295,9 @@ class Relay:
 
     # -------------------------------------------------------------- batches
 
-    def _read_batch(self) -> tuple[int | None, int, list[GrievanceUpdate]]:
+    def _read_batch(self) -> tuple[int | None, int, list[tuple[GrievanceUpdate, str | None]]]:
+        """The batch's last notification id, its size, and per grievance the envelope with
+        the trace context of its newest event (see ``continuing_trace``)."""
         notifications = self.app.recorder.select_notifications(self.position() + 1, self.batch_size)
         if not notifications:
             return None, 0, []
@@ -323,9 +313,8 @@ class Relay:
         updates = []
         for gid, refs in groups.items():
             grievance = self.app.get_grievance(gid, version=refs[-1].version)
-            update = _update_of(self.app, grievance, refs, self.webhooks)
-            self._traces[update.grievance_id] = getattr(grievance, "trace", None)
-            updates.append(update)
+            update = build_update(self.app, grievance, refs, self.webhooks)
+            updates.append((update, grievance.trace))
         return notifications[-1].id, len(notifications), updates
 
     @staticmethod
@@ -344,19 +333,14 @@ class Relay:
             client = await self._get_client()
             semaphore = asyncio.Semaphore(self.concurrency)
             async with asyncio.TaskGroup() as group:
-                for update in updates:
-                    group.create_task(self._send(client, update, semaphore))
+                for update, trace in updates:
+                    with continuing_trace(trace):
+                        group.create_task(self._send(client, update, semaphore))
         # Only now, with every signal accepted, does the position move.
         await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.tracking_key, last_id))
         return count
 
     async def _send(
-        self, client: Client, update: GrievanceUpdate, semaphore: asyncio.Semaphore
-    ) -> None:
-        with continuing_trace(self._traces.pop(update.grievance_id, None)):
-            await self._send_traced(client, update, semaphore)
-
-    async def _send_traced(
         self, client: Client, update: GrievanceUpdate, semaphore: asyncio.Semaphore
     ) -> None:
         if not self._workflow_due(update):
