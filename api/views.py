@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from fastapi.encoders import jsonable_encoder
 
@@ -54,6 +55,11 @@ _COMPUTED = {
 _COPIED = tuple(name for name in GrievancePublic.model_fields if name not in _COMPUTED)
 
 
+def attachment_url(grievance_id: UUID | str, sha256: str) -> str:
+    """Where an attached file (or its thumbnail) is read, by its hash."""
+    return f"/v1/grievances/{grievance_id}/attachments/{sha256}"
+
+
 def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePublic:
     lead = g.lead_assignment()
     return GrievancePublic.model_validate(
@@ -73,7 +79,7 @@ def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePu
                     "filename": a.filename,
                     "media_type": a.media_type,
                     "size": a.size,
-                    "url": f"/v1/grievances/{g.id}/attachments/{a.sha256}",
+                    "url": attachment_url(g.id, a.sha256),
                 }
                 for a in attachments(g)
             ],

@@ -29,6 +29,7 @@ from api.routers.common import (
     problems,
 )
 from api.schemas import CommandAccepted
+from api.views import attachment_url
 from domain.commands import AttachFile, AttachToAssignment
 from domain.evidence import AttachmentRecord, BlobStore, attachments, find_attachment, sha256_hex
 from domain.model import Action
@@ -51,10 +52,6 @@ class AttachmentPublic(AttachmentRecord):
 
 class AttachmentsPublic(BaseModel):
     items: list[AttachmentPublic]
-
-
-def attachment_url(grievance_id: UUID | str, sha256: str) -> str:
-    return f"/v1/grievances/{grievance_id}/attachments/{sha256}"
 
 
 def attachment_public(grievance_id: UUID, record: AttachmentRecord) -> AttachmentPublic:
