@@ -79,7 +79,7 @@ def ladder_lateness(app: Any) -> list[dict[str, Any]]:
         level = getattr(event, "level", 0)
         if name == "Escalated" and level > 2:
             continue  # level 3 follows a reopening, not a timer
-        before = build_update(app, gid, n.originator_version - 1, [])
+        before = build_update(app, app.get_grievance(gid, version=n.originator_version - 1), [])
         match = [
             d
             for d in before.deadlines
