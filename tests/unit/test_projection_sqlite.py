@@ -11,6 +11,7 @@ import pytest
 from domain.application import GrievanceApp
 from projections.runner import catch_up
 from tests.conftest import FakeClock
+from tests.support.api import sqlite_env as api_sqlite_env
 from tests.support.projection_checks import (
     check_crash_mid_batch,
     check_follow_survives_a_failure,
@@ -66,10 +67,7 @@ def test_projection_api(env: dict[str, str], sqlite_app: GrievanceApp) -> None:
 
 
 def test_default_file_beside_events(tmp_path: Path, clock: FakeClock) -> None:
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
-    }
+    env = api_sqlite_env(tmp_path)  # no PROJECTIONS_SQLITE_DBNAME: the default place
     app = GrievanceApp(env, clock=clock)
     try:
         run_scenario(app, clock)
