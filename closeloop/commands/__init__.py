@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import argparse
-
-if TYPE_CHECKING:
     import asyncio
 
     from closeloop.settings import Settings
