@@ -74,6 +74,10 @@ async def test_relay_lag_in_events_and_seconds_then_caught_up(memory_app: Grieva
     assert value(before, "closeloop_relay_up") == 1
     assert value(before, "closeloop_relay_lag_events", partition="relay") == newest
     assert value(before, "closeloop_relay_lag_seconds", partition="relay") >= 0
+    # That figure is always >= 0; with ``now`` given, the age of the oldest pending event:
+    (first,) = memory_app.recorder.select_notifications(1, 1)
+    at = memory_app.mapper.to_domain_event(first).timestamp.timestamp()
+    assert RelayCollector(relay)._lag_seconds(memory_app, 0, newest, at + 7.5) == pytest.approx(7.5)
     assert value(before, "closeloop_relay_partition_held", partition="relay") == 1
     assert value(before, "closeloop_event_log_max_notification_id") == newest
 
