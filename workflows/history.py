@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 MAX_RUNS = 20  # a grievance continues as new once per reopening and on long histories
 _SCALARS = (str, int, float, bool, type(None))
@@ -52,8 +54,6 @@ def _flat(value: Any) -> Any:
 
 def summarise(history: Any, run_id: str) -> list[dict[str, Any]]:
     """One run's history events as entries (timers and activities merged with their ends)."""
-    from temporalio.api.enums.v1 import EventType
-
     entries: list[dict[str, Any]] = []
     timers: dict[int, dict[str, Any]] = {}
     activities: dict[int, dict[str, Any]] = {}
@@ -184,26 +184,18 @@ def summarise(history: Any, run_id: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _run_ends() -> dict[int, str]:
-    from temporalio.api.enums.v1 import EventType
-
-    return {
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued_as_new",
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "cancelled",
-    }
-
-
-_RUN_ENDS = _run_ends()
+_RUN_ENDS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued_as_new",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "cancelled",
+}
 
 
 async def fetch_workflow_history(client: Client, workflow_id: str) -> list[dict[str, Any]] | None:
     """Every run of ``workflow_id``, oldest first, summarised; None if it never existed."""
-    from temporalio.service import RPCError, RPCStatusCode
-
     runs: list[list[dict[str, Any]]] = []
     run_id: str | None = None
     for _ in range(MAX_RUNS):
