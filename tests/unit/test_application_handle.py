@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import FrozenInstanceError
 from datetime import timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -39,18 +40,12 @@ def test_every_command_has_one_decide_function() -> None:
 
 
 def test_a_command_is_a_frozen_value() -> None:
-    command = c.RejectGrievance(grievance_id=new_id(), actor=OPERATOR, reason="x")
+    command = c.RejectGrievance(grievance_id=uuid4(), actor=OPERATOR, reason="x")
     with pytest.raises(FrozenInstanceError):
         command.reason = "y"  # type: ignore[misc]
     assert command == c.RejectGrievance(
         grievance_id=command.grievance_id, actor=OPERATOR, reason="x"
     )
-
-
-def new_id():  # type: ignore[no-untyped-def]
-    import uuid
-
-    return uuid.uuid4()
 
 
 def test_handle_runs_receive_classify_and_dispatch(app: GrievanceApp) -> None:
