@@ -20,7 +20,7 @@ from projections.metrics import RecordedAt, projection_lag_collector
 from projections.runner import catch_up
 from tests.conftest import OPERATOR, FakeClock, make_grievance
 from tests.support.api import sqlite_env
-from tests.support.workflows import FakeClient
+from tests.support.workflows import FakeClient, free_port
 from workflows.metrics import RelayCollector
 from workflows.relay import AllPartitions, LeasedRelay, Relay, tracking_recorder
 
@@ -45,12 +45,6 @@ def collect(*collectors: Collector) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def relay_for(app: GrievanceApp, client: FakeClient, **kwargs: Any) -> Relay:
