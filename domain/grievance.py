@@ -191,7 +191,6 @@ class Grievance(Aggregate):
 
     current_assignments = assignments.current_assignments
     lead_assignment = assignments.lead_assignment
-    pending_parts = assignments.pending_parts
     open_deadlines = deadlines.open_deadlines
     find_open_deadline = deadlines.find_open_deadline
     overdue = deadlines.overdue
