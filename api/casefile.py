@@ -22,6 +22,7 @@ from api.catalogue import (
     department_name,
     has,
     label,
+    localized_name,
     reason_text,
     role_label,
     t,
@@ -185,10 +186,8 @@ class _Page:
         if not code:
             return "—"
         found = self.case.categories.get(code) if self.case.categories else None
-        if found is None:
-            name = category_name(code, self.lang)  # the packaged category tree
-        else:
-            name = found.name_en if self.lang == "en" and found.name_en else found.name
+        # Not among the case's categories: the packaged category tree.
+        name = category_name(code, self.lang) if found is None else localized_name(found, self.lang)
         return name if name == code else f"{name} ({code})"
 
     def timeline(self) -> Table:

@@ -63,6 +63,11 @@ def _default_policies() -> tuple[Directory, tzinfo, Mapping[str, Category]]:
     return policies.directory, ZoneInfo(policies.calendar.timezone), policies.categories.by_code
 
 
+def localized_name(known: Any, lang: Lang) -> str:
+    """A department's or category's name: ``name_en`` in English when it has one."""
+    return str(known.name_en if lang == "en" and known.name_en else known.name)
+
+
 def department_name(code: str | None, lang: Lang, directory: Directory | None = None) -> str:
     """A department by name (its code when the directory does not know it)."""
     if not code:
@@ -73,7 +78,7 @@ def department_name(code: str | None, lang: Lang, directory: Directory | None = 
     known = (directory or _default_policies()[0]).departments.get(code)
     if known is None:
         return code
-    return known.name_en if lang == "en" and known.name_en else known.name
+    return localized_name(known, lang)
 
 
 def category_name(code: str | None, lang: Lang) -> str:
@@ -83,7 +88,7 @@ def category_name(code: str | None, lang: Lang) -> str:
     known = _default_policies()[2].get(code)
     if known is None:
         return code
-    return known.name_en if lang == "en" and known.name_en else known.name
+    return localized_name(known, lang)
 
 
 def label(section: str, value: Any, lang: Lang) -> str:

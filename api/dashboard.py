@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 
-from api.catalogue import department_name, section, t
+from api.catalogue import department_name, localized_name, section, t
 from api.deps import AnyPrincipal, AppDep, ReadModelsDep, Staff, Supervisor
 from api.i18n import Lang, choose_language
 from api.pages import environment
@@ -53,8 +53,7 @@ def _boot(app: Any, lang: Lang) -> dict[str, Any]:
             **{code: department_name(code, lang, directory) for code in directory.departments},
         },
         "categories": {
-            code: (cat.name_en if lang == "en" and cat.name_en else cat.name)
-            for code, cat in policies.categories.by_code.items()
+            code: localized_name(cat, lang) for code, cat in policies.categories.by_code.items()
         },
         "places": places,
     }
