@@ -43,13 +43,23 @@ async def _serve(
 ) -> int:
     import structlog
 
+    from closeloop.telemetry import configure_tracing, temporal_runtime, tracing_interceptors
     from workflows.webhooks import WebhookDirectory
     from workflows.worker import running_worker
 
     log = structlog.get_logger("closeloop.worker")
     task_queue = args.task_queue or settings.temporal_task_queue
+    # The SDK's worker metrics on CLOSELOOP_METRICS_PORT (one runtime, built once);
+    # traces of workflows and activities when CLOSELOOP_TRACING is on.
+    configure_tracing(settings, "worker")
     try:
-        client = await _connect_until_stopped(settings, stop, log)
+        client = await _connect_until_stopped(
+            settings,
+            stop,
+            log,
+            runtime=temporal_runtime(settings),
+            interceptors=tracing_interceptors(settings),
+        )
     except _StoppedError:
         return 0
     async with running_worker(
@@ -76,8 +86,11 @@ class _StoppedError(Exception):
     """Stopped (SIGTERM/SIGINT) before Temporal answered."""
 
 
-async def _connect_until_stopped(settings: Settings, stop: asyncio.Event, log: Any) -> Client:
-    """Temporal may not be up yet: keep trying (0.5 s doubling to 30 s) until stopped."""
+async def _connect_until_stopped(
+    settings: Settings, stop: asyncio.Event, log: Any, **options: Any
+) -> Client:
+    """Temporal may not be up yet: keep trying (0.5 s doubling to 30 s) until stopped;
+    ``options`` go to ``connect_client``."""
     from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
     from closeloop.temporal import connect_client
@@ -104,14 +117,4 @@ async def _connect_until_stopped(settings: Settings, stop: asyncio.Event, log: A
         before_sleep=note,
         reraise=True,
     )
-    from closeloop.telemetry import configure_tracing, temporal_runtime, tracing_interceptors
-
-    # The SDK's worker metrics on CLOSELOOP_METRICS_PORT (one runtime, built once);
-    # traces of workflows and activities when CLOSELOOP_TRACING is on.
-    configure_tracing(settings, "worker")
-    return await retrying(
-        connect_client,
-        settings,
-        runtime=temporal_runtime(settings),
-        interceptors=tracing_interceptors(settings),
-    )
+    return await retrying(connect_client, settings, **options)
