@@ -63,11 +63,9 @@ class BrokenLink:
     event_type: str
     expected: str
     found: str
-    reason: str  # a code: missing-event, hash-mismatch or undecodable (see BROKEN_LINK_REASONS)
-
-
-# Why a chain is broken; the API's catalogue words them (integrity.<code>).
-BROKEN_LINK_REASONS = frozenset({"missing-event", "hash-mismatch", "undecodable"})
+    # a code: missing-event, hash-mismatch or undecodable; the API's catalogue words
+    # them (integrity.<code>)
+    reason: str
 
 
 def verify_chain_step(
