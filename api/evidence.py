@@ -84,7 +84,12 @@ def clean_filename(name: str | None, media_type: str, sha256: str) -> str:
         c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C"
     )
     base = base.strip().strip(".")[:150]
-    return base or f"{sha256[:12]}.{EXTENSIONS.get(media_type, 'bin')}"
+    return base or hash_filename(sha256, media_type)
+
+
+def hash_filename(sha256: str, media_type: str) -> str:
+    """A file name made from the hash: ``<hash prefix>.<ext>`` (ASCII only)."""
+    return f"{sha256[:12]}.{EXTENSIONS.get(media_type, 'bin')}"
 
 
 def check(data: bytes, filename: str | None, policy: UploadPolicy) -> Evidence:

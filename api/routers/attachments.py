@@ -189,7 +189,7 @@ def get_attachment(
     thumbnail = sha256 == record.thumbnail_sha256 and sha256 != record.sha256
     media_type = evidence.JPEG if thumbnail else record.media_type
     name = f"thumbnail-{record.filename}.jpg" if thumbnail else record.filename
-    fallback = f"{sha256[:12]}.{evidence.EXTENSIONS.get(media_type, 'bin')}"
+    fallback = evidence.hash_filename(sha256, media_type)
     return Response(
         data,
         media_type=media_type,
