@@ -102,11 +102,10 @@ class BadObject:
     grievance_id: UUID
     version: int
     sha256: str
-    reason: str  # object-missing | object-hash-mismatch (see OBJECT_REASONS)
+    reason: str  # object-missing | object-hash-mismatch
 
 
 ATTACHED_TOPIC = ":Grievance.Attached"
-OBJECT_REASONS = frozenset({"object-missing", "object-hash-mismatch"})
 
 
 def check_object(store: BlobStore, sha256: str) -> str | None:
