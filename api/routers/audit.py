@@ -24,7 +24,7 @@ from api import casefile
 from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, ServicesDep, guarded
 from api.i18n import choose_language
 from api.problems import ProblemError
-from api.routers.common import problems, set_version
+from api.routers.common import check_period, problems, set_version
 from api.schemas import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -53,7 +53,6 @@ log = structlog.get_logger("api.audit")
 # Who may read the audit (``Read.AUDIT``), and the problems of a read about one grievance.
 AUDIT_READ: dict[str, Any] = {"responses": problems(401, 403, 404, 422), **guarded(Read.AUDIT)}
 WORKFLOW_HISTORY_TIMEOUT = 8.0  # seconds the case file waits for Temporal
-MAX_PERIOD = timedelta(days=3660)
 
 
 def _invalid(message: str, name: str, **params: Any) -> ProblemError:
@@ -217,10 +216,7 @@ def department_lateness(
     now = app.clock()
     end = _bound(date_to, "to", app, end=True) or now
     start = _bound(date_from, "from", app, end=False) or end - timedelta(days=30)
-    if start > end:
-        raise _invalid("period-reversed", "from", start="from", end="to")
-    if end - start > MAX_PERIOD:
-        raise _invalid("period-too-long", "from")
+    check_period(start, end, "from", "to")
     # Which grievances to judge comes from the assignment read model (and the log past
     # its position), not a scan of the whole log; each is judged from its own events.
     known, after = read_models.department_grievances(code)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -187,6 +188,23 @@ P = TypeVar("P", bound=BaseModel)
 def page_items(model: type[P], items: Iterable[Any]) -> list[P]:
     """Read-model rows as response items, personal fields masked."""
     return [model.model_validate(mask_row(as_row(item))) for item in items]
+
+
+MAX_PERIOD = timedelta(days=3660)
+
+
+def check_period(start: date, end: date, first: str, last: str) -> None:
+    """422 unless the period runs forward and spans at most ``MAX_PERIOD``; ``first`` and
+    ``last`` name its query parameters."""
+    if start > end:
+        raise ProblemError(
+            "invalid-request",
+            message="period-reversed",
+            params={"start": first, "end": last},
+            field=first,
+        )
+    if end - start > MAX_PERIOD:
+        raise ProblemError("invalid-request", message="period-too-long", field=first)
 
 
 def check_can_read(grievance: Grievance, principal: Principal) -> None:

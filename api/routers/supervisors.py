@@ -11,8 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import AppDep, Read, ReadModelsDep, guarded
-from api.problems import ProblemError
-from api.routers.common import READ_PROBLEMS, CommandRoute, add_commands, read_model_call
+from api.routers.common import (
+    READ_PROBLEMS,
+    CommandRoute,
+    add_commands,
+    check_period,
+    read_model_call,
+)
 from api.schemas import (
     Day,
     DepartmentKpi,
@@ -81,15 +86,7 @@ def kpis(
     today = app.clock().astimezone(app.policies.calendar.tz).date()
     date_to = date_to or today
     date_from = date_from or date_to - timedelta(days=29)
-    if date_from > date_to:
-        raise ProblemError(
-            "invalid-request",
-            message="period-reversed",
-            params={"start": "date_from", "end": "date_to"},
-            field="date_from",
-        )
-    if (date_to - date_from).days > 3660:
-        raise ProblemError("invalid-request", message="period-too-long", field="date_from")
+    check_period(date_from, date_to, "date_from", "date_to")
     if as_of is not None:
         result = kpis_as_of(
             app,

@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from api.catalogue import t
 from api.open311.render import to_xml
 from tests.conftest import FakeClock
 from tests.support.api import ApiHarness, api_harness, sqlite_env
@@ -178,3 +179,23 @@ async def test_static_files_answer_not_found_for_a_nul_in_the_decoded_path() -> 
     with pytest.raises(HTTPException) as refused:
         await static(scope, receive, send)
     assert refused.value.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "first", "last", "field"),
+    [
+        ("/v1/kpis", "date_from", "date_to", "date_from"),
+        ("/v1/audit/departments/hd.housing/lateness", "from", "to", "from"),
+    ],
+)
+async def test_period_reversed_or_too_long_is_422(
+    api: ApiHarness, path: str, first: str, last: str, field: str
+) -> None:
+    reversed_ = await api.get(path, "supervisor", params={first: "2026-03-05", last: "2026-03-01"})
+    too_long = await api.get(path, "supervisor", params={first: "2000-01-01", last: "2026-01-01"})
+    for response, message in ((reversed_, "period-reversed"), (too_long, "period-too-long")):
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["code"] == "invalid-request", body
+        assert body["field"] == field, body
+        assert body["detail"] == t(f"error.{message}", "zh", start=first, end=last), body
