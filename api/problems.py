@@ -67,15 +67,12 @@ class ProblemError(Exception):
     """An error the API itself raises (auth, idempotency, preconditions): rendered like the rest.
 
     The detail is the catalogue's ``error.<message>`` (``message`` defaults to the code)
-    filled with ``params``. The older form with a Chinese and an English sentence
-    (``ProblemError(code, detail_zh, detail_en)``) is still accepted.
+    filled with ``params``.
     """
 
     def __init__(
         self,
         code: str,
-        detail_zh: str | None = None,
-        detail_en: str | None = None,
         *,
         message: str | None = None,
         params: dict[str, Any] | None = None,
@@ -83,20 +80,15 @@ class ProblemError(Exception):
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
-        super().__init__(detail_en or message or code)
+        super().__init__(message or code)
         self.code = code
         self.status = status or STATUSES[code]
         self.message = message or code
         self.params = params or {}
-        self.detail_zh = detail_zh
-        self.detail_en = detail_en
         self.headers = headers or {}
         self.extensions = extensions
 
     def detail(self, lang: Lang) -> str:
-        legacy = self.detail_en if lang == "en" else self.detail_zh
-        if legacy is not None:
-            return legacy
         return t(f"error.{self.message}", lang, **self.params)
 
 
