@@ -148,6 +148,11 @@ def pending_parts(g: Grievance) -> list[Assignment]:
 # ---------------------------------------------------------------- dispatch
 
 
+def ensure_can_dispatch(g: Grievance, actor: Actor) -> None:
+    """派单's rule: the status table, naming a missing classification as what blocks it."""
+    g.ensure_allowed(A.DISPATCH, actor, "not-classified" if g.category is None else None)
+
+
 def dispatch(
     g: Grievance,
     actor: Actor,
@@ -159,7 +164,7 @@ def dispatch(
     reason: str | None = None,
 ) -> None:
     """派单: one lead department (主办) and any assisting ones (协办)."""
-    g.ensure_allowed(A.DISPATCH, actor, "not-classified" if g.category is None else None)
+    ensure_can_dispatch(g, actor)
     departments = [lead.department] + [a.department for a in assisting]
     twice = sorted({code for code in departments if departments.count(code) > 1})
     if twice:

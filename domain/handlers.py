@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from eventsourcing.domain import Aggregate
 
 from domain import commands as c
-from domain.assignments import NewAssignment
+from domain.assignments import NewAssignment, ensure_can_dispatch
 from domain.errors import PermissionDeniedError, ValidationError
 from domain.evidence import MAX_FILENAME, check_sha256
 from domain.evidence import MAX_NOTE as MAX_ATTACHMENT_NOTE
@@ -97,7 +97,7 @@ def reject(
 def dispatch(
     app: GrievanceApp, g: Grievance, cmd: c.DispatchGrievance, cid: str, now: datetime
 ) -> None:
-    g.ensure_allowed(Action.DISPATCH, cmd.actor, "not-classified")
+    ensure_can_dispatch(g, cmd.actor)
     assert g.category is not None
     category = app.policies.categories.leaf(g.category)
     if cmd.lead is None:

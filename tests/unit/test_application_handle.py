@@ -11,7 +11,7 @@ import pytest
 
 from domain import commands as c
 from domain.application import GrievanceApp
-from domain.errors import DomainError, StaleVersionError
+from domain.errors import DomainError, IllegalTransitionError, StaleVersionError
 from domain.handlers import HANDLERS
 from domain.model import Actor, Role, Status
 from tests.conftest import OPERATOR, department, make_location
@@ -170,3 +170,18 @@ def test_a_stale_warm_aggregate_is_judged_again_on_the_stored_events(tmp_path: P
     finally:
         api.close()
         worker.close()
+
+
+def test_a_refused_dispatch_names_a_missing_classification_only_when_it_is_missing(
+    app: GrievanceApp,
+) -> None:
+    unclassified = new_case(app, category=None)
+    with pytest.raises(IllegalTransitionError) as refused:
+        app.handle(c.DispatchGrievance(grievance_id=unclassified.id, actor=OPERATOR))
+    assert refused.value.reason == "not-classified"
+
+    dispatched = dispatched_case(app)
+    with pytest.raises(IllegalTransitionError) as again:
+        app.handle(c.DispatchGrievance(grievance_id=dispatched.id, actor=OPERATOR))
+    assert again.value.status == Status.DISPATCHED.value
+    assert again.value.reason is None
