@@ -1,4 +1,4 @@
-"""Language choice, and a thin facade over the catalogue for the labels most modules need.
+"""Language choice (and ``Lang``, re-exported for the modules that only need the type).
 
 The words themselves live only in the catalogue (``api/catalogue.py``, ``api/locales/``).
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from api.catalogue import Lang, label
+from api.catalogue import Lang
 
-__all__ = ["Lang", "action_label", "choose_language", "status_label"]
+__all__ = ["Lang", "choose_language"]
 
 
 def choose_language(conn: HTTPConnection) -> Lang:
@@ -22,11 +22,3 @@ def choose_language(conn: HTTPConnection) -> Lang:
     header = conn.headers.get("accept-language", "")
     first = header.split(",")[0].split(";")[0].strip().lower()
     return "en" if first.startswith("en") else "zh"
-
-
-def status_label(status: str, lang: Lang) -> str:
-    return label("status", status, lang)
-
-
-def action_label(action: str, lang: Lang) -> str:
-    return label("action", action, lang)

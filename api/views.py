@@ -9,7 +9,8 @@ from uuid import UUID
 
 from fastapi.encoders import jsonable_encoder
 
-from api.i18n import Lang, status_label
+from api.catalogue import label
+from api.i18n import Lang
 from api.schemas import (
     AssignmentPublic,
     AuditEvent,
@@ -65,7 +66,7 @@ def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePu
     return GrievancePublic.model_validate(
         {
             **{name: getattr(g, name) for name in _COPIED},
-            "status_label": status_label(g.status.value, lang),
+            "status_label": label("status", g.status.value, lang),
             "citizen_name": g.citizen_name if unmasked else mask_name(g.citizen_name) or "",
             "citizen_phone": g.citizen_phone if unmasked else mask_phone(g.citizen_phone) or "",
             "lead_department": lead.department if lead else None,
