@@ -37,14 +37,13 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.middleware import start_headers
+from api.middleware import WRITE_METHODS, start_headers
 from projections.metrics import GrievanceCollector, projection_families
 from projections.queries import ReadModels
 
 UNMATCHED = "unmatched"
 # Any other method token a client sends is "OTHER": labels must stay a bounded set.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _MAX_PROBLEM_BYTES = 16 * 1024
 
@@ -127,7 +126,7 @@ class MetricsMiddleware:
             return
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         started = time.perf_counter()
-        is_command = method in _COMMAND_METHODS
+        is_command = method in WRITE_METHODS
         answer: dict[str, Any] = {"status": 500, "content_type": "", "body": bytearray()}
 
         async def measured_send(message: Message) -> None:

@@ -28,7 +28,8 @@ from api.i18n import choose_language
 from api.problems import problem_body, problem_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Requests whose body is read (and limited) here; ``api.metrics`` counts them as commands.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REPLAYED_HEADERS = {b"etag", b"location"}  # part of the answer, so part of the replay
 _MULTIPART_KEY = re.compile(rb'name="api_key"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,512})\r\n')
 
@@ -185,7 +186,7 @@ class ApiMiddleware:
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
     ) -> None:
         method = scope["method"]
-        if method not in _BODY_METHODS:
+        if method not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
         too_large = ("payload-too-large", "body-too-large")
