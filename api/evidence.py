@@ -47,7 +47,8 @@ class UploadRejectedError(Exception):
 
 @dataclass(frozen=True)
 class Evidence:
-    """A checked upload, ready to store: its bytes (metadata cleaned) and thumbnail."""
+    """A checked upload, ready to store: its bytes (metadata cleaned) and thumbnail; the
+    client's file name is cleaned here (``clean_filename``, with the hash computed once)."""
 
     data: bytes
     media_type: str
@@ -59,6 +60,8 @@ class Evidence:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha256", sha256_hex(self.data))
+        name = clean_filename(self.filename, self.media_type, self.sha256)
+        object.__setattr__(self, "filename", name)
         thumb = sha256_hex(self.thumbnail) if self.thumbnail is not None else None
         object.__setattr__(self, "thumbnail_sha256", thumb)
 
@@ -106,12 +109,11 @@ def check(data: bytes, filename: str | None, policy: UploadPolicy) -> Evidence:
     if media_type == PDF:
         if b"%%EOF" not in data[-2048:]:
             raise UploadRejectedError(422, "attachment-truncated")
-        return Evidence(data, media_type, clean_filename(filename, media_type, sha256_hex(data)))
+        return Evidence(data, media_type, filename or "")
     cleaned, thumbnail, gps = _clean_image(data, media_type)
     if len(cleaned) > policy.max_bytes:
         raise UploadRejectedError(413, "attachment-too-large", max_bytes=policy.max_bytes)
-    name = clean_filename(filename, media_type, sha256_hex(cleaned))
-    return Evidence(cleaned, media_type, name, thumbnail, gps)
+    return Evidence(cleaned, media_type, filename or "", thumbnail, gps)
 
 
 def _clean_image(data: bytes, media_type: str) -> tuple[bytes, bytes, bool]:
