@@ -154,7 +154,7 @@ class ApiMiddleware:
                 structlog.contextvars.unbind_contextvars("principal", "role")
 
     async def _problem(
-        self, scope: Scope, send: Send, code: str, message: str, **params: object
+        self, scope: Scope, send: Send, code: str, message: str, **params: Any
     ) -> None:
         lang = choose_language(Request(scope))
         body = problem_body(
