@@ -63,7 +63,8 @@ def _credential(headers: dict[str, str], scope: Scope, body: bytes) -> str:
     Open311 ``api_key`` sent in the query string or the form body."""
     if headers.get("authorization"):
         return headers["authorization"]
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query_string: bytes = scope.get("query_string", b"")
+    query = parse_qs(query_string.decode("latin-1"))
     if "api_key" in query:
         return "api_key:" + query["api_key"][0]
     if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
