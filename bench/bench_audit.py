@@ -18,40 +18,20 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from benchlib import (
-    PG,
-    figure,
-    percentile,
-    pg_reachable,
-    pg_schema,
-    postgres_env,
-    print_table,
-    quiet_logs,
-    sqlite_env,
-    write_result,
-)
+import benchlib
 
 REPS = 300
 EVENTS = 60
 
 
 def sixty_events(app: Any) -> UUID:
-    from domain.model import Actor, Location, Role
+    from domain.model import Actor, Role
 
     operator = Actor("bench-operator", Role.OPERATOR)
     street = Actor("bench-street", Role.DEPARTMENT, "st.xueyuanlu")
-    gid = app.receive_grievance(
-        operator,
-        channel="hotline",
-        citizen_name="张秀英",
-        citizen_phone="13812345678",
-        text="石油大院菜市场门口占道经营，消防通道被堵。",
-        location=Location("haidian", "xueyuanlu", "xyl-01", None, "石油大院菜市场东门"),
-    ).grievance_id
-    app.classify_grievance(gid, operator, category="UM02")
-    aid = app.dispatch_grievance(gid, operator, lead="st.xueyuanlu", assisting=[]).extra[
-        "assignments"
-    ][0]
+    gid, aid = benchlib.dispatched_grievance(
+        app, category="UM02", text="石油大院菜市场门口占道经营，消防通道被堵。"
+    )
     app.sign_for(aid, street)
     for i in range(EVENTS - 7):
         app.report_progress(aid, street, note=f"第{i + 1}次巡查：摊贩已劝离，持续盯守。")
@@ -69,14 +49,14 @@ def sample(fn: Callable[[], Any], reps: int = REPS) -> dict[str, float]:
         fn()
         times.append(time.perf_counter() - started)
     return {
-        "p50_ms": percentile(times, 50) * 1000,
-        "p99_ms": percentile(times, 99) * 1000,
+        "p50_ms": benchlib.percentile(times, 50) * 1000,
+        "p99_ms": benchlib.percentile(times, 99) * 1000,
     }
 
 
 def interleaved(reps: int = REPS, **fns: Callable[[], Any]) -> dict[str, dict[str, float]]:
     """Like ``sample`` for several reads taken in turns (one of each, ``reps`` times), so a
-    figure and its baseline see the same moments of a shared machine."""
+    benchlib.figure and its baseline see the same moments of a shared machine."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
         fn()
@@ -86,7 +66,10 @@ def interleaved(reps: int = REPS, **fns: Callable[[], Any]) -> dict[str, dict[st
             fn()
             times[name].append(time.perf_counter() - started)
     return {
-        name: {"p50_ms": percentile(t, 50) * 1000, "p99_ms": percentile(t, 99) * 1000}
+        name: {
+            "p50_ms": benchlib.percentile(t, 50) * 1000,
+            "p99_ms": benchlib.percentile(t, 99) * 1000,
+        }
         for name, t in times.items()
     }
 
@@ -159,7 +142,7 @@ def http_level(tmp: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    quiet_logs()
+    benchlib.quiet_logs()
     results: dict[str, Any] = {"events_per_grievance": EVENTS, "reps": REPS}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.sqlite"
@@ -172,13 +155,13 @@ def main() -> None:
                     (str(gid),),
                 ).fetchall()
 
-        results["sqlite"] = app_level(sqlite_env(path), raw_sqlite)
+        results["sqlite"] = app_level(benchlib.sqlite_env(path), raw_sqlite)
         results["http_sqlite"] = http_level(Path(tmp))
-    if pg_reachable():
+    if benchlib.pg_reachable():
         import psycopg
 
-        with pg_schema() as schema:
-            conn = psycopg.connect(**PG)  # type: ignore[arg-type]
+        with benchlib.pg_schema() as schema:
+            conn = psycopg.connect(**benchlib.PG)  # type: ignore[arg-type]
 
             def raw_pg(gid: UUID) -> list[Any]:
                 with conn.cursor() as cur:
@@ -192,7 +175,7 @@ def main() -> None:
                 return rows
 
             try:
-                results["postgresql"] = app_level(postgres_env(schema), raw_pg)
+                results["postgresql"] = app_level(benchlib.postgres_env(schema), raw_pg)
             finally:
                 conn.close()
     rows = []
@@ -201,7 +184,7 @@ def main() -> None:
             continue
         for name, figures in results[where].items():
             rows.append((where, name, figures["p50_ms"], figures["p99_ms"]))
-    print_table(
+    benchlib.print_table(
         f"(5) audit of a {EVENTS}-event grievance ({REPS} reads each); ms",
         ["where", "read", "p50 ms", "p99 ms"],
         rows,
@@ -209,14 +192,14 @@ def main() -> None:
     http = results["http_sqlite"]
     sqlite = results["sqlite"]
     summary = {
-        "http_history_p99_ms": figure(
+        "http_history_p99_ms": benchlib.figure(
             http["history"]["p99_ms"], "ms", http["baseline_healthz"]["p99_ms"]
         ),
-        "sqlite_history_p99_ms": figure(
+        "sqlite_history_p99_ms": benchlib.figure(
             sqlite["history"]["p99_ms"], "ms", sqlite["baseline_raw_rows"]["p99_ms"]
         ),
     }
-    write_result("audit", summary, results)
+    benchlib.write_result("audit", summary, results)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
-    LOOP_EVENTS_PER_COMMAND,
-    PG,
-    figure,
-    full_loop,
-    pg_reachable,
-    pg_schema,
-    postgres_env,
-    print_table,
-    sqlite_env,
-    write_result,
-)
+import benchlib
 
 N_SQLITE = 400
 N_POSTGRES = 300
@@ -40,7 +29,7 @@ def groups(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     out: list[list[tuple[Any, ...]]] = []
     i = 0
     while i < len(rows):
-        for size in LOOP_EVENTS_PER_COMMAND:
+        for size in benchlib.LOOP_EVENTS_PER_COMMAND:
             out.append(rows[i : i + size])
             i += size
     return out
@@ -72,7 +61,7 @@ class PostgresBaseline:
         import psycopg
 
         self.schema = schema
-        self.conn = psycopg.connect(**PG)  # type: ignore[arg-type]
+        self.conn = psycopg.connect(**benchlib.PG)  # type: ignore[arg-type]
         self.conn.execute(
             f'CREATE TABLE "{schema}".plain_events (originator_id uuid, originator_version int, '
             "topic text, state bytea, notification_id bigserial, "
@@ -106,12 +95,12 @@ def run(env: dict[str, str], n: int, baseline: Any) -> tuple[float, float, int]:
     app_s = base_s = 0.0
     events = 0
     try:
-        full_loop(app, -1)  # warm up: policies, tables, first connection
+        benchlib.full_loop(app, -1)  # warm up: policies, tables, first connection
         position = int(app.recorder.max_notification_id() or 0) + 1
         for first in range(0, n, CHUNK):
             started = time.perf_counter()
             for i in range(first, min(n, first + CHUNK)):
-                full_loop(app, i)
+                benchlib.full_loop(app, i)
             app_s += time.perf_counter() - started
             batch = app.recorder.select_notifications(position, 10_000)
             rows = [(str(r.originator_id), r.originator_version, r.topic, r.state) for r in batch]
@@ -128,7 +117,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         elapsed, base, events = run(
-            sqlite_env(Path(tmp) / "events.sqlite"),
+            benchlib.sqlite_env(Path(tmp) / "events.sqlite"),
             N_SQLITE,
             SqliteBaseline(Path(tmp) / "plain.sqlite"),
         )
@@ -137,21 +126,23 @@ def main() -> None:
                 "backend": "sqlite",
                 "grievances": N_SQLITE,
                 "events": events,
-                "commands": N_SQLITE * len(LOOP_EVENTS_PER_COMMAND),
+                "commands": N_SQLITE * len(benchlib.LOOP_EVENTS_PER_COMMAND),
                 "app_events_per_s": events / elapsed,
                 "baseline_events_per_s": events / base,
                 "ratio": base / elapsed,
             }
         )
-    if pg_reachable():
-        with pg_schema() as schema:
-            elapsed, base, events = run(postgres_env(schema), N_POSTGRES, PostgresBaseline(schema))
+    if benchlib.pg_reachable():
+        with benchlib.pg_schema() as schema:
+            elapsed, base, events = run(
+                benchlib.postgres_env(schema), N_POSTGRES, PostgresBaseline(schema)
+            )
         results.append(
             {
                 "backend": "postgresql",
                 "grievances": N_POSTGRES,
                 "events": events,
-                "commands": N_POSTGRES * len(LOOP_EVENTS_PER_COMMAND),
+                "commands": N_POSTGRES * len(benchlib.LOOP_EVENTS_PER_COMMAND),
                 "app_events_per_s": events / elapsed,
                 "baseline_events_per_s": events / base,
                 "ratio": base / elapsed,
@@ -159,7 +150,7 @@ def main() -> None:
         )
     else:
         print("PostgreSQL not reachable: PostgreSQL row skipped")
-    print_table(
+    benchlib.print_table(
         "(2) event store append: GrievanceApp vs plain inserts of the same rows",
         ["backend", "events", "app ev/s", "plain ev/s", "app/plain"],
         [
@@ -174,12 +165,12 @@ def main() -> None:
         ],
     )
     summary = {
-        f"{r['backend']}_append": figure(
+        f"{r['backend']}_append": benchlib.figure(
             r["app_events_per_s"], "events/s", r["baseline_events_per_s"]
         )
         for r in results
     }
-    write_result("event_store", summary, {"results": results})
+    benchlib.write_result("event_store", summary, {"results": results})
 
 
 if __name__ == "__main__":

@@ -19,17 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
-    figure,
-    full_loop,
-    pg_reachable,
-    pg_schema,
-    postgres_env,
-    print_table,
-    quiet_logs,
-    sqlite_env,
-    write_result,
-)
+import benchlib
 
 TARGET_EVENTS = int(os.environ.get("BENCH_REBUILD_EVENTS", "100000"))
 
@@ -37,13 +27,13 @@ TARGET_EVENTS = int(os.environ.get("BENCH_REBUILD_EVENTS", "100000"))
 def generate(path: Path) -> int:
     from domain.application import GrievanceApp
 
-    app = GrievanceApp(sqlite_env(path))
+    app = GrievanceApp(benchlib.sqlite_env(path))
     try:
         i = 0
         started = time.perf_counter()
         while int(app.recorder.max_notification_id() or 0) < TARGET_EVENTS:
             for _ in range(100):
-                full_loop(app, i)
+                benchlib.full_loop(app, i)
                 i += 1
             if i % 2000 == 0:
                 print(f"  generated {i} grievances in {time.perf_counter() - started:.0f}s")
@@ -118,7 +108,7 @@ def measure(env: dict[str, str], backend: str, events: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    quiet_logs()
+    benchlib.quiet_logs()
 
     with (
         tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as shm,
@@ -130,12 +120,12 @@ def main() -> None:
         print(f"  {events} events generated in {time.perf_counter() - started:.0f}s")
         target = Path(disk) / "events.sqlite"
         shutil.copy(generated, target)
-        env = sqlite_env(target)
+        env = benchlib.sqlite_env(target)
         env["PROJECTIONS_SQLITE_DBNAME"] = str(Path(disk) / "projections.sqlite")
         runs = [measure(env, "sqlite", events)]
-        if pg_reachable():
-            with pg_schema() as schema:
-                pg_env = postgres_env(schema)
+        if benchlib.pg_reachable():
+            with benchlib.pg_schema() as schema:
+                pg_env = benchlib.postgres_env(schema)
                 pg_env["POSTGRES_POOL_SIZE"] = "2"
                 copy_to_postgres(env, pg_env)
                 runs.append(measure(pg_env, "postgresql", events))
@@ -143,12 +133,12 @@ def main() -> None:
             print("PostgreSQL not reachable: PostgreSQL rebuild skipped")
 
     summary = {
-        f"{run['backend']}_rebuild": figure(
+        f"{run['backend']}_rebuild": benchlib.figure(
             run["rebuild_events_per_s"], "events/s", run["baseline_events_per_s"]
         )
         for run in runs
     }
-    print_table(
+    benchlib.print_table(
         f"(4) projection rebuild from zero, {events:,} events, five read models",
         ["backend", "run", "seconds", "CPU s", "events/s", "vs read+decode"],
         [
@@ -174,7 +164,7 @@ def main() -> None:
             )
         ],
     )
-    write_result("projection_rebuild", summary, {"runs": runs})
+    benchlib.write_result("projection_rebuild", summary, {"runs": runs})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import figure, full_loop, print_table, quiet_logs, running_stack, write_result
+from benchlib import (
+    dispatched_grievance,
+    figure,
+    full_loop,
+    print_table,
+    quiet_logs,
+    running_stack,
+    write_result,
+)
 from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -40,19 +48,7 @@ class Noop:
 
 
 def dispatched(app: Any, i: int) -> None:
-    from domain.model import Actor, Location, Role
-
-    operator = Actor("bench-operator", Role.OPERATOR)
-    gid = app.receive_grievance(
-        operator,
-        channel="hotline",
-        citizen_name="张秀英",
-        citizen_phone="13812345678",
-        text=f"第{i}号：路灯不亮。",
-        location=Location("haidian", "xueyuanlu", "xyl-01", None, "石油大院"),
-    ).grievance_id
-    app.classify_grievance(gid, operator, category="UM08")
-    app.dispatch_grievance(gid, operator, lead="st.xueyuanlu", assisting=[])
+    dispatched_grievance(app, i, category="UM08", text="路灯不亮。")
 
 
 async def baseline(address: str, n: int) -> float:

@@ -156,19 +156,23 @@ def postgres_env(schema: str) -> dict[str, str]:
 LOOP_EVENTS_PER_COMMAND = (2, 1, 1, 1, 1, 2)
 
 
-def full_loop(app: Any, index: int = 0) -> uuid.UUID:
-    """One grievance from intake to closed through the application service."""
+def dispatched_grievance(
+    app: Any,
+    index: int = 0,
+    category: str = "UM06",
+    text: str = "小区垃圾桶满了三天没人清运，气味很大。",
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """One grievance received, classified and dispatched to a street: (grievance, assignment)."""
     from domain.model import Actor, Location, Role
 
     operator = Actor("bench-operator", Role.OPERATOR)
-    street = Actor("bench-street", Role.DEPARTMENT, "st.xueyuanlu")
     communities = ("xyl-01", "xyl-02", "xyl-03")
     result = app.receive_grievance(
         operator,
         channel="hotline",
         citizen_name="张秀英",
         citizen_phone="13812345678",
-        text=f"第{index}号：小区垃圾桶满了三天没人清运，气味很大。",
+        text=f"第{index}号：{text}",
         location=Location(
             district="haidian",
             street="xueyuanlu",
@@ -178,13 +182,22 @@ def full_loop(app: Any, index: int = 0) -> uuid.UUID:
         ),
     )
     gid = result.grievance_id
-    app.classify_grievance(gid, operator, category="UM06")
+    app.classify_grievance(gid, operator, category=category)
     dispatched = app.dispatch_grievance(gid, operator, lead="st.xueyuanlu", assisting=[])
-    aid = dispatched.extra["assignments"][0]
+    return gid, dispatched.extra["assignments"][0]
+
+
+def full_loop(app: Any, index: int = 0) -> uuid.UUID:
+    """One grievance from intake to closed through the application service."""
+    from domain.model import Actor, Role
+
+    operator = Actor("bench-operator", Role.OPERATOR)
+    street = Actor("bench-street", Role.DEPARTMENT, "st.xueyuanlu")
+    gid, aid = dispatched_grievance(app, index)
     app.sign_for(aid, street)
     app.resolve(aid, street, account="已清运并安排每日巡查。")
     app.record_feedback(gid, operator, contacted=True, resolved=True, satisfaction="satisfied")
-    return gid  # type: ignore[no-any-return]
+    return gid
 
 
 # ------------------------------------------------------------------ a real stack
