@@ -6,27 +6,20 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("project", help="run the projectors (read models) until interrupted")
-    parser.add_argument(
-        "names", nargs="*", metavar="NAME", help="only these projections (default: all)"
+    parser = sub.add_parser(
+        "project",
+        help="run the projectors (read models) until interrupted",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--interval",
-        type=float,
-        default=0.5,
-        help="seconds between polls of the event log when idle (default 0.5)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=500,
-        help="events per transaction (default 500)",
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("names", nargs="*", metavar="NAME", help="only these projections (default: all)")
+    add("--interval", type=float, default=0.5, help="idle seconds between polls of the log")
+    add("--batch-size", type=int, default=500, help="events per transaction")
+    add(
         "--lease-interval",
         type=float,
         default=2.0,
-        help="PostgreSQL: seconds between a standby's attempts to take the lead (default 2)",
+        help="PostgreSQL: seconds between a standby's tries to lead",
     )
     parser.set_defaults(handler=run)
 
