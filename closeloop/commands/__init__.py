@@ -18,6 +18,20 @@ if TYPE_CHECKING:
     from domain.application import GrievanceApp
 
 
+def subcommand(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """A subcommand's parser; its ``--help`` shows each option's default."""
+    import argparse
+
+    parser = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def add_output_options(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
     """How a command prints: ``--lang``, the language of its words (from the catalogue),
     and, given ``json_help``, ``--json`` for machines."""

@@ -6,22 +6,15 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "project",
-        help="run the projectors (read models) until interrupted",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add = parser.add_argument
+    from closeloop.commands import subcommand
+
+    add = subcommand(
+        sub, "project", "run the projectors (read models) until interrupted", run
+    ).add_argument
     add("names", nargs="*", metavar="NAME", help="only these projections (default: all)")
     add("--interval", type=float, default=0.5, help="idle seconds between polls of the log")
     add("--batch-size", type=int, default=500, help="events per transaction")
-    add(
-        "--lease-interval",
-        type=float,
-        default=2.0,
-        help="PostgreSQL: seconds between a standby's tries to lead",
-    )
-    parser.set_defaults(handler=run)
+    add("--lease-interval", type=float, default=2.0, help="PostgreSQL: a standby's tries to lead")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,20 +16,14 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "worker", help="run the Temporal worker: grievance workflows, deadlines, webhooks"
-    )
-    parser.add_argument("--task-queue", default=None, help="default: CLOSELOOP_TEMPORAL_TASK_QUEUE")
-    parser.add_argument(
-        "--activity-threads", type=int, default=16, help="threads for the sync activities"
-    )
-    parser.add_argument(
-        "--shutdown-grace",
-        type=float,
-        default=10.0,
-        help="seconds running activities get to finish on SIGTERM/SIGINT",
-    )
-    parser.set_defaults(handler=run)
+    from closeloop.commands import subcommand
+
+    add = subcommand(
+        sub, "worker", "run the Temporal worker: grievance workflows, deadlines, webhooks", run
+    ).add_argument
+    add("--task-queue", default=None, help="task queue (None: CLOSELOOP_TEMPORAL_TASK_QUEUE)")
+    add("--activity-threads", type=int, default=16, help="threads for the sync activities")
+    add("--shutdown-grace", type=float, default=10.0, help="seconds to finish on SIGTERM/SIGINT")
 
 
 def run(args: argparse.Namespace) -> int:
