@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.evidence import BadObject
+from domain.integrity import BrokenLink
 from domain.model import ArbitrationDecision, Channel, Satisfaction, Urgency
 
 
@@ -571,36 +573,12 @@ class DepartmentLateness(BaseModel):
     missed: list[DeadlineRecordPublic]
 
 
-class BrokenLinkPublic(BaseModel):
-    """The first event of a grievance whose stored hash does not match its recomputed one."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    grievance_id: UUID
-    version: int
-    event_type: str
-    expected: str
-    found: str
-    reason: str
-
-
-class BadObjectPublic(BaseModel):
-    """An attachment's object that an event references but is gone or no longer has its hash."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    grievance_id: UUID
-    version: int
-    sha256: str
-    reason: str  # object-missing | object-hash-mismatch
-
-
 class VerifyReport(BaseModel):
     intact: bool
     grievances_checked: int
-    broken: list[BrokenLinkPublic]
+    broken: list[BrokenLink]  # the domain's own records (pydantic reads dataclasses)
     objects_checked: int = 0
-    bad_objects: list[BadObjectPublic] = []
+    bad_objects: list[BadObject] = []
 
 
 class Health(BaseModel):

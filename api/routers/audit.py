@@ -29,8 +29,6 @@ from api.schemas import (
     FIRST_YEAR,
     LAST_YEAR,
     AuditEvents,
-    BadObjectPublic,
-    BrokenLinkPublic,
     DeadlineAt,
     DeadlineRecordPublic,
     DepartmentLateness,
@@ -320,7 +318,7 @@ def verify(
     return VerifyReport(
         intact=not broken and not bad,
         grievances_checked=checked,
-        broken=[BrokenLinkPublic.model_validate(b) for b in broken],
+        broken=broken,
         objects_checked=objects,
-        bad_objects=[BadObjectPublic.model_validate(b) for b in bad],
+        bad_objects=bad,
     )
