@@ -26,15 +26,7 @@ from api.schemas import (
     ProgressRequest,
     ReturnRequest,
 )
-from domain.commands import (
-    CompletePart,
-    ReportIn,
-    ReportProgress,
-    RequestExtension,
-    Resolve,
-    ReturnAssignment,
-    SignFor,
-)
+from domain import commands
 from domain.model import Action, AssignmentState, Role
 
 router = APIRouter(prefix="/v1", tags=["departments"])
@@ -85,7 +77,7 @@ add_commands(
     CommandRoute(
         f"{A}/sign-for",
         Action.SIGN_FOR,
-        SignFor,
+        commands.SignFor,
         EmptyRequest,
         "签收: the department accepts its assignment.",
         optional=True,
@@ -93,7 +85,7 @@ add_commands(
     CommandRoute(
         f"{A}/return",
         Action.RETURN,
-        ReturnAssignment,
+        commands.ReturnAssignment,
         ReturnRequest,
         "退单: send the assignment back to the dispatch centre, with the reason.",
         name="return_assignment",
@@ -101,35 +93,35 @@ add_commands(
     CommandRoute(
         f"{A}/progress",
         Action.REPORT_PROGRESS,
-        ReportProgress,
+        commands.ReportProgress,
         ProgressRequest,
         "阶段反馈: an interim update on the work.",
     ),
     CommandRoute(
         f"{A}/extension-request",
         Action.REQUEST_EXTENSION,
-        RequestExtension,
+        commands.RequestExtension,
         ExtensionRequestIn,
         "延期申请: ask for a later resolve deadline, with the reason.",
     ),
     CommandRoute(
         f"{A}/complete-part",
         Action.COMPLETE_PART,
-        CompletePart,
+        commands.CompletePart,
         AccountRequest,
         "协办完成: an assisting department reports its part done.",
     ),
     CommandRoute(
         f"{A}/resolve",
         Action.RESOLVE,
-        Resolve,
+        commands.Resolve,
         AccountRequest,
         "办结: the lead department's resolution; opens the 回访 window.",
     ),
     CommandRoute(
         f"{A}/report-in",
         Action.REPORT_IN,
-        ReportIn,
+        commands.ReportIn,
         EmptyRequest,
         "报到: a summoned department reports in (吹哨报到).",
         optional=True,
