@@ -31,6 +31,11 @@ class DomainError(Exception):
 
     code = "domain-error"
 
+    def __init_subclass__(cls, /, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+
     def __init__(self, code: str | None = None, /, **params: Any) -> None:
         self.code = code or type(self).code
         self.params: dict[str, Any] = {k: _plain(v) for k, v in params.items()}
@@ -58,10 +63,8 @@ def _restore(cls: type[DomainError], args: tuple[Any, ...], state: dict[str, Any
     return error
 
 
-class ValidationError(DomainError):
+class ValidationError(DomainError, code="invalid-command"):
     """A command's data is malformed or refers to something that does not exist."""
-
-    code = "invalid-command"
 
     def __init__(
         self, code: str | None = None, /, *, field: str | None = None, **params: Any
@@ -72,14 +75,12 @@ class ValidationError(DomainError):
         self.field = field
 
 
-class IllegalTransitionError(DomainError):
+class IllegalTransitionError(DomainError, code="illegal-transition"):
     """The command is not allowed in the grievance's current status.
 
     ``allowed`` never contains the refused action; ``reason`` (a code, or None) names
     what blocks it, with its parameters in ``params``.
     """
-
-    code = "illegal-transition"
 
     def __init__(
         self,
@@ -111,10 +112,8 @@ class IllegalTransitionError(DomainError):
         self.params["allowed"] = sorted({str(_plain(a)) for a in value} - {self.action})
 
 
-class AssignmentStateError(IllegalTransitionError):
+class AssignmentStateError(IllegalTransitionError, code="illegal-assignment-transition"):
     """The command is not allowed in the assignment's current state."""
-
-    code = "illegal-assignment-transition"
 
     def __init__(
         self,
@@ -133,71 +132,44 @@ class AssignmentStateError(IllegalTransitionError):
         self.assignment_state: str = self.params["state"]
 
 
-class NotAssignedError(DomainError):
+class NotAssignedError(DomainError, code="not-assigned"):
     """A department acted on an assignment that is not its own."""
 
-    code = "not-assigned"
 
-
-class PermissionDeniedError(DomainError):
+class PermissionDeniedError(DomainError, code="permission-denied"):
     """The principal's role may not issue this command."""
 
-    code = "permission-denied"
 
-
-class NegativeListError(DomainError):
+class NegativeListError(DomainError, code="negative-list"):
     """A dispatch would give a community committee a duty on the negative list."""
 
-    code = "negative-list"
 
-
-class UnknownAssignmentError(DomainError):
+class UnknownAssignmentError(DomainError, code="unknown-assignment"):
     """No assignment with this id exists on the grievance."""
 
-    code = "unknown-assignment"
 
-
-class GrievanceNotFoundError(DomainError):
+class GrievanceNotFoundError(DomainError, code="grievance-not-found"):
     """No grievance with this id (or case number) exists."""
 
-    code = "grievance-not-found"
 
-
-class ConcurrentWriteError(DomainError):
+class ConcurrentWriteError(DomainError, code="concurrent-write"):
     """Another writer saved the grievance first; reload and try again."""
 
-    code = "concurrent-write"
 
-
-class CommandIdReusedError(DomainError):
+class CommandIdReusedError(DomainError, code="command-id-reused"):
     """A command id was reused for a different command."""
 
-    code = "command-id-reused"
 
-
-class StaleVersionError(DomainError):
+class StaleVersionError(DomainError, code="stale-version"):
     """The caller's expected version (If-Match) is not the grievance's current version."""
 
-    code = "stale-version"
+
+def _class_codes(cls: type[DomainError]) -> set[str]:
+    return {cls.code}.union(*(_class_codes(sub) for sub in cls.__subclasses__()))
 
 
-# The default code of each error class.
-CLASS_CODES = frozenset(
-    {
-        DomainError.code,
-        ValidationError.code,
-        IllegalTransitionError.code,
-        AssignmentStateError.code,
-        NotAssignedError.code,
-        PermissionDeniedError.code,
-        NegativeListError.code,
-        UnknownAssignmentError.code,
-        GrievanceNotFoundError.code,
-        ConcurrentWriteError.code,
-        CommandIdReusedError.code,
-        StaleVersionError.code,
-    }
-)
+# The default code of each error class (a subclass names its code: ``code="..."``).
+CLASS_CODES = frozenset(_class_codes(DomainError))
 
 # Specific validation codes (ValidationError's first argument).
 VALIDATION_CODES = frozenset(
