@@ -14,7 +14,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.evidence import BadObject
 from domain.integrity import BrokenLink
-from domain.model import ArbitrationDecision, Channel, Satisfaction, Urgency
+from domain.model import ArbitrationDecision, Channel, Satisfaction, Status, Urgency
 
 
 def _no_surrogates(value: str) -> str:
@@ -390,6 +390,24 @@ class Page(BaseModel, Generic[Item]):
 
     items: list[Item]
     next_cursor: str | None = None
+
+
+class GrievanceFilters(BaseModel):
+    """The filters of ``GET /v1/grievances`` (query parameters), as the read models take them.
+    Other query parameters (``lang``) are not filters and pass through."""
+
+    status: Status | None = Field(None, description="e.g. dispatched")
+    category: str | None = Field(None, max_length=64)
+    department: str | None = Field(None, max_length=64, description="lead or assisting")
+    street: str | None = Field(None, max_length=64)
+    community: str | None = Field(None, max_length=64)
+    overdue: bool | None = Field(None, description="only grievances past a deadline")
+    escalation_level: int | None = Field(None, ge=0, le=3)
+    received_from: Moment | None = None
+    received_to: Moment | None = None
+    q: str | None = Field(None, max_length=200, description="text search")
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
 
 
 class GrievancesPage(Page[GrievanceSummary]):

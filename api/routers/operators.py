@@ -35,11 +35,11 @@ from api.schemas import (
     DispatchRequest,
     FeedbackRequest,
     GrievanceCreate,
+    GrievanceFilters,
     GrievancePublic,
     GrievancesPage,
     GrievanceSummary,
     MergeRequest,
-    Moment,
     RejectRequest,
     WithdrawRequest,
 )
@@ -54,7 +54,7 @@ from domain.commands import (
     RejectGrievance,
     WithdrawGrievance,
 )
-from domain.model import Action, Location, Status
+from domain.model import Action, Location
 
 router = APIRouter(prefix="/v1", tags=["operators"])
 
@@ -141,38 +141,12 @@ add_commands(
     **guarded(Read.GRIEVANCES),
 )
 def list_grievances(
-    app: AppDep,
-    read_models: ReadModelsDep,
-    status: Annotated[Status | None, Query(description="e.g. dispatched")] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    department: Annotated[str | None, Query(max_length=64, description="lead or assisting")] = None,
-    street: Annotated[str | None, Query(max_length=64)] = None,
-    community: Annotated[str | None, Query(max_length=64)] = None,
-    overdue: Annotated[bool | None, Query(description="only grievances past a deadline")] = None,
-    escalation_level: Annotated[int | None, Query(ge=0, le=3)] = None,
-    received_from: Annotated[Moment | None, Query()] = None,
-    received_to: Annotated[Moment | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text search")] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    app: AppDep, read_models: ReadModelsDep, filters: Annotated[GrievanceFilters, Query()]
 ) -> GrievancesPage:
     """Grievances from the read models, filtered, newest first, with cursor pagination."""
-    page = read_model_call(
-        read_models.list_grievances,
-        status=status.value if status else None,
-        category=category,
-        department=department,
-        street=street,
-        community=community,
-        overdue=overdue,
-        escalation_level=escalation_level,
-        received_from=received_from,
-        received_to=received_to,
-        q=q,
-        cursor=cursor,
-        limit=limit,
-        now=app.clock(),
-    )
+    wanted = filters.model_dump()
+    wanted["status"] = filters.status.value if filters.status else None
+    page = read_model_call(read_models.list_grievances, **wanted, now=app.clock())
     # Read models keep contact data masked for everyone; the full record is one GET away.
     return GrievancesPage(
         items=page_items(GrievanceSummary, page.items), next_cursor=page.next_cursor
