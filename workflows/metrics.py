@@ -17,20 +17,14 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from domain.log_age import EventAges
 from workflows.relay import LeasedRelay, Relay
-
-
-def _recorded_at(app: Any, notification_id: int) -> float | None:
-    found = app.recorder.select_notifications(notification_id, 1)
-    if not found:
-        return None
-    return float(app.mapper.to_domain_event(found[0]).timestamp.timestamp())
 
 
 class RelayCollector(Collector):
     def __init__(self, relay: Relay | LeasedRelay) -> None:
         self.relay = relay
-        self._recorded: dict[int, float | None] = {}
+        self._ages: dict[int, EventAges] = {}  # per application (one per partition)
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # read at scrape time only
@@ -43,15 +37,10 @@ class RelayCollector(Collector):
         return {self.relay.partition.name: (self.relay, True)}
 
     def _lag_seconds(self, app: Any, position: int, newest: int, now: float) -> float:
-        if newest <= position:
-            return 0.0
-        first = position + 1
-        if first not in self._recorded:
-            if len(self._recorded) > 256:
-                self._recorded.clear()
-            self._recorded[first] = _recorded_at(app, first)
-        at = self._recorded[first]
-        return max(0.0, now - at) if at is not None else 0.0
+        ages = self._ages.get(id(app))
+        if ages is None:
+            ages = self._ages[id(app)] = EventAges(app.recorder, app.mapper)
+        return ages.lag_seconds(position, newest, now)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         relays = self._relays()

@@ -16,7 +16,8 @@ from prometheus_client.registry import Collector
 from closeloop.settings import Settings
 from closeloop.telemetry import serve_metrics, temporal_runtime
 from domain.application import GrievanceApp
-from projections.metrics import RecordedAt, projection_lag_collector
+from domain.log_age import EventAges
+from projections.metrics import projection_lag_collector
 from projections.runner import catch_up
 from tests.conftest import OPERATOR, FakeClock, make_grievance
 from tests.support.api import sqlite_env
@@ -154,7 +155,7 @@ def test_projection_lag_seconds_is_the_age_of_the_oldest_pending_event(
         (found,) = memory_app.recorder.select_notifications(notification_id, 1)
         return float(memory_app.mapper.to_domain_event(found).timestamp.timestamp())
 
-    ages = RecordedAt(memory_app.recorder, memory_app.mapper)
+    ages = EventAges(memory_app.recorder, memory_app.mapper)
     assert ages.lag_seconds(0, newest, recorded(1) + 7.5) == pytest.approx(7.5)
     assert ages.lag_seconds(1, newest, recorded(2) + 3.0) == pytest.approx(3.0)
     assert ages.lag_seconds(newest, newest, recorded(1) + 7.5) == 0
