@@ -223,6 +223,20 @@ class GrievanceApp(Application[UUID]):
             raise GrievanceNotFoundError(grievance_id=str(grievance_id))
         return grievance
 
+    def contacts(self, grievance_ids: Iterable[UUID]) -> dict[UUID, tuple[str, str]]:
+        """Each grievance's citizen (name, phone), read off its first event only: contact
+        data is set at intake and never changes, so no grievance is replayed for it."""
+        found: dict[UUID, tuple[str, str]] = {}
+        for grievance_id in grievance_ids:
+            warm = self.warm.peek(grievance_id)
+            if warm is not None:
+                found[grievance_id] = (warm.citizen_name, warm.citizen_phone)
+                continue
+            for first in self.events.get(grievance_id, lte=Grievance.INITIAL_VERSION):
+                received = vars(first)  # the intake event: whichever class version it has
+                found[grievance_id] = (received["citizen_name"], received["citizen_phone"])
+        return found
+
     def get_by_number(self, number: str) -> Grievance:
         try:
             claim: CaseNumber = self.repository.get(case_number_id(number))

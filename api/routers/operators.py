@@ -186,13 +186,13 @@ def list_callbacks(
     items = page_items(CallbackItem, page.items)
     if who.sees_personal_data:
         # Read models never hold full contact data; operators making the call need it.
-        contacts = [app.get_grievance(UUID(item.grievance_id)) for item in items]
-        items = [
-            item.model_copy(
-                update={"citizen_name": g.citizen_name, "citizen_phone": g.citizen_phone}
-            )
-            for item, g in zip(items, contacts, strict=True)
-        ]
+        contacts = app.contacts(UUID(item.grievance_id) for item in items)
+
+        def with_contact(item: CallbackItem) -> CallbackItem:
+            name, phone = contacts[UUID(item.grievance_id)]
+            return item.model_copy(update={"citizen_name": name, "citizen_phone": phone})
+
+        items = [with_contact(item) for item in items]
     return CallbacksPage(items=items, next_cursor=page.next_cursor)
 
 
