@@ -52,7 +52,9 @@ _SCHEMA = (
     """,
 )
 # Tables made before a column existed get it here (each backend ignores "already there").
-_ADDED_COLUMNS = (("api_idempotency", "headers", "TEXT"),)
+_ADDED_COLUMNS = (("api_idempotency", "headers", "TEXT"), ("api_tokens", "client_id", "TEXT"))
+# Then rows made before a column existed get their value (a token was its own client).
+_BACKFILL = ("UPDATE api_tokens SET client_id = id WHERE client_id IS NULL",)
 
 
 class Database(Protocol):
@@ -91,6 +93,8 @@ class SqliteDatabase:
         for table, column, kind in _ADDED_COLUMNS:
             with contextlib.suppress(sqlite3.OperationalError):  # duplicate column
                 self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        for backfill in _BACKFILL:
+            self._conn.execute(backfill)
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, durable: bool = True
@@ -140,6 +144,8 @@ class PostgresDatabase:
             self.execute(ddl)
         for table, column, kind in _ADDED_COLUMNS:
             self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+        for backfill in _BACKFILL:
+            self.execute(backfill)
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, durable: bool = True
@@ -182,6 +188,9 @@ class TokenRecord:
     name: str
     created_at: str
     revoked_at: str | None
+    # Who the token belongs to: unique per client (an integration, a person); several
+    # tokens of one client (rotation) share it. Ownership goes by it, never by ``name``.
+    client_id: str = ""
 
     @property
     def active(self) -> bool:
@@ -189,6 +198,17 @@ class TokenRecord:
 
 
 TOKEN_PREFIX = "cl"
+_COLUMNS = "id, role, department, name, created_at, revoked_at, client_id"
+
+
+class DuplicateTokenNameError(ValueError):
+    """An active token already has this name (and the new one was not said to share its
+    client)."""
+
+    def __init__(self, name: str, *, joinable: bool) -> None:
+        super().__init__(name)
+        self.name = name
+        self.joinable = joinable  # False: the named token's role or department differs
 
 
 class TokenStore:
@@ -212,9 +232,19 @@ class TokenStore:
         return hit[1]
 
     def create(
-        self, role: str, *, department: str | None = None, name: str | None = None
+        self,
+        role: str,
+        *,
+        department: str | None = None,
+        name: str | None = None,
+        same_client: bool | None = None,
     ) -> tuple[TokenRecord, str]:
-        """A new token; the plain text is returned once and never stored."""
+        """A new token; the plain text is returned once and never stored.
+
+        It gets a new client id, unless ``same_client`` says it belongs to the client of
+        the active token with this ``name`` (same role and department). With
+        ``same_client=False`` an active token of the same name is refused
+        (``DuplicateTokenNameError``); ``None`` (programs) does not look."""
         parsed = Role(role)
         if parsed not in API_ROLES:
             raise ValueError(f"role must be one of {', '.join(r.value for r in API_ROLES)}")
@@ -223,6 +253,16 @@ class TokenStore:
         if parsed is not Role.DEPARTMENT and department:
             raise ValueError("only department tokens carry a department code")
         token_id = secrets.token_hex(6)
+        client_id = secrets.token_hex(8)
+        if name and same_client is not None:
+            named = [r for r in self.list() if r.name == name and r.active]
+            if named and not same_client:
+                raise DuplicateTokenNameError(name, joinable=True)
+            if same_client:
+                sharing = [r for r in named if (r.role, r.department) == (parsed.value, department)]
+                if not sharing:
+                    raise DuplicateTokenNameError(name, joinable=False)
+                client_id = sharing[0].client_id
         token = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
         record = TokenRecord(
             id=token_id,
@@ -231,10 +271,12 @@ class TokenStore:
             name=name or f"{parsed.value}-{token_id}",
             created_at=_now(),
             revoked_at=None,
+            client_id=client_id,
         )
         self.db.execute(
-            "INSERT INTO api_tokens (id, token_hash, role, department, name, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens "
+            "(id, token_hash, role, department, name, created_at, client_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 hash_token(token),
@@ -242,6 +284,7 @@ class TokenStore:
                 record.department,
                 record.name,
                 record.created_at,
+                record.client_id,
             ),
         )
         return record, token
@@ -252,19 +295,17 @@ class TokenStore:
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
             return None
         rows = self.db.execute(
-            "SELECT id, token_hash, role, department, name, created_at, revoked_at "
-            "FROM api_tokens WHERE id = ?",
-            (parts[1],),
+            f"SELECT token_hash, {_COLUMNS} FROM api_tokens WHERE id = ?", (parts[1],)
         )
         if not rows:
             hmac.compare_digest(hash_token(token), hash_token(""))  # same work either way
             return None
         row = rows[0]
         digest = hash_token(token)
-        if not hmac.compare_digest(str(row[1]), digest) or row[6] is not None:
+        record = TokenRecord(*row[1:])
+        if not hmac.compare_digest(str(row[0]), digest) or not record.active:
             self._cache.pop(digest, None)
             return None
-        record = TokenRecord(row[0], row[2], row[3], row[4], row[5], row[6])
         if self.ttl > 0:
             if len(self._cache) > 10_000:  # bound it; entries are refreshed on use
                 self._cache.clear()
@@ -272,10 +313,7 @@ class TokenStore:
         return record
 
     def list(self) -> list[TokenRecord]:
-        rows = self.db.execute(
-            "SELECT id, role, department, name, created_at, revoked_at FROM api_tokens "
-            "ORDER BY created_at, id"
-        )
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM api_tokens ORDER BY created_at, id")
         return [TokenRecord(*row) for row in rows]
 
     def revoke(self, id_or_prefix: str) -> TokenRecord:

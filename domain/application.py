@@ -70,6 +70,7 @@ from domain.errors import (
 )
 from domain.grievance import Grievance
 from domain.handlers import HANDLERS, MAX_TEXT, still_open
+from domain.intake import clean_intake
 from domain.model import (
     Action,
     Actor,
@@ -374,7 +375,8 @@ class GrievanceApp(Application[UUID]):
         channel = parse_enum(Channel, command.channel, "channel").value
         name = clean_text(command.citizen_name, "citizen_name", max_len=50)
         phone = clean_phone(command.citizen_phone)
-        body = clean_text(command.text, "text", max_len=MAX_TEXT)
+        intake = clean_intake(command.intake)
+        body = clean_text(command.text, "text", max_len=MAX_TEXT, required=intake is None)
         given = command.location
         address = clean_text(given.address, "location.address", max_len=200, required=False)
         location = Location(given.district, given.street, given.community, given.grid, address)
@@ -387,6 +389,12 @@ class GrievanceApp(Application[UUID]):
                 "in-the-future", field="occurred_at", value=occurred_at.isoformat()
             )
         Grievance.check_role(Action.RECEIVE, actor)
+        classify = None
+        if command.category is not None:
+            classify = ClassifyGrievance(
+                grievance_id=grievance_id, actor=actor, category=command.category
+            )
+            Grievance.check_role(Action.CLASSIFY, actor)
         local_day = now.astimezone(self.policies.calendar.tz).strftime("%Y%m%d")
         for attempt in range(NUMBER_ATTEMPTS):
             number = propose_case_number(grievance_id, local_day, attempt)
@@ -403,7 +411,11 @@ class GrievanceApp(Application[UUID]):
                 role=actor.role.value,
                 at=now,
                 command_id=command_id,
+                intake=intake,
             )
+            if classify is not None:  # 梳理 in the same save: one command, atomic
+                classified = f"{command_id}/classify"
+                HANDLERS[ClassifyGrievance](self, grievance, classify, classified, now)
             claim = CaseNumber(id=case_number_id(number), number=number, grievance_id=grievance_id)
             try:
                 self.save(grievance, claim)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.intake import Intake
 from domain.model import Actor, Location
 
 
@@ -60,7 +61,11 @@ class DeadlineStep:
 
 @dataclass(frozen=True, kw_only=True)
 class ReceiveGrievance(Command):
-    """受理: record a new grievance and give it a case number."""
+    """受理: record a new grievance and give it a case number.
+
+    ``intake``: the channel's structured details (``domain.intake``), kept next to the
+    citizen's text as given (which may then be empty). ``category``: classify it (梳理)
+    with this leaf in the same save, when the actor may classify."""
 
     channel: str
     citizen_name: str
@@ -68,6 +73,8 @@ class ReceiveGrievance(Command):
     text: str
     location: Location
     occurred_at: datetime | None = None
+    intake: Intake | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,8 @@ from domain import assignments, deadlines, evidence, guards, lifecycle
 from domain.assignments import Assignment, NewAssignment
 from domain.deadlines import DISPATCH_CENTRE, EscalationRecord
 from domain.errors import UnknownAssignmentError
-from domain.integrity import GENESIS, chain_digest, event_data
+from domain.intake import legacy_intake
+from domain.integrity import GENESIS, chain_digest, event_data, keep_as_stored
 from domain.lifecycle import FeedbackRecord
 from domain.model import (
     FINAL_STATUSES,
@@ -82,7 +83,34 @@ class Grievance(Aggregate):
             aggregate.chain_hash = self.chain_hash
 
     class Created(Event, Aggregate.Created):
-        pass
+        """Version 2 of ``Received`` carries the channel's structured details (``intake``,
+        ``domain.intake``) next to the citizen's text as given; version 1 appended an
+        Open311 client's details to the text, and is read as version 2 here, once."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            text, intake = legacy_intake(state.get("channel", ""), state.get("text", ""))
+            if intake is not None:
+                before = dict(state)
+                state.update(text=text, intake=intake)
+                keep_as_stored(before, state)
+
+    class Received(Created):
+        number: str
+        channel: str
+        citizen_name: str
+        citizen_phone: str
+        text: str
+        location: dict[str, Any]
+        occurred_at: datetime | None
+        principal: str
+        role: str
+        at: datetime
+        command_id: str
+        reason: str | None = None
+        intake: dict[str, Any] | None = None
 
     @classmethod
     def _create(cls, event_class: Any, *, id: UUID | None = None, **kwargs: Any) -> Any:
@@ -129,8 +157,10 @@ class Grievance(Aggregate):
         at: datetime,
         command_id: str,
         reason: str | None = None,
+        intake: dict[str, Any] | None = None,
     ) -> None:
         self.number = number
+        self.intake = intake  # the channel's structured details (domain.intake)
         self.channel = channel
         self.citizen_name = citizen_name
         self.citizen_phone = citizen_phone

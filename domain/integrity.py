@@ -37,9 +37,36 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# An upcaster that rewrites a stored event keeps, under this key, what the event stored
+# (``keep_as_stored``): the hash covers the event as it was written.
+AS_STORED = "as_stored"
+
+
+def _as_stored(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in attributes.items() if k != AS_STORED}
+    undo = attributes.get(AS_STORED)
+    if undo:
+        for name in undo["added"]:
+            data.pop(name, None)
+        data.update(undo["values"])
+    return data
+
+
+def keep_as_stored(before: Mapping[str, Any], state: dict[str, Any]) -> None:
+    """After an upcaster turned an event's stored ``before`` into ``state``: remember the
+    stored values it changed or removed and the names it added (no entry: nothing changed)."""
+    stored = _as_stored(before)
+    state.pop(AS_STORED, None)
+    missing = object()
+    values = {k: v for k, v in stored.items() if state.get(k, missing) != v}
+    added = [k for k in state if k not in stored]
+    if values or added:
+        state[AS_STORED] = {"values": values, "added": added}
+
+
 def event_data(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of an event's attributes that is its data."""
-    return {k: v for k, v in attributes.items() if k not in _NOT_DATA}
+    """The part of an event's attributes that is its data, as it was stored."""
+    return {k: v for k, v in _as_stored(attributes).items() if k not in _NOT_DATA}
 
 
 def chain_digest(

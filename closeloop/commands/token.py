@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from api.catalogue import Lang, describe, role_label, t
+from api.stores import DuplicateTokenNameError
 from closeloop.commands import add_output_options, table
 
 if TYPE_CHECKING:
@@ -23,7 +24,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create = actions.add_parser("create", help="create a token and print it once")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--department", help="department code (required for --role department)")
-    create.add_argument("--name", help="who uses it; recorded as the principal in every event")
+    create.add_argument(
+        "--name",
+        help="who uses it; recorded as the principal in every event; unique among active tokens",
+    )
+    create.add_argument(
+        "--same-client",
+        action="store_true",
+        help="the token belongs to the client of the active token with this --name "
+        "(a second key, a rotation): it shares its client id and what it filed",
+    )
     add_output_options(create, "print JSON instead of text")
     create.set_defaults(handler=run_create)
 
@@ -64,9 +74,18 @@ def run_create(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             _error(describe(exc, lang), lang)
             return 2
+    if args.same_client and not args.name:
+        _error(t("cli.token-same-client-needs-name", lang), lang)
+        return 2
     store = _store()
     try:
-        record, token = store.create(args.role, department=args.department, name=args.name)
+        record, token = store.create(
+            args.role, department=args.department, name=args.name, same_client=args.same_client
+        )
+    except DuplicateTokenNameError as exc:
+        key = "cli.token-name-taken" if exc.joinable else "cli.token-same-client-mismatch"
+        _error(t(key, lang, name=exc.name), lang)
+        return 2
     except ValueError as exc:
         _error(str(exc), lang)
         return 2
@@ -78,6 +97,7 @@ def run_create(args: argparse.Namespace) -> int:
                     "role": record.role,
                     "department": record.department,
                     "name": record.name,
+                    "client_id": record.client_id,
                     "token": token,
                 },
                 ensure_ascii=False,
@@ -99,13 +119,14 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.__dict__ for r in records], ensure_ascii=False, indent=2))
         return 0
-    columns = ("id", "role", "department", "name", "created", "revoked")
+    columns = ("id", "role", "department", "name", "client", "created", "revoked")
     rows = [
         (
             r.id,
             role_label(r.role, args.lang),
             r.department or "-",
             r.name,
+            r.client_id,
             r.created_at[:26],
             (r.revoked_at or "-")[:26],
         )

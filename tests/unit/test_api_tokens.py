@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from api.stores import IdempotencyStore, SqliteDatabase, TokenStore, hash_token
+from api.stores import (
+    DuplicateTokenNameError,
+    IdempotencyStore,
+    SqliteDatabase,
+    TokenStore,
+    hash_token,
+)
 from closeloop.cli import main
 from closeloop.settings import get_settings
 
@@ -150,3 +156,59 @@ def test_a_table_from_before_the_headers_column_is_migrated(tmp_path: Path) -> N
     kept = store.get("s", "k")
     assert kept is not None and kept.headers == (("etag", '"1"'),)
     SqliteDatabase(path)  # opening again leaves it alone
+
+
+def test_tokens_get_unique_client_ids_and_duplicate_names_are_refused(
+    store: TokenStore,
+) -> None:
+    first, _ = store.create("open311", name="fixmystreet", same_client=False)
+    second, _ = store.create("open311", name="seeclickfix", same_client=False)
+    assert first.client_id and first.client_id != second.client_id
+    with pytest.raises(DuplicateTokenNameError) as taken:
+        store.create("open311", name="fixmystreet", same_client=False)
+    assert taken.value.joinable
+    rotated, token = store.create("open311", name="fixmystreet", same_client=True)
+    assert rotated.client_id == first.client_id and rotated.id != first.id
+    assert store.authenticate(token) == rotated
+    with pytest.raises(DuplicateTokenNameError) as other_role:
+        store.create("operator", name="fixmystreet", same_client=True)
+    assert not other_role.value.joinable
+    # Programs that do not say anything get a new client, whatever the name.
+    assert store.create("open311", name="fixmystreet")[0].client_id not in {
+        first.client_id,
+        second.client_id,
+    }
+    store.revoke(first.id)
+    store.revoke(rotated.id)
+
+
+def test_cli_refuses_a_duplicate_name_unless_same_client(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create = ["token", "create", "--role", "open311", "--name", "fixmystreet", "--json"]
+    assert main(create) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(create) == 2
+    assert "fixmystreet" in capsys.readouterr().err
+    assert main([*create, "--same-client"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["client_id"] == first["client_id"] and second["id"] != first["id"]
+    assert main(["token", "create", "--role", "operator", "--same-client"]) == 2
+    assert "--name" in capsys.readouterr().err
+
+
+def test_tokens_from_before_client_ids_are_their_own_client(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE api_tokens (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
+            "role TEXT NOT NULL, department TEXT, name TEXT NOT NULL, created_at TEXT NOT NULL, "
+            "revoked_at TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO api_tokens VALUES ('abc123', ?, 'open311', NULL, 'old', '2026-01-01', "
+            "NULL)",
+            (hash_token("cl_abc123_secret"),),
+        )
+    record = TokenStore(SqliteDatabase(path)).authenticate("cl_abc123_secret")
+    assert record is not None and record.client_id == "abc123"
