@@ -1,5 +1,10 @@
 """``closeloop up``: the whole loop in one terminal (Temporal dev server, worker, relay,
 projectors, API + dashboard), state in the var directory, Ctrl-C stops it cleanly.
+
+Every child, the Temporal dev server included, is started again with backoff when it
+exits: while Temporal is away intake, reads and audit keep answering (the relay holds
+its position and catches up once the server is back on the same port and database).
+The var directory and everything in it is private to the user (0700 / 0600).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from api.catalogue import Lang, role_label, t
 from closeloop.commands import add_output_options
 
 SLA_PROFILES = ("standard", "demo", "drill")
-RESTARTS_PER_COMPONENT = 5
+RESTARTS_IN_A_ROW = 8  # with backoff doubling to 30 s: about three minutes of tries
 STACK_FILE = "stack.json"
 
 
@@ -41,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import signal
     import sys
     import time
@@ -53,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
         component_specs,
         ensure_dev_tokens,
     )
-    from closeloop.dev.supervisor import ComponentFailedError, format_status
+    from closeloop.dev.supervisor import (
+        PRIVATE_UMASK,
+        ComponentFailedError,
+        RestartPolicy,
+        format_status,
+        make_private,
+    )
     from closeloop.ports import port_is_free
     from closeloop.settings import get_settings
 
@@ -61,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     lang = args.lang
     profile = args.sla_profile or ("demo" if args.demo else settings.sla_profile)
     var_dir = settings.var_dir.resolve()
+    os.umask(PRIVATE_UMASK)  # what we and our children create is the user's alone
     var_dir.mkdir(parents=True, exist_ok=True)
+    make_private(var_dir)  # and what an earlier run left readable
     if args.port is not None and not port_is_free(args.port):
         print(t("cli.port-in-use", lang, port=args.port), file=sys.stderr)
         return 2
@@ -90,15 +104,18 @@ def run(args: argparse.Namespace) -> int:
 
             loaded = load_demo_data(config.api_url, tokens, var_dir)
             print(f"  ▶ {t('cli.demo-data', lang, loaded=loaded)}", flush=True)
-        write_stack_file(config)
+        write_stack_file(config, supervisor.pids())
         print(ready_line(config, tokens, lang), flush=True)
         monitor = ProgressMonitor(config.child_env() | child_settings.event_store_env())
         last_print = 0.0
         while True:
             time.sleep(0.5)
-            for child in supervisor.revive(fatal={"temporal"}, limit=RESTARTS_PER_COMPONENT):
+            revived = supervisor.revive(policy=RestartPolicy(limit=RESTARTS_IN_A_ROW))
+            for child in revived:
                 restarted = t("cli.restarted", lang, name=child.name, starts=child.starts)
                 print(f"\n  ⟳ {restarted}", flush=True)
+            if revived:
+                write_stack_file(config, supervisor.pids())
             now = time.monotonic()
             if tty or now - last_print >= 30:
                 progress = monitor.read()
@@ -127,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_stack_file(config: object) -> None:
-    """Where the running stack answers, for ``closeloop simulate`` and other local tools."""
+def write_stack_file(config: object, pids: dict[str, int] | None = None) -> None:
+    """Where the running stack answers, for ``closeloop simulate`` and other local tools
+    (and each component's process id, rewritten after a restart)."""
     import json
     import os
 
@@ -141,6 +159,7 @@ def write_stack_file(config: object) -> None:
         "temporal_address": config.temporal_address,
         "temporal_ui": config.ui_url if config.ui else None,
         "sla_profile": config.sla_profile,
+        "pids": pids or {},
     }
     (config.var_dir / STACK_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
 

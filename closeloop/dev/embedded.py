@@ -314,4 +314,4 @@ class ProgressMonitor:
 
 
 def build_supervisor(config: StackConfig) -> Supervisor:
-    return Supervisor(config.var_dir / "logs")
+    return Supervisor(config.var_dir / "logs", private_dir=config.var_dir)

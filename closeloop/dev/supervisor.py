@@ -5,6 +5,12 @@ process in its own process group, so a Ctrl-C in the terminal reaches only the
 supervisor, which then stops the children itself in reverse start order (SIGTERM,
 then SIGKILL after a grace period). Children write their logs to
 ``<var>/logs/<name>.log``; the terminal keeps one status line.
+
+A child that exits is started again after a backoff that doubles with each failure in
+a row (``RestartPolicy``); one that stays up long enough has its failures forgiven.
+Children run with umask 077 and, after every start, the files under the private
+directory (the var dir) are made private again (directories 0700, files 0600), since
+names and phone numbers live in its SQLite files.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -27,6 +34,10 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 from closeloop.ports import port_is_free
 
 Probe = Callable[[], bool]
+
+PRIVATE_UMASK = 0o077
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 class ComponentFailedError(RuntimeError):
@@ -99,6 +110,8 @@ class Child:
     started_at: float
     ready: bool = False
     starts: int = 1
+    failures: int = 0  # exits or failed starts in a row (reset once it stays up)
+    restart_at: float | None = None  # when an exited child is due to start again
 
     @property
     def name(self) -> str:
@@ -112,8 +125,51 @@ class Child:
         return self.process.poll() is None
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the supervisor dies without stopping us (Linux)."""
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How exited children come back: after ``backoff_initial`` seconds, doubling with
+    each failure in a row up to ``backoff_max``; more than ``limit`` failures in a row
+    give up. A child that ran ``stable_after`` seconds before exiting starts afresh."""
+
+    limit: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    stable_after: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        return min(self.backoff_max, self.backoff_initial * 2 ** max(0, failures - 1))
+
+
+def make_private(root: Path) -> list[Path]:
+    """Directories under ``root`` (and itself) 0700, regular files 0600; returns the
+    paths whose mode had to change. Symlinks are left alone, vanished files skipped."""
+    changed: list[Path] = []
+
+    def tighten(path: Path, mode: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(path.lstat().st_mode) != mode:
+                path.chmod(mode)
+                changed.append(path)
+
+    if not root.is_dir():
+        return changed
+    tighten(root, PRIVATE_DIR_MODE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        for name in dirnames:
+            if not (base / name).is_symlink():
+                tighten(base / name, PRIVATE_DIR_MODE)
+        for name in filenames:
+            path = base / name
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(path.lstat().st_mode):
+                    tighten(path, PRIVATE_FILE_MODE)
+    return changed
+
+
+def _child_setup() -> None:
+    """In the child: private files (umask 077); SIGTERM if the supervisor dies (Linux)."""
+    os.umask(PRIVATE_UMASK)
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -134,9 +190,15 @@ def _tail(path: Path, lines: int = 30) -> str:
 class Supervisor:
     """Starts components in order, restarts one on request, stops all in reverse order."""
 
-    def __init__(self, log_dir: Path, base_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        base_env: Mapping[str, str] | None = None,
+        private_dir: Path | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.base_env = dict(os.environ if base_env is None else base_env)
+        self.private_dir = private_dir
         self.children: dict[str, Child] = {}
         self._logs: dict[str, IO[bytes]] = {}
 
@@ -146,12 +208,13 @@ class Supervisor:
         """Start ``spec``'s process (logs appended to ``<log_dir>/<name>.log``)."""
         if spec.name in self.children and self.children[spec.name].alive():
             raise RuntimeError(f"{spec.name} is already running")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}.log"
         old = self._logs.pop(spec.name, None)
         if old is not None:
             old.close()
-        log_file = open(log_path, "ab")  # noqa: SIM115 - owned until the child is stopped
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+        log_file = os.fdopen(fd, "ab")  # owned until the child is stopped
         self._logs[spec.name] = log_file
         env = {**self.base_env, **spec.env, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
@@ -161,7 +224,7 @@ class Supervisor:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a terminal Ctrl-C reaches the supervisor only
-            preexec_fn=_die_with_parent,
+            preexec_fn=_child_setup,
         )
         previous = self.children.get(spec.name)
         child = Child(
@@ -170,11 +233,16 @@ class Supervisor:
             log_path=log_path,
             started_at=time.monotonic(),
             starts=previous.starts + 1 if previous else 1,
+            failures=previous.failures if previous else 0,
         )
         self.children[spec.name] = child
         if wait:
             self.wait_ready(spec.name)
         return child
+
+    def secure(self) -> list[Path]:
+        """Make the private directory's files private again (what children created)."""
+        return make_private(self.private_dir) if self.private_dir is not None else []
 
     def wait_ready(self, name: str, timeout: float | None = None) -> None:
         """Poll the component's probe until it answers; fail fast if the process exits."""
@@ -199,6 +267,8 @@ class Supervisor:
             retrying(probe)
         except RetryError:
             raise ComponentFailedError(name, "not ready in time", _tail(child.log_path)) from None
+        finally:
+            self.secure()  # a child creates its files (databases, WAL) while starting
         child.ready = True
 
     # ------------------------------------------------------------- stopping
@@ -253,25 +323,46 @@ class Supervisor:
         """Children that were started and are no longer running."""
         return [c for c in self.children.values() if not c.alive()]
 
-    def revive(self, fatal: Iterable[str] = (), limit: int = 5) -> list[Child]:
-        """Restart the children that exited and wait until they are ready again.
+    def revive(
+        self, fatal: Iterable[str] = (), policy: RestartPolicy | None = None
+    ) -> list[Child]:
+        """Start again the children that exited, each once its backoff has passed, and
+        wait until they are ready; returns those started.
 
-        A child named in ``fatal`` exiting, or one that was started more than ``limit``
-        times, raises ComponentFailedError (the caller stops everything).
+        A child named in ``fatal`` exiting, or one failing more than ``policy.limit``
+        times in a row, raises ComponentFailedError (the caller stops everything). A
+        restart that does not become ready counts as one more failure.
         """
+        policy = policy or RestartPolicy()
         fatal = set(fatal)
         revived: list[Child] = []
         for child in self.exited():
+            now = time.monotonic()
             if child.name in fatal:
                 raise ComponentFailedError(
                     child.name,
                     f"exited with status {child.process.returncode}",
                     _tail(child.log_path),
                 )
-            if child.starts > limit:
-                raise ComponentFailedError(child.name, "keeps exiting", _tail(child.log_path))
-            revived.append(self.restart(child.name))
+            if child.restart_at is None:  # newly seen exited: count it, schedule it
+                stable = now - child.started_at >= policy.stable_after
+                child.failures = 1 if stable else child.failures + 1
+                if child.failures > policy.limit:
+                    raise ComponentFailedError(child.name, "keeps exiting", _tail(child.log_path))
+                child.ready = False
+                child.restart_at = now + policy.delay(child.failures)
+            if now < child.restart_at:
+                continue
+            self._close_log(child.name)
+            try:
+                revived.append(self.start(child.spec))
+            except ComponentFailedError:
+                self.stop(child.name)  # not ready in time: stop it, the next round counts it
         return revived
+
+    def pids(self) -> dict[str, int]:
+        """The process id of each running child."""
+        return {name: c.pid for name, c in self.children.items() if c.alive()}
 
     def states(self) -> dict[str, str]:
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,11 @@ from closeloop.dev.embedded import StackConfig, StackPorts, component_specs, tem
 from closeloop.dev.supervisor import (
     ComponentFailedError,
     ComponentSpec,
+    RestartPolicy,
     Supervisor,
     format_status,
     free_port,
+    make_private,
     port_is_free,
 )
 
@@ -211,21 +214,110 @@ def test_children_stop_when_the_supervisor_dies(tmp_path: Path) -> None:
 
 def test_revive_restarts_a_crashed_child_until_the_limit(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path / "logs")
+    now_policy = RestartPolicy(limit=2, backoff_initial=0)
     try:
         sup.start(ComponentSpec("w", python(SLEEPER)))
         sup.start(ComponentSpec("core", python(SLEEPER)))
         assert sup.revive(fatal={"core"}) == []
         sup.kill("w")
-        revived = sup.revive(fatal={"core"}, limit=2)
+        revived = sup.revive(fatal={"core"}, policy=now_policy)
         assert [c.name for c in revived] == ["w"] and revived[0].alive()
         sup.kill("w")
-        sup.revive(fatal={"core"}, limit=2)  # third start
+        sup.revive(fatal={"core"}, policy=now_policy)  # third start
         sup.kill("w")
         with pytest.raises(ComponentFailedError, match="keeps exiting"):
-            sup.revive(fatal={"core"}, limit=2)
+            sup.revive(fatal={"core"}, policy=now_policy)
         sup.start(ComponentSpec("w", python(SLEEPER)))
         sup.kill("core")
         with pytest.raises(ComponentFailedError, match="core"):
             sup.revive(fatal={"core"})
+    finally:
+        sup.stop_all(timeout=2)
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    policy = RestartPolicy(backoff_initial=0.5, backoff_max=4)
+    assert [policy.delay(n) for n in range(1, 7)] == [0.5, 1, 2, 4, 4, 4]
+
+
+def test_revive_waits_out_the_backoff_before_starting_again(tmp_path: Path) -> None:
+    """A crashed child is not started again at once but after the backoff, with a
+    longer wait after each failure in a row; a child that stayed up starts afresh."""
+    policy = RestartPolicy(limit=5, backoff_initial=0.4, backoff_max=10, stable_after=30)
+    sup = Supervisor(tmp_path / "logs")
+    try:
+        first = sup.start(ComponentSpec("w", python(SLEEPER)))
+        sup.kill("w")
+        assert sup.revive(policy=policy) == []  # noticed, scheduled in 0.4 s
+        assert sup.states()["w"].startswith("exited")
+        time.sleep(0.5)
+        (second,) = sup.revive(policy=policy)
+        assert second.alive() and second.pid != first.pid and second.failures == 1
+        sup.kill("w")
+        assert sup.revive(policy=policy) == []  # second failure in a row: 0.8 s
+        time.sleep(0.5)
+        assert sup.revive(policy=policy) == []
+        time.sleep(0.4)
+        (third,) = sup.revive(policy=policy)
+        assert third.failures == 2
+        third.started_at -= 31  # as if it had stayed up past stable_after
+        sup.kill("w")
+        assert sup.revive(policy=policy) == []
+        assert sup.children["w"].failures == 1  # forgiven: back to the first delay
+    finally:
+        sup.stop_all(timeout=2)
+
+
+def test_a_restart_that_never_gets_ready_counts_as_a_failure(tmp_path: Path) -> None:
+    flag = tmp_path / "ready"
+    flag.touch()
+    policy = RestartPolicy(limit=1, backoff_initial=0)
+    sup = Supervisor(tmp_path / "logs")
+    try:
+        sup.start(ComponentSpec("w", python(SLEEPER), ready=flag.exists, ready_timeout=0.5))
+        flag.unlink()  # from now on the probe never answers
+        sup.kill("w")
+        assert sup.revive(policy=policy) == []  # started, not ready in time, stopped
+        assert not sup.children["w"].alive()
+        with pytest.raises(ComponentFailedError, match="keeps exiting"):
+            sup.revive(policy=policy)
+    finally:
+        sup.stop_all(timeout=2)
+
+
+def test_children_create_private_files_and_the_var_dir_is_made_private(tmp_path: Path) -> None:
+    """Children run with umask 077; files created otherwise are tightened after a start."""
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    loose = var / "old.sqlite"
+    loose.write_text("x")
+    loose.chmod(0o644)
+    (var / "blobs").mkdir(mode=0o755)
+    later = var / "later.db"
+    writer = (
+        f"import time\nopen({str(var / 'made-by-child.db')!r}, 'w').write('x')\n"
+        f"time.sleep(0.3)\nopen({str(later)!r}, 'w').write('x')\n"
+        "while True: time.sleep(0.05)"
+    )
+    sup = Supervisor(var / "logs", private_dir=var)
+    try:
+        sup.start(ComponentSpec("w", python(writer), ready=(var / "made-by-child.db").exists))
+        modes = {
+            p.relative_to(var).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in var.rglob("*")
+        }
+        assert modes == {
+            "old.sqlite": 0o600,
+            "blobs": 0o700,
+            "logs": 0o700,
+            "logs/w.log": 0o600,
+            "made-by-child.db": 0o600,
+        }
+        assert stat.S_IMODE(var.stat().st_mode) == 0o700
+        # Created by the child after its start, with nobody tightening it: its umask.
+        deadline = time.monotonic() + 10
+        while not later.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stat.S_IMODE(later.stat().st_mode) == 0o600
+        assert make_private(var) == []
     finally:
         sup.stop_all(timeout=2)
