@@ -6,6 +6,8 @@ builder. Nothing here connects to anything at import time.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.evidence import UploadPolicy
 from api.problems import ProblemError
+from api.ratelimit import RateLimiter
 from api.stores import IdempotencyStore, TokenRecord, TokenStore
 from domain.application import GrievanceApp
 from domain.evidence import BlobStore
@@ -47,6 +50,8 @@ class Services:
     # Attachments: where their objects are kept (None: uploads answer 503) and what they may be.
     blobs: BlobStore | None = None
     uploads: UploadPolicy = field(default_factory=UploadPolicy)
+    # Rate limits and the Open311 filing quota (None: none, as in most tests).
+    rate_limits: RateLimiter | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -109,6 +114,33 @@ def _unauthorized(message: str) -> ProblemError:
     return ProblemError("unauthorized", message=message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def key_from_authorization(header: str) -> str | None:
+    """The key an ``Authorization`` header carries: a bearer token, or the password (else the
+    user) of HTTP Basic, which a client keeping its key in the endpoint URL sends."""
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if not value:
+        return None
+    if scheme.lower() == "bearer":
+        return value
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or user or None
+    return None
+
+
+async def authenticated(services: Services, token: str) -> TokenRecord | None:
+    """The active token record of this secret (from memory if it was checked in the last
+    seconds, else from the store in a worker thread), or None."""
+    record = services.tokens.cached(token)
+    if record is None:
+        record = await anyio.to_thread.run_sync(services.tokens.authenticate, token)
+    return record
+
+
 async def current_principal(
     request: Request,
     services: ServicesDep,
@@ -117,10 +149,7 @@ async def current_principal(
     """401 unless a valid, unrevoked bearer token came with the request."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("token-missing")
-    token = credentials.credentials
-    record = services.tokens.cached(token) or await anyio.to_thread.run_sync(
-        services.tokens.authenticate, token
-    )
+    record = await authenticated(services, credentials.credentials)
     if record is None:
         raise _unauthorized("token-invalid")
     principal = Principal.from_record(record)

@@ -1,5 +1,11 @@
-"""One ASGI middleware for what every request shares: request id, body limit, Idempotency-Key
-replay, and one structured access-log line.
+"""One ASGI middleware for what every request shares: request id, security headers, rate
+limits, body limit, Idempotency-Key replay, and one structured access-log line.
+
+Order: the address's rate limit, the body, then the caller's credential (a bearer token, or
+Open311's ``api_key``) is authenticated, then the token's rate limit, and only then is an
+``Idempotency-Key`` looked up, in the scope of the token's id: a revoked token never
+replays a stored answer, and callers without a valid credential have no idempotency at all
+(nothing shared to probe).
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so the endpoint runs in this task and contextvars
 bound by the auth dependency (principal, role) are visible when the line is written.
@@ -24,14 +30,45 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.catalogue import t
+from api.deps import Services, authenticated, key_from_authorization
 from api.i18n import choose_language
+from api.open311.render import Format
+from api.open311.render import error as open311_error
+from api.open311.render import render_error as open311_render_error
 from api.problems import problem_body, problem_response
+from api.ratelimit import Bucket, RateLimiter
+from api.stores import TokenRecord
+from domain.model import Role
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Requests whose body is read (and limited) here; ``api.metrics`` counts them as commands.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REPLAYED_HEADERS = {b"etag", b"location"}  # part of the answer, so part of the replay
 _MULTIPART_KEY = re.compile(rb'name="api_key"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,512})\r\n')
+# Filing routes: an Open311 client's filings count against its quota.
+_OPEN311_FILING = re.compile(r"^/open311/v2/requests\.(json|xml)$")
+_V1_FILING = "/v1/grievances"
+
+#: On every answer. No inline script anywhere (pages load their scripts from this origin);
+#: inline styles are allowed (Swagger UI and ReDoc set them); blob: for attachment previews
+#: and ReDoc's worker. Nobody may frame a page (clickjacking), no page sends a Referer
+#: (a ``?token=`` address must not travel).
+SECURITY_HEADERS = (
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+        b"worker-src 'self' blob:; frame-src 'self' blob:; object-src 'none'; "
+        b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+#: Answers that set no caching rule of their own (all but static files) may carry personal
+#: data: no cache, shared or private, keeps them.
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 def start_headers(message: Message) -> dict[bytes, bytes]:
@@ -58,28 +95,44 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _credential(headers: dict[str, str], scope: Scope, body: bytes) -> str:
-    """Whose request this is, for scoping Idempotency-Keys: the bearer token, or the
-    Open311 ``api_key`` sent in the query string or the form body."""
-    if headers.get("authorization"):
-        return headers["authorization"]
-    query_string: bytes = scope.get("query_string", b"")
-    query = parse_qs(query_string.decode("latin-1"))
-    if "api_key" in query:
-        return "api_key:" + query["api_key"][0]
-    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+def credential_of(scope: Scope, headers: dict[str, str], body: bytes) -> str | None:
+    """The credential the route will authenticate: the bearer token for ``/v1``; for Open311
+    (as its router reads them) the ``api_key`` of the form body, else of the query string,
+    else of the ``Authorization`` header (Bearer, or HTTP Basic's password)."""
+    header = headers.get("authorization", "")
+    if not scope["path"].startswith("/open311/"):
+        scheme, _, token = header.partition(" ")
+        return (token.strip() or None) if scheme.lower() == "bearer" else None
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode("utf-8", "replace"))
-        if "api_key" in form:
-            return "api_key:" + form["api_key"][0]
-    if headers.get("content-type", "").startswith("multipart/form-data"):  # Open311 with media
+        if form.get("api_key", [""])[0]:
+            return form["api_key"][0]
+    if content_type.startswith("multipart/form-data"):  # Open311 with media
         found = _MULTIPART_KEY.search(body)
         if found:
-            return "api_key:" + found.group(1).decode("latin-1")
-    return ""
+            return found.group(1).decode("utf-8", "replace")
+    query_string: bytes = scope.get("query_string", b"")
+    in_query: str = parse_qs(query_string.decode("latin-1")).get("api_key", [""])[0]
+    return in_query or key_from_authorization(header)
+
+
+_OPEN311_PATH = re.compile(r"^/open311/")
+
+
+def _files(scope: Scope, record: TokenRecord) -> bool:
+    """Whether this request files a grievance for an Open311 client: any key through the
+    Open311 route, or an ``open311`` token through ``POST /v1/grievances``."""
+    if scope["method"] != "POST":
+        return False
+    path = scope["path"]
+    return bool(_OPEN311_FILING.match(path)) or (
+        path == _V1_FILING and record.role == Role.OPEN311.value
+    )
 
 
 class KeyLocks:
-    """One lock per (credential, Idempotency-Key) in use in this process: requests with the
+    """One lock per (token id, Idempotency-Key) in use in this process: requests with the
     same key run one at a time, so the later ones replay the first one's stored answer.
     (Across processes the domain's command id keeps a repeat from recording twice.)"""
 
@@ -87,8 +140,8 @@ class KeyLocks:
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, credential: str, key: str) -> AsyncIterator[None]:
-        name = (credential, key)
+    async def hold(self, token_id: str, key: str) -> AsyncIterator[None]:
+        name = (token_id, key)
         lock, users = self._locks.get(name, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
@@ -130,11 +183,11 @@ class ApiMiddleware:
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode()),
-                ]
+                given = list(message.get("headers", []))
+                named = {name.lower() for name, _ in given}
+                # A route's own rule (an attachment's stricter CSP, a file's caching) stays.
+                added = [h for h in (*SECURITY_HEADERS, _NO_STORE) if h[0] not in named]
+                message["headers"] = [*given, (b"x-request-id", request_id.encode()), *added]
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -155,17 +208,34 @@ class ApiMiddleware:
                 structlog.contextvars.unbind_contextvars("principal", "role")
 
     async def _problem(
-        self, scope: Scope, send: Send, code: str, message: str, **params: Any
+        self,
+        scope: Scope,
+        send: Send,
+        code: str,
+        message: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
     ) -> None:
         lang = choose_language(Request(scope))
-        body = problem_body(
-            code, lang, t(f"error.{message}", lang, **params), instance=scope["path"]
-        )
+        text = t(f"error.{message}", lang, **params)
+        if status is not None and _OPEN311_PATH.match(scope["path"]):  # in Open311's format
+            fmt: Format = "xml" if scope["path"].endswith(".xml") else "json"
+            response = open311_render_error(open311_error(status, text), fmt)
+            response.headers.update(headers or {})
+        else:
+            body = problem_body(code, lang, text, status=status, instance=scope["path"])
+            response = problem_response(body, headers)
 
         async def no_body() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        await problem_response(body)(scope, no_body, send)
+        await response(scope, no_body, send)
+
+    async def _too_many(self, scope: Scope, send: Send, wait: int) -> None:
+        """429, in problem+json (Open311: its own format), with ``Retry-After``."""
+        retry = {"Retry-After": str(wait)}
+        await self._problem(scope, send, "rate-limited", "rate-limited", 429, retry, seconds=wait)
 
     async def _read_body(self, receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
@@ -186,60 +256,98 @@ class ApiMiddleware:
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
     ) -> None:
+        found = getattr(scope["app"].state, "services", None) if "app" in scope else None
+        services: Services | None = found
+        limits = services.rate_limits if services is not None else None
+        client = scope.get("client")
+        address = client[0] if client else "-"
+        if limits is not None:
+            wait = limits.spent(Bucket.FAILED_AUTH, address) or limits.hit(Bucket.ADDRESS, address)
+            if wait:
+                await self._too_many(scope, send, wait)
+                return
         method = scope["method"]
-        if method not in WRITE_METHODS:
-            await self.app(scope, receive, send)
+        body = b""
+        if method in WRITE_METHODS:
+            too_large = ("payload-too-large", "body-too-large")
+            content_type = headers.get("content-type", "")
+            multipart = content_type.startswith("multipart/form-data")
+            limit = self.max_upload_bytes if multipart else self.max_body_bytes
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                await self._problem(scope, send, *too_large, max_bytes=limit)
+                return
+            try:
+                body = await self._read_body(receive, limit)
+            except _TooLarge:
+                await self._problem(scope, send, *too_large, max_bytes=limit)
+                return
+
+            sent = False
+
+            async def replay_receive() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            receive = replay_receive
+
+        key = headers.get("idempotency-key") if method == "POST" else None
+        wanted = services is not None and (limits is not None or bool(key))
+        credential = credential_of(scope, headers, body) if wanted else None
+        record = await authenticated(services, credential) if services and credential else None
+        if limits is not None and credential is not None:
+            if record is None:
+                limits.hit(Bucket.FAILED_AUTH, address)
+            elif wait := limits.hit(Bucket.TOKEN, record.id):
+                await self._too_many(scope, send, wait)
+                return
+        if record is None or not key or len(key) > 255:
+            # No valid credential: no idempotency either (the route answers 401/403).
+            await self._run(scope, receive, send, record, limits)
             return
-        too_large = ("payload-too-large", "body-too-large")
         content_type = headers.get("content-type", "")
-        multipart = content_type.startswith("multipart/form-data")
-        limit = self.max_upload_bytes if multipart else self.max_body_bytes
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            await self._problem(scope, send, *too_large, max_bytes=limit)
-            return
-        try:
-            body = await self._read_body(receive, limit)
-        except _TooLarge:
-            await self._problem(scope, send, *too_large, max_bytes=limit)
-            return
-
-        sent = False
-
-        async def replay_receive() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        key = headers.get("idempotency-key")
-        services = getattr(scope["app"].state, "services", None) if "app" in scope else None
-        if method != "POST" or not key or services is None or len(key) > 255:
-            await self.app(scope, replay_receive, send)
-            return
-
-        store = services.idempotency
-        credential = hashlib.sha256(_credential(headers, scope, body).encode()).hexdigest()
         # A retried upload may come with a new multipart boundary: the same request still.
-        boundary = content_type.partition("boundary=")[2].strip('"').encode() if multipart else b""
+        boundary = content_type.partition("boundary=")[2].strip('"').encode()
         same = body.replace(boundary, b"") if boundary else body
         print_ = fingerprint(method, scope["path"], scope.get("query_string", b"").decode(), same)
-        async with self.key_locks.hold(credential, key):
-            await self._once(scope, replay_receive, send, store, credential, key, print_)
+        async with self.key_locks.hold(record.id, key):
+            await self._once(scope, receive, send, services, record, limits, key, print_)
+
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        record: TokenRecord | None,
+        limits: RateLimiter | None,
+    ) -> None:
+        """The request itself, once its filing (if it files for an Open311 client) fits
+        the client's quota: every attempt counts, a replay does not."""
+        if limits is not None and record is not None and _files(scope, record):
+            wait = limits.hit(Bucket.FILING, record.id)
+            if wait:
+                await self._too_many(scope, send, wait)
+                return
+        await self.app(scope, receive, send)
 
     async def _once(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        store: Any,
-        credential: str,
+        services: Any,
+        record: TokenRecord,
+        limits: RateLimiter | None,
         key: str,
         print_: str,
     ) -> None:
-        """Replay the stored answer to this key, or run the request and keep its answer."""
-        stored = await anyio.to_thread.run_sync(store.get, credential, key)
+        """Replay the stored answer to this token's key, or run the request and keep its
+        answer."""
+        store = services.idempotency
+        stored = await anyio.to_thread.run_sync(store.get, record.id, key)
         if stored is not None:
             if stored.fingerprint != print_:
                 await self._problem(
@@ -277,14 +385,14 @@ class ApiMiddleware:
                 captured["body"].append(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, receive, capture)
+        await self._run(scope, receive, capture, record, limits)
         # Only successes are kept: a refused command recorded nothing, so a retry may
         # legitimately succeed later (and is answered afresh). The answer has been sent;
         # the key stays locked until it is stored, so a concurrent twin replays it.
         if 200 <= captured["status"] < 300:
             await anyio.to_thread.run_sync(
                 store.put,
-                credential,
+                record.id,
                 key,
                 print_,
                 captured["status"],

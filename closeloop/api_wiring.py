@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from api.deps import Services
+from api.ratelimit import RateLimiter, RatePolicy
 from api.stores import Database, IdempotencyStore, PostgresDatabase, SqliteDatabase, TokenStore
 from closeloop.postgres import connect_kwargs
 from closeloop.settings import Settings, get_settings
@@ -37,6 +38,21 @@ def temporal_probe(client: LazyClient) -> Callable[[], Awaitable[bool]]:
         return bool(await (await client()).service_client.check_health())
 
     return reachable
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    """The limits of ``CLOSELOOP_RATE_LIMIT_*`` (None when ``CLOSELOOP_RATE_LIMITS=false``)."""
+    if not settings.rate_limits:
+        return None
+    return RateLimiter(
+        RatePolicy(
+            address=settings.rate_limit_address,
+            token=settings.rate_limit_token,
+            failed_auth=settings.rate_limit_failed_auth,
+            filing=settings.open311_filing_quota,
+            storage=settings.rate_limit_storage,
+        )
+    )
 
 
 def build_api_services(
@@ -76,5 +92,6 @@ def build_api_services(
         workflow_history=history_reader(temporal) if temporal else None,
         blobs=blobs,
         uploads=upload_policy(settings),
+        rate_limits=rate_limiter(settings),
         closers=closers,
     )

@@ -56,6 +56,24 @@ class Settings(BaseSettings):
     api_graceful_timeout: int = Field(
         8, ge=0, description="Seconds in-flight requests get to finish on SIGTERM."
     )
+    rate_limits: bool = Field(
+        True, description="Rate limits per client address and token (off: for load tests)."
+    )
+    rate_limit_address: str = Field(
+        "50/second;1500/minute", description="Requests per client address ('' = unlimited)."
+    )
+    rate_limit_token: str = Field(
+        "30/second;1200/minute", description="Requests per valid token ('' = unlimited)."
+    )
+    rate_limit_failed_auth: str = Field(
+        "30/minute", description="Invalid credentials per address before it gets only 429s."
+    )
+    open311_filing_quota: str = Field(
+        "10/minute;200/day", description="Grievances one Open311 client may file."
+    )
+    rate_limit_storage: str = Field(
+        "memory://", description="Where the counters live: memory:// (per process) or redis://."
+    )
     blob_store: Literal["files", "s3"] = Field(
         "files",
         description="Where attachments are kept: files (under the var dir) or s3 (S3-compatible).",
@@ -111,6 +129,17 @@ class Settings(BaseSettings):
         if scheme not in ("postgresql", "postgres"):
             raise ValueError("CLOSELOOP_DATABASE_URL must be a postgresql:// URL")
         return value
+
+    @field_validator(
+        "rate_limit_address", "rate_limit_token", "rate_limit_failed_auth", "open311_filing_quota"
+    )
+    @classmethod
+    def _check_rates(cls, value: str) -> str:
+        from limits import parse_many
+
+        if value.strip():
+            parse_many(value)  # ValueError names what it could not read
+        return value.strip()
 
     @field_validator("attachment_types")
     @classmethod
