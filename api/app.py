@@ -11,7 +11,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from api import dashboard, metrics, problems, tracing
+from api import dashboard, metrics, problems, tracing, workbench
 from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
@@ -68,6 +68,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(attachments.router)
     dashboard.install(app)  # the page, its data routes and its static files
+    workbench.install(app)  # the staff pages, acting through the routes above
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
     # Other routers (the dashboard, Open311) are included here, one line each.
 
