@@ -604,5 +604,6 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool
+    ready: bool  # the event store answers (strict: and every check passes)
     checks: dict[str, Any]
+    degraded: list[str] = []  # the checks that fail: event_store, temporal, projections, calendar

@@ -14,10 +14,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from closeloop.bootstrap import build_app
     from closeloop.settings import get_settings
+    from domain.policies.coverage import calendar_coverage
 
     settings = get_settings()
     app = build_app(settings)
     policies = app.policies
+    coverage = calendar_coverage(policies.sla, app.now())
     print(
         json.dumps(
             {
@@ -25,6 +27,11 @@ def run(args: argparse.Namespace) -> int:
                 if settings.uses_postgres
                 else str(settings.sqlite_path),
                 "sla_profile": policies.sla.profile.name,
+                "calendar": {
+                    "covered_years": coverage.covered_years,
+                    "deadlines_reach": coverage.horizon.date().isoformat(),
+                    "years_without_holiday_data": coverage.uncovered_years,
+                },
                 "categories": len(policies.categories.leaves()),
                 "departments": len(policies.directory.departments),
                 "notification_log_max_id": app.recorder.max_notification_id(),

@@ -51,8 +51,11 @@ def test_closeloop_api_serves_and_logs_json(tmp_path: Path) -> None:
             base = f"http://127.0.0.1:{port}"
             wait_until_up(f"{base}/healthz", process)
             ready = httpx.get(f"{base}/readyz", timeout=10)
-            assert ready.status_code == 503  # Temporal is not running
+            assert ready.status_code == 200  # Temporal is not running: degraded, still ready
             assert ready.json()["checks"]["temporal"]["ok"] is False
+            assert "temporal" in ready.json()["degraded"]
+            strict = httpx.get(f"{base}/readyz", params={"strict": "true"}, timeout=10)
+            assert strict.status_code == 503
             assert ready.json()["checks"]["event_store"]["ok"] is True
             r = httpx.post(
                 f"{base}/v1/grievances",

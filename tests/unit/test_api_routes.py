@@ -545,31 +545,6 @@ async def test_healthz_and_readyz(api: ApiHarness) -> None:
     assert checks["event_store"]["ok"] and checks["projections"]["lag"] == 0
 
 
-async def test_readyz_is_503_when_temporal_is_down_or_projections_lag(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async def down() -> bool:
-        raise ConnectionError("no temporal")
-
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock, temporal_reachable=down) as api:
-        r = await api.client.get("/readyz")
-        assert r.status_code == 503
-        assert r.json()["checks"]["temporal"] == {"ok": False, "error": "ConnectionError"}
-        assert r.json()["ready"] is False
-
-    async def up() -> bool:
-        return True
-
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock, temporal_reachable=up) as api:
-        api.services.max_projection_lag = 0
-        await api.new_grievance()
-        r = await api.client.get("/readyz")
-        assert r.status_code == 503 and r.json()["checks"]["projections"]["lag"] >= 1
-        api.catch_up()
-        r = await api.client.get("/readyz")
-        assert r.status_code == 200 and r.json()["checks"]["temporal"]["ok"] is True
-
-
 async def test_unknown_route_and_method_are_problems(api: ApiHarness) -> None:
     problem(await api.client.get("/v1/nothing-here"), 404, "not-found")
     r = await api.client.delete("/v1/categories", headers=api.auth("operator"))

@@ -106,3 +106,48 @@ def test_profiles_differ_in_scale() -> None:
 def test_unknown_profile_is_named() -> None:
     with pytest.raises(ValueError, match="drill"):
         load_policies("nonsense")
+
+
+# ------------------------------------------------------------ holiday data coverage
+
+
+def test_the_calendar_knows_the_years_its_holiday_data_covers(
+    calendar: BusinessCalendar,
+) -> None:
+    assert calendar.years == frozenset({2026})
+    assert calendar.covers(date(2026, 12, 31)) and not calendar.covers(date(2027, 1, 1))
+    assert calendar.uncovered_years(local(2026, 12, 1, 9), local(2028, 2, 1, 9)) == [2027, 2028]
+    # Without a ``years`` list the years its dates fall in; a date outside them is refused.
+    data = {"timezone": "Asia/Shanghai", "working_hours": [{"start": "09:00", "end": "18:00"}]}
+    assert BusinessCalendar.from_data(data | {"holidays": ["2026-10-01"]}).years == {2026}
+    assert BusinessCalendar.from_data(data).years == frozenset()
+    with pytest.raises(ValueError, match="2027"):
+        BusinessCalendar.from_data(data | {"years": [2026], "holidays": ["2027-01-01"]})
+
+
+def test_a_deadline_reaching_a_year_without_data_is_remembered_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calendar = load_policies().calendar  # its own record of reached years
+    assert calendar.add_working_days(local(2026, 11, 23, 10), 15) == local(2026, 12, 14, 18)
+    assert calendar.uncovered_years_reached() == []
+    with caplog.at_level("WARNING", logger="domain.policies.calendar"):
+        # 15 working days set mid-December: into January 2027, which has no data.
+        assert calendar.add_working_days(local(2026, 12, 15, 10), 15).year == 2027
+        calendar.add_working_time(local(2026, 12, 31, 17), timedelta(hours=3))
+        calendar.add_working_days(local(2026, 12, 20, 10), 30)
+    assert calendar.uncovered_years_reached() == [2027]
+    warnings = [r.getMessage() for r in caplog.records if "year_not_covered" in r.getMessage()]
+    assert warnings == ["calendar.year_not_covered year=2027 covered=2026"]
+
+
+def test_coverage_compares_the_data_with_the_deadlines_set_now() -> None:
+    from domain.policies.coverage import calendar_coverage
+
+    june = calendar_coverage(load_policies().sla, local(2026, 6, 1, 10))
+    assert june.ok and june.covered_years == [2026] and june.horizon.year == 2026
+    december = calendar_coverage(load_policies().sla, local(2026, 12, 15, 10))
+    assert not december.ok and december.uncovered_years == [2027]
+    assert december.horizon > local(2027, 1, 1, 0)
+    # The drill profile's windows are seconds: nothing reaches the next year.
+    assert calendar_coverage(load_policies("drill").sla, local(2026, 12, 15, 10)).ok
