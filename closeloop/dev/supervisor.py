@@ -323,9 +323,7 @@ class Supervisor:
         """Children that were started and are no longer running."""
         return [c for c in self.children.values() if not c.alive()]
 
-    def revive(
-        self, fatal: Iterable[str] = (), policy: RestartPolicy | None = None
-    ) -> list[Child]:
+    def revive(self, fatal: Iterable[str] = (), policy: RestartPolicy | None = None) -> list[Child]:
         """Start again the children that exited, each once its backoff has passed, and
         wait until they are ready; returns those started.
 
