@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -251,39 +251,24 @@ class Tally:
     def all_latencies(self) -> list[float]:
         return [v for values in self.latencies.values() for v in values]
 
+    def counts(self) -> dict[str, int]:
+        """Every counter of the tally, by name, and ``errors`` (their failures together)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        counters = {name: value for name, value in values.items() if type(value) is int}
+        return {**counters, "errors": self.errors}
+
     def summary(self) -> dict[str, Any]:
         lat = self.all_latencies()
+
+        def ms(values: list[float], *qs: float) -> dict[str, float]:
+            return {f"p{q:g}": round(percentile(values, q) * 1000, 1) for q in qs}
+
         return {
-            "filed": self.filed,
-            "resolved": self.resolved,
-            "escalated": self.escalated,
-            "reopened": self.reopened,
-            "closed": self.closed,
-            "returned": self.returned,
-            "extensions": self.extensions,
-            "summoned": self.summoned,
-            "unfinished": self.unfinished,
-            "errors": self.errors,
-            "server_errors": self.server_errors,
-            "transport_errors": self.transport_errors,
-            "transport_retries": self.transport_retries,
-            "client_errors": self.client_errors,
-            "lost": self.lost,
-            "conflicts": self.conflicts,
-            "corrected_dispatches": self.corrected,
+            **self.counts(),
             "requests": len(lat),
-            "latency_ms": {
-                "p50": round(percentile(lat, 50) * 1000, 1),
-                "p90": round(percentile(lat, 90) * 1000, 1),
-                "p99": round(percentile(lat, 99) * 1000, 1),
-                "max": round(max(lat, default=0.0) * 1000, 1),
-            },
+            "latency_ms": {**ms(lat, 50, 90, 99), "max": round(max(lat, default=0.0) * 1000, 1)},
             "latency_ms_by_kind": {
-                kind: {
-                    "n": len(values),
-                    "p50": round(percentile(values, 50) * 1000, 1),
-                    "p99": round(percentile(values, 99) * 1000, 1),
-                }
+                kind: {"n": len(values), **ms(values, 50, 99)}
                 for kind, values in sorted(self.latencies.items())
             },
             "loop_seconds": {
