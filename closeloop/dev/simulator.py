@@ -533,11 +533,23 @@ class Simulator:
                     if flags["summon"]:
                         flags["summon"] = False
                         called = [d for d in self.departments if d != a["department"]][:1]
-                        r = await self.command(
-                            f"/v1/grievances/{gid}/summon",
-                            sup,
-                            {"departments": called, "reason": says["summon"]},
-                        )
+                        summon = f"/v1/grievances/{gid}/summon"
+                        body = {"departments": called, "reason": says["summon"]}
+                        r = await self.command(summon, sup, body, tolerate=(422,))
+                        if r.status_code == 422:
+                            if r.json().get("code") != "negative-list":
+                                self.tally.client_errors += 1
+                                raise SimulationError(self.tally.note(f"summon → {r.text[:300]}"))
+                            # A community cannot be called to this duty: call a bureau
+                            # instead, or nobody when there is none to call.
+                            self.tally.corrected += 1
+                            body["departments"] = [
+                                d
+                                for d in self.departments
+                                if d != a["department"] and not d.startswith("cm.")
+                            ][:1]
+                            if body["departments"]:
+                                r = await self.command(summon, sup, body)
                         if r.status_code == 200:
                             self.tally.summoned += 1
                         acted = True
