@@ -16,7 +16,7 @@ from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
 from api.openapi_doc import build_openapi
-from api.routers import attachments, audit, departments, health, operators, supervisors
+from api.routers import attachments, audit, departments, health, operators, similar, supervisors
 
 DESCRIPTION = """
 closeloop 12345 接诉即办 API: the collect → resolve → feedback loop.
@@ -62,6 +62,8 @@ def create_app(
     metrics.install(app)  # GET /metrics, every request and command counted
     app.add_middleware(tracing.TracingMiddleware)  # outermost: one server span per request
     app.include_router(health.router)
+    # Before operators: /grievances/similar must not be taken for /grievances/{id}.
+    app.include_router(similar.router)
     app.include_router(operators.router)
     app.include_router(departments.router)
     app.include_router(supervisors.router)

@@ -27,6 +27,7 @@ from domain.model import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from domain.grievance import Grievance
+    from domain.policies.sla import SlaPolicy
 
 DISPATCH_CENTRE = "dispatch-centre"
 
@@ -71,6 +72,29 @@ def open_deadlines(g: Grievance) -> list[Deadline]:
             Deadline(DeadlineKind.FEEDBACK, g.feedback_deadline, None, DISPATCH_CENTRE)
         )
     return sorted(deadlines, key=lambda d: (d.due, d.kind.value, d.assignment_id or ""))
+
+
+def due_under(
+    sla: SlaPolicy,
+    kind: DeadlineKind,
+    start: datetime,
+    sla_class: str | None = None,
+    urgency: str | None = None,
+) -> datetime:
+    """When a deadline of ``kind`` that started at ``start`` falls due under ``sla``: what
+    the command handlers record (sign-for and resolve from the dispatch, with the
+    grievance's SLA class and urgency; report-in from the summons; re-dispatch from the
+    return; feedback from the 办结)."""
+    if kind in (DeadlineKind.SIGN_FOR, DeadlineKind.RESOLVE):
+        if sla_class is None or urgency is None:
+            raise ValidationError("required", field="sla_class")
+        windows = sla.assignment_deadlines(sla_class, urgency, start)
+        return windows.sign_for if kind is DeadlineKind.SIGN_FOR else windows.resolve
+    if kind is DeadlineKind.REPORT_IN:
+        return sla.report_in_deadline(start)
+    if kind is DeadlineKind.REDISPATCH:
+        return sla.redispatch_deadline(start)
+    return sla.feedback_deadline(start)
 
 
 def find_open_deadline(

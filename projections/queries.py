@@ -19,6 +19,9 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.errors import ValidationError
+from domain.policies.similarity import SimilarityPolicy
+from domain.similarity import Place
+from projections import similar
 from projections.db import (
     APPLICATION_NAME,
     Datastore,
@@ -236,6 +239,16 @@ class ReadModels:
         if now is not None:
             return self._grievance_item(item, _now(now))
         return item
+
+    # -------------------------------------------------------------- duplicates
+
+    def similarity_place(self, grievance_id: UUID) -> Place | None:
+        """What suggesting duplicates compares of one grievance (``projections.similar``)."""
+        return similar.place(self._query, str(grievance_id))
+
+    def duplicate_candidates(self, probe: Place, policy: SimilarityPolicy) -> list[Place]:
+        """Open grievances near ``probe`` within the policy's window, to be scored."""
+        return similar.candidates(self._query, probe, policy)
 
     # ------------------------------------------------------------- assignments
 

@@ -15,6 +15,7 @@ from projections.models import (
     GrievanceSummaryView,
     HotspotsView,
 )
+from projections.similar import DuplicateCandidatesView
 from projections.views import PostgresReadModelView, ReadModelView, SQLiteReadModelView
 
 
@@ -59,6 +60,7 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             DepartmentKpisView,
             HotspotsView,
             CallbackQueueView,
+            DuplicateCandidatesView,
         ),
     )
 }

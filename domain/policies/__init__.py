@@ -16,6 +16,7 @@ from domain.policies.calendar import BusinessCalendar
 from domain.policies.categories import Category, CategoryTree
 from domain.policies.directory import Department, Directory
 from domain.policies.routing import Route, RoutingPolicy
+from domain.policies.similarity import SimilarityPolicy
 from domain.policies.sla import SlaPolicy, SlaProfile, Window
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Policies",
     "Route",
     "RoutingPolicy",
+    "SimilarityPolicy",
     "SlaPolicy",
     "SlaProfile",
     "Window",
@@ -40,6 +42,7 @@ class Policies:
     directory: Directory
     routing: RoutingPolicy
     sla: SlaPolicy
+    similarity: SimilarityPolicy
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -76,4 +79,5 @@ def load_policies(sla_profile: str | None = None, directory: Path | None = None)
         ),
         routing=RoutingPolicy.from_data(_read("routing.json", directory)),
         sla=SlaPolicy(SlaProfile.from_data(profile_name, sla["profiles"][profile_name]), calendar),
+        similarity=SimilarityPolicy.from_data(_read("similarity.json", directory)),
     )

@@ -150,6 +150,7 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
             "department_kpis",
             "hotspots",
             "callback_queue",
+            "duplicate_candidates",
         }
         assert all(v["lag"] == 0 and v["position"] > 0 for v in status.values())
     finally:
