@@ -60,7 +60,12 @@ def api_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 def no_server_error(ctx: Any, response: Any, case: Any) -> bool:
-    assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
+    # The one documented 5xx: /readyz?strict=true with a failing check (here: the
+    # calendar has no 2027 holiday data and the clock's deadlines reach 2027).
+    strict_not_ready = case.path == "/readyz" and response.status_code == 503
+    assert response.status_code < 500 or strict_not_ready, (
+        f"{response.status_code}: {response.text[:500]}"
+    )
     return True
 
 
