@@ -201,17 +201,18 @@ def _boot(request: Request, app: Any, lang: Lang) -> dict[str, Any]:
 
 def _page(request: Request, app: Any, template: str, **context: Any) -> HTMLResponse:
     lang = choose_language(request)
+    name = template.removesuffix(".html")
     page = (
         environment()
         .get_template(f"workbench/{template}")
         .render(
             html_lang="en" if lang == "en" else "zh-CN",
             lang=lang,
-            page=template.removesuffix(".html"),
+            page=name,
             boot=_boot(request, app, lang),
             forms=FORMS,
             section=section,
-            title=t(f"workbench.title_{template.removesuffix('.html')}", lang),
+            title=" · ".join((t("workbench.title", lang), t(f"workbench.title_{name}", lang))),
             **context,
         )
     )

@@ -18,7 +18,10 @@ const onAssignment = (form) => commandOf(form).path.includes("{assignment_id}");
 
 function ownAssignments() {
   if (who.role !== "department") return [];
-  return g.assignments.filter((a) => a.department === who.department && a.allowed_actions.length);
+  // The newest round first: after a reopen (重办) the new assignment is the one to work on.
+  return g.assignments
+    .filter((a) => a.department === who.department && a.allowed_actions.length)
+    .sort((x, y) => y.round - x.round);
 }
 
 function currentAssignment() {
@@ -328,7 +331,11 @@ function categoryPicker(field) {
     search();
   });
   input.addEventListener("focus", () => { if (!hidden.value) search(); });
-  input.addEventListener("blur", () => { matches = []; render(); });
+  input.addEventListener("blur", () => {
+    matches = [];
+    active = -1;
+    render();
+  });
   input.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();

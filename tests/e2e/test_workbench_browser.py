@@ -1,0 +1,230 @@
+"""The workbench in headless Chromium: the whole loop driven through the pages alone, in
+Chinese. An operator takes a call (keyboard), classifies by keyword, sees the negative list
+refuse a community committee, dispatches on the routing suggestion; the community committee
+signs for, attaches a photo and resolves; the operator records an unsatisfied 回访; the
+committee resolves again; a satisfied 回访 closes it. Screenshots land in ``var/``.
+
+The pages act only through the API's own routes: the events afterwards name the tokens the
+pages used, and the read models (a projector thread follows the log) feed the queues.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from projections.runner import run_forever
+from tests.conftest import FakeClock
+from tests.support.api import build_services
+from tests.support.browser import SHOTS, chromium, require_browser, serving, watch
+from tests.support.projections import sqlite_env
+
+COMMITTEE = "cm.xyl-01"  # 石油大院社区居委会: PM03 (公共区域设施维修) goes to the community
+TEXT = "石油大院3号楼2单元楼道灯坏了两周，晚上老人上下楼很危险，请尽快维修。"
+
+
+@pytest.fixture
+def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The app on a real port over SQLite, a projector following the log, three tokens."""
+    env = sqlite_env(tmp_path)
+    app = create_app(lambda: build_services(env, tmp_path, FakeClock(datetime.now(UTC))))
+    stop = threading.Event()
+    projector = threading.Thread(
+        target=run_forever, args=(env, stop), kwargs={"interval": 0.1}, daemon=True
+    )
+    with serving(app) as base:
+        tokens = app.state.services.tokens
+        made = {
+            "operator": tokens.create("operator", name="李接线员")[1],
+            "department": tokens.create("department", department=COMMITTEE, name="石油大院居委会")[
+                1
+            ],
+        }
+        projector.start()
+        try:
+            yield base, made
+        finally:
+            stop.set()
+            projector.join(timeout=10)
+
+
+def sign_in(page: Any, base: str, path: str, token: str) -> None:
+    """Open a page and paste the token into its form, as a person would."""
+    page.goto(base + path)
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_selector("body[data-loaded]")
+
+
+def act(page: Any, action: str, status: str) -> None:
+    """Send the visible form of ``action`` and wait until the grievance shows ``status``."""
+    before = int(page.get_attribute("body", "data-loaded") or 0)
+    page.locator(f"#form-{action} button[type=submit]").click()
+    page.wait_for_function(
+        "([s, n]) => document.querySelector('#g-status').textContent === s"
+        " && Number(document.body.dataset.loaded) > n",
+        arg=[status, before],
+    )
+
+
+def open_from_queue(page: Any, queue: str, number: str) -> None:
+    page.locator(f"#{queue} a", has_text=number).click()
+    page.wait_for_selector("#g-number:has-text('" + number + "')")
+    page.wait_for_selector("body[data-loaded]")
+
+
+def wait_in_queue(page: Any, base: str, queue: str, number: str) -> None:
+    """Reload the queues until the projector has put ``number`` in ``queue``."""
+    for _ in range(50):
+        page.goto(base + "/workbench")
+        page.wait_for_selector("body[data-loaded]")
+        if page.locator(f"#{queue} a", has_text=number).count():
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{number} never reached {queue}")
+
+
+def test_the_whole_loop_through_the_workbench(workbench: tuple[str, dict[str, str]]) -> None:
+    require_browser()
+    from tests.unit.test_attachments import jpeg
+
+    base, tokens = workbench
+    problems: list[str] = []
+    with chromium() as browser:
+        op = watch(browser.new_context(locale="zh-CN").new_page(), problems)
+        dept = watch(browser.new_context(locale="zh-CN").new_page(), problems)
+        for page in (op, dept):
+            page.set_viewport_size({"width": 1400, "height": 1300})
+            page.set_default_timeout(15000)
+
+        # --- the operator takes a call: keyboard from the name to the filing
+        sign_in(op, base, "/workbench/intake", tokens["operator"])
+        assert op.title() == "接诉即办 · 工作台 · 新建受理"
+        op.focus("#citizen_name")
+        op.keyboard.type("张秀英")
+        op.keyboard.press("Tab")
+        op.keyboard.type("13812345678")
+        op.keyboard.press("Tab")
+        op.keyboard.type(TEXT)
+        op.select_option("#street", "xueyuanlu")
+        op.select_option("#community", "xyl-01")
+        op.focus("#address")
+        op.keyboard.type("石油大院3号楼2单元")
+        op.screenshot(path=str(SHOTS / "workbench-1-intake.png"), full_page=True)
+        op.keyboard.press("Enter")
+        op.wait_for_url("**/workbench/grievances/**")
+        op.wait_for_selector("#form-classify:not([hidden])")
+        number = op.locator("#g-number").inner_text()
+        assert number and op.locator("#g-status").inner_text() == "已受理"
+        # the focus is already in the category search
+        op.wait_for_function("document.activeElement.id === 'f-classify-category'")
+
+        # --- classify by keyword: a negative-list duty first, to see the refusal in words
+        op.keyboard.type("违法建设")
+        assert op.locator("#f-classify-category-list li[role=option]").count() == 1
+        op.keyboard.press("Enter")  # take the highlighted leaf
+        op.keyboard.press("Enter")  # send the form
+        op.wait_for_selector("#form-dispatch:not([hidden])")
+        op.wait_for_selector("#routing-suggestion:has-text('区城市管理综合行政执法局')")
+        op.select_option("#f-dispatch-lead", COMMITTEE)
+        op.locator("#form-dispatch button[type=submit]").click()
+        refusal = op.locator('#form-dispatch [data-error-for=""]')
+        refusal.wait_for()
+        assert "社区工作事项负面清单不允许" in refusal.inner_text()
+        assert op.locator("#g-status").inner_text() == "已梳理"
+        op.screenshot(path=str(SHOTS / "workbench-2-negative-list.png"), full_page=True)
+
+        # --- reclassify: 公共区域设施维修 goes to the community committee, as suggested
+        op.fill("#f-classify-category", "")
+        op.focus("#f-classify-category")
+        op.keyboard.type("公共区域 维修")
+        op.keyboard.press("Enter")
+        assert op.input_value("#form-classify input[name=category]") == "PM03"
+        act(op, "classify", "已梳理")
+        op.wait_for_selector("#routing-suggestion:has-text('石油大院社区居委会')")
+        assert op.input_value("#f-dispatch-lead") == COMMITTEE
+        op.screenshot(path=str(SHOTS / "workbench-3-dispatch.png"), full_page=True)
+        act(op, "dispatch", "已派单")
+        assert "签收时限" in op.locator("#g-deadlines").inner_text()
+        assert "剩余" in op.locator("#g-deadlines").inner_text()
+
+        # --- the committee: its queue by deadline, sign for, a photo, resolve
+        sign_in(dept, base, "/workbench", tokens["department"])
+        wait_in_queue(dept, base, "q-assignments", number)
+        dept.screenshot(path=str(SHOTS / "workbench-4-department-queue.png"), full_page=True)
+        open_from_queue(dept, "q-assignments", number)
+        act(dept, "sign_for", "办理中")
+        dept.set_input_files(
+            "#f-attach_to_assignment-file",
+            files=[{"name": "现场照片.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}],
+        )
+        dept.fill("#f-attach_to_assignment-note", "维修前现场")
+        dept.locator("#form-attach_to_assignment button[type=submit]").click()
+        dept.wait_for_selector("#g-attachments img.thumb[src^='blob:']")
+        dept.fill("#f-resolve-account", "已更换楼道灯具并检查线路，夜间照明恢复。")
+        act(dept, "resolve", "已办结")
+        dept.screenshot(path=str(SHOTS / "workbench-5-resolved.png"), full_page=True)
+
+        # --- the operator's 回访: not satisfied, so it is reopened (重办)
+        wait_in_queue(op, base, "q-callbacks", number)
+        open_from_queue(op, "q-callbacks", number)
+        op.select_option("#f-record_feedback-contacted", "true")
+        op.select_option("#f-record_feedback-resolved", "false")
+        op.select_option("#f-record_feedback-satisfaction", "unsatisfied")
+        op.fill("#f-record_feedback-comment", "市民反映灯仍然时亮时灭。")
+        op.locator("#form-record_feedback button[type=submit]").click()
+        op.wait_for_selector("#g-reopened:has-text('1')")
+        assert op.locator("#g-status").inner_text() != "已办结"
+        assert "重办" in op.locator("#g-history").inner_text()
+
+        # --- the committee works it again
+        dept.reload()
+        dept.wait_for_selector("body[data-loaded]")
+        if dept.locator("#form-sign_for").is_visible():
+            act(dept, "sign_for", "办理中")
+        dept.fill("#f-resolve-account", "已更换整段线路，连续三晚复查照明正常。")
+        act(dept, "resolve", "已办结")
+
+        # --- a satisfied 回访 closes the loop
+        op.reload()
+        op.wait_for_selector("#form-record_feedback:not([hidden])")
+        op.select_option("#f-record_feedback-contacted", "true")
+        op.select_option("#f-record_feedback-resolved", "true")
+        op.select_option("#f-record_feedback-satisfaction", "satisfied")
+        act(op, "record_feedback", "已归档")
+        assert op.locator("#no-actions").is_visible()
+        history = op.locator("#g-history").inner_text()
+        for step in ("受理", "梳理分类", "派单", "签收", "附件", "办结", "回访", "重办", "归档"):
+            assert step in history, step
+        op.screenshot(path=str(SHOTS / "workbench-6-closed.png"), full_page=True)
+        gid = op.url.rsplit("/", 1)[-1]
+
+    # The browser logs the one refused request (the negative list's 422) itself.
+    refused = "console.error: Failed to load resource: the server responded with a status of 422"
+    assert [p for p in problems if not p.startswith(refused)] == []
+    assert len(problems) == 1
+    # The API tells the same story, and every step was recorded under the pages' tokens.
+    staff = {"Authorization": f"Bearer {tokens['operator']}"}
+    g = httpx.get(f"{base}/v1/grievances/{gid}", headers=staff, timeout=10).json()
+    assert (g["status"], g["outcome"], g["reopen_count"]) == ("closed", "satisfied", 1)
+    assert [a["filename"] for a in g["attachments"]] == ["现场照片.jpg"]
+    events = httpx.get(f"{base}/v1/audit/grievances/{gid}/events", headers=staff, timeout=10)
+    by = {(e["type"], e["principal"]) for e in events.json()["events"]}
+    operator, committee = "李接线员", "石油大院居委会"
+    assert {
+        ("Received", operator),
+        ("Classified", operator),
+        ("Dispatched", operator),
+        ("SignedFor", committee),
+        ("Attached", committee),
+        ("Resolved", committee),
+        ("FeedbackRecorded", operator),
+    } <= by
+    assert (SHOTS / "workbench-6-closed.png").stat().st_size > 10_000
