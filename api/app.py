@@ -37,7 +37,11 @@ def create_app(
     *,
     max_body_bytes: int = 64 * 1024,
     max_upload_bytes: int = 10 * 1024 * 1024,
+    public_base_url: str = "http://127.0.0.1:8000",
 ) -> FastAPI:
+    """``public_base_url``: where clients reach this API (Open311 discovery names it; the
+    request's ``Host`` never does)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await anyio.to_thread.run_sync(build_services)
@@ -72,6 +76,7 @@ def create_app(
     dashboard.install(app)  # the page, its data routes and its static files
     workbench.install(app)  # the staff pages, acting through the routes above
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
+    app.state.public_base_url = public_base_url.rstrip("/")
     # Other routers (the dashboard, Open311) are included here, one line each.
 
     def openapi() -> dict[str, Any]:

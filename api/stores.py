@@ -260,7 +260,7 @@ class TokenStore:
                 raise DuplicateTokenNameError(name, joinable=True)
             if same_client:
                 sharing = [r for r in named if (r.role, r.department) == (parsed.value, department)]
-                if not sharing:
+                if len({r.client_id for r in sharing}) != 1:  # none, or ambiguous
                     raise DuplicateTokenNameError(name, joinable=False)
                 client_id = sharing[0].client_id
         token = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"

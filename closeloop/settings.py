@@ -47,6 +47,12 @@ class Settings(BaseSettings):
 
     api_host: str = Field("127.0.0.1")
     api_port: int = Field(8000)
+    public_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$",
+        description="Where clients reach the API (e.g. https://12345.example.gov.cn), named "
+        "by Open311 discovery; unset: http://API_HOST:API_PORT.",
+    )
     max_body_bytes: int = Field(64 * 1024, description="Largest request body accepted (413 above).")
     api_keep_alive: int = Field(
         75,

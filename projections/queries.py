@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from domain.errors import ValidationError
 from domain.policies.similarity import SimilarityPolicy
 from domain.similarity import Place
-from projections import similar
+from projections import open311, similar
 from projections.db import (
     APPLICATION_NAME,
     Datastore,
@@ -249,6 +249,16 @@ class ReadModels:
     def duplicate_candidates(self, probe: Place, policy: SimilarityPolicy) -> list[Place]:
         """Open grievances near ``probe`` within the policy's window, to be scored."""
         return similar.candidates(self._query, probe, policy)
+
+    # ------------------------------------------------------------------ open311
+
+    def open311_requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """GeoReport v2's list, one page (``projections.open311.list_requests``)."""
+        return open311.list_requests(self._query, **filters)
+
+    def open311_by_number(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
+        """The Open311 rows of these case numbers projected so far, by number."""
+        return open311.requests_by_number(self._query, numbers)
 
     # ------------------------------------------------------------- assignments
 

@@ -15,6 +15,7 @@ from projections.models import (
     GrievanceSummaryView,
     HotspotsView,
 )
+from projections.open311 import Open311RequestsView
 from projections.similar import DuplicateCandidatesView
 from projections.views import PostgresReadModelView, ReadModelView, SQLiteReadModelView
 
@@ -61,6 +62,7 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             HotspotsView,
             CallbackQueueView,
             DuplicateCandidatesView,
+            Open311RequestsView,
         ),
     )
 }

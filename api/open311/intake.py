@@ -1,4 +1,4 @@
-"""POST Service Request: the form the spec defines, checked, and turned into grievance text.
+"""POST Service Request: the form the spec defines, checked, and turned into intake data.
 
 Fields: ``api_key``, ``jurisdiction_id``, ``service_code``, ``lat``/``long`` or
 ``address_string`` or ``address_id``, ``description``, ``first_name``, ``last_name``,
@@ -7,9 +7,10 @@ Fields: ``api_key``, ``jurisdiction_id``, ``service_code``, ``lat``/``long`` or
 multivaluelist).
 
 What closeloop keeps, and where (the event store stays the one source of truth):
-- the grievance's text is the description followed by an ``【Open311】`` block with the
-  requested service code, the attributes (with their labels, for the operator), the
-  coordinates, ``address_id`` and ``media_url``; reads parse the block back.
+- ``description`` is the grievance's text, exactly as given (Unicode NFC); the service
+  code, the attributes as typed values (``typed_attributes``), the point, ``media_url``,
+  ``address_id`` and the filing client's id are the ``Received`` event's ``intake`` data
+  (``domain.intake``), never part of the text.
 - ``phone`` is required: every 12345 grievance is called back (回访) and the domain needs a
   valid number. ``first_name``/``last_name`` become the citizen's name (family name first
   when written in Chinese), or 匿名市民 when absent.
@@ -19,20 +20,22 @@ What closeloop keeps, and where (the event store stays the one source of truth):
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import UTC
 from urllib.parse import parse_qsl
 
 from api.i18n import Lang
 from api.open311.catalog import Attribute, Service, parse_w3c
 from api.open311.render import Open311Error, error
+from domain.intake import AttributeValue
 
-MARKER = "【Open311】"
-MAX_DESCRIPTION = 4000  # the spec's limit, and the domain's for the whole text
+MAX_DESCRIPTION = 4000  # the spec's limit, and the domain's for the text
 ANONYMOUS = "匿名市民"
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,64})\](\[\])?$")
-_URL = re.compile(r"^https?://[^\s]{1,500}$")
+_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]{1,500}$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 SINGLE_FIELDS = (
     "api_key",
@@ -114,6 +117,11 @@ def citizen_name(form: Form) -> str:
     return name[:50] or ANONYMOUS
 
 
+def _one_line(value: str) -> bool:
+    """No line break of any kind (``str.splitlines``: LF, CR, U+2028, U+2029, NEL …)."""
+    return len(value.splitlines()) <= 1 and not value.endswith(("\n", "\r"))
+
+
 def _check_value(attr: Attribute, values: list[str], lang: Lang) -> str | None:
     """An error description, or None when the values fit the attribute's datatype."""
     label = f"attribute[{attr.code}]"
@@ -130,8 +138,10 @@ def _check_value(attr: Attribute, values: list[str], lang: Lang) -> str | None:
             )
     elif attr.datatype == "number":
         try:
-            float(values[0])
+            number = float(values[0])
         except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
             return _t(lang, f"{label} 须为数字", f"{label} must be a number")
     elif attr.datatype == "datetime":
         if parse_w3c(values[0]) is None:
@@ -140,7 +150,7 @@ def _check_value(attr: Attribute, values: list[str], lang: Lang) -> str | None:
                 f"{label} 须为带时区的 ISO 8601 时间",
                 f"{label} must be an ISO 8601 datetime with its zone",
             )
-    elif attr.datatype == "string" and ("\n" in values[0] or len(values[0]) > 200):
+    elif attr.datatype == "string" and (not _one_line(values[0]) or len(values[0]) > 200):
         return _t(
             lang, f"{label} 须为不超过 200 字的单行文字", f"{label} must be one line, <= 200 chars"
         )
@@ -195,69 +205,22 @@ def check_media_url(form: Form, lang: Lang) -> str | None:
     return url
 
 
-def compose_text(
-    description: str | None,
-    service: Service,
-    form: Form,
-    where: Coordinates | None,
-    media_url: str | None,
-) -> str:
-    """The grievance text: the citizen's description, then the Open311 block."""
-    lines = [MARKER, f"service_code: {service.code}（{service.leaf.name}）"]
+def typed_attributes(service: Service, form: Form) -> dict[str, AttributeValue]:
+    """The checked attributes as typed values: a number is a float, a datetime its instant
+    in UTC (ISO 8601), a multivaluelist a list of keys, anything else the text as given."""
+    typed: dict[str, AttributeValue] = {}
     for attr in service.attributes:
         values = form.attributes.get(attr.code)
         if not values:
             continue
-        shown = [
-            f"{v}（{found.name}）" if (found := attr.value(v)) is not None else v for v in values
-        ]
-        lines.append(f"attribute[{attr.code}] {attr.description}: {'、'.join(shown)}")
-    if where is not None:
-        lines.append(f"lat: {where.lat}")
-        lines.append(f"long: {where.lon}")
-    if form.get("address_id"):
-        lines.append(f"address_id: {form.get('address_id')}")
-    if media_url:
-        lines.append(f"media_url: {media_url}")
-    block = "\n".join(lines)
-    return f"{description}\n\n{block}" if description else block
-
-
-@dataclass(frozen=True)
-class StoredRequest:
-    """What the text of an Open311 grievance carries besides the description."""
-
-    description: str | None
-    service_code: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    address_id: str | None = None
-    media_url: str | None = None
-
-
-def parse_text(text: str) -> StoredRequest:
-    """Split a grievance text written by ``compose_text`` back into its parts."""
-    head, marker, block = text.rpartition(MARKER)
-    if not marker:
-        return StoredRequest(text or None)
-    found: dict[str, str] = {}
-    for line in block.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key in ("service_code", "lat", "long", "address_id", "media_url"):
-            found[key] = value.strip()
-
-    def number(key: str) -> float | None:
-        try:
-            return float(found[key]) if key in found else None
-        except ValueError:
-            return None
-
-    code = found.get("service_code", "").split("（")[0] or None
-    return StoredRequest(
-        description=head.strip() or None,
-        service_code=code,
-        lat=number("lat"),
-        lon=number("long"),
-        address_id=found.get("address_id"),
-        media_url=found.get("media_url"),
-    )
+        if attr.datatype == "multivaluelist":
+            typed[attr.code] = list(values)
+        elif attr.datatype == "number":
+            typed[attr.code] = float(values[0])
+        elif attr.datatype == "datetime":
+            moment = parse_w3c(values[0])
+            assert moment is not None  # checked by check_attributes
+            typed[attr.code] = moment.astimezone(UTC).isoformat()
+        else:
+            typed[attr.code] = values[0]
+    return typed

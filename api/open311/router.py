@@ -1,18 +1,25 @@
 """Open311 GeoReport v2 under ``/open311/v2``: discovery, services, service definitions, and
 service requests (file one, read one, list), in JSON and XML, errors in the spec's format.
 
-Keys: ``api_key`` is a closeloop bearer token (``closeloop token create``). It is required
-to file (the roles the domain lets receive a grievance: operator, supervisor or open311) and
-to read requests (operator, supervisor, or open311: ``Read.SERVICE_REQUESTS``),
-given as the ``api_key`` form field or query parameter, as ``Authorization: Bearer <key>``,
-or as the password of HTTP Basic auth (what a client that keeps the key in its endpoint URL,
-``https://open311:<key>@host/open311/v2``, sends). An ``open311`` key reads only the
-requests it filed (another client's request is 404); missing or wrong keys are 403, as the
-spec says. Discovery and the service catalogue are public.
+Keys: ``api_key`` is a closeloop bearer token (``closeloop token create``), given as the
+``api_key`` form field or query parameter, as ``Authorization: Bearer <key>``, or as the
+password of HTTP Basic auth (``https://open311:<key>@host/open311/v2``). Filing needs one
+(the roles the domain lets receive a grievance: operator, supervisor or open311); a
+missing or wrong key is 403, as the spec says.
 
-Filing: the request of a key whose role may classify (梳理, the dispatch centre's) is also
-classified with the service code; an ``open311`` key may not, so its request waits in 受理
-with the code it asked for, which reads return until the dispatch centre classifies it.
+Reads need no key, as GeoReport v2 says: anyone reads the public fields of the requests
+filed through Open311 (``api.open311.views``). A key is optional; a wrong one is still 403.
+The dispatch centre's keys (operator, supervisor) also see the other channels' grievances;
+the description, the typed address, exact coordinates, media and attributes go only to
+the client that filed the request (ownership is the token's client id, never its name)
+and to operators. One request is read from the event store (fresh); the list comes from
+the ``open311_requests`` read model, its filters in SQL, one query per page (``page``,
+``page_size`` ≤ 1000).
+
+Filing is one command: 受理 with the request's structured data (``domain.intake``) and,
+for a key whose role may classify (梳理, the dispatch centre's), the service code as its
+category, saved atomically. An ``open311`` key may not classify, so its request waits in
+受理 with the code it asked for, which reads return until the dispatch centre classifies it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import base64
 import binascii
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -47,14 +55,14 @@ from api.open311.intake import (
     check_attributes,
     check_media_url,
     citizen_name,
-    compose_text,
     coordinates,
     parse_form,
+    typed_attributes,
 )
 from api.open311.media import Media, attach_media, check_media, read_multipart
 from api.open311.places import locate
 from api.open311.render import Format, Open311Error, error, render, render_error
-from api.open311.views import request_public, service_notice
+from api.open311.views import request_view, service_notice
 from api.schemas import FIRST_YEAR, LAST_YEAR, sane_year
 from domain.errors import (
     DomainError,
@@ -62,9 +70,10 @@ from domain.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from domain.grievance import Grievance
+from domain.intake import Intake
 from domain.model import Action, Channel, Role, clean_phone
 from domain.rules import may
+from projections.open311 import MAX_PAGE, MAX_PAGES, latest_note, request_record
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 log = structlog.get_logger("api.open311")
@@ -72,11 +81,12 @@ log = structlog.get_logger("api.open311")
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = ("json", "xml")
 MAX_IDS = 200  # service_request_id values in one list call
-MAX_RESULTS = 1000  # the spec's default response volume
-MAX_SCANNED = 5000  # read-model rows looked at for one list call
 WINDOW = timedelta(days=90)
 FILERS = roles_of(Action.RECEIVE)
+# Keys whose role reads beyond the public view: the dispatch centre (every channel) and
+# Open311 clients (their own requests' private fields).
 READERS = roles_of(Read.SERVICE_REQUESTS)
+STAFF = READERS - {Role.OPEN311}
 
 
 FormatParam = Annotated[
@@ -133,11 +143,8 @@ _MULTIPART_SCHEMA: dict[str, Any] = {
 }
 
 
-# GET requests: who may read (``READERS``), and the answers.
-READ_REQUESTS: dict[str, Any] = {
-    "responses": _doc(200, 400, 403, 404),
-    "openapi_extra": {"x-roles": role_names(READERS)},
-}
+# GET requests: public, a key optional.
+READ_REQUESTS: dict[str, Any] = {"responses": _doc(200, 400, 403, 404)}
 
 
 def _t(lang: Lang, zh: str, en: str) -> str:
@@ -238,9 +245,17 @@ def _key_from_headers(request: Request) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a key: the principal and the client its token belongs to."""
+
+    principal: Principal
+    client_id: str
+
+
 def _authenticate(
     request: Request, lang: Lang, allowed: frozenset[Role], key: str | None = None
-) -> Principal:
+) -> Caller:
     key = key or request.query_params.get("api_key") or _key_from_headers(request)
     if not key:
         raise error(403, _t(lang, "缺少 api_key", "api_key is required"))
@@ -254,12 +269,30 @@ def _authenticate(
         # the same words as the /v1 routes'
         words = t("error.role-forbidden", lang, role=principal.role, roles=role_names(allowed))
         raise error(403, words)
-    return principal
+    return Caller(principal, record.client_id or record.id)
 
 
-def _can_read(principal: Principal, grievance: Grievance) -> bool:
-    """An Open311 client reads what it filed; the dispatch centre reads everything."""
-    return principal.role is not Role.OPEN311 or grievance.received_by == principal.name
+def _reader(request: Request, lang: Lang) -> Caller | None:
+    """The caller of a read: None without a key (the public); a wrong key is 403."""
+    if not (request.query_params.get("api_key") or _key_from_headers(request)):
+        return None
+    caller = _authenticate(request, lang, frozenset(Role))
+    return caller if caller.principal.role in READERS else None
+
+
+def _sees(reader: Caller | None, record: dict[str, Any]) -> bool:
+    """The public sees what came through Open311; the dispatch centre sees every channel."""
+    staff = reader is not None and reader.principal.role in STAFF
+    return staff or record["channel"] == Channel.OPEN311.value
+
+
+def _private(reader: Caller | None, record: dict[str, Any]) -> bool:
+    """The description, attributes and exact place: for the filing client and operators."""
+    if reader is None:
+        return False
+    if reader.principal.role is Role.OPERATOR:
+        return True
+    return reader.principal.role is Role.OPEN311 and record["client_id"] == reader.client_id
 
 
 # ------------------------------------------------------------------ discovery
@@ -267,7 +300,8 @@ def _can_read(principal: Principal, grievance: Grievance) -> bool:
 
 @router.get("/discovery.{fmt}", responses=_doc(200, 404))
 def discovery(fmt: FormatParam, request: Request) -> Response:
-    """Service discovery: where the GeoReport v2 endpoint is and which formats it speaks."""
+    """Service discovery: where the GeoReport v2 endpoint is and which formats it speaks
+    (from the configured public base URL, never from the request's ``Host``)."""
 
     def build(chosen: Format) -> Response:
         data = _catalog(request).data
@@ -278,7 +312,7 @@ def discovery(fmt: FormatParam, request: Request) -> Response:
             "endpoints": [
                 {
                     "specification": SPECIFICATION,
-                    "url": str(request.url_for("open311_services", fmt="json")).rsplit("/", 1)[0],
+                    "url": f"{request.app.state.public_base_url}{router.prefix}",
                     "changeset": data["changeset"],
                     "type": "production",
                     "formats": ["text/xml", "application/json"],
@@ -359,7 +393,8 @@ def _file_request(
     uploaded ``media`` attached."""
     services = _services(request)
     app = services.app
-    principal = _authenticate(request, lang, FILERS, key=form.get("api_key"))
+    caller = _authenticate(request, lang, FILERS, key=form.get("api_key"))
+    principal = caller.principal
     checked = check_media(services, media, lang)
     catalog = _catalog(request)
     _check_jurisdiction(request, catalog, form.get("jurisdiction_id"))
@@ -396,18 +431,25 @@ def _file_request(
         phone = clean_phone(phone, "phone")
     except ValidationError as exc:
         raise error(400, describe(exc, lang)) from None
-    description = form.get("description")
-    text = compose_text(description, service, form, where, media_url)
-    if len(text) > MAX_DESCRIPTION:
-        room = MAX_DESCRIPTION - (len(text) - len(description or ""))
+    description = form.get("description") or ""
+    if len(description) > MAX_DESCRIPTION:
         raise error(
             400,
             _t(
                 lang,
-                f"description 过长：连同位置与属性，最多 {room} 字",
-                f"description too long: at most {room} characters with these attributes",
+                f"description 过长：最多 {MAX_DESCRIPTION} 字",
+                f"description too long: at most {MAX_DESCRIPTION} characters",
             ),
         )
+    intake = Intake(
+        service_code=service.code,
+        attributes=typed_attributes(service, form),
+        lat=where.lat if where else None,
+        long=where.lon if where else None,
+        media=(media_url,) if media_url else (),
+        address_id=address_id,
+        client_id=caller.client_id,
+    )
     placed = locate(
         catalog,
         app.policies.directory,
@@ -428,18 +470,13 @@ def _file_request(
         channel=Channel.OPEN311.value,
         citizen_name=citizen_name(form),
         citizen_phone=phone,
-        text=text,
+        text=description,
         location=placed.location,
+        intake=intake,
+        # 梳理 in the same command when the key's role may: atomic with the filing.
+        category=service.code if may(principal.role, Action.CLASSIFY) else None,
         command_id=command_id,
     )
-    if may(principal.role, Action.CLASSIFY):
-        app.classify_grievance(
-            result.grievance_id,
-            principal.actor,
-            category=service.code,
-            reason="Open311 service_code",
-            command_id=f"{command_id}/classify" if command_id else None,
-        )
     if checked is not None:
         attach_media(services, checked, result.grievance_id, principal.actor, command_id)
     log.info(
@@ -500,7 +537,8 @@ async def create_request(fmt: FormatParam, request: Request) -> Response:
     return await anyio.to_thread.run_sync(work)
 
 
-def _load(request: Request, number: str) -> tuple[Grievance, list[Any]] | None:
+def _fresh(request: Request, number: str) -> dict[str, Any] | None:
+    """One request's record from the event store (what a read right after filing sees)."""
     app = _services(request).app
     if not number.isdigit() or len(number) > 32:
         return None
@@ -508,13 +546,26 @@ def _load(request: Request, number: str) -> tuple[Grievance, list[Any]] | None:
         grievance = app.get_by_number(number)
     except GrievanceNotFoundError:
         return None
-    return grievance, list(app.events.get(grievance.id))
+    events = app.history(grievance.id)
+    record = request_record(grievance, getattr(events[-1], "at", None) or grievance.received_at)
+    record["description"] = grievance.text
+    record["note"] = latest_note(grievance, events)
+    return record
 
 
-def _public(request: Request, found: tuple[Grievance, list[Any]], lang: Lang) -> dict[str, Any]:
-    return request_public(
-        found[0], found[1], _catalog(request), _services(request).app.policies, lang
+def _view(
+    request: Request, record: dict[str, Any], reader: Caller | None, lang: Lang
+) -> dict[str, Any]:
+    policies = _services(request).app.policies
+    private = _private(reader, record)
+    extensions = request.query_params.get("extensions") == "true"
+    return request_view(
+        record, _catalog(request), policies, lang, private=private, extensions=extensions
     )
+
+
+def _not_found(lang: Lang, number: str) -> Open311Error:
+    return error(404, _t(lang, f"诉求 {number} 不存在", f"service_request_id {number} not found"))
 
 
 @router.get("/requests/{service_request_id}.{fmt}", **READ_REQUESTS)
@@ -524,24 +575,19 @@ def get_request(
     request: Request,
     api_key: QueryText = None,
     jurisdiction_id: QueryText = None,
+    extensions: QueryText = None,
 ) -> Response:
-    """GET Service Request: one request's status; 404 if unknown or not the caller's."""
+    """GET Service Request: one request's status, public fields unless the key may see more;
+    404 if unknown or not through Open311 (to a reader outside the dispatch centre)."""
     lang = choose_language(request)
 
     def build(chosen: Format) -> Response:
-        principal = _authenticate(request, lang, READERS)
+        reader = _reader(request, lang)
         _checked_catalog(request)
-        found = _load(request, service_request_id)
-        if found is None or not _can_read(principal, found[0]):
-            raise error(
-                404,
-                _t(
-                    lang,
-                    f"诉求 {service_request_id} 不存在",
-                    f"service_request_id {service_request_id} not found",
-                ),
-            )
-        return render([_public(request, found, lang)], chosen, "service_requests")
+        record = _fresh(request, service_request_id)
+        if record is None or not _sees(reader, record):
+            raise _not_found(lang, service_request_id)
+        return render([_view(request, record, reader, lang)], chosen, "service_requests")
 
     return _answer(request, fmt, build, lang)
 
@@ -595,6 +641,17 @@ def _window(request: Request, lang: Lang) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _positive(request: Request, name: str, default: int, top: int, lang: Lang) -> int:
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= top:
+        raise error(
+            400, _t(lang, f"{name} 须为 1 到 {top} 的整数", f"{name} must be an integer 1–{top}")
+        )
+    return int(raw)
+
+
 @router.get("/requests.{fmt}", **READ_REQUESTS)
 def list_requests(
     fmt: FormatParam,
@@ -606,76 +663,55 @@ def list_requests(
     start_date: QueryText = None,
     end_date: QueryText = None,
     status: QueryText = None,
+    page: QueryText = None,
+    page_size: QueryText = None,
+    extensions: QueryText = None,
 ) -> Response:
-    """GET Service Requests: by ids, or by service_code, start/end date (≤ 90 days) and status."""
+    """GET Service Requests: by ids, or by service_code, start/end date (≤ 90 days) and
+    status, newest first, ``page_size`` (≤ 1000, the default) at a time from ``page`` 1."""
     lang = choose_language(request)
 
     def build(chosen: Format) -> Response:
-        principal = _authenticate(request, lang, READERS)
+        reader = _reader(request, lang)
         catalog = _checked_catalog(request)
         params = request.query_params
         ids = _split(params.get("service_request_id"))
         if ids:
             if len(ids) > MAX_IDS:
                 raise error(400, f"at most {MAX_IDS} service_request_id values per call")
-            found = [f for f in (_load(request, n) for n in ids) if f is not None]
-            items = [_public(request, f, lang) for f in found if _can_read(principal, f[0])]
-            return render(items, chosen, "service_requests")
-        codes = _split(params.get("service_code"))
-        unknown = [c for c in codes if c not in catalog.services]
-        if unknown:
-            raise error(400, f"unknown service_code: {', '.join(unknown)}")
-        statuses = _split(params.get("status"))
-        if any(s not in ("open", "closed") for s in statuses):
-            raise error(400, _t(lang, "status 只能是 open 或 closed", "status is open or closed"))
-        start, end = _window(request, lang)
-        items = _scan(request, principal, lang, start, end, set(codes), set(statuses))
+            records = _by_number(request, ids)
+        else:
+            codes = _split(params.get("service_code"))
+            unknown = [c for c in codes if c not in catalog.services]
+            if unknown:
+                raise error(400, f"unknown service_code: {', '.join(unknown)}")
+            statuses = _split(params.get("status"))
+            if any(s not in ("open", "closed") for s in statuses):
+                raise error(
+                    400, _t(lang, "status 只能是 open 或 closed", "status is open or closed")
+                )
+            start, end = _window(request, lang)
+            staff = reader is not None and reader.principal.role in STAFF
+            records = _services(request).read_models.open311_requests(
+                received_from=start,
+                received_to=end + timedelta(microseconds=1),
+                service_codes=codes,
+                statuses=statuses,
+                channel=None if staff else Channel.OPEN311.value,
+                page=_positive(request, "page", 1, MAX_PAGES, lang),
+                page_size=_positive(request, "page_size", MAX_PAGE, MAX_PAGE, lang),
+            )
+        items = [_view(request, r, reader, lang) for r in records if _sees(reader, r)]
         return render(items, chosen, "service_requests")
 
     return _answer(request, fmt, build, lang)
 
 
-def _scan(
-    request: Request,
-    principal: Principal,
-    lang: Lang,
-    start: datetime,
-    end: datetime,
-    codes: set[str],
-    statuses: set[str],
-) -> list[dict[str, Any]]:
-    """Newest first from the grievance read model, then each from the event store."""
-    services = _services(request)
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
-    scanned = 0
-    while scanned < MAX_SCANNED and len(items) < MAX_RESULTS:
-        page = services.read_models.list_grievances(
-            received_from=start,
-            received_to=end + timedelta(microseconds=1),
-            cursor=cursor,
-            limit=200,
-            now=services.app.clock(),
-        )
-        for row in page.items:
-            scanned += 1
-            if principal.role is Role.OPEN311 and row.get("channel") != Channel.OPEN311.value:
-                continue
-            found = _load(request, str(row["number"]))
-            if found is None or not _can_read(principal, found[0]):
-                continue
-            item = _public(request, found, lang)
-            if codes and item["service_code"] not in codes:
-                continue
-            if statuses and item["status"] not in statuses:
-                continue
-            items.append(item)
-            if len(items) >= MAX_RESULTS:
-                break
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return items
+def _by_number(request: Request, numbers: list[str]) -> list[dict[str, Any]]:
+    """From the read model in one query; the ones not projected yet from the event store."""
+    found = _services(request).read_models.open311_by_number(numbers)
+    records = [found.get(n) or _fresh(request, n) for n in numbers]
+    return [r for r in records if r is not None]
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)

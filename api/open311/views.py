@@ -1,38 +1,48 @@
 """A grievance as a GeoReport v2 service request, never with personal data.
 
+Rendered from ``projections.open311.request_record`` (the read model's row, or the same
+record built from the event store for one request), for one of two readers:
+
+- **public** (no key, or a key that is neither the filing client's nor the dispatch
+  centre's): ``status``, the service, ``agency_responsible``, ``status_notes`` written for
+  the public, the requested/updated/expected datetimes, the address to street/community
+  level (names from the places data, not what the citizen typed) and the coordinates
+  rounded to 3 decimals (about 100 m). ``description``, ``address_id`` and ``media_url``
+  are null.
+- **private** (the client that filed it, by its client id, and operators): the
+  description as the citizen gave it, the address as typed, exact coordinates,
+  ``address_id``, ``media_url`` and, asked with ``extensions=true``, the extension field
+  ``attributes`` (``[{code, value}]``, typed as filed).
+
 - ``service_request_id`` is the grievance's case number (readable over the phone).
 - ``status``: ``closed`` once the loop is over (closed, rejected, merged, withdrawn);
   ``open`` before, including 办结 while the citizen's 回访 is pending.
-- ``status_notes``: the latest *public* update: a department's progress note, the
-  resolution's account, the outcome, rejection, merge, withdrawal, reopening, dispatch or
-  sign-for. Returns, escalations, urges and feedback comments are internal.
+- ``status_notes``: the latest public update (``projections.open311.public_note``).
 - ``agency_responsible``: the lead department's name; ``expected_datetime``: its current
   resolve deadline (moved by granted extensions).
 - ``service_code``: the category once classified, before that the code the client asked for.
-- ``description``, ``lat``/``long``, ``address_id``, ``media_url``: only for requests filed
-  through Open311 (read back from the text block ``intake`` writes). Name, phone and
-  e-mail are never part of a response.
+Name, phone and e-mail are never part of a response.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from api.catalogue import has, label, t
 from api.i18n import Lang
 from api.open311.catalog import Catalog
-from api.open311.intake import parse_text
-from domain.grievance import Grievance
-from domain.model import FINAL_STATUSES, AssignmentRole, Channel
 from domain.policies import Policies
 
+PUBLIC_DECIMALS = 3  # coordinates for everyone: about 100 m
 
-def w3c(moment: datetime | None, tz: tzinfo) -> str | None:
+
+def w3c(moment: datetime | str | None, tz: tzinfo) -> str | None:
     """W3C datetime in the city's zone, with its offset (the spec requires the zone)."""
     if moment is None:
         return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.astimezone(tz).isoformat(timespec="seconds")
 
 
@@ -59,80 +69,68 @@ def service_notice(policies: Policies, category: str | None, lang: Lang) -> str 
     return t("open311.service-notice", lang, amount=amount, unit=unit)
 
 
-def status_notes(g: Grievance, events: Sequence[Any], policies: Policies, lang: Lang) -> str | None:
-    """The latest public update, newest event first."""
+def note_text(note: dict[str, Any] | None, policies: Policies, lang: Lang) -> str | None:
+    """A public note in words: its text as written, or its catalogue key's words."""
+    if note is None:
+        return None
+    if "text" in note:
+        return str(note["text"])
+    key = note["key"] if has(note["key"], lang) else note.get("fallback", note["key"])
+    return t(key, lang, directory=policies.directory, **note.get("params", {}))
+
+
+def _place_names(policies: Policies, location: dict[str, Any]) -> str | None:
+    """District, street and community names (never the grid, never the typed address)."""
     directory = policies.directory
-    for event in reversed(events):
-        kind = type(event).__name__
-        if kind == "ProgressReported":
-            return str(event.note)
-        if kind == "Resolved":
-            return str(event.account)
-        if kind == "Closed":
-            key = f"open311.note-closed-{event.outcome}"
-            return t(key if has(key, lang) else "open311.note-closed", lang)
-        if kind == "Rejected":
-            return t("open311.note-rejected", lang, reason=event.reason)
-        if kind == "Merged":
-            return t("open311.note-merged", lang, number=event.into_number)
-        if kind in ("Withdrawn", "Reopened", "ExtensionGranted"):
-            note = {"Withdrawn": "withdrawn", "Reopened": "reopened"}.get(kind, "extension-granted")
-            return t(f"open311.note-{note}", lang)
-        if kind in ("SignedFor", "Dispatched"):
-            aid = (
-                event.assignment_id
-                if kind == "SignedFor"
-                else next(
-                    (a["assignment_id"] for a in event.assignments if a["role"] == "lead"), None
-                )
-            )
-            assignment = g.assignments.get(aid or "")
-            if assignment is None or assignment.role is not AssignmentRole.LEAD:
-                continue
-            note = "signed-for" if kind == "SignedFor" else "dispatched"
-            department = assignment.department
-            return t(f"open311.note-{note}", lang, department=department, directory=directory)
-    return None
+    street = directory.streets.get(location.get("street") or "")
+    community = directory.communities.get(location.get("community") or "")
+    names = (
+        directory.districts.get(location.get("district") or ""),
+        street[1] if street else None,
+        community[1] if community else None,
+    )
+    return "".join(n for n in names if n) or None
 
 
-def request_public(
-    g: Grievance, events: Sequence[Any], catalog: Catalog, policies: Policies, lang: Lang
+def request_view(
+    record: dict[str, Any],
+    catalog: Catalog,
+    policies: Policies,
+    lang: Lang,
+    *,
+    private: bool,
+    extensions: bool = False,
 ) -> dict[str, Any]:
     """One ``request`` of ``service_requests``, in the spec's field order."""
     tz = policies.calendar.tz
-    via_open311 = g.channel == Channel.OPEN311.value
-    stored = parse_text(g.text) if via_open311 else None
-    code = g.category or (stored.service_code if stored else None)
+    code = record["service_code"]
     service = catalog.services.get(code or "")
-    lead = g.lead_assignment()
-    last_at = getattr(events[-1], "at", None) if events else None
-    directory = policies.directory
-    location = g.location
-    address = location.get("address") or "".join(
-        name
-        for name in (
-            directory.districts.get(location.get("district") or ""),
-            (directory.streets.get(location.get("street") or "") or (None, ""))[1],
-            (directory.communities.get(location.get("community") or "") or (None, ""))[1],
-        )
-        if name
-    )
-    return {
-        "service_request_id": g.number,
-        "status": "closed" if g.status in FINAL_STATUSES else "open",
-        "status_notes": status_notes(g, events, policies, lang),
+    point = record["point"] or {}
+    lat, lon = point.get("lat"), point.get("long")
+    if not private and lat is not None and lon is not None:
+        lat, lon = round(lat, PUBLIC_DECIMALS), round(lon, PUBLIC_DECIMALS)
+    typed = record["location"].get("address") if private else None
+    body: dict[str, Any] = {
+        "service_request_id": record["number"],
+        "status": "closed" if record["closed"] else "open",
+        "status_notes": note_text(record["note"], policies, lang),
         "service_name": service.name(lang) if service else None,
         "service_code": code,
-        "description": stored.description if stored else None,
-        "agency_responsible": _department_name(policies, lead.department if lead else None, lang),
+        "description": (record["description"] or None) if private else None,
+        "agency_responsible": _department_name(policies, record["lead_department"], lang),
         "service_notice": service_notice(policies, code, lang),
-        "requested_datetime": w3c(g.received_at, tz),
-        "updated_datetime": w3c(last_at or g.received_at, tz),
-        "expected_datetime": w3c(lead.resolve_deadline if lead else None, tz),
-        "address": address or None,
-        "address_id": stored.address_id if stored else None,
+        "requested_datetime": w3c(record["requested"], tz),
+        "updated_datetime": w3c(record["updated"] or record["requested"], tz),
+        "expected_datetime": w3c(record["expected"], tz),
+        "address": typed or _place_names(policies, record["location"]),
+        "address_id": record["address_id"] if private else None,
         "zipcode": None,
-        "lat": stored.lat if stored else None,
-        "long": stored.lon if stored else None,
-        "media_url": stored.media_url if stored else None,
+        "lat": lat,
+        "long": lon,
+        "media_url": (record["media"] or [None])[0] if private else None,
     }
+    if private and extensions:
+        body["attributes"] = [
+            {"code": code, "value": value} for code, value in record["attributes"].items()
+        ]
+    return body

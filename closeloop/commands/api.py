@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
         lambda: build_api_services(settings),
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.attachment_max_bytes,
+        public_base_url=settings.public_base_url
+        or f"http://{args.host or settings.api_host}:{args.port or settings.api_port}",
     )
     uvicorn.run(
         app,

@@ -155,27 +155,6 @@ def test_the_whole_loop_through_the_workbench(workbench: tuple[str, dict[str, st
         assert "签收时限" in op.locator("#g-deadlines").inner_text()
         assert "剩余" in op.locator("#g-deadlines").inner_text()
 
-        # --- a second call about the same stairwell: shown as a possible duplicate while
-        # the place is entered, and merged in one click once filed
-        op.goto(base + "/workbench/intake")
-        op.wait_for_selector("body[data-loaded]")
-        op.fill("#citizen_name", "王建国")
-        op.fill("#citizen_phone", "13900001111")
-        op.fill("#text", "石油大院3号楼楼道灯不亮。")
-        op.select_option("#street", "xueyuanlu")
-        for _ in range(20):  # the projector may not have read the first call yet
-            op.select_option("#community", "")
-            op.select_option("#community", "xyl-01")
-            if op.locator("#similar li").count():
-                break
-            op.wait_for_timeout(250)
-        assert number in op.locator("#similar").inner_text()
-        op.screenshot(path=str(SHOTS / "workbench-3b-duplicate.png"), full_page=True)
-        op.locator("#intake button[type=submit]").click()
-        op.wait_for_url("**/workbench/grievances/**")
-        op.locator(f"#similar li:has-text('{number}') button").click()
-        op.wait_for_selector("#g-status:has-text('已合并')")
-
         # --- the committee: its queue by deadline, sign for, a photo, resolve
         sign_in(dept, base, "/workbench", tokens["department"])
         wait_in_queue(dept, base, "q-assignments", number)

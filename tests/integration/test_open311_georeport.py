@@ -6,8 +6,9 @@ way the spec's example shows. The loop is then driven through the GrievanceApp (
 签收, 阶段反馈, 办结, 回访 satisfied): the client reads ``open`` all along, with the latest
 public note, and ``closed`` at the end.
 
-georeport sends no api_key on reads, so the key travels as the password of the endpoint
-URL (``http://open311:<key>@host/open311/v2``), which requests sends as HTTP Basic auth.
+georeport sends no api_key on reads, and needs none: reads are public, as GeoReport v2
+says (public fields only). The filing client sees its own description by giving its key as
+the password of the endpoint URL (``http://open311:<key>@host/open311/v2``, HTTP Basic).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def test_georeport_client_lists_services_and_follows_a_request(
     live: LiveServer, clock: FakeClock
 ) -> None:
     _, api_key = live.services.tokens.create("open311", name="fixmystreet")
-    as_json = GeoReport(live.url(api_key), jurisdiction="haidian.12345")
-    as_xml = GeoReport(live.url(api_key), jurisdiction="haidian.12345", output_format="xml")
+    # Reads without any key: the client as it comes, no environment tricks.
+    as_json = GeoReport(live.url(), jurisdiction="haidian.12345")
+    as_xml = GeoReport(live.url(), jurisdiction="haidian.12345", output_format="xml")
 
     # The catalogue, both ways (public: no key needed for it).
     public = GeoReport(live.url())
@@ -122,10 +124,13 @@ def test_georeport_client_lists_services_and_follows_a_request(
     # Read back: open, in JSON and XML, one by id and in lists.
     one = as_json.get_service_request(number)
     assert one["service_request_id"] == number and one["status"] == "open"
-    assert one["service_code"] == "PU02" and one["lat"] == 39.9931
+    assert one["service_code"] == "PU02" and one["lat"] == 39.993  # rounded for the public
+    assert one["description"] is None
     one_xml = as_xml.get_service_request(number)
     assert one_xml["service_request_id"] == number and one_xml["status"] == "open"
-    assert one_xml["long"] == "116.3489"
+    assert one_xml["long"] == "116.349"
+    own = GeoReport(live.url(api_key)).get_service_request(number)
+    assert own["description"] == "整栋楼停电两个小时了，电梯也停了" and own["lat"] == 39.9931
     by_id = as_json.get_service_requests(service_request_id=number)
     assert [r["status"] for r in by_id] == ["open"]
     catch_up(live)
@@ -133,14 +138,16 @@ def test_georeport_client_lists_services_and_follows_a_request(
     assert [r["service_request_id"] for r in listed] == [number]
     assert as_json.get_service_requests(status="closed") == []
 
-    # Someone else's key, and no key: the spec's 403 / 404 (georeport raises on them).
+    # A wrong key is the spec's 403, an unknown request 404 (georeport raises on them);
+    # another client's key reads the public fields only.
     with pytest.raises(requests.HTTPError) as refused:
-        GeoReport(live.url()).get_service_request(number)
+        GeoReport(live.url("cl_nope_nope")).get_service_request(number)
     assert refused.value.response.status_code == 403
+    with pytest.raises(requests.HTTPError) as unknown:
+        as_json.get_service_request("1")
+    assert unknown.value.response.status_code == 404
     _, other = live.services.tokens.create("open311", name="seeclickfix")
-    with pytest.raises(requests.HTTPError) as hidden:
-        GeoReport(live.url(other)).get_service_request(number)
-    assert hidden.value.response.status_code == 404
+    assert GeoReport(live.url(other)).get_service_request(number)["description"] is None
 
     # The loop, through the application service.
     app = live.services.app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -116,7 +116,10 @@ async def test_discovery_matches_the_spec_example(api: ApiHarness) -> None:
     assert_json_like(body, spec_json(DISCOVERY_JSON))
     (endpoint,) = body["endpoints"]
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
-    assert endpoint["url"] == "http://api.test/open311/v2"
+    # The configured public base URL (here create_app's default), never the request's Host.
+    assert endpoint["url"] == "http://127.0.0.1:8000/open311/v2"
+    forged = await api.client.get(f"{BASE}/discovery.json", headers={"Host": "evil.example"})
+    assert as_json(forged)["endpoints"][0]["url"] == endpoint["url"]
     assert endpoint["type"] == "production"
     assert endpoint["formats"] == ["text/xml", "application/json"]
 
@@ -218,13 +221,20 @@ async def test_post_request_form_encoded_as_the_spec_shows(api: ApiHarness) -> N
         "grid": None,
         "address": "学院路石油大院社区 3号楼",
     }
-    text = grievance.text
-    assert text.startswith("整栋楼停电两个小时了，电梯也停了\n\n【Open311】\n")
-    assert "service_code: PU02（停电）" in text
-    assert "attribute[households] 大约影响多少户？: 120" in text
-    assert "lat: 39.9931" in text and "media_url: http://img.example.cn/" in text
+    # The citizen's text exactly as given; the Open311 details are data beside it.
+    assert grievance.text == "整栋楼停电两个小时了，电梯也停了"
+    client_id = api.services.tokens.authenticate(api_key).client_id  # type: ignore[union-attr]
+    assert grievance.intake == {
+        "service_code": "PU02",
+        "attributes": {"since": "2026-11-23T07:00:00+00:00", "households": 120.0},
+        "point": {"lat": 39.9931, "long": 116.3489},
+        "media": ["http://img.example.cn/outage/2212426634.jpg"],
+        "address_id": None,
+        "client_id": client_id,
+    }
     events = list(api.app.events.get(grievance.id))
     assert events[0].role == Role.OPEN311.value and events[0].principal == "fixmystreet"
+    assert len(events) == 1
 
     root = as_xml(await file_request(api, spec_like_fields(api_key), "xml"), 201)
     assert_xml_like(root, spec_xml(CREATED_XML))
@@ -238,6 +248,10 @@ async def test_an_operator_key_files_and_classifies(api: ApiHarness) -> None:
     grievance = api.app.get_by_number(number)
     assert grievance.status is Status.CLASSIFIED and grievance.category == "PU02"
     assert grievance.urgency == api.app.policies.categories.leaf("PU02").default_urgency
+    # One command: the two events were saved together, in one notification batch.
+    events = api.app.history(grievance.id)
+    assert [type(e).__name__ for e in events] == ["Received", "Classified"]
+    assert grievance.version == 2
 
 
 async def test_open311_keys_follow_the_domains_roles(api: ApiHarness) -> None:
@@ -312,7 +326,7 @@ async def test_post_errors_use_the_spec_format_and_status(api: ApiHarness) -> No
     await refused(400, phone="111111111")  # the spec example's number is not a phone here
     await refused(400, media_url="javascript:alert(1)")
     await refused(400, address_id="nowhere")
-    await refused(400, description="长" * 4000)
+    await refused(400, description="长" * 4001)
     # Every attribute problem is listed, each as its own error.
     problems = await refused(
         400,
@@ -356,7 +370,9 @@ async def test_multivaluelist_attributes_and_location_rules(api: ApiHarness) -> 
         f"{BASE}/requests.json", content=body, headers={"Content-Type": SPEC_CONTENT_TYPE}
     )
     grievance = api.app.get_by_number(as_json(r, 201)[0]["service_request_id"])
-    assert ": evening（傍晚（18–22 时））、night（夜间（22–6 时））\n" in grievance.text
+    assert grievance.intake is not None
+    assert grievance.intake["attributes"] == {"time_of_day": ["evening", "night"]}
+    assert grievance.text == "整栋楼停电两个小时了，电梯也停了"
 
     def placed(number: str) -> dict[str, Any]:
         return dict(api.app.get_by_number(number).location)
@@ -412,7 +428,20 @@ async def test_get_request_matches_the_spec_example(api: ApiHarness) -> None:
     assert root.findtext("request/lat") == "39.9931"
     assert root.find("request/status_notes") is not None
 
-    for response in (body, xml.text):
+    # Without a key (as GeoReport v2 reads): the public fields only.
+    public = as_json(await api.client.get(f"{BASE}/requests/{number}.json"))
+    assert_json_like(public, example)
+    (seen,) = public
+    assert seen["status"] == "open" and seen["service_code"] == "PU02"
+    assert seen["description"] is None and seen["media_url"] is None
+    assert seen["address"] == "海淀区学院路街道石油大院社区"  # street/community level
+    assert (seen["lat"], seen["long"]) == (39.993, 116.349)
+    assert seen["requested_datetime"] == request["requested_datetime"]
+    public_xml = as_xml(await api.client.get(f"{BASE}/requests/{number}.xml"))
+    assert_xml_like(public_xml, example_root)
+    assert public_xml.findtext("request/description") == ""
+
+    for response in (body, xml.text, public):
         text = (
             json.dumps(response, ensure_ascii=False) if not isinstance(response, str) else response
         )
@@ -420,10 +449,46 @@ async def test_get_request_matches_the_spec_example(api: ApiHarness) -> None:
             assert value not in text
 
     spec_error(await api.client.get(f"{BASE}/requests/1.json", params=params), 404)
-    spec_error(await api.client.get(f"{BASE}/requests/{number}.json"), 403)
+    spec_error(await api.client.get(f"{BASE}/requests/1.json"), 404)
     spec_error(
         await api.client.get(f"{BASE}/requests/{number}.xml", params={"api_key": "x"}), 403, "xml"
     )
+
+
+async def test_private_fields_go_to_the_filing_client_and_operators_only(
+    api: ApiHarness,
+) -> None:
+    number = await filed(api)
+    url = f"{BASE}/requests/{number}.json"
+
+    async def description(**params: str) -> str | None:
+        (request,) = as_json(await api.client.get(url, params=params))
+        found: str | None = request["description"]
+        return found
+
+    mine = api.token("open311", name="fixmystreet")
+    assert await description(api_key=mine) == "整栋楼停电两个小时了，电梯也停了"
+    assert await description(api_key=api.token("operator")) is not None
+    assert await description() is None
+    assert await description(api_key=api.token("supervisor")) is None
+    assert await description(api_key=api.token("department", "ent.power")) is None
+    assert await description(api_key=api.token("open311", name="seeclickfix")) is None
+    # Ownership is the client id: a token that only shares the name is another client,
+    # a second key of the same client (closeloop token create --same-client) is not.
+    _, second_key = api.services.tokens.create("open311", name="fixmystreet", same_client=True)
+    assert await description(api_key=second_key) is not None
+    _, rotated = api.services.tokens.create("open311", name="seeclickfix", same_client=True)
+    assert await description(api_key=rotated) is None
+    _, same_name = api.services.tokens.create("open311", name="fixmystreet")
+    assert await description(api_key=same_name) is None
+    # The typed attributes, on request (extensions=true), for the same readers only.
+    (extended,) = as_json(await api.client.get(url, params={"api_key": mine, "extensions": "true"}))
+    assert extended["attributes"] == [
+        {"code": "since", "value": "2026-11-23T07:00:00+00:00"},
+        {"code": "households", "value": 120.0},
+    ]
+    (public,) = as_json(await api.client.get(url, params={"extensions": "true"}))
+    assert "attributes" not in public
 
 
 async def test_operator_reads_classified_dispatched_request(api: ApiHarness) -> None:
@@ -460,6 +525,7 @@ async def test_list_requests_matches_the_spec_example_and_filters(api: ApiHarnes
     second = await filed(
         api, service_code="UM08", **{"attribute[since]": None, "attribute[households]": None}
     )
+    api.clock.advance(minutes=5)
     other_client = await filed(api, name="seeclickfix")
     gid = api.app.get_by_number(first).id
     api.app.reject_grievance(gid, OPERATOR, reason="非本市管辖范围")
@@ -468,42 +534,64 @@ async def test_list_requests_matches_the_spec_example_and_filters(api: ApiHarnes
 
     body = as_json(await api.client.get(f"{BASE}/requests.json", params=params))
     assert_json_like(body, spec_json(REQUESTS_JSON))
-    assert [r["service_request_id"] for r in body] == [second, first]  # newest first
-    assert body[1]["status"] == "closed"
-    assert body[1]["status_notes"] == "不予受理：非本市管辖范围"
+    # Newest first; every Open311 request, its private fields only to its own client.
+    assert [r["service_request_id"] for r in body] == [other_client, second, first]
+    assert body[2]["status"] == "closed"
+    assert body[2]["status_notes"] == "不予受理：非本市管辖范围"
+    assert [r["description"] is not None for r in body] == [False, True, True]
+    assert body[0]["lat"] == 39.993 and body[1]["lat"] == 39.9931
 
     root = as_xml(await api.client.get(f"{BASE}/requests.xml", params=params))
     assert_xml_like(root, spec_xml(REQUESTS_XML))
-    assert [r.findtext("service_request_id") for r in root] == [second, first]
+    assert [r.findtext("service_request_id") for r in root] == [other_client, second, first]
+    # No key at all: the same list, public fields only.
+    public = as_json(await api.client.get(f"{BASE}/requests.json"))
+    assert [r["service_request_id"] for r in public] == [other_client, second, first]
+    assert all(r["description"] is None and r["media_url"] is None for r in public)
 
     async def ids(**query: str) -> list[str]:
         found = as_json(await api.client.get(f"{BASE}/requests.json", params={**params, **query}))
         return [r["service_request_id"] for r in found]
 
-    assert await ids(status="open") == [second]
+    assert await ids(status="open") == [other_client, second]
     assert await ids(status="closed") == [first]
-    assert await ids(status="open,closed", service_code="PU02") == [first]
-    assert await ids(service_request_id=f"{first},{other_client},99") == [first]
+    assert await ids(status="open,closed", service_code="PU02") == [other_client, first]
+    assert await ids(service_request_id=f"{first},{other_client},99") == [first, other_client]
     assert await ids(start_date="2026-11-24T00:00:00Z") == []
     assert await ids(start_date="2026-11-23T00:00:00Z", end_date="2026-11-23T23:59:59+08:00") == [
+        other_client,
+        second,
+        first,
+    ]
+    end = api.clock.now - timedelta(minutes=1)
+    assert await ids(start_date="2026-11-23T00:00:00Z", end_date=end.isoformat()) == [
         second,
         first,
     ]
     operator = {"api_key": api.token("operator")}
     everyone = as_json(await api.client.get(f"{BASE}/requests.json", params=operator))
     assert {r["service_request_id"] for r in everyone} == {first, second, other_client}
-    # Another client's request does not exist for this client.
-    spec_error(await api.client.get(f"{BASE}/requests/{other_client}.json", params=params), 404)
+    assert all(r["description"] for r in everyone)
+    # Paging: newest first, page_size at a time.
+    assert await ids(page_size="2") == [other_client, second]
+    assert await ids(page_size="2", page="2") == [first]
+    assert await ids(page_size="2", page="3") == []
 
     for query in (
         {"start_date": "yesterday"},
         {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-11-01T00:00:00Z"},
         {"status": "pending"},
         {"service_code": "XX99"},
+        {"page_size": "1001"},
+        {"page_size": "0"},
+        {"page": "-1"},
+        {"page": "101"},
     ):
         spec_error(await api.client.get(f"{BASE}/requests.json", params={**params, **query}), 400)
+    # A key of a role that reads nothing more (a department) reads what the public reads.
     dept = {"api_key": api.token("department", "ent.power")}
-    spec_error(await api.client.get(f"{BASE}/requests.json", params=dept), 403)
+    seen = as_json(await api.client.get(f"{BASE}/requests.json", params=dept))
+    assert [r["description"] for r in seen] == [None, None, None]
 
 
 async def test_unknown_paths_answer_in_the_spec_format(api: ApiHarness) -> None:
@@ -520,8 +608,8 @@ async def test_a_description_imitating_the_block_changes_nothing(api: ApiHarness
 
 
 async def test_errors_are_english_on_request(api: ApiHarness) -> None:
-    r = await api.client.get(f"{BASE}/requests.json", params={"lang": "en"})
-    assert spec_error(r, 403) == ["api_key is required"]
+    r = await api.client.get(f"{BASE}/requests.json", params={"lang": "en", "api_key": "cl_x_y"})
+    assert spec_error(r, 403) == ["Invalid api_key received"]
     fields = spec_like_fields(api.token("open311", name="fixmystreet"), phone=None)
     r = await api.client.post(
         f"{BASE}/requests.json?lang=en",

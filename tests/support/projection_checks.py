@@ -151,6 +151,7 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
             "hotspots",
             "callback_queue",
             "duplicate_candidates",
+            "open311_requests",
         }
         assert all(v["lag"] == 0 and v["position"] > 0 for v in status.values())
     finally:

@@ -4,7 +4,7 @@
 "use strict";
 import {
   $, $$, S, api, blobUrl, boot, catName, categories, cell, clearProblems, deadlineCells, deptName, fill,
-  loaded, placeName, post, say, showProblem, showSimilar, signIn, term, when,
+  loaded, placeName, post, say, showProblem, signIn, term, when,
 } from "./core.js";
 
 const id = $("#grievance").dataset.id;
@@ -189,32 +189,8 @@ function showForms() {
     }
   }
   $("#no-actions").hidden = shown > 0;
-  similar();
   const dispatch = $("#form-dispatch");
   if (dispatch && !dispatch.hidden) loadSuggestion(dispatch);
-}
-
-// Possible duplicates of this grievance, each merged in one click (POST …/merge, the
-// route the API names for it).
-async function similar() {
-  const section = $("#similar");
-  if (!g.allowed_actions.includes("merge") || !boot.commands.merge.roles.includes(who.role)) {
-    section.hidden = true;
-    return;
-  }
-  const answer = await api("/v1/grievances/" + id + "/similar").catch(() => ({ items: [] }));
-  showSimilar(section, answer, async (merge, button) => {
-    clearProblems(section);
-    const own = merge.href.includes(id);
-    try {
-      await post(button, merge.href, merge.body, own ? g.version : null);
-    } catch (error) {
-      showProblem(section, error);
-      return;
-    }
-    say(S.done.replace("{action}", term("action", "merge")));
-    await load();
-  });
 }
 
 async function loadSuggestion(form) {
