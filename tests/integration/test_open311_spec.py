@@ -491,6 +491,20 @@ async def test_private_fields_go_to_the_filing_client_and_operators_only(
     assert "attributes" not in public
 
 
+async def test_departments_see_the_citizens_text_without_any_open311_block(
+    api: ApiHarness,
+) -> None:
+    number = await filed(api, role="operator", name="op-open311")  # filed and classified
+    gid = api.app.get_by_number(number).id
+    api.app.dispatch_grievance(gid, OPERATOR)
+    response = await api.client.get(
+        f"/v1/grievances/{gid}", headers=api.auth("department", "ent.power")
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == "整栋楼停电两个小时了，电梯也停了"
+    assert "Open311" not in response.text and "media_url" not in response.text
+
+
 async def test_operator_reads_classified_dispatched_request(api: ApiHarness) -> None:
     number = await filed(api)
     gid = api.app.get_by_number(number).id
