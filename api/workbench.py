@@ -61,7 +61,9 @@ class Field:
 
 @dataclass(frozen=True)
 class Form:
-    """The form of one command; its route and roles are read off the app's routes."""
+    """The form of one command; its route and roles are read off the app's routes. The
+    page shows the forms in this order and puts the focus in the first one shown, so the
+    next step of the usual path comes first (dispatch before a reclassification)."""
 
     action: Action
     fields: tuple[Field, ...] = ()
@@ -71,16 +73,16 @@ REASON = Field("reason", "text", required=False)
 FILE = (Field("file", "file"), Field("note", "text", required=False))
 FORMS = (
     Form(
-        Action.CLASSIFY,
-        (Field("category", "category"), Field("urgency", "select", "urgency", False)),
-    ),
-    Form(
         Action.DISPATCH,
         (
             Field("lead", "department", required=False),
             Field("assisting", "departments", required=False),
             REASON,
         ),
+    ),
+    Form(
+        Action.CLASSIFY,
+        (Field("category", "category"), Field("urgency", "select", "urgency", False)),
     ),
     Form(
         Action.ARBITRATE,
@@ -100,17 +102,15 @@ FORMS = (
             Field("comment", "textarea", required=False),
         ),
     ),
-    Form(Action.REJECT, (Field("reason", "textarea"),)),
-    Form(Action.WITHDRAW, (Field("reason", "textarea"),)),
     Form(Action.SIGN_FOR),
-    Form(Action.RETURN, (Field("reason", "textarea"),)),
+    Form(Action.REPORT_IN),
+    Form(Action.RESOLVE, (Field("account", "textarea"),)),
+    Form(Action.COMPLETE_PART, (Field("account", "textarea"),)),
     Form(Action.REPORT_PROGRESS, (Field("note", "textarea"),)),
     Form(
         Action.REQUEST_EXTENSION, (Field("new_deadline", "datetime"), Field("reason", "textarea"))
     ),
-    Form(Action.COMPLETE_PART, (Field("account", "textarea"),)),
-    Form(Action.RESOLVE, (Field("account", "textarea"),)),
-    Form(Action.REPORT_IN),
+    Form(Action.RETURN, (Field("reason", "textarea"),)),
     Form(Action.ATTACH_TO_ASSIGNMENT, FILE),
     Form(
         Action.DECIDE_EXTENSION,
@@ -131,6 +131,8 @@ FORMS = (
         ),
     ),
     Form(Action.ATTACH, FILE),
+    Form(Action.REJECT, (Field("reason", "textarea"),)),
+    Form(Action.WITHDRAW, (Field("reason", "textarea"),)),
 )
 
 

@@ -250,6 +250,33 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// Possible duplicates (GET /v1/grievances/similar or /{id}/similar): each with why, a link
+// to it, and, where the API offers one, the one call that merges them.
+export function showSimilar(section, answer, merge) {
+  const list = $("ul", section);
+  list.replaceChildren();
+  section.hidden = !answer.items.length;
+  for (const item of answer.items) {
+    const li = document.createElement("li");
+    li.dataset.grievance = item.grievance_id;
+    const open = link(grievanceHref(item.grievance_id), item.number || item.grievance_id);
+    open.target = "_blank";
+    open.rel = "noopener";
+    li.appendChild(open);
+    const score = Math.round(item.score * 100) + "%";
+    li.appendChild(document.createTextNode(" · " + term("status", item.status) + " · " + catName(item.category) + " · " + S.similarity + " " + score + " · " + item.explanation));
+    if (merge && item.merge) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = term("action", "merge");
+      button.addEventListener("click", () => merge(item.merge, button));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(button);
+    }
+    list.appendChild(li);
+  }
+}
+
 export function loaded() {
   document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
 }

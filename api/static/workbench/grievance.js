@@ -4,7 +4,7 @@
 "use strict";
 import {
   $, $$, S, api, blobUrl, boot, catName, categories, cell, clearProblems, deadlineCells, deptName, fill,
-  loaded, placeName, post, say, showProblem, signIn, term, when,
+  loaded, placeName, post, say, showProblem, showSimilar, signIn, term, when,
 } from "./core.js";
 
 const id = $("#grievance").dataset.id;
@@ -189,8 +189,32 @@ function showForms() {
     }
   }
   $("#no-actions").hidden = shown > 0;
+  similar();
   const dispatch = $("#form-dispatch");
   if (dispatch && !dispatch.hidden) loadSuggestion(dispatch);
+}
+
+// Possible duplicates of this grievance, each merged in one click (POST …/merge, the
+// route the API names for it).
+async function similar() {
+  const section = $("#similar");
+  if (!g.allowed_actions.includes("merge") || !boot.commands.merge.roles.includes(who.role)) {
+    section.hidden = true;
+    return;
+  }
+  const answer = await api("/v1/grievances/" + id + "/similar").catch(() => ({ items: [] }));
+  showSimilar(section, answer, async (merge, button) => {
+    clearProblems(section);
+    const own = merge.href.includes(id);
+    try {
+      await post(button, merge.href, merge.body, own ? g.version : null);
+    } catch (error) {
+      showProblem(section, error);
+      return;
+    }
+    say(S.done.replace("{action}", term("action", "merge")));
+    await load();
+  });
 }
 
 async function loadSuggestion(form) {
@@ -235,6 +259,7 @@ function collect(form) {
 // The suggestion taken as it is: no body, so the routing rules decide (and are recorded as
 // the reason); anything changed is the operator's own choice.
 function dispatchBody(body) {
+  if (!body.lead) return body.reason ? { reason: body.reason } : null;
   const same = suggestion && body.lead === suggestion.lead
     && JSON.stringify([...(body.assisting || [])].sort()) === JSON.stringify([...suggestion.assisting].sort());
   if (same && !body.reason) return null;
@@ -259,11 +284,13 @@ async function submit(form) {
   focusNext();
 }
 
+// The first form shown is the next step (the template orders them so): its first empty
+// required field, or its button when everything is filled in (a routing suggestion).
 function focusNext() {
   const form = $$("form.action[data-action]").find((f) => !f.hidden);
   if (!form) return;
-  const target = $("input:not([type=hidden]), select, textarea, button", form);
-  target.focus();
+  const fields = $$("input:not([type=hidden]), select, textarea", form);
+  (fields.find((el) => el.required && !el.value) || $("button[type=submit]", form)).focus();
 }
 
 // ------------------------------------------------------------------ category search

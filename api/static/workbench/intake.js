@@ -1,7 +1,7 @@
 // 受理 during a call: the form files POST /v1/grievances, then the grievance's page opens on
 // its classification (the category search has the focus).
 "use strict";
-import { $, boot, clearProblems, grievanceHref, loaded, post, showProblem, signIn } from "./core.js";
+import { $, api, boot, clearProblems, grievanceHref, loaded, post, showProblem, showSimilar, signIn } from "./core.js";
 
 const P = boot.places;
 
@@ -42,10 +42,26 @@ function body(form) {
   };
 }
 
+// Possible duplicates while the call is taken: as soon as the place names a community.
+async function similar(form) {
+  const place = body(form).location;
+  const section = $("#similar");
+  if (!place.community) {
+    section.hidden = true;
+    return;
+  }
+  try {
+    showSimilar(section, await api("/v1/grievances/similar", place));
+  } catch (error) {
+    section.hidden = true;
+  }
+}
+
 async function start() {
   if (!(await signIn())) return;
   placePicker();
   const form = $("#intake");
+  for (const name of ["district", "street", "community"]) form.elements[name].addEventListener("change", () => similar(form));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearProblems(form);
