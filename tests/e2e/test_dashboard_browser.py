@@ -8,33 +8,23 @@ by Playwright. The screenshot lands in ``var/``.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from domain.application import GrievanceApp
 from projections.runner import catch_up
 from tests.conftest import IN_CI, FakeClock
 from tests.support.api import build_services
+from tests.support.browser import CHROMIUM, serving, watch
 from tests.support.projections import run_scenario, sqlite_env
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 VENDORED = ROOT / "api" / "static" / "vendor" / "chart.umd.min.js"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(rate: float | None) -> str:
@@ -53,30 +43,15 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         app.close()
     catch_up(env)
     fastapi_app = create_app(lambda: build_services(env, tmp_path, clock))
-    port = free_port()
-    config = uvicorn.Config(
-        fastapi_app, host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped"
-        time.sleep(0.02)
-    services = fastapi_app.state.services
-    tokens = {
-        "supervisor": services.tokens.create("supervisor", name="督办-王")[1],
-        "department": services.tokens.create(
-            "department", department="hd.enforcement", name="执法局"
-        )[1],
-    }
-    try:
-        yield f"http://127.0.0.1:{port}", tokens
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with serving(fastapi_app) as base:
+        services = fastapi_app.state.services
+        tokens = {
+            "supervisor": services.tokens.create("supervisor", name="督办-王")[1],
+            "department": services.tokens.create(
+                "department", department="hd.enforcement", name="执法局"
+            )[1],
+        }
+        yield base, tokens
 
 
 def attach_a_photo(base: str, tokens: dict[str, str]) -> int:
@@ -121,15 +96,7 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
         )
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1400}, locale="zh-CN")
-            page.on(
-                "console",
-                lambda m: (
-                    problems.append(f"console.{m.type}: {m.text}")
-                    if m.type in ("error", "warning")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+            watch(page, problems)
             page.goto(f"{base}/dashboard?token={token}")
             page.wait_for_selector("body[data-loaded]", timeout=15000)
             assert "token=" not in page.url  # the token left the address bar
