@@ -95,6 +95,53 @@ _SUPERSEDING = {"Arbitrated", "Reopened"}
 _CANCELLING = {"Merged", "Withdrawn", "Rejected", "Closed"}
 
 
+DeadlineKey = tuple[str, str | None]  # (kind, assignment_id): one open deadline
+
+
+def open_deadline_map(grievance: Grievance | None) -> dict[DeadlineKey, Deadline]:
+    if grievance is None:
+        return {}
+    return {(d.kind.value, d.assignment_id): d for d in grievance.open_deadlines()}
+
+
+class DeadlineJudge:
+    """Judges a grievance's deadlines event by event: ``open`` holds a record per open
+    deadline (it mirrors the grievance's open deadlines after each event), ``finished``
+    the records an event ended. The audit replay and the deadline read model both step
+    it, so a deadline is judged one way only."""
+
+    def __init__(self, open_records: dict[DeadlineKey, DeadlineRecord] | None = None) -> None:
+        self.open: dict[DeadlineKey, DeadlineRecord] = dict(open_records or {})
+        self.finished: list[DeadlineRecord] = []
+
+    def step(self, event: Any, after: Grievance, after_open: dict[DeadlineKey, Deadline]) -> None:
+        """One event: ``after`` is its grievance once it applied, ``after_open`` that
+        grievance's open deadlines (``open_deadline_map``)."""
+        name = type(event).__name__
+        at: datetime = getattr(event, "at", event.timestamp)
+        _note_follow_up(self.open, event, name, at)
+        for key, record in list(self.open.items()):
+            if key not in after_open:
+                late = max(0.0, (at - record.due).total_seconds())
+                outcome = _outcome(event, name, DeadlineKind(record.kind), late)
+                record.outcome, record.closed_at, record.late_by_seconds = outcome, at, late
+                self.finished.append(self.open.pop(key))
+            elif after_open[key].due != record.due:
+                record.original_due = record.original_due or record.due
+                record.due = after_open[key].due
+        for key, deadline in after_open.items():
+            if key not in self.open:
+                self.open[key] = _new_record(after, deadline)
+
+
+def judged_open(record: DeadlineRecord, now: datetime) -> DeadlineRecord:
+    """An open record judged against ``now`` (open, or open_overdue by how much)."""
+    late = max(0.0, (now - record.due).total_seconds())
+    record.outcome = "open_overdue" if late > 0 else "open"
+    record.late_by_seconds = late
+    return record
+
+
 def deadline_history(events: Sequence[Any], now: datetime) -> list[DeadlineRecord]:
     """Every deadline the grievance ever had, judged against when each was met.
 
@@ -103,57 +150,28 @@ def deadline_history(events: Sequence[Any], now: datetime) -> list[DeadlineRecor
     A deadline still open is judged against ``now``.
     """
     now = now.astimezone(UTC)
-    records: dict[tuple[str, str | None], DeadlineRecord] = {}
-    finished: list[DeadlineRecord] = []
+    judge = DeadlineJudge()
     grievance: Grievance | None = None
     for event in events:
-        name = type(event).__name__
-        at: datetime = getattr(event, "at", event.timestamp)
-        before = (
-            {(d.kind.value, d.assignment_id): d for d in grievance.open_deadlines()}
-            if grievance is not None
-            else {}
-        )
         grievance = event.mutate(grievance)
         assert grievance is not None
-        after = {(d.kind.value, d.assignment_id): d for d in grievance.open_deadlines()}
-
-        _note_follow_up(records, event, name, at)
-        for key, deadline in before.items():
-            record = records.get(key)
-            if record is None:
-                continue
-            if key not in after:
-                late = max(0.0, (at - deadline.due).total_seconds())
-                outcome = _outcome(event, name, deadline, late)
-                record.outcome, record.closed_at, record.late_by_seconds = outcome, at, late
-                finished.append(records.pop(key))
-            elif after[key].due != deadline.due:
-                record.original_due = record.original_due or record.due
-                record.due = after[key].due
-        for key, deadline in after.items():
-            if key not in records:
-                records[key] = _new_record(grievance, deadline)
-    for record in records.values():
-        late = max(0.0, (now - record.due).total_seconds())
-        record.outcome = "open_overdue" if late > 0 else "open"
-        record.late_by_seconds = late
-        finished.append(record)
+        judge.step(event, grievance, open_deadline_map(grievance))
+    finished = judge.finished + [judged_open(r, now) for r in judge.open.values()]
     return sorted(finished, key=lambda r: (r.due, r.kind, r.assignment_id or ""))
 
 
-def _outcome(event: Any, name: str, deadline: Deadline, late: float) -> str:
+def _outcome(event: Any, name: str, kind: DeadlineKind, late: float) -> str:
     """How the event that removed a deadline from the open set ended it."""
     met = "met_late" if late > 0 else "met"
-    if deadline.kind is DeadlineKind.FEEDBACK:
+    if kind is DeadlineKind.FEEDBACK:
         if name == "Closed" and getattr(event, "outcome", None) == "no_response":
             return "lapsed"
         return met if name in ("Closed", "Reopened") else "cancelled"
-    if deadline.kind is DeadlineKind.REDISPATCH and name == "Arbitrated":
+    if kind is DeadlineKind.REDISPATCH and name == "Arbitrated":
         return met
     if name == "Returned":
         return "returned"
-    if name in _SUPERSEDING or (name == "Resolved" and deadline.kind is DeadlineKind.REPORT_IN):
+    if name in _SUPERSEDING or (name == "Resolved" and kind is DeadlineKind.REPORT_IN):
         return "superseded"
     if name in _CANCELLING:
         return "cancelled"
@@ -181,7 +199,7 @@ def _code(event: Any) -> dict[str, Any]:
 
 
 def _note_follow_up(
-    records: dict[tuple[str, str | None], DeadlineRecord], event: Any, name: str, at: datetime
+    records: dict[DeadlineKey, DeadlineRecord], event: Any, name: str, at: datetime
 ) -> None:
     assignment_id = getattr(event, "assignment_id", None)
     if name == "Urged":
