@@ -12,7 +12,7 @@ import pytest
 
 from projections.open311 import Open311RequestsView
 from projections.queries import ReadModels
-from tests.conftest import OPERATOR, SUPERVISOR, FakeClock
+from tests.conftest import OPERATOR, SUPERVISOR, FakeClock, make_grievance
 from tests.support.api import ApiHarness, api_harness, sqlite_env
 from tests.support.open311 import SPEC_CONTENT_TYPE, form_body, spec_like_fields
 from tests.support.projections import postgres_env
@@ -80,14 +80,7 @@ async def test_the_list_is_one_sql_query_per_page_with_its_filters_in_sql(
         code = {"service_code": "UM08", **NO_ATTRIBUTES} if i % 3 == 0 else {}
         numbers.append(await _file(api, name="fixmystreet" if i % 2 else "seeclickfix", **code))
     api.clock.advance(minutes=1)
-    hotline = api.app.receive_grievance(
-        OPERATOR,
-        channel="hotline",
-        citizen_name="李四",
-        citizen_phone="13900001111",
-        text="路灯不亮",
-        location=_place(),
-    ).number
+    hotline = api.app.get_grievance(make_grievance(api.app)).number
     rejected = api.app.get_by_number(numbers[4]).id
     api.app.reject_grievance(rejected, OPERATOR, reason="非本市管辖范围")
     api.catch_up()
@@ -108,9 +101,10 @@ async def test_the_list_is_one_sql_query_per_page_with_its_filters_in_sql(
     assert await page(service_code="UM08") == lights
     assert await page(service_code="UM08", status="closed") == []
     assert await page(status="closed") == [numbers[4]]
-    assert await page(status="open", service_code="PU02", page_size="3") == [
-        n for n in newest_first if n not in lights and n != numbers[4]
-    ][:3]
+    assert (
+        await page(status="open", service_code="PU02", page_size="3")
+        == [n for n in newest_first if n not in lights and n != numbers[4]][:3]
+    )
     assert len(counted.take()) == 4
     # Only the dispatch centre lists other channels; still one query.
     operator = {"api_key": api.token("operator")}
@@ -122,12 +116,6 @@ async def test_the_list_is_one_sql_query_per_page_with_its_filters_in_sql(
         numbers[2],
     ]
     assert len(counted.take()) == 1
-
-
-def _place() -> Any:
-    from domain.model import Location
-
-    return Location("haidian", "xueyuanlu", "xyl-01", None, "学院路 1 号")
 
 
 async def test_rows_keep_the_public_note_and_the_open311_text_only(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from domain.application import GrievanceApp
 from domain.grievance import Grievance
@@ -67,3 +72,22 @@ def work_through(case: Case) -> None:
     lead = case.aid()
     app.sign_for(lead, case.dept(lead))
     app.resolve(lead, case.dept(lead), account="已现场处理完毕，并告知居民。")
+
+
+def load_stored_events(app: GrievanceApp, path: Path) -> dict[str, Any]:
+    """Insert the rows of a recorded file (``events``: ``originator_id``,
+    ``originator_version``, ``topic``, ``state`` as an earlier closeloop stored them) into
+    ``app``'s recorder, as they are; answers the file's data."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"].encode(),
+            )
+            for row in data["events"]
+        ]
+    )
+    return data

@@ -198,17 +198,9 @@ def test_cli_refuses_a_duplicate_name_unless_same_client(
 
 
 def test_tokens_from_before_client_ids_are_their_own_client(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "CREATE TABLE api_tokens (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
-            "role TEXT NOT NULL, department TEXT, name TEXT NOT NULL, created_at TEXT NOT NULL, "
-            "revoked_at TEXT)"
-        )
-        conn.execute(
-            "INSERT INTO api_tokens VALUES ('abc123', ?, 'open311', NULL, 'old', '2026-01-01', "
-            "NULL)",
-            (hash_token("cl_abc123_secret"),),
-        )
-    record = TokenStore(SqliteDatabase(path)).authenticate("cl_abc123_secret")
-    assert record is not None and record.client_id == "abc123"
+    db = SqliteDatabase(tmp_path / "old.sqlite")
+    _, token = TokenStore(db).create("open311", name="old")
+    db.execute("ALTER TABLE api_tokens DROP COLUMN client_id")  # as the table was
+    db.close()
+    record = TokenStore(SqliteDatabase(tmp_path / "old.sqlite")).authenticate(token)
+    assert record is not None and record.client_id == record.id

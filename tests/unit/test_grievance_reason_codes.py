@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from domain.application import GrievanceApp
 from domain.audit import replay
@@ -16,7 +14,12 @@ from domain.grievance import Grievance
 from domain.integrity import chain_digest, event_data, verify_chain
 from domain.model import SYSTEM, ReasonCode
 from tests.conftest import OPERATOR
-from tests.support.domain import dispatched_case, resolved_case, work_through
+from tests.support.domain import (
+    dispatched_case,
+    load_stored_events,
+    resolved_case,
+    work_through,
+)
 
 pytestmark = pytest.mark.usefixtures("memory_app")
 
@@ -119,19 +122,8 @@ def test_events_stored_without_reason_codes_still_replay(app: GrievanceApp) -> N
 
 def test_events_stored_by_the_previous_version_load_replay_and_verify() -> None:
     """Real rows written before this change (decorator events, prose reasons) still work."""
-    data = json.loads((Path(__file__).parent / "data" / "stored_events_v1.json").read_text())
     app = GrievanceApp({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    app.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=UUID(row["originator_id"]),
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=row["state"].encode(),
-            )
-            for row in data["events"]
-        ]
-    )
+    data = load_stored_events(app, Path(__file__).parent / "data" / "stored_events_v1.json")
     assert app.verify_all() == (len(data["expected"]), [])
     for gid, want in data["expected"].items():
         g = app.get_grievance(UUID(gid))

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from domain.application import GrievanceApp
 from domain.errors import PermissionDeniedError, ValidationError
@@ -19,6 +16,7 @@ from domain.intake import Intake
 from domain.integrity import verify_chain
 from domain.model import Actor, Location, Role, Status
 from tests.conftest import OPERATOR
+from tests.support.domain import load_stored_events
 
 CLIENT = Actor("fixmystreet", Role.OPEN311)
 PLACE = Location("haidian", "xueyuanlu", "xyl-01", None, "学院路石油大院社区 3号楼")
@@ -116,20 +114,8 @@ def test_filing_with_a_category_classifies_in_the_same_save() -> None:
 
 
 def _stored_app() -> tuple[GrievanceApp, dict[str, Any]]:
-    data = json.loads(DATA.read_text(encoding="utf-8"))
     app = _app()
-    app.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=UUID(row["originator_id"]),
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=row["state"].encode(),
-            )
-            for row in data["events"]
-        ]
-    )
-    return app, data
+    return app, load_stored_events(app, DATA)
 
 
 def test_old_open311_blocks_are_parsed_once_by_the_upcaster_and_still_verify() -> None:
