@@ -16,7 +16,16 @@ from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
 from api.openapi_doc import build_openapi
-from api.routers import attachments, audit, departments, health, operators, similar, supervisors
+from api.routers import (
+    attachments,
+    audit,
+    departments,
+    health,
+    operators,
+    similar,
+    supervisors,
+    whatif,
+)
 
 DESCRIPTION = """
 closeloop 12345 接诉即办 API: the collect → resolve → feedback loop.
@@ -71,6 +80,7 @@ def create_app(
     app.include_router(operators.router)
     app.include_router(departments.router)
     app.include_router(supervisors.router)
+    app.include_router(whatif.router)
     app.include_router(audit.router)
     app.include_router(attachments.router)
     dashboard.install(app)  # the page, its data routes and its static files

@@ -15,7 +15,16 @@ from fastapi.routing import APIRoute
 from api.app import create_app
 from api.deps import RoleCheck, roles_of
 from api.open311 import router as open311_router
-from api.routers import attachments, audit, departments, health, operators, similar, supervisors
+from api.routers import (
+    attachments,
+    audit,
+    departments,
+    health,
+    operators,
+    similar,
+    supervisors,
+    whatif,
+)
 from domain.model import Action, Role
 from domain.rules import ACTION_ROLES
 
@@ -78,7 +87,7 @@ def _role_check(dependant: Dependant) -> RoleCheck | None:
 def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
     """Every route of the API's routers: what it admits, and its OpenAPI extras."""
     routes: dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]] = {}
-    routers = (operators, departments, supervisors, audit, attachments, health, similar)
+    routers = (operators, departments, supervisors, audit, attachments, health, similar, whatif)
     for router in (*(r.router for r in routers), open311_router):
         for route in router.routes:
             if not isinstance(route, APIRoute) or not route.include_in_schema:

@@ -560,8 +560,8 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
         if path.startswith(("/v1/", "/healthz", "/readyz"))
     ]
     # 29 + the audit routes (lateness x2, casefile, verify) + attachments (2 uploads, 2 reads)
-    # + duplicate suggestions (2)
-    assert len(operations) == 39
+    # + duplicate suggestions (2) + the policy what-if
+    assert len(operations) == 40
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
         if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:
