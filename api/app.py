@@ -21,6 +21,7 @@ from api.routers import (
     audit,
     departments,
     health,
+    knowledge,
     operators,
     similar,
     supervisors,
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(supervisors.router)
     app.include_router(whatif.router)
     app.include_router(audit.router)
+    app.include_router(knowledge.router)
     app.include_router(attachments.router)
     dashboard.install(app)  # the page, its data routes and its static files
     workbench.install(app)  # the staff pages, acting through the routes above

@@ -14,7 +14,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.evidence import BadObject
 from domain.integrity import BrokenLink
-from domain.model import ArbitrationDecision, Channel, Satisfaction, Status, Urgency
+from domain.knowledge import IntakeAnswer
+from domain.model import ArbitrationDecision, Channel, RequestType, Satisfaction, Status, Urgency
 
 
 def _no_surrogates(value: str) -> str:
@@ -89,6 +90,7 @@ class GrievanceCreate(Request):
     text: Body
     location: LocationIn
     occurred_at: Moment | None = None
+    request_type: RequestType | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -373,6 +375,8 @@ class GrievancePublic(BaseModel):
     duplicates: list[str] = Field(default_factory=list)
     allowed_actions: list[str]
     attachments: list[AttachmentLink] = Field(default_factory=list)
+    request_type: str | None = None  # 咨询, 求助, 投诉, 举报, 建议 (RequestType)
+    intake_answer: IntakeAnswer | None = None  # 直接答复: the answer and the revisions quoted
 
 
 class GrievanceSummary(BaseModel):
@@ -448,6 +452,22 @@ class DepartmentKpi(BaseModel):
     department: str
 
 
+class IntakeKpi(BaseModel):
+    """Grievances received and answered at intake (直接答复), and 直办率 = their share."""
+
+    received: int
+    answered_at_intake: int
+    direct_answer_rate: float | None = None
+
+
+class IntakeKpiByType(IntakeKpi):
+    request_type: str | None = None  # None: filed without a request type
+
+
+class IntakeKpis(IntakeKpi):
+    by_request_type: list[IntakeKpiByType]
+
+
 class KpisPublic(BaseModel):
     date_from: str
     date_to: str
@@ -456,6 +476,9 @@ class KpisPublic(BaseModel):
         None, description="set when recomputed from the events recorded up to this instant"
     )
     items: list[DepartmentKpi]
+    intake: IntakeKpis | None = Field(
+        None, description="the dispatch centre's intake and 直办率 (not with as_of or department)"
+    )
 
 
 class CategoryLeaf(BaseModel):
@@ -607,3 +630,113 @@ class Readiness(BaseModel):
     ready: bool  # the event store answers (strict: and every check passes)
     checks: dict[str, Any]
     degraded: list[str] = []  # the checks that fail: event_store, temporal, projections, calendar
+
+
+# ------------------------------------------------------------ the knowledge base
+
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_surrogates)]
+ArticleBody = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_no_surrogates)]
+Keyword = Annotated[str, Field(min_length=1, max_length=30), AfterValidator(_no_surrogates)]
+
+
+class ArticleRefIn(Request):
+    article_id: UUID
+    revision: int | None = Field(None, ge=1, description="default: the revision in force")
+
+
+class AnswerRequest(Request):
+    """直接答复: the answer given on the call and the knowledge-base articles it quoted."""
+
+    answer: Body
+    articles: list[ArticleRefIn] = Field(default_factory=list, max_length=10)
+    model_config = _example(
+        {
+            "answer": "住宅电梯维修可申请使用专项维修资金，请联系物业提出申请。",
+            "articles": [{"article_id": "6f1c1f5e-3b7a-5a43-9a0c-1d2b3c4d5e6f"}],
+        }
+    )
+
+
+class ArticleWrite(Request):
+    """A new article, or a new revision of one (it waits for a supervisor's approval)."""
+
+    title: Title
+    body: ArticleBody
+    keywords: list[Keyword] = Field(default_factory=list, max_length=20)
+    category: Code | None = None
+    model_config = _example(
+        {
+            "title": "住宅电梯维修费用由谁承担",
+            "body": "住宅电梯的维修、更新费用由业主共同承担，可申请使用住宅专项维修资金。",
+            "keywords": ["电梯", "维修资金"],
+            "category": None,
+        }
+    )
+
+
+class ArticleApprove(Request):
+    """Approve the waiting revision (``revision``: checked to be that one)."""
+
+    revision: int | None = Field(None, ge=1)
+    model_config = _example({"revision": 2})
+
+
+class ArticleRetire(Request):
+    """Retire the article: no longer searched, nor quoted by new answers."""
+
+    reason: Reason = ""
+    model_config = _example({"reason": "政策已废止"})
+
+
+class ArticleAccepted(BaseModel):
+    """What an article write answers: its id, status, newest revision and version."""
+
+    id: UUID
+    status: str
+    version: int
+    revision: int
+    published_revision: int | None = None
+    replayed: bool = False
+
+
+class ArticleRevision(BaseModel):
+    revision: int
+    title: str
+    body: str
+    keywords: list[str]
+    category: str | None = None
+    principal: str
+    at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+
+class ArticlePublic(BaseModel):
+    """One article from its events: every revision, the one in force, the one waiting."""
+
+    id: UUID
+    version: int
+    status: str
+    revision: int
+    published_revision: int | None = None
+    waiting_revision: int | None = None
+    retired_at: datetime | None = None
+    retired_reason: str | None = None
+    revisions: list[ArticleRevision]
+
+
+class ArticleHit(BaseModel):
+    """A search result: the revision in force, ranked by relevance (``score``)."""
+
+    id: UUID
+    revision: int
+    title: str
+    snippet: str
+    keywords: list[str]
+    category: str | None = None
+    score: float
+
+
+class ArticleHits(BaseModel):
+    q: str
+    items: list[ArticleHit]

@@ -25,7 +25,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
-from domain import audit_reader, evidence
+from domain import audit_reader, evidence, knowledge
 from domain.case_numbers import (
     NUMBER_ATTEMPTS,
     case_number_id,
@@ -34,6 +34,7 @@ from domain.case_numbers import (
     split_assignment_id,
 )
 from domain.commands import (
+    AnswerAtIntake,
     ArbitrateReturn,
     AssignmentCommand,
     AttachFile,
@@ -76,6 +77,7 @@ from domain.model import (
     Actor,
     Channel,
     Location,
+    RequestType,
     Status,
     clean_phone,
     clean_text,
@@ -278,6 +280,9 @@ class GrievanceApp(Application[UUID]):
     verify_grievance = audit_reader.verify_grievance
     verify_all = audit_reader.verify_all
     verify_objects = evidence.verify_objects
+    # The knowledge base (知识库): articles in the same event store.
+    get_article = knowledge.get_article
+    handle_article = knowledge.handle_article
 
     # --------------------------------------------------------------- pipeline
 
@@ -373,6 +378,9 @@ class GrievanceApp(Application[UUID]):
         # taken) and is answered from the stored grievance below.
         actor, occurred_at = command.actor, command.occurred_at
         channel = parse_enum(Channel, command.channel, "channel").value
+        request_type = command.request_type
+        if request_type is not None:
+            request_type = parse_enum(RequestType, request_type, "request_type").value
         name = clean_text(command.citizen_name, "citizen_name", max_len=50)
         phone = clean_phone(command.citizen_phone)
         intake = clean_intake(command.intake)
@@ -412,6 +420,7 @@ class GrievanceApp(Application[UUID]):
                 at=now,
                 command_id=command_id,
                 intake=intake,
+                request_type=request_type,
             )
             if classify is not None:  # 梳理 in the same save: one command, atomic
                 classified = f"{command_id}/classify"
@@ -456,6 +465,7 @@ class GrievanceApp(Application[UUID]):
     close_grievance = _use_case(CloseGrievance)
     attach_file = _use_case(AttachFile)
     attach_to_assignment = _use_case(AttachToAssignment)
+    answer_at_intake = _use_case(AnswerAtIntake)
 
 
 __all__ = ["CaseNumber", "CommandResult", "GrievanceApp"]

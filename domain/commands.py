@@ -75,6 +75,7 @@ class ReceiveGrievance(Command):
     occurred_at: datetime | None = None
     intake: Intake | None = None
     category: str | None = None
+    request_type: str | None = None  # 咨询, 求助 … (domain.model.RequestType)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,3 +260,64 @@ class AttachFile(StoredFile, GrievanceCommand):
 @dataclass(frozen=True, kw_only=True)
 class AttachToAssignment(StoredFile, AssignmentCommand):
     """A department's evidence (before/after photos, documents) on its own assignment."""
+
+
+# ------------------------------------------------------- the knowledge base
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArticleRef:
+    """An article an answer quotes; without ``revision``, the one in force now."""
+
+    article_id: UUID
+    revision: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerAtIntake(GrievanceCommand):
+    """直接答复: settled on the call from the knowledge base, closed without dispatch."""
+
+    answer: str
+    articles: list[ArticleRef] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArticleCommand(Command):
+    """A command about one knowledge-base article (``domain.knowledge``)."""
+
+    article_id: UUID | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArticleContent:
+    """What one revision of an article says (``category``: a leaf, optional)."""
+
+    title: str
+    body: str
+    keywords: list[str] | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateArticle(ArticleContent, ArticleCommand):
+    """A new article: its first revision, waiting for a supervisor's approval."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviseArticle(ArticleContent, ArticleCommand):
+    """A new revision; the approved one stays in force until this one is approved."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveArticle(ArticleCommand):
+    """A supervisor approves the waiting revision (``revision``: checked to be that one)."""
+
+    revision: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetireArticle(ArticleCommand):
+    """A supervisor retires the article: no longer searched nor quotable."""
+
+    reason: str | None = None

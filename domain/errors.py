@@ -152,6 +152,14 @@ class GrievanceNotFoundError(DomainError, code="grievance-not-found"):
     """No grievance with this id (or case number) exists."""
 
 
+class ArticleStateError(IllegalTransitionError, code="illegal-article-transition"):
+    """The command is not allowed in the knowledge-base article's current status."""
+
+
+class ArticleNotFoundError(DomainError, code="article-not-found"):
+    """No knowledge-base article with this id exists."""
+
+
 class ConcurrentWriteError(DomainError, code="concurrent-write"):
     """Another writer saved the grievance first; reload and try again."""
 
@@ -176,6 +184,7 @@ VALIDATION_CODES = frozenset(
     {
         "already-attached",  # sha256: this file is already on the grievance
         "already-summoned",  # departments
+        "article-not-quotable",  # article_id, revision: unknown, retired or never approved
         "category-not-leaf",  # category, leaves
         "community-has-no-committee",  # community
         "community-not-in-street",  # community, street
@@ -228,6 +237,8 @@ REASON_CODES = frozenset(
         "final-status",  # the grievance is closed, rejected, merged or withdrawn
         "no-extension-pending",
         "no-open-deadline",  # kind, assignment_id
+        "nothing-to-approve",  # revision (asked), waiting (the article's waiting revision)
+        "article-retired",  # a retired article accepts nothing
         "not-classified",  # classify it first
         "not-returned",  # arbitration needs a returned assignment
         "not-signed-for",  # the lead department has not signed for it yet

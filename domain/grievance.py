@@ -28,7 +28,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import assignments, deadlines, evidence, guards, lifecycle
+from domain import assignments, deadlines, evidence, guards, knowledge, lifecycle
 from domain.assignments import Assignment, NewAssignment
 from domain.deadlines import DISPATCH_CENTRE, EscalationRecord
 from domain.errors import UnknownAssignmentError
@@ -111,6 +111,8 @@ class Grievance(Aggregate):
         command_id: str
         reason: str | None = None
         intake: dict[str, Any] | None = None
+        # 咨询, 求助 … (domain.model.RequestType); None when not given, and on older events.
+        request_type: str | None = None
 
     @classmethod
     def _create(cls, event_class: Any, *, id: UUID | None = None, **kwargs: Any) -> Any:
@@ -158,8 +160,11 @@ class Grievance(Aggregate):
         command_id: str,
         reason: str | None = None,
         intake: dict[str, Any] | None = None,
+        request_type: str | None = None,
     ) -> None:
         self.number = number
+        self.request_type = request_type
+        self.intake_answer: knowledge.IntakeAnswer | None = None
         self.intake = intake  # the channel's structured details (domain.intake)
         self.channel = channel
         self.citizen_name = citizen_name
@@ -216,6 +221,7 @@ class Grievance(Aggregate):
     link_duplicate = lifecycle.link_duplicate
     withdraw = lifecycle.withdraw
     attach = evidence.attach
+    answer_at_intake = knowledge.answer_at_intake
 
     # --------------------------------------------------------- queries (bound)
 
@@ -521,6 +527,24 @@ class Grievance(Aggregate):
             g.outcome = Outcome(self.outcome)
             g.closed_at = self.at
             g.feedback_deadline = None
+
+    class AnsweredAtIntake(Recorded):
+        """直接答复: the answer given on the call and the article revisions it quoted;
+        closed next (``Closed``), or resolved with a 回访 window when the policy wants one."""
+
+        answer: str
+        articles: list[dict[str, Any]]
+        feedback_deadline: datetime | None
+
+        def change(self, g: Grievance) -> None:
+            g.intake_answer = knowledge.IntakeAnswer(
+                self.at, self.principal, self.answer, list(self.articles)
+            )
+            if self.feedback_deadline is not None:
+                g.status = Status.RESOLVED
+                g.resolved_at = self.at
+                g.resolution = self.answer
+                g.feedback_deadline = self.feedback_deadline
 
     class Merged(Recorded):
         into: str

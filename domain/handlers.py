@@ -21,6 +21,7 @@ from domain.errors import PermissionDeniedError, ValidationError
 from domain.evidence import MAX_FILENAME, check_sha256
 from domain.evidence import MAX_NOTE as MAX_ATTACHMENT_NOTE
 from domain.grievance import Grievance
+from domain.knowledge import MAX_ANSWER, quoted_revisions
 from domain.model import (
     Action,
     ArbitrationDecision,
@@ -328,6 +329,17 @@ def attach_to_assignment(
     app: GrievanceApp, g: Grievance, cmd: c.AttachToAssignment, cid: str, now: datetime
 ) -> None:
     g.attach(cmd.actor, now, cid, cmd.assignment_id, **_attachment_data(cmd))
+
+
+@handles(c.AnswerAtIntake)
+def answer_at_intake(
+    app: GrievanceApp, g: Grievance, cmd: c.AnswerAtIntake, cid: str, now: datetime
+) -> None:
+    answer = clean_text(cmd.answer, "answer", max_len=MAX_ANSWER)
+    quoted = quoted_revisions(app, list(cmd.articles or []))
+    sla = app.policies.sla
+    due = sla.feedback_deadline(now) if sla.profile.answered_at_intake_callback else None
+    g.answer_at_intake(cmd.actor, now, cid, answer, quoted, due)
 
 
 # ------------------------------------------------------- deadline steps

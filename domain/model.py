@@ -27,6 +27,16 @@ class Channel(StrEnum):
     OPEN311 = "open311"
 
 
+class RequestType(StrEnum):
+    """The five kinds of request of the 2021 Beijing regulation (labels in the catalogue)."""
+
+    CONSULTATION = "consultation"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议
+
+
 class Urgency(StrEnum):
     NORMAL = "normal"
     URGENT = "urgent"
@@ -67,6 +77,11 @@ class Action(StrEnum):
     CLOSE = "close"
     ATTACH = "attach"  # 附件 on the grievance (operators; an Open311 client on its own filing)
     ATTACH_TO_ASSIGNMENT = "attach_to_assignment"  # a department's evidence on its assignment
+    ANSWER_AT_INTAKE = "answer_at_intake"  # 直接答复: settled on the call, closed undispatched
+    # The knowledge base (知识库): its own aggregate, domain.knowledge.
+    WRITE_ARTICLE = "write_article"  # create or revise (a revision waits for approval)
+    APPROVE_ARTICLE = "approve_article"  # publish a waiting revision
+    RETIRE_ARTICLE = "retire_article"
 
 
 class Status(StrEnum):
@@ -83,6 +98,14 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED, Status.WITHDRAWN})
+
+
+class ArticleStatus(StrEnum):
+    """A knowledge-base article: never approved yet, in force, or retired."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    RETIRED = "retired"
 
 
 class AssignmentRole(StrEnum):
@@ -139,6 +162,7 @@ class Outcome(StrEnum):
     BASICALLY_SATISFIED = "basically_satisfied"
     NO_RESPONSE = "no_response"  # the 回访 window lapsed
     CLOSED_BY_SUPERVISOR = "closed_by_supervisor"  # e.g. after 兜底办 review
+    ANSWERED_AT_INTAKE = "answered_at_intake"  # 直接答复, no 回访 by policy
 
 
 class ArbitrationDecision(StrEnum):

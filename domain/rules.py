@@ -3,7 +3,8 @@
 - ``STATUS_ACTIONS``: which commands each grievance status accepts;
 - ``ASSIGNMENT_RULES``: for the commands a department sends about its own
   assignment, the assignment states and roles that accept them;
-- ``ACTION_ROLES``: which principal roles may issue each command.
+- ``ACTION_ROLES``: which principal roles may issue each command;
+- ``ARTICLE_STATUS_ACTIONS``: which commands a knowledge-base article accepts.
 
 The aggregate's guards, ``allowed_actions``, the API's route permissions, the Open311
 router and the projections read these tables; nobody keeps a copy.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from domain.model import (
     FINAL_STATUSES,
     Action,
+    ArticleStatus,
     AssignmentRole,
     AssignmentState,
     Role,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ACTION_ROLES",
+    "ARTICLE_STATUS_ACTIONS",
     "ASSIGNMENT_RULES",
     "FINAL_STATUSES",
     "STATUS_ACTIONS",
@@ -42,7 +45,9 @@ __all__ = [
 
 A = Action
 
-_INTAKE = frozenset({A.CLASSIFY, A.REJECT, A.MERGE, A.WITHDRAW, A.URGE, A.ESCALATE, A.ATTACH})
+_INTAKE = frozenset(
+    {A.CLASSIFY, A.REJECT, A.MERGE, A.WITHDRAW, A.URGE, A.ESCALATE, A.ATTACH, A.ANSWER_AT_INTAKE}
+)
 # While departments work: everything about assignments, plus the dispatch centre's
 # arbitration, summons, chasing and ending the grievance early.
 _WORKING = frozenset(
@@ -148,7 +153,23 @@ ACTION_ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         A.ESCALATE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
         A.CLOSE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
         A.ATTACH: frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.OPEN311}),
+        A.ANSWER_AT_INTAKE: _STAFF,
+        # The knowledge base: the dispatch centre writes, supervisors approve and retire.
+        A.WRITE_ARTICLE: _STAFF,
+        A.APPROVE_ARTICLE: frozenset({Role.SUPERVISOR}),
+        A.RETIRE_ARTICLE: frozenset({Role.SUPERVISOR}),
         A.ATTACH_TO_ASSIGNMENT: _DEPARTMENT,
+    }
+)
+
+# A retired article accepts nothing; approving when no revision waits is refused with its
+# own reason (``nothing-to-approve``).
+_ARTICLE_OPEN = frozenset({A.WRITE_ARTICLE, A.APPROVE_ARTICLE, A.RETIRE_ARTICLE})
+ARTICLE_STATUS_ACTIONS: Mapping[ArticleStatus, frozenset[Action]] = MappingProxyType(
+    {
+        ArticleStatus.DRAFT: _ARTICLE_OPEN,
+        ArticleStatus.PUBLISHED: _ARTICLE_OPEN,
+        ArticleStatus.RETIRED: frozenset(),
     }
 )
 

@@ -10,6 +10,12 @@ The counts come from the ``department_kpis`` read model (see README, "三率 for
   problem is solved);
 - satisfaction rate (满意率) = (satisfied + basically_satisfied) / feedback_received.
 
+Of the dispatch centre's intake (the ``intake_kpis`` read model, per request type):
+
+- direct-answer rate (直办率) = answered_at_intake / received
+  (of the grievances received in the period, the share the operator settled on the
+  call from the knowledge base, never dispatched).
+
 A rate with an empty denominator is ``None`` (nothing to judge), never 0 or 1.
 """
 
@@ -32,6 +38,8 @@ COUNTS: tuple[str, ...] = (
     "basically_satisfied",
     "unsatisfied",
 )
+
+INTAKE_COUNTS: tuple[str, ...] = ("received", "answered_at_intake")
 
 RATE_DIGITS = 4
 
@@ -65,3 +73,14 @@ def with_rates(counts: Mapping[str, int]) -> dict[str, int | float | None]:
     result["resolution_rate"] = resolution_rate(full)
     result["satisfaction_rate"] = satisfaction_rate(full)
     return result
+
+
+def direct_answer_rate(counts: Mapping[str, int]) -> float | None:
+    """直办率 = answered_at_intake / received."""
+    return _rate(counts["answered_at_intake"], counts["received"])
+
+
+def with_direct_answer_rate(counts: Mapping[str, int]) -> dict[str, int | float | None]:
+    """The intake counts plus 直办率."""
+    full = {key: int(counts.get(key) or 0) for key in INTAKE_COUNTS}
+    return {**full, "direct_answer_rate": direct_answer_rate(full)}

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from domain.errors import ValidationError
 from domain.policies.similarity import SimilarityPolicy
 from domain.similarity import Place
-from projections import open311, similar
+from projections import intake, knowledge, open311, similar
 from projections.db import (
     APPLICATION_NAME,
     Datastore,
@@ -442,6 +442,21 @@ class ReadModels:
             }
             for start, counts in buckets.items()
         ]
+
+    def intake_kpis(self, *, date_from: date, date_to: date) -> dict[str, Any]:
+        """The dispatch centre's intake of the local days ``date_from``..``date_to``:
+        received, answered at intake and 直办率, in all and per request type."""
+        if date_to < date_from:
+            raise ValidationError("date-range-reversed", field="date_to")
+        return intake.intake_kpis(self._datastore, self._dialect, date_from, date_to)
+
+    # ------------------------------------------------------------ knowledge base
+
+    def search_articles(
+        self, *, q: str, category: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Published knowledge-base articles matching ``q``, most relevant first."""
+        return knowledge.search(self._datastore, self._dialect, q, category, _limit(limit))
 
     # ---------------------------------------------------------------- hotspots
 

@@ -8,6 +8,8 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from projections.intake import IntakeKpisView
+from projections.knowledge import KnowledgeArticlesView
 from projections.models import (
     AssignmentQueueView,
     CallbackQueueView,
@@ -61,6 +63,8 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             DepartmentKpisView,
             HotspotsView,
             CallbackQueueView,
+            IntakeKpisView,
+            KnowledgeArticlesView,
             DuplicateCandidatesView,
             Open311RequestsView,
         ),

@@ -38,6 +38,7 @@ from tenacity import (
 
 from domain.application import GrievanceApp
 from domain.grievance import Grievance
+from domain.knowledge import Article
 from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
 from projections.registry import ProjectionSpec, select
 from projections.views import PositionMovedError, ReadModelView, process_together
@@ -48,6 +49,8 @@ REBUILD_BATCH = 5000
 # With LISTEN/NOTIFY, an idle follower still looks at the log this often (seconds).
 LISTEN_FALLBACK = 10.0
 GRIEVANCE_TOPIC = get_topic(Grievance) + "."
+# The events the read models show: grievances' and knowledge-base articles'.
+SHOWN_TOPICS = (GRIEVANCE_TOPIC, get_topic(Article) + ".")
 
 
 class Lease(Protocol):
@@ -130,12 +133,12 @@ class Projector:
             )
             if not notifications:
                 break
-            # Only grievance events are shown; the others (case numbers) only move the
-            # tracking position, so they are not decoded.
+            # Only grievance and article events are shown; the others (case numbers)
+            # only move the tracking position, so they are not decoded.
             decoded = [
                 (self.app.mapper.to_domain_event(n), n.id)
                 for n in notifications
-                if n.topic.startswith(GRIEVANCE_TOPIC)
+                if n.topic.startswith(SHOWN_TOPICS)
             ]
             last = Tracking(APPLICATION_NAME, notifications[-1].id)
             # Views at the same position (the usual case) take the batch together: one

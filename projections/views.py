@@ -158,6 +158,14 @@ class ReadModelView(TrackingRecorder):
         """Count one event (``prior``: its grievance just before it); ``write`` stores the
         counts of the batch."""
 
+    # Models of another aggregate's events (the knowledge base) set this to False: they
+    # take no grievance states, only ``apply`` with the batch's events that are not a
+    # grievance's.
+    folds: ClassVar[bool] = True
+
+    def apply(self, c: Cursor, events: Sequence[Any]) -> None:
+        """Write the rows of a batch's other events (models with ``folds = False``)."""
+
     def executemany(self, c: Cursor, text: str, params: Sequence[dict[str, Any]]) -> None:
         if params:
             c.executemany(self.sql(text), params)
@@ -311,6 +319,16 @@ def process_together(
             raise PositionMovedError("; ".join(moved))
         if len(set(positions)) > 1:
             raise ValueError("views processed together must stand at the same position")
+        others = [v for v in views if not v.folds]
+        if others:
+            other_events = [e for e in events if not is_grievance_event(e)]
+            for view in others:
+                view.apply(c, other_events)
+                view._insert_tracking(c, last)
+            views = [v for v in views if v.folds]
+            if not views:
+                return
+            first = views[0]
         shown = [e for e in events if is_grievance_event(e)]
         ids = list(dict.fromkeys(str(e.originator_id) for e in shown))
         stored = first.load_states(c, ids) if ids else {}

@@ -11,6 +11,7 @@ from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.i18n import choose_language
 from api.routers.common import (
     READ_PROBLEMS,
+    WRITE_PROBLEMS,
     CommandRoute,
     WriterDep,
     add_commands,
@@ -22,6 +23,7 @@ from api.routers.common import (
     set_version,
 )
 from api.schemas import (
+    AnswerRequest,
     ArbitrateRequest,
     CallbackItem,
     CallbacksPage,
@@ -45,7 +47,9 @@ from api.schemas import (
 )
 from api.views import grievance_public
 from domain.commands import (
+    AnswerAtIntake,
     ArbitrateReturn,
+    ArticleRef,
     ClassifyGrievance,
     DispatchGrievance,
     MergeGrievance,
@@ -129,6 +133,21 @@ add_commands(
         name="feedback",
     ),
 )
+
+
+@router.post(
+    f"{G}/answer",
+    name=Action.ANSWER_AT_INTAKE.value,
+    response_model=CommandAccepted,
+    responses=WRITE_PROBLEMS,
+    **guarded(Action.ANSWER_AT_INTAKE),
+)
+def answer_at_intake(grievance_id: UUID, body: AnswerRequest, write: WriterDep) -> CommandAccepted:
+    """直接答复: settled on the call from the knowledge base, closed without dispatch."""
+    quoted = [ArticleRef(article_id=a.article_id, revision=a.revision) for a in body.articles]
+    return write.send(
+        AnswerAtIntake, grievance_id=grievance_id, answer=body.answer, articles=quoted
+    )
 
 
 # ---------------------------------------------------------------------- reads

@@ -100,10 +100,15 @@ def kpis(
         result = read_model_call(
             read_models.kpis, date_from=date_from, date_to=date_to, department=department
         )
+    # 直办率 is the dispatch centre's, not a department's; from the live read model only.
+    intake = None
+    if as_of is None and department is None:
+        intake = read_model_call(read_models.intake_kpis, date_from=date_from, date_to=date_to)
     return KpisPublic(
         date_from=date_from.isoformat(),
         date_to=date_to.isoformat(),
         department=department,
         as_of=as_of,
         items=[DepartmentKpi.model_validate(as_row(row)) for row in result],
+        intake=intake,
     )

@@ -66,6 +66,9 @@ class SlaProfile:
     urge_share: float  # share of a window after which the department is urged (催办)
     level2_after: Window  # lapse after a missed deadline before level-2 escalation
     reopen_escalation_threshold: int  # the reopening that escalates to level 3 (兜底办)
+    # Whether a grievance answered at intake (直接答复) still gets a 回访 (then it waits
+    # resolved, with the feedback window) or is closed at once.
+    answered_at_intake_callback: bool = False
 
     @classmethod
     def from_data(cls, name: str, data: dict[str, Any]) -> SlaProfile:
@@ -86,6 +89,7 @@ class SlaProfile:
             urge_share=share,
             level2_after=Window.from_data(data["level2_after"]),
             reopen_escalation_threshold=int(data["reopen_escalation_threshold"]),
+            answered_at_intake_callback=bool(data.get("answered_at_intake_callback", False)),
         )
 
 

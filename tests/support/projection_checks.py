@@ -150,6 +150,8 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
             "department_kpis",
             "hotspots",
             "callback_queue",
+            "intake_kpis",
+            "knowledge_articles",
             "duplicate_candidates",
             "open311_requests",
         }

@@ -23,6 +23,8 @@ OP, SUP, DEPT, O311 = "operator", "supervisor", "department", "open311"
 ROLES = (OP, SUP, DEPT, O311)
 G = "/v1/grievances/{gid}"
 A = "/v1/assignments/{aid}"
+ARTICLE = "00000000-0000-4000-8000-00000000000a"  # no such article: 404 for who may
+K = f"/v1/knowledge/articles/{ARTICLE}"
 
 
 def may(action: Action) -> set[str]:
@@ -79,6 +81,13 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/audit/departments/cm.xyl-01/lateness", None, {OP, SUP}),
     ("GET", "/v1/audit/verify", None, {OP, SUP}),
     ("GET", "/v1/kpis", None, {SUP}),
+    ("POST", G + "/answer", {"answer": "x"}, may(Action.ANSWER_AT_INTAKE)),
+    ("POST", "/v1/knowledge/articles", {"title": "t", "body": "b"}, may(Action.WRITE_ARTICLE)),
+    ("POST", K + "/revise", {"title": "t", "body": "b"}, may(Action.WRITE_ARTICLE)),
+    ("POST", K + "/approve", None, may(Action.APPROVE_ARTICLE)),
+    ("POST", K + "/retire", None, may(Action.RETIRE_ARTICLE)),
+    ("GET", K, None, {OP, SUP}),
+    ("GET", "/v1/knowledge/search?q=电梯", None, {OP, SUP}),
     # Uploads without a file are 422 for who may; Open311 reads only what it filed.
     ("POST", G + "/attachments", None, may(Action.ATTACH)),
     ("POST", A + "/attachments", None, may(Action.ATTACH_TO_ASSIGNMENT)),
@@ -111,7 +120,8 @@ def test_matrix_covers_every_route() -> None:
             .replace("{gid}", "{grievance_id}")
             .replace("{aid}", "{assignment_id}")
             .replace("/departments/cm.xyl-01/", "/departments/{code}/")
-            .replace("0" * 64, "{sha256}"),
+            .replace("0" * 64, "{sha256}")
+            .replace(ARTICLE, "{article_id}"),
         )
         for m, p, _, _ in MATRIX
     }

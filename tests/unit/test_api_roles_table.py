@@ -20,6 +20,7 @@ from api.routers import (
     audit,
     departments,
     health,
+    knowledge,
     operators,
     similar,
     supervisors,
@@ -87,7 +88,17 @@ def _role_check(dependant: Dependant) -> RoleCheck | None:
 def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
     """Every route of the API's routers: what it admits, and its OpenAPI extras."""
     routes: dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]] = {}
-    routers = (operators, departments, supervisors, audit, attachments, health, similar, whatif)
+    routers = (
+        operators,
+        departments,
+        supervisors,
+        audit,
+        attachments,
+        health,
+        similar,
+        whatif,
+        knowledge,
+    )
     for router in (*(r.router for r in routers), open311_router):
         for route in router.routes:
             if not isinstance(route, APIRoute) or not route.include_in_schema:

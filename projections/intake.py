@@ -1,0 +1,98 @@
+"""intake_kpis: per local day and request type, grievances received and answered at intake.
+
+直办率 (the share answered at intake, ``projections.kpis.direct_answer_rate``) is about the
+intake of a period: both counts are on the local day the grievance was received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, ClassVar
+
+from domain.grievance import Grievance
+from projections.db import Cursor, Datastore, Dialect, reading, rows
+from projections.fold import Folded, State
+from projections.kpis import INTAKE_COUNTS, with_direct_answer_rate
+from projections.views import Prior, ReadModelView
+
+TABLE = "intake_kpis"
+UNKNOWN = ""  # the request type of a grievance filed without one
+
+
+class IntakeKpisView(ReadModelView):
+    """intake_kpis: per local day and request type, received and answered at intake."""
+
+    projection_name = TABLE
+    columns = ", ".join(
+        [
+            "day TEXT NOT NULL, request_type TEXT NOT NULL",
+            *(f"{name} INTEGER NOT NULL DEFAULT 0" for name in INTAKE_COUNTS),
+            "PRIMARY KEY (day, request_type)",
+        ]
+    )
+    indexes: ClassVar = {"day": "day"}
+
+    observes = True
+    counts: dict[tuple[str, str], dict[str, int]]
+
+    def begin(self) -> None:
+        self.counts = {}
+
+    def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
+        if isinstance(event, Grievance.Received):
+            count = "received"
+        elif isinstance(event, Grievance.AnsweredAtIntake):
+            count = "answered_at_intake"
+        else:
+            return
+        g = folded.grievance
+        key = (self.local_day_of(g.received_at), getattr(g, "request_type", None) or UNKNOWN)
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = dict.fromkeys(INTAKE_COUNTS, 0)
+        counts[count] += 1
+
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        found = [
+            {"day": day, "request_type": kind, **counts}
+            for (day, kind), counts in self.counts.items()
+        ]
+        self.counts = {}
+        columns = ", ".join(INTAKE_COUNTS)
+        self.executemany(
+            c,
+            f"INSERT INTO {{{TABLE}}} AS k (day, request_type, {columns}) "
+            f"VALUES (:day, :request_type, {', '.join(':' + n for n in INTAKE_COUNTS)}) "
+            "ON CONFLICT (day, request_type) DO UPDATE SET "
+            + ", ".join(f"{n} = k.{n} + excluded.{n}" for n in INTAKE_COUNTS),
+            found,
+        )
+
+
+def intake_kpis(
+    datastore: Datastore, dialect: Dialect, date_from: date, date_to: date
+) -> dict[str, Any]:
+    """The period's intake counts and 直办率, in all and per request type."""
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in INTAKE_COUNTS)
+    with reading(datastore) as c:
+        c.execute(
+            dialect.sql(
+                f"SELECT request_type, {sums} FROM {{{TABLE}}} "
+                "WHERE day >= :date_from AND day <= :date_to GROUP BY request_type "
+                "ORDER BY request_type",
+                **{TABLE: TABLE},
+            ),
+            {"date_from": date_from.isoformat(), "date_to": date_to.isoformat()},
+        )
+        found = rows(c)
+    total = dict.fromkeys(INTAKE_COUNTS, 0)
+    by_type = []
+    for row in found:
+        counts = {name: int(row[name] or 0) for name in INTAKE_COUNTS}
+        for name in INTAKE_COUNTS:
+            total[name] += counts[name]
+        by_type.append(
+            {"request_type": row["request_type"] or None, **with_direct_answer_rate(counts)}
+        )
+    return {**with_direct_answer_rate(total), "by_request_type": by_type}
