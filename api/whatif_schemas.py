@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.catalogue import department_name
 from api.i18n import Lang
-from api.schemas import Code, Day, Request
+from api.schemas import Code, Day, Request, _example
 from domain.application import GrievanceApp
 from domain.policies import SlaPolicy
 from domain.whatif import DepartmentWhatIf, base_policy, propose, total, what_if
@@ -100,18 +100,13 @@ class WhatIfRequest(Request):
     sla: SlaProposal | None = None
     calendar: CalendarProposal | None = None
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "date_from": "2026-11-01",
-                    "date_to": "2026-11-30",
-                    "sla": {"classes": {"B": {"sign_for": {"working_hours": 1}}}},
-                    "calendar": {"holidays": ["2026-11-23"]},
-                }
-            ]
-        },
+    model_config = _example(
+        {
+            "date_from": "2026-11-01",
+            "date_to": "2026-11-30",
+            "sla": {"classes": {"B": {"sign_for": {"working_hours": 1}}}},
+            "calendar": {"holidays": ["2026-11-23"]},
+        }
     )
 
 

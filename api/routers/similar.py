@@ -7,6 +7,7 @@ the policy of ``domain/policies/similarity.json``; no aggregate is replayed per 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -64,16 +65,9 @@ def item(s: Suggestion, lang: Lang) -> SimilarGrievance:
         merge = MergeLink(
             href=f"/v1/grievances/{s.merge.duplicate}/merge", body={"into": s.merge.primary}
         )
+    place = {k: v for k, v in asdict(c).items() if k in SimilarGrievance.model_fields}
     return SimilarGrievance(
-        grievance_id=c.grievance_id,
-        number=c.number,
-        status=c.status,
-        category=c.category,
-        district=c.district,
-        street=c.street,
-        community=c.community,
-        grid=c.grid,
-        received_at=c.received_at,
+        **place,
         score=s.score,
         distance_metres=s.distance_metres,
         reasons=reasons,

@@ -20,13 +20,15 @@ hd.enforcement now: met 4, missed 1, pending 1, 响应率 2/3; proposed: met 2, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 import pytest
 
 from domain.application import GrievanceApp
-from domain.whatif import Tally, propose, total, what_if
+from domain.policies import SlaPolicy
+from domain.whatif import DepartmentWhatIf, Tally, propose, total, what_if
 from tests.conftest import OPERATOR, FakeClock, department, make_grievance
 
 MONDAY_0900 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
@@ -56,25 +58,28 @@ def hand_period(app: GrievanceApp, clock: FakeClock) -> None:
     at(clock, 30)
     _, g4 = dispatched(app, "HS01")
     assert set(g4) == {MARKET, FIRE}
-    at(clock, 35)
-    app.sign_for(g4[MARKET], department(MARKET))
-    at(clock, 45)
-    app.sign_for(g1[ENF], department(ENF))
-    at(clock, 50)
-    app.sign_for(g4[FIRE], department(FIRE))
-    at(clock, 60)
-    app.complete_part(g4[FIRE], department(FIRE), account="消防通道已清理")
-    at(clock, 90)
-    app.resolve(g4[MARKET], department(MARKET), account="已处置")
-    at(clock, 100)
-    app.sign_for(g2[ENF], department(ENF))
-    at(clock, 180)
-    app.resolve(g1[ENF], department(ENF), account="已处置")
-    at(clock, 420)
-    app.resolve(g2[ENF], department(ENF), account="已处置")
+    timeline: list[tuple[float, Callable[[], object]]] = [
+        (35, lambda: app.sign_for(g4[MARKET], department(MARKET))),
+        (45, lambda: app.sign_for(g1[ENF], department(ENF))),
+        (50, lambda: app.sign_for(g4[FIRE], department(FIRE))),
+        (60, lambda: app.complete_part(g4[FIRE], department(FIRE), account="消防通道已清理")),
+        (90, lambda: app.resolve(g4[MARKET], department(MARKET), account="已处置")),
+        (100, lambda: app.sign_for(g2[ENF], department(ENF))),
+        (180, lambda: app.resolve(g1[ENF], department(ENF), account="已处置")),
+        (420, lambda: app.resolve(g2[ENF], department(ENF), account="已处置")),
+    ]
+    for minute, act in timeline:
+        at(clock, minute)
+        act()
     at(clock, 0, day=1)
     dispatched(app, "UM04")  # G5: Tuesday, outside the period
     at(clock, 180, day=1)  # judged at Tuesday 12:00
+
+
+def by_department(
+    app: GrievanceApp, proposal: SlaPolicy, day: date, as_of: datetime | None = None
+) -> dict[str, DepartmentWhatIf]:
+    return {r.department: r for r in what_if(app, proposal, day, day, as_of=as_of)}
 
 
 def counts(t: Tally) -> tuple[int, int, int, int, int, float | None]:
@@ -92,7 +97,7 @@ def test_a_hand_computed_period(clock: FakeClock) -> None:
     written = app.recorder.max_notification_id()
     proposal = propose(app.policies.sla, PROPOSAL)
     monday = date(2026, 11, 23)
-    rows = {r.department: r for r in what_if(app, proposal, monday, monday)}
+    rows = by_department(app, proposal, monday)
 
     assert list(rows) == [ENF, FIRE, MARKET]
     assert counts(rows[ENF].now) == (4, 1, 1, 3, 2, 0.6667)
@@ -122,12 +127,12 @@ def test_a_proposed_calendar_moves_working_time_deadlines(clock: FakeClock) -> N
     app = GrievanceApp({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
     hand_period(app, clock)
     monday, tuesday_1030 = date(2026, 11, 23), MONDAY_0900 + timedelta(days=1, minutes=90)
-    now = {r.department: r for r in what_if(app, propose(app.policies.sla), monday, monday)}
+    now = by_department(app, propose(app.policies.sla), monday)
     # Monday a holiday: UM04's 2 working hours to sign for run Tuesday 09:00-11:00, so at
     # Tuesday 10:30 G3 is not late yet (it was due Monday 11:20); HS01's clock-time
     # windows do not move.
     holiday = propose(app.policies.sla, calendar={"holidays": ["2026-11-23"]})
-    rows = {r.department: r for r in what_if(app, holiday, monday, monday, as_of=tuesday_1030)}
+    rows = by_department(app, holiday, monday, tuesday_1030)
     assert counts(rows[ENF].now)[:5] == (4, 1, 1, 3, 2)
     assert counts(rows[ENF].proposed)[:5] == (4, 0, 2, 3, 2)
     assert counts(rows[FIRE].proposed) == counts(now[FIRE].now)
@@ -143,5 +148,5 @@ def test_a_proposed_calendar_moves_working_time_deadlines(clock: FakeClock) -> N
             ]
         },
     )
-    rows = {r.department: r for r in what_if(app, short, monday, monday, as_of=tuesday_1030)}
+    rows = by_department(app, short, monday, tuesday_1030)
     assert counts(rows[ENF].proposed)[:5] == (4, 1, 1, 3, 2)
