@@ -15,7 +15,7 @@ from api import dashboard, metrics, problems, tracing, workbench
 from api.deps import Services
 from api.middleware import ApiMiddleware
 from api.open311 import router as open311_router
-from api.openapi_doc import build_openapi
+from api.openapi_doc import build_openapi, install_docs
 from api.routers import (
     attachments,
     audit,
@@ -67,6 +67,8 @@ def create_app(
         summary="12345 grievance loop: operators, departments, supervisors",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: install_docs, from this origin (no CDN)
+        redoc_url=None,
         **tracing.without_native_telemetry(),
     )
     problems.install(app)
@@ -86,6 +88,7 @@ def create_app(
     app.include_router(knowledge.router)
     app.include_router(attachments.router)
     dashboard.install(app)  # the page, its data routes and its static files
+    install_docs(app)  # /docs, /redoc and their assets
     workbench.install(app)  # the staff pages, acting through the routes above
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
     app.state.public_base_url = public_base_url.rstrip("/")

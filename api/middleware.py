@@ -327,7 +327,8 @@ class ApiMiddleware:
         """The request itself, once its filing (if it files for an Open311 client) fits
         the client's quota: every attempt counts, a replay does not."""
         if limits is not None and record is not None and _files(scope, record):
-            wait = limits.hit(Bucket.FILING, record.id)
+            # Per client: its tokens (a rotation) share one quota.
+            wait = limits.hit(Bucket.FILING, record.client_id or record.id)
             if wait:
                 await self._too_many(scope, send, wait)
                 return

@@ -7,7 +7,7 @@ Four buckets, each a ``limits`` rate string (``"20/second;600/minute"``: every p
 | ``address`` | client address | every request |
 | ``token`` | token id | every request with a valid token |
 | ``failed_auth`` | client address | invalid or revoked credentials (then: 429 to all) |
-| ``filing`` | token id | an Open311 client's filings (its quota) |
+| ``filing`` | client id | an Open311 client's filings, all its tokens (its quota) |
 
 The counters live in ``storage`` (``memory://``: per process, the default; ``redis://host``
 shares them between API processes). Behind a proxy the client address is what uvicorn's

@@ -213,7 +213,14 @@ def running_stack(
     from closeloop.settings import Settings
 
     ports = StackPorts.choose(api=None, temporal=None, ui=None)
-    config = StackConfig(var_dir=var_dir, ports=ports, sla_profile=sla_profile, ui=False)
+    # Load, not abuse: the API's rate limits (issue 15) are off for benchmarks.
+    config = StackConfig(
+        var_dir=var_dir,
+        ports=ports,
+        sla_profile=sla_profile,
+        ui=False,
+        extra_env={"CLOSELOOP_RATE_LIMITS": "false"},
+    )
     config.log_level = "WARNING"
     tokens = ensure_dev_tokens(Settings(var_dir=var_dir, sla_profile=sla_profile))
     supervisor = Supervisor(var_dir / "logs")

@@ -336,15 +336,32 @@
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
   }
 
+  function offerToken(offered) {
+    const banner = $("#token-offer");
+    banner.hidden = false;
+    const close = () => { banner.hidden = true; };
+    $("#token-offer-use").addEventListener("click", () => {
+      localStorage.setItem(TOKEN_KEY, offered);
+      $("#token").value = offered;
+      close();
+      refresh();
+    }, { once: true });
+    $("#token-offer-keep").addEventListener("click", close, { once: true });
+  }
+
   function start() {
     for (const el of document.querySelectorAll("[data-s]")) el.textContent = S[el.dataset.s] || el.dataset.s;
     const params = new URLSearchParams(window.location.search);
-    if (params.get("token")) {
-      localStorage.setItem(TOKEN_KEY, params.get("token"));
+    const offered = (params.get("token") || "").trim();
+    if (params.has("token")) {
       params.delete("token");
       const rest = params.toString();
       history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
     }
+    // A link's token is taken only where none is saved; one that differs from the saved
+    // token is offered, never swapped in silently (a link could sign someone in as another).
+    if (offered && !token()) localStorage.setItem(TOKEN_KEY, offered);
+    if (offered && offered !== token()) offerToken(offered);
     const other = boot.lang === "en" ? "zh" : "en";
     $("#lang-switch").href = window.location.pathname + "?lang=" + other;
     $("#token").value = token();

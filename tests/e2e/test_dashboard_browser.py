@@ -134,7 +134,17 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
             # English, and a department's own queue with its token.
             page.evaluate("window.closeloopDashboard.stop()")
             page.goto(f"{base}/dashboard?lang=en&token={tokens['department']}")
+            # A link's other token is offered, not swapped in: the saved one stays until
+            # the user takes the link's.
+            page.wait_for_selector("#token-offer:not([hidden])", timeout=15000)
             page.wait_for_selector("body[data-loaded]", timeout=15000)
+            saved = "localStorage.getItem('closeloop.dashboard.token')"
+            assert page.evaluate(saved) == token
+            assert "token=" not in page.url
+            page.click("#token-offer-use")
+            page.wait_for_selector('body[data-loaded="2"]', timeout=15000)  # refreshed
+            assert page.evaluate(saved) == tokens["department"]
+            assert page.locator("#token-offer").is_hidden()
             assert page.locator("h1").inner_text() == "12345 grievance loop · dashboard"
             assert page.locator('#tabs button[data-tab="supervisor"]').is_hidden()
             queue = page.locator("#assignment-table tbody tr")

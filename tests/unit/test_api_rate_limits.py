@@ -206,6 +206,21 @@ async def test_an_open311_client_has_a_filing_quota(api: ApiHarness) -> None:
     assert (await api.post("/v1/grievances", "operator", grievance_body())).status_code == 201
 
 
+async def test_a_clients_rotated_tokens_share_its_filing_quota(api: ApiHarness) -> None:
+    limit(api, filing="2/minute")
+    tokens = api.services.tokens
+    old = tokens.create("open311", name="city-app")[1]
+    new = tokens.create("open311", name="city-app", same_client=True)[1]
+    assert (
+        await api.client.post("/open311/v2/requests.json", data=open311_form(old))
+    ).status_code == 201
+    assert (
+        await api.client.post("/open311/v2/requests.json", data=open311_form(new))
+    ).status_code == 201
+    r = await api.client.post("/open311/v2/requests.json", data=open311_form(new))
+    assert r.status_code == 429 and r.json()[0]["code"] == 429
+
+
 async def test_open311_reads_over_the_limit_answer_in_open311_format(api: ApiHarness) -> None:
     limit(api, address="1/minute")
     assert (await api.client.get("/open311/v2/services.xml")).status_code == 200
