@@ -23,6 +23,7 @@ from api.routers import (
     health,
     knowledge,
     operators,
+    places,
     similar,
     supervisors,
     whatif,
@@ -91,6 +92,7 @@ def create_app(
     install_docs(app)  # /docs, /redoc and their assets
     workbench.install(app)  # the staff pages, acting through the routes above
     app.include_router(open311_router)  # /open311/v2: GeoReport v2
+    app.include_router(places.router)  # /v1/places
     app.state.public_base_url = public_base_url.rstrip("/")
     # Other routers (the dashboard, Open311) are included here, one line each.
 

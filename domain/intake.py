@@ -7,11 +7,14 @@ travel on the ``Received`` event as ``intake`` (plain types only, see
 
 ``{"service_code": "PU02", "attributes": {"households": 120.0, "since":
 "2026-11-23T07:00:00+00:00", "time_of_day": ["evening"]}, "point": {"lat": 39.99,
-"long": 116.35}, "media": ["https://…"], "address_id": "xyl-01", "client_id": "…"}``
+"long": 116.35}, "media": ["https://…"], "address_id": "xyl-01", "client_id": "…",
+"placed_by": "address_string"}``
 
 Attribute values are typed by the service definition the channel checked them
 against: a number is a float, a datetime an ISO 8601 instant in UTC, a multi-valued
-list a list of keys, anything else a string.
+list a list of keys, anything else a string. ``placed_by`` says how the channel found the
+place (``PLACED_BY``); ``unresolved``: nothing matched, the grievance waits in the
+district's catch-all queue (兜底) for the dispatch centre to place it.
 
 Grievances received before this shape existed carry their details as a block after the
 text (``【Open311】``); ``legacy_intake`` parses such a block once, for the event's
@@ -37,6 +40,7 @@ _URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f\u2028\u2029]{1,500}$")
 _CODE = re.compile(r"^[^\s\[\]\x00-\x1f\x7f\u2028\u2029]{1,64}$")
 
 AttributeValue = str | float | list[str]
+PLACED_BY = ("address_id", "address_string", "point", "unresolved")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +54,7 @@ class Intake:
     media: tuple[str, ...] = ()
     address_id: str | None = None
     client_id: str | None = None
+    placed_by: str | None = None
 
 
 def _code(value: object, name: str) -> str:
@@ -109,6 +114,10 @@ def clean_intake(intake: Intake | None) -> dict[str, Any] | None:
             )
     address_id = intake.address_id
     client_id = intake.client_id
+    if intake.placed_by is not None and intake.placed_by not in PLACED_BY:
+        raise ValidationError(
+            "not-one-of", field="intake.placed_by", value=intake.placed_by, allowed=PLACED_BY
+        )
     return {
         "service_code": _code(intake.service_code, "intake.service_code"),
         "attributes": {
@@ -119,6 +128,7 @@ def clean_intake(intake: Intake | None) -> dict[str, Any] | None:
         "media": list(intake.media),
         "address_id": None if address_id is None else _code(address_id, "intake.address_id"),
         "client_id": None if client_id is None else _code(client_id, "intake.client_id"),
+        "placed_by": intake.placed_by,
     }
 
 
@@ -172,5 +182,6 @@ def legacy_intake(channel: str, text: str) -> tuple[str, dict[str, Any] | None]:
         "media": [media] if media and _URL.match(media) else [],
         "address_id": found.get("address_id"),
         "client_id": None,  # filed under a token's name, which is not an identity
+        "placed_by": None,  # not recorded then
     }
     return head.strip(), intake

@@ -6,7 +6,6 @@ domain's policies, so the dispatch centre can change it without touching code).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -120,7 +119,7 @@ class Service:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Services by code, the place rules, and what discovery says."""
+    """Services by code, the district served, and what discovery says."""
 
     services: dict[str, Service]
     data: dict[str, Any] = field(repr=False)
@@ -149,23 +148,6 @@ class Catalog:
     @property
     def jurisdiction_id(self) -> str:
         return str(self.data["jurisdiction_id"])
-
-    def street_near(self, lat: float, lon: float) -> tuple[str, float] | None:
-        """The street whose centre is nearest, with the distance in km."""
-        centres: dict[str, list[float]] = self.data["location"]["street_centroids"]
-        best: tuple[str, float] | None = None
-        for street, (c_lat, c_lon) in centres.items():
-            km = haversine_km(lat, lon, c_lat, c_lon)
-            if best is None or km < best[1]:
-                best = (street, km)
-        return best
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def parse_w3c(value: str) -> datetime | None:

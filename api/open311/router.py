@@ -441,15 +441,6 @@ def _file_request(
                 f"description too long: at most {MAX_DESCRIPTION} characters",
             ),
         )
-    intake = Intake(
-        service_code=service.code,
-        attributes=typed_attributes(service, form),
-        lat=where.lat if where else None,
-        long=where.lon if where else None,
-        media=(media_url,) if media_url else (),
-        address_id=address_id,
-        client_id=caller.client_id,
-    )
     placed = locate(
         catalog,
         app.policies.directory,
@@ -458,6 +449,16 @@ def _file_request(
         lat=where.lat if where else None,
         lon=where.lon if where else None,
         lang=lang,
+    )
+    intake = Intake(
+        service_code=service.code,
+        attributes=typed_attributes(service, form),
+        lat=where.lat if where else None,
+        long=where.lon if where else None,
+        media=(media_url,) if media_url else (),
+        address_id=address_id,
+        client_id=caller.client_id,
+        placed_by=placed.rule,
     )
     key = request.headers.get("idempotency-key")
     command_id = (

@@ -31,12 +31,10 @@ TEXT = "石油大院3号楼2单元楼道灯坏了两周，晚上老人上下楼�
 
 
 @pytest.fixture
-def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], FakeClock]]:
-    """The app on a real port over SQLite, a projector following the log, two tokens, and
-    the service's clock (it moves only when the test says)."""
+def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The app on a real port over SQLite, a projector following the log, three tokens."""
     env = sqlite_env(tmp_path)
-    clock = FakeClock(datetime.now(UTC))
-    app = create_app(lambda: build_services(env, tmp_path, clock))
+    app = create_app(lambda: build_services(env, tmp_path, FakeClock(datetime.now(UTC))))
     stop = threading.Event()
     projector = threading.Thread(
         target=run_forever, args=(env, stop), kwargs={"interval": 0.1}, daemon=True
@@ -51,7 +49,7 @@ def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], FakeClock]]
         }
         projector.start()
         try:
-            yield base, made, clock
+            yield base, made
         finally:
             stop.set()
             projector.join(timeout=10)
@@ -93,13 +91,11 @@ def wait_in_queue(page: Any, base: str, queue: str, number: str) -> None:
     raise AssertionError(f"{number} never reached {queue}")
 
 
-def test_the_whole_loop_through_the_workbench(
-    workbench: tuple[str, dict[str, str], FakeClock],
-) -> None:
+def test_the_whole_loop_through_the_workbench(workbench: tuple[str, dict[str, str]]) -> None:
     require_browser()
     from tests.unit.test_attachments import jpeg
 
-    base, tokens, clock = workbench
+    base, tokens = workbench
     problems: list[str] = []
     with chromium() as browser:
         op = watch(browser.new_context(locale="zh-CN").new_page(), problems)
@@ -170,7 +166,6 @@ def test_the_whole_loop_through_the_workbench(
 
         # --- a second call about the same stairwell: shown as a possible duplicate while
         # the place is entered, and merged in one click once filed
-        clock.advance(minutes=20)  # the later call is the one merged into the first
         op.goto(base + "/workbench/intake")
         op.wait_for_selector("body[data-loaded]")
         op.fill("#citizen_name", "王建国")

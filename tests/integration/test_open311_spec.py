@@ -214,11 +214,12 @@ async def test_post_request_form_encoded_as_the_spec_shows(api: ApiHarness) -> N
     assert grievance.received_by == "fixmystreet"
     assert grievance.status is Status.RECEIVED  # an open311 key may not classify
     assert grievance.citizen_name == "张秀英" and grievance.citizen_phone == "13812345678"
+    # The community named in the address, then the grid nearest the point inside it.
     assert grievance.location == {
         "district": "haidian",
         "street": "xueyuanlu",
         "community": "xyl-01",
-        "grid": None,
+        "grid": "xyl-01-g2",
         "address": "学院路石油大院社区 3号楼",
     }
     # The citizen's text exactly as given; the Open311 details are data beside it.
@@ -231,6 +232,7 @@ async def test_post_request_form_encoded_as_the_spec_shows(api: ApiHarness) -> N
         "media": ["http://img.example.cn/outage/2212426634.jpg"],
         "address_id": None,
         "client_id": client_id,
+        "placed_by": "address_string",
     }
     events = list(api.app.events.get(grievance.id))
     assert events[0].role == Role.OPEN311.value and events[0].principal == "fixmystreet"
@@ -387,12 +389,31 @@ async def test_multivaluelist_attributes_and_location_rules(api: ApiHarness) -> 
     # address_string naming a street (without its suffix) beats the coordinates.
     by_name = placed(await filed(api, address_string="清河 毛纺路 12 号"))
     assert (by_name["street"], by_name["community"]) == ("qinghe", None)
-    # lat/long alone: the nearest street centre (清河 lies north).
+    # lat/long alone: the nearest grid centroid within its limit, else community, street.
+    at_point = api.app.get_by_number(
+        await filed(api, address_string=None, lat="40.0331", long="116.3269")
+    )
+    assert at_point.location["grid"] == "qh-01-g1" and at_point.location["address"] == ""
+    assert at_point.intake is not None and at_point.intake["placed_by"] == "point"
     by_point = placed(await filed(api, address_string=None, lat="40.031", long="116.329"))
-    assert by_point["street"] == "qinghe" and by_point["address"] == ""
-    # An address we cannot place, coordinates far away: the district's default street.
-    fallback = placed(await filed(api, address_string="某某路 8 号", lat="31.23", long="121.47"))
-    assert fallback["street"] == "haidianjie" and fallback["address"] == "某某路 8 号"
+    assert (by_point["street"], by_point["community"]) == ("qinghe", "qh-01")
+    far = placed(await filed(api, address_string=None, lat="40.06", long="116.33"))
+    assert (far["street"], far["community"]) == ("qinghe", None)
+    # A street by name, the point inside it: refined to its community's grid.
+    refined = placed(await filed(api, address_string="清河 毛纺路", lat="40.0331", long="116.3269"))
+    assert refined["grid"] == "qh-01-g1"
+    # An address nothing matches, coordinates far away: the district's catch-all queue
+    # (兜底), flagged for the dispatch centre.
+    number = await filed(api, address_string="某某路 8 号", lat="31.23", long="121.47")
+    fallback = api.app.get_by_number(number)
+    assert fallback.location == {
+        "district": "haidian",
+        "street": None,
+        "community": None,
+        "grid": None,
+        "address": "某某路 8 号",
+    }
+    assert fallback.intake is not None and fallback.intake["placed_by"] == "unresolved"
 
 
 # --------------------------------------------------------------------- GET

@@ -22,6 +22,7 @@ from api.routers import (
     health,
     knowledge,
     operators,
+    places,
     similar,
     supervisors,
     whatif,
@@ -98,6 +99,7 @@ def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
         similar,
         whatif,
         knowledge,
+        places,
     )
     for router in (*(r.router for r in routers), open311_router):
         for route in router.routes:

@@ -60,6 +60,7 @@ def test_intake_is_stored_as_data_next_to_the_text_as_given() -> None:
         "media": ["https://img.example.cn/a.jpg"],
         "address_id": "xyl-01",
         "client_id": "c-1",
+        "placed_by": None,
     }
     events = app.history(g.id)
     assert verify_chain(g.id, events) is None
@@ -86,6 +87,7 @@ def test_no_description_is_allowed_only_with_intake_data() -> None:
         Intake(service_code="PU02", attributes={"n": math.inf}),
         Intake(service_code="PU02", attributes={"s": "x" * 1001}),
         Intake(service_code="PU02", address_id="a b"),
+        Intake(service_code="PU02", placed_by="guessed"),
     ],
 )
 def test_bad_intake_data_is_refused_and_nothing_is_recorded(intake: Intake) -> None:
@@ -135,6 +137,7 @@ def test_old_open311_blocks_are_parsed_once_by_the_upcaster_and_still_verify() -
         "media": ["http://img.example.cn/outage/2212426634.jpg"],
         "address_id": "xyl-01",
         "client_id": None,
+        "placed_by": None,
     }
     assert first.status is Status.CLASSIFIED
     assert second.text == ""
