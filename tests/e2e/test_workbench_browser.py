@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from api.app import create_app
 from projections.runner import run_forever
 from tests.conftest import FakeClock
-from tests.support.api import build_services
+from tests.support.api import build_services, grievance_body
 from tests.support.browser import SHOTS, chromium, require_browser, serving, watch
 from tests.support.projections import sqlite_env
 
@@ -31,10 +32,12 @@ TEXT = "石油大院3号楼2单元楼道灯坏了两周，晚上老人上下楼�
 
 
 @pytest.fixture
-def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """The app on a real port over SQLite, a projector following the log, three tokens."""
+def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], FakeClock]]:
+    """The app on a real port over SQLite, a projector following the log, three tokens, and
+    the service's clock (it moves only when the test says)."""
     env = sqlite_env(tmp_path)
-    app = create_app(lambda: build_services(env, tmp_path, FakeClock(datetime.now(UTC))))
+    clock = FakeClock(datetime.now(UTC))
+    app = create_app(lambda: build_services(env, tmp_path, clock))
     stop = threading.Event()
     projector = threading.Thread(
         target=run_forever, args=(env, stop), kwargs={"interval": 0.1}, daemon=True
@@ -43,13 +46,14 @@ def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         tokens = app.state.services.tokens
         made = {
             "operator": tokens.create("operator", name="李接线员")[1],
+            "supervisor": tokens.create("supervisor", name="督办科")[1],
             "department": tokens.create("department", department=COMMITTEE, name="石油大院居委会")[
                 1
             ],
         }
         projector.start()
         try:
-            yield base, made
+            yield base, made, clock
         finally:
             stop.set()
             projector.join(timeout=10)
@@ -80,10 +84,10 @@ def open_from_queue(page: Any, queue: str, number: str) -> None:
     page.wait_for_selector("body[data-loaded]")
 
 
-def wait_in_queue(page: Any, base: str, queue: str, number: str) -> None:
+def wait_in_queue(page: Any, base: str, queue: str, number: str, query: str = "") -> None:
     """Reload the queues until the projector has put ``number`` in ``queue``."""
     for _ in range(50):
-        page.goto(base + "/workbench")
+        page.goto(base + "/workbench" + query)
         page.wait_for_selector("body[data-loaded]")
         if page.locator(f"#{queue} a", has_text=number).count():
             return
@@ -91,11 +95,13 @@ def wait_in_queue(page: Any, base: str, queue: str, number: str) -> None:
     raise AssertionError(f"{number} never reached {queue}")
 
 
-def test_the_whole_loop_through_the_workbench(workbench: tuple[str, dict[str, str]]) -> None:
+def test_the_whole_loop_through_the_workbench(
+    workbench: tuple[str, dict[str, str], FakeClock],
+) -> None:
     require_browser()
     from tests.unit.test_attachments import jpeg
 
-    base, tokens = workbench
+    base, tokens, clock = workbench
     problems: list[str] = []
     with chromium() as browser:
         op = watch(browser.new_context(locale="zh-CN").new_page(), problems)
@@ -166,6 +172,7 @@ def test_the_whole_loop_through_the_workbench(workbench: tuple[str, dict[str, st
 
         # --- a second call about the same stairwell: shown as a possible duplicate while
         # the place is entered, and merged in one click once filed
+        clock.advance(minutes=20)  # the later call is the one merged into the first
         op.goto(base + "/workbench/intake")
         op.wait_for_selector("body[data-loaded]")
         op.fill("#citizen_name", "王建国")
@@ -260,3 +267,71 @@ def test_the_whole_loop_through_the_workbench(workbench: tuple[str, dict[str, st
         ("FeedbackRecorded", operator),
     } <= by
     assert (SHOTS / "workbench-6-closed.png").stat().st_size > 10_000
+
+
+def local_minute(iso: str, days: int) -> str:
+    """An instant moved by ``days``, as a ``datetime-local`` input takes it (Beijing time)."""
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai"))
+    return (moment + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_extension_and_escalation_in_english(
+    workbench: tuple[str, dict[str, str], FakeClock],
+) -> None:
+    """A department asks for more time (first too early: the API's words, in English, by
+    the field), the supervisor finds it in the extension queue and grants it, then escalates."""
+    require_browser()
+    base, tokens, _ = workbench
+    staff = {"Authorization": f"Bearer {tokens['operator']}"}
+    made = httpx.post(
+        f"{base}/v1/grievances", json=grievance_body(text=TEXT), headers=staff, timeout=10
+    ).json()
+    gid = made["id"]
+    for step, body in (("classify", {"category": "PM03"}), ("dispatch", None)):
+        r = httpx.post(f"{base}/v1/grievances/{gid}/{step}", json=body, headers=staff, timeout=10)
+        assert r.status_code == 200, r.text
+    problems: list[str] = []
+    with chromium() as browser:
+        dept = watch(browser.new_page(locale="en-GB"), problems)
+        sup = watch(browser.new_page(locale="en-GB"), problems)
+        for page in (dept, sup):
+            page.set_viewport_size({"width": 1400, "height": 1300})
+            page.set_default_timeout(15000)
+
+        sign_in(dept, base, f"/workbench/grievances/{gid}?lang=en", tokens["department"])
+        assert dept.locator("#form-sign_for h3").inner_text() == "sign for"
+        act(dept, "sign_for", "in progress")
+        g = httpx.get(f"{base}/v1/grievances/{gid}", headers=staff, timeout=10).json()
+        due = g["assignments"][0]["resolve_deadline"]
+        dept.fill("#f-request_extension-new_deadline", local_minute(due, -1))
+        dept.fill("#f-request_extension-reason", "Waiting for the electrician's spare parts.")
+        dept.locator("#form-request_extension button[type=submit]").click()
+        wrong = dept.locator('#form-request_extension [data-error-for="new_deadline"]')
+        wrong.wait_for()
+        assert "must be later than the current one" in wrong.inner_text()
+        dept.fill("#f-request_extension-new_deadline", local_minute(due, 2))
+        act(dept, "request_extension", "in progress")
+        assert "Extension waiting for a decision" in dept.locator("#g-assignments").inner_text()
+        dept.screenshot(path=str(SHOTS / "workbench-en-extension-asked.png"), full_page=True)
+
+        sign_in(sup, base, "/workbench?lang=en", tokens["supervisor"])
+        wait_in_queue(sup, base, "q-extensions", made["number"], "?lang=en")
+        sup.screenshot(path=str(SHOTS / "workbench-en-supervisor-queues.png"), full_page=True)
+        open_from_queue(sup, "q-extensions", made["number"])
+        sup.select_option("#f-decide_extension-granted", "true")
+        act(sup, "decide_extension", "in progress")
+        assert "Extension waiting" not in sup.locator("#g-assignments").inner_text()
+        sup.select_option("#f-escalate-level", "1")
+        sup.fill("#f-escalate-reason", "Two weeks without light on the stairs.")
+        act(sup, "escalate", "in progress")
+        history = sup.locator("#g-history").inner_text()
+        assert "Extension granted" in history and "Escalated" in history
+        sup.screenshot(path=str(SHOTS / "workbench-en-supervisor.png"), full_page=True)
+
+    refused = "console.error: Failed to load resource: the server responded with a status of 422"
+    assert [p for p in problems if not p.startswith(refused)] == [] and len(problems) == 1
+    g = httpx.get(f"{base}/v1/grievances/{gid}", headers=staff, timeout=10).json()
+    (work,) = g["assignments"]
+    assert work["extensions_granted"] == 1 and work["extension_requested"] is None
+    assert datetime.fromisoformat(work["resolve_deadline"]) > datetime.fromisoformat(due)
+    assert g["escalation_level"] == 1

@@ -9,6 +9,7 @@ import {
 
 const id = $("#grievance").dataset.id;
 const OPEN_STATES = ["dispatched", "signed_for"];
+const SEP = boot.lang === "en" ? "; " : "；";
 let who = null;
 let g = null;
 let suggestion = null;
@@ -69,7 +70,7 @@ function renderFacts() {
     if (a.return_reason) notes.push(S.return_reason + ": " + a.return_reason);
     if (a.extension_requested) notes.push(S.extension_waiting + " " + when(a.extension_requested));
     if (a.account) notes.push(a.account);
-    tr.appendChild(cell(notes.join("；")));
+    tr.appendChild(cell(notes.join(SEP)));
     return tr;
   });
 }
@@ -123,7 +124,7 @@ function eventNotes(e) {
     else notes.push(String(value));
   }
   if (e.reason) notes.push(e.reason);
-  return notes.join("；");
+  return notes.join(SEP);
 }
 
 // Staff read the audit trail itself; a department, which may not, sees its assignments' steps.
@@ -179,14 +180,14 @@ function showForms() {
         ? !!mine && mine.allowed_actions.includes(action)
         : g.allowed_actions.includes(action);
     }
-    form.hidden = !visible;
-    if (!visible) continue;
-    shown += 1;
     for (const select of $$('[data-kind="assignment"] select', form)) {
-      const optional = !select.required;
       const choices = assignmentChoices(action).map((a) => new Option(assignmentLabel(a), a.id));
-      select.replaceChildren(...(optional ? [new Option("", "")] : []), ...choices);
+      select.replaceChildren(...(select.required ? [] : [new Option("", "")]), ...choices);
+      // Nothing to arbitrate or decide on: the status allows it, but no assignment waits.
+      if (select.required && !choices.length) visible = false;
     }
+    form.hidden = !visible;
+    if (visible) shown += 1;
   }
   $("#no-actions").hidden = shown > 0;
   similar();
