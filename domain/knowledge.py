@@ -69,6 +69,16 @@ class ArticleResult:
     replayed: bool = False
 
 
+def meta(actor: Actor, at: datetime, command_id: str) -> dict[str, Any]:
+    """Who, when and which command: every article event carries them."""
+    return {
+        "principal": actor.principal,
+        "role": actor.role.value,
+        "at": utc(at),
+        "command_id": command_id,
+    }
+
+
 @dataclass
 class Revision:
     revision: int
@@ -89,40 +99,69 @@ class Article(Aggregate):
     def create_id(command_id: str) -> UUID:
         return article_id_for(command_id)
 
-    @event("Drafted")
+    class Recorded(Aggregate.Event):
+        """Every article event after ``Drafted``: who, when and which command;
+        ``change`` is its effect."""
+
+        principal: str
+        role: str
+        at: datetime
+        command_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            self.change(aggregate)
+            aggregate.applied_commands[self.command_id] = self.originator_version
+
+        def change(self, article: Article) -> None:
+            pass
+
+    class Revised(Recorded):
+        content: dict[str, Any]  # title, body, keywords, category
+
+        def change(self, article: Article) -> None:
+            article._add(self.content, self.principal, self.at)
+
+    class Approved(Recorded):
+        revision: int
+
+        def change(self, article: Article) -> None:
+            approved = article.revisions[self.revision - 1]
+            approved.approved_by, approved.approved_at = self.principal, self.at
+            article.published_revision = self.revision
+            article.status = ArticleStatus.PUBLISHED
+
+    class Retired(Recorded):
+        reason: str | None
+
+        def change(self, article: Article) -> None:
+            article.status = ArticleStatus.RETIRED
+            article.retired_at = self.at
+            article.retired_reason = self.reason
+
+    class Drafted(Aggregate.Created):
+        """The first revision (the created event)."""
+
+        content: dict[str, Any]  # title, body, keywords, category
+        principal: str
+        role: str
+        at: datetime
+        command_id: str
+
+    @event(Drafted)
     def __init__(
-        self,
-        title: str,
-        body: str,
-        keywords: list[str],
-        category: str | None,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
+        self, content: dict[str, Any], principal: str, role: str, at: datetime, command_id: str
     ) -> None:
         self.status = ArticleStatus.DRAFT
         self.revisions: list[Revision] = []
         self.published_revision: int | None = None
         self.retired_at: datetime | None = None
         self.retired_reason: str | None = None
-        self.applied_commands: dict[str, int] = {}
-        self._add(title, body, keywords, category, principal, at)
-        self.applied_commands[command_id] = 1
+        self.applied_commands: dict[str, int] = {command_id: 1}
+        self._add(content, principal, at)
 
-    def _add(
-        self,
-        title: str,
-        body: str,
-        keywords: list[str],
-        category: str | None,
-        principal: str,
-        at: datetime,
-    ) -> None:
+    def _add(self, content: dict[str, Any], principal: str, at: datetime) -> None:
         number = len(self.revisions) + 1
-        self.revisions.append(
-            Revision(number, title, body, list(keywords), category, principal, at)
-        )
+        self.revisions.append(Revision(number, **content, principal=principal, at=at))
 
     # ------------------------------------------------------------------ queries
 
@@ -156,35 +195,9 @@ class Article(Aggregate):
         if action not in allowed:
             raise ArticleStateError(action, self.status, allowed, "article-retired")
 
-    def revise(
-        self,
-        actor: Actor,
-        at: datetime,
-        command_id: str,
-        title: str,
-        body: str,
-        keywords: list[str],
-        category: str | None,
-    ) -> None:
+    def revise(self, actor: Actor, at: datetime, command_id: str, content: dict[str, Any]) -> None:
         self.ensure_allowed(Action.WRITE_ARTICLE, actor)
-        self._revised(
-            title, body, keywords, category, actor.principal, actor.role.value, at, command_id
-        )
-
-    @event("Revised")
-    def _revised(
-        self,
-        title: str,
-        body: str,
-        keywords: list[str],
-        category: str | None,
-        principal: str,
-        role: str,
-        at: datetime,
-        command_id: str,
-    ) -> None:
-        self._add(title, body, keywords, category, principal, at)
-        self.applied_commands[command_id] = self.version + 1  # this event's version
+        self.trigger_event(self.Revised, content=content, **meta(actor, at, command_id))
 
     def approve(self, actor: Actor, at: datetime, command_id: str, revision: int | None) -> None:
         self.ensure_allowed(Action.APPROVE_ARTICLE, actor)
@@ -199,30 +212,11 @@ class Article(Aggregate):
                 revision=revision,
                 waiting=waiting,
             )
-        self._approved(waiting, actor.principal, actor.role.value, at, command_id)
-
-    @event("Approved")
-    def _approved(
-        self, revision: int, principal: str, role: str, at: datetime, command_id: str
-    ) -> None:
-        approved = self.revisions[revision - 1]
-        approved.approved_by, approved.approved_at = principal, at
-        self.published_revision = revision
-        self.status = ArticleStatus.PUBLISHED
-        self.applied_commands[command_id] = self.version + 1  # this event's version
+        self.trigger_event(self.Approved, revision=waiting, **meta(actor, at, command_id))
 
     def retire(self, actor: Actor, at: datetime, command_id: str, reason: str | None) -> None:
         self.ensure_allowed(Action.RETIRE_ARTICLE, actor)
-        self._retired(reason, actor.principal, actor.role.value, at, command_id)
-
-    @event("Retired")
-    def _retired(
-        self, reason: str | None, principal: str, role: str, at: datetime, command_id: str
-    ) -> None:
-        self.status = ArticleStatus.RETIRED
-        self.retired_at = at
-        self.retired_reason = reason
-        self.applied_commands[command_id] = self.version + 1  # this event's version
+        self.trigger_event(self.Retired, reason=reason, **meta(actor, at, command_id))
 
     # ---------------------------------------------------------------------- view
 
@@ -244,7 +238,10 @@ class Article(Aggregate):
 # ----------------------------------------------------------------- the pipeline
 
 
-def _content(cmd: c.ArticleContent) -> dict[str, Any]:
+def _content(app: GrievanceApp, cmd: c.ArticleContent) -> dict[str, Any]:
+    """A revision's content, cleaned; its category (optional) must be a leaf."""
+    if cmd.category is not None:
+        app.policies.categories.leaf(cmd.category)
     keywords = [clean_text(k, "keywords", max_len=MAX_KEYWORD) for k in (cmd.keywords or [])]
     if len(keywords) > MAX_KEYWORDS:
         raise ValidationError(
@@ -287,16 +284,8 @@ def handle_article(app: GrievanceApp, command: c.ArticleCommand) -> ArticleResul
     actor = command.actor
     if isinstance(command, c.CreateArticle):
         check_role(Action.WRITE_ARTICLE, actor)
-        content = _content(command)
-        if content["category"] is not None:
-            app.policies.categories.leaf(content["category"])
-        article = Article(
-            **content,
-            principal=actor.principal,
-            role=actor.role.value,
-            at=at,
-            command_id=command_id,
-        )
+        content = _content(app, command)
+        article = Article(content, **meta(actor, at, command_id))
         return _save_new(app, article, command_id)
     assert command.article_id is not None
     article = get_article(app, command.article_id)
@@ -306,10 +295,8 @@ def handle_article(app: GrievanceApp, command: c.ArticleCommand) -> ArticleResul
     if command.expected_version is not None and article.version != command.expected_version:
         raise StaleVersionError(version=article.version, expected=command.expected_version)
     if isinstance(command, c.ReviseArticle):
-        content = _content(command)
-        if content["category"] is not None:
-            app.policies.categories.leaf(content["category"])
-        article.revise(actor, at, command_id, **content)
+        content = _content(app, command)
+        article.revise(actor, at, command_id, content)
     elif isinstance(command, c.ApproveArticle):
         article.approve(actor, at, command_id, command.revision)
     elif isinstance(command, c.RetireArticle):

@@ -6,38 +6,27 @@ intake of a period: both counts are on the local day the grievance was received.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 
 from domain.grievance import Grievance
-from projections.db import Cursor, Datastore, Dialect, reading, rows
-from projections.fold import Folded, State
+from projections.db import Datastore, Dialect, reading, rows
+from projections.fold import Folded
 from projections.kpis import INTAKE_COUNTS, with_direct_answer_rate
-from projections.views import Prior, ReadModelView
+from projections.views import CountsView, Prior, count_columns
 
 TABLE = "intake_kpis"
 UNKNOWN = ""  # the request type of a grievance filed without one
 
 
-class IntakeKpisView(ReadModelView):
+class IntakeKpisView(CountsView):
     """intake_kpis: per local day and request type, received and answered at intake."""
 
     projection_name = TABLE
-    columns = ", ".join(
-        [
-            "day TEXT NOT NULL, request_type TEXT NOT NULL",
-            *(f"{name} INTEGER NOT NULL DEFAULT 0" for name in INTAKE_COUNTS),
-            "PRIMARY KEY (day, request_type)",
-        ]
-    )
+    keys = ("day", "request_type")
+    count_names = INTAKE_COUNTS
+    columns = count_columns(keys, INTAKE_COUNTS)
     indexes: ClassVar = {"day": "day"}
-
-    observes = True
-    counts: dict[tuple[str, str], dict[str, int]]
-
-    def begin(self) -> None:
-        self.counts = {}
 
     def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
         if isinstance(event, Grievance.Received):
@@ -47,27 +36,8 @@ class IntakeKpisView(ReadModelView):
         else:
             return
         g = folded.grievance
-        key = (self.local_day_of(g.received_at), getattr(g, "request_type", None) or UNKNOWN)
-        counts = self.counts.get(key)
-        if counts is None:
-            counts = self.counts[key] = dict.fromkeys(INTAKE_COUNTS, 0)
-        counts[count] += 1
-
-    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
-        found = [
-            {"day": day, "request_type": kind, **counts}
-            for (day, kind), counts in self.counts.items()
-        ]
-        self.counts = {}
-        columns = ", ".join(INTAKE_COUNTS)
-        self.executemany(
-            c,
-            f"INSERT INTO {{{TABLE}}} AS k (day, request_type, {columns}) "
-            f"VALUES (:day, :request_type, {', '.join(':' + n for n in INTAKE_COUNTS)}) "
-            "ON CONFLICT (day, request_type) DO UPDATE SET "
-            + ", ".join(f"{n} = k.{n} + excluded.{n}" for n in INTAKE_COUNTS),
-            found,
-        )
+        kind = getattr(g, "request_type", None) or UNKNOWN  # states kept before it existed
+        self.add((self.local_day_of(g.received_at), kind), count)
 
 
 def intake_kpis(

@@ -91,7 +91,7 @@ class KnowledgeArticlesView(ReadModelView):
 
     def apply(self, c: Cursor, events: Sequence[Any]) -> None:
         for event in events:
-            if isinstance(event, Article.Event):
+            if isinstance(event, Article.Drafted | Article.Recorded):
                 self._apply(c, event)
 
     def _row(self, c: Cursor, article_id: str) -> dict[str, Any] | None:
@@ -115,14 +115,8 @@ class KnowledgeArticlesView(ReadModelView):
         row["updated_at"] = iso(event_at(event))
         if isinstance(event, Article.Drafted | Article.Revised):
             number = 1 if isinstance(event, Article.Drafted) else self._next(row)
-            content = {
-                "revision": number,
-                "title": event.title,
-                "body": event.body,
-                "keywords": list(event.keywords),
-                "category": event.category,
-            }
-            row["waiting"] = json.dumps(content, ensure_ascii=False)
+            waiting = {"revision": number, **event.content}
+            row["waiting"] = json.dumps(waiting, ensure_ascii=False)
         elif isinstance(event, Article.Approved):
             waiting = json.loads(row["waiting"] or "null")
             # The domain approves only the waiting revision: the row holds it.

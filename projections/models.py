@@ -20,7 +20,7 @@ from domain.model import OPEN_ASSIGNMENT_STATES, AssignmentRole, AssignmentState
 from projections.db import Cursor
 from projections.fold import Folded, State, event_at
 from projections.kpis import COUNTS
-from projections.views import Prior, ReadModelView, dumps
+from projections.views import CountsView, Prior, ReadModelView, count_columns, dumps
 
 OPEN_ASSIGNMENT_STATE_VALUES = tuple(sorted(s.value for s in OPEN_ASSIGNMENT_STATES))
 
@@ -205,7 +205,7 @@ def _late(done_at: datetime | None, deadline: datetime | None) -> bool:
     return bool(done_at and deadline and done_at > deadline)
 
 
-class DepartmentKpisView(ReadModelView):
+class DepartmentKpisView(CountsView):
     """department_kpis: per department per local day, the counts the 三率 are made of.
 
     dispatched, signed_for and signed_for_in_time count on the day the assignment was
@@ -214,30 +214,14 @@ class DepartmentKpisView(ReadModelView):
     """
 
     projection_name = "department_kpis"
-    columns = ", ".join(
-        [
-            "department TEXT NOT NULL, day TEXT NOT NULL",
-            *(f"{name} INTEGER NOT NULL DEFAULT 0" for name in COUNTS),
-            "PRIMARY KEY (department, day)",
-        ]
-    )
+    keys = ("department", "day")
+    count_names = COUNTS
+    columns = count_columns(keys, COUNTS)
     indexes: ClassVar = {"day": "day"}
 
-    observes = True
-    counts: dict[tuple[str, str], dict[str, int]]
-
-    def begin(self) -> None:
-        self.counts = {}
-
     def bump(self, department: str | None, moment: datetime | None, count: str) -> None:
-        if not department or not moment:
-            return
-        assert count in COUNTS
-        key = (department, self.local_day_of(moment))
-        counts = self.counts.get(key)
-        if counts is None:
-            counts = self.counts[key] = dict.fromkeys(COUNTS, 0)
-        counts[count] += 1
+        if department and moment:
+            self.add((department, self.local_day_of(moment)), count)
 
     def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
         g = folded.grievance
@@ -284,22 +268,6 @@ class DepartmentKpisView(ReadModelView):
             due = a.resolve_deadline if state is AssignmentState.COMPLETED else a.report_in_deadline
             if _late(a.finished_at, due):
                 self.bump(department, a.finished_at, "overdue")
-
-    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
-        rows = [
-            {"department": department, "day": day, **counts}
-            for (department, day), counts in self.counts.items()
-        ]
-        self.counts = {}
-        columns = ", ".join(COUNTS)
-        self.executemany(
-            c,
-            f"INSERT INTO {{department_kpis}} AS k (department, day, {columns}) "
-            f"VALUES (:department, :day, {', '.join(':' + n for n in COUNTS)}) "
-            "ON CONFLICT (department, day) DO UPDATE SET "
-            + ", ".join(f"{n} = k.{n} + excluded.{n}" for n in COUNTS),
-            rows,
-        )
 
 
 # ------------------------------------------------------------------------- hotspots

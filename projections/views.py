@@ -290,6 +290,51 @@ class ReadModelView(TrackingRecorder):
         return week_start(local_day(moment, self.tz)).isoformat()
 
 
+def count_columns(keys: Sequence[str], names: Sequence[str]) -> str:
+    """The columns of a table of counts: text keys (its primary key) and integer counts."""
+    return ", ".join(
+        [
+            *(f"{key} TEXT NOT NULL" for key in keys),
+            *(f"{name} INTEGER NOT NULL DEFAULT 0" for name in names),
+            f"PRIMARY KEY ({', '.join(keys)})",
+        ]
+    )
+
+
+class CountsView(ReadModelView):
+    """A model of counts per key (``keys``: its key columns, ``count_names``: its counts):
+    ``observe`` calls ``add`` per event; a batch's counts are summed in memory and added to
+    the stored rows in one ``executemany``."""
+
+    keys: ClassVar[tuple[str, ...]] = ()
+    count_names: ClassVar[tuple[str, ...]] = ()
+    observes = True
+    counts: dict[tuple[str, ...], dict[str, int]]
+
+    def begin(self) -> None:
+        self.counts = {}
+
+    def add(self, key: tuple[str, ...], count: str) -> None:
+        assert count in self.count_names
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = dict.fromkeys(self.count_names, 0)
+        counts[count] += 1
+
+    def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
+        found = [dict(zip(self.keys, key, strict=True)) | n for key, n in self.counts.items()]
+        self.counts = {}
+        columns = (*self.keys, *self.count_names)
+        self.executemany(
+            c,
+            f"INSERT INTO {{{self.projection_name}}} AS k ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + col for col in columns)}) "
+            f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET "
+            + ", ".join(f"{n} = k.{n} + excluded.{n}" for n in self.count_names),
+            found,
+        )
+
+
 def process_together(
     views: Sequence[ReadModelView],
     events: Sequence[Any],

@@ -4,140 +4,128 @@ reads the ``knowledge_articles`` read model."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
-from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, WriteDep, guarded
-from api.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, fields_of, problems, read_model_call
-from api.routers.common import set_version as set_etag
-from api.schemas import (
-    ArticleAccepted,
-    ArticleApprove,
-    ArticleHit,
-    ArticleHits,
-    ArticlePublic,
-    ArticleRetire,
-    ArticleWrite,
-)
+from api import schemas
+from api.deps import AppDep, Read, ReadModelsDep, guarded
+from api.routers import common
+from api.routers.common import CommandRoute, Writer, WriterDep
 from domain import commands as c
-from domain.knowledge import ArticleResult
 from domain.model import Action
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge base"])
 A = "/articles/{article_id}"
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 
-def _accepted(result: ArticleResult, response: Response) -> ArticleAccepted:
-    set_etag(response, result.version)
-    return ArticleAccepted(
-        id=result.article_id,
-        status=result.status,
-        version=result.version,
-        revision=result.revision,
-        published_revision=result.published_revision,
-        replayed=result.replayed,
-    )
-
-
-def _send(
-    app: AppDep,
-    who: AnyPrincipal,
-    opts: WriteDep,
-    response: Response,
-    kind: type[c.ArticleCommand],
-    **fields: object,
-) -> ArticleAccepted:
+def send(
+    write: Writer, kind: type[c.ArticleCommand], body: BaseModel | None, **fields: Any
+) -> schemas.ArticleAccepted:
+    """One article command through the domain's article pipeline, answered with its ETag."""
     command = kind(
-        actor=who.actor,
-        command_id=opts.command_id,
-        expected_version=opts.expected_version,
-        **fields,  # type: ignore[arg-type]
+        actor=write.who.actor,
+        command_id=write.opts.command_id,
+        expected_version=write.opts.expected_version,
+        **common.fields_of(body),
+        **fields,
     )
-    return _accepted(app.handle_article(command), response)
+    result = write.app.handle_article(command)
+    common.set_version(write.response, result.version)
+    return schemas.ArticleAccepted.model_validate({"id": result.article_id, **asdict(result)})
 
 
-@router.post(
-    "/articles",
-    status_code=201,
-    response_model=ArticleAccepted,
-    responses=problems(401, 403, 409, 413, 422),
-    **guarded(Action.WRITE_ARTICLE),
-)
-def create_article(
-    body: ArticleWrite, app: AppDep, who: AnyPrincipal, opts: WriteDep, response: Response
-) -> ArticleAccepted:
-    """A new article: its first revision, waiting for a supervisor's approval."""
-    answer = _send(app, who, opts, response, c.CreateArticle, **fields_of(body))
-    response.headers["Location"] = f"/v1/knowledge/articles/{answer.id}"
-    return answer
+def _endpoint(route: CommandRoute) -> Callable[..., schemas.ArticleAccepted]:
+    """``POST /articles`` creates (201, ``Location``); ``POST /articles/{id}/…`` changes."""
+    creates = "{article_id}" not in route.path
+    kind = route.command
+    assert issubclass(kind, c.ArticleCommand)
 
+    def endpoint(
+        write: Writer, body: BaseModel | None = None, article_id: UUID | None = None
+    ) -> schemas.ArticleAccepted:
+        if creates:
+            answer = send(write, kind, body)
+            write.response.headers["Location"] = f"/v1/knowledge/articles/{answer.id}"
+            return answer
+        return send(write, kind, body, article_id=article_id)
 
-@router.post(
-    f"{A}/revise",
-    response_model=ArticleAccepted,
-    responses=WRITE_PROBLEMS,
-    **guarded(Action.WRITE_ARTICLE),
-)
-def revise_article(
-    article_id: UUID,
-    body: ArticleWrite,
-    app: AppDep,
-    who: AnyPrincipal,
-    opts: WriteDep,
-    response: Response,
-) -> ArticleAccepted:
-    """A new revision; the approved one stays in force until this one is approved."""
-    return _send(
-        app, who, opts, response, c.ReviseArticle, article_id=article_id, **fields_of(body)
+    params = [] if creates else [inspect.Parameter("article_id", KEYWORD_ONLY, annotation=UUID)]
+    params += [
+        inspect.Parameter(
+            "body",
+            KEYWORD_ONLY,
+            annotation=route.body | None if route.optional else route.body,
+            default=None if route.optional else inspect.Parameter.empty,
+        ),
+        inspect.Parameter("write", KEYWORD_ONLY, annotation=WriterDep),
+    ]
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        params, return_annotation=schemas.ArticleAccepted
     )
+    endpoint.__name__ = route.name
+    endpoint.__doc__ = route.summary
+    return endpoint
 
 
-@router.post(
-    f"{A}/approve",
-    response_model=ArticleAccepted,
-    responses=WRITE_PROBLEMS,
-    **guarded(Action.APPROVE_ARTICLE),
-)
-def approve_article(
-    article_id: UUID,
-    app: AppDep,
-    who: AnyPrincipal,
-    opts: WriteDep,
-    response: Response,
-    body: ArticleApprove | None = None,
-) -> ArticleAccepted:
-    """Approve the waiting revision: it is now the one answers quote."""
-    return _send(
-        app, who, opts, response, c.ApproveArticle, article_id=article_id, **fields_of(body)
-    )
-
-
-@router.post(
-    f"{A}/retire",
-    response_model=ArticleAccepted,
-    responses=WRITE_PROBLEMS,
-    **guarded(Action.RETIRE_ARTICLE),
-)
-def retire_article(
-    article_id: UUID,
-    app: AppDep,
-    who: AnyPrincipal,
-    opts: WriteDep,
-    response: Response,
-    body: ArticleRetire | None = None,
-) -> ArticleAccepted:
-    """Retire the article: no longer searched, nor quoted by new answers."""
-    return _send(
-        app, who, opts, response, c.RetireArticle, article_id=article_id, **fields_of(body)
-    )
+for route in (
+    CommandRoute(
+        "/articles",
+        Action.WRITE_ARTICLE,
+        c.CreateArticle,
+        schemas.ArticleWrite,
+        "A new article: its first revision, waiting for a supervisor's approval.",
+        name="create_article",
+    ),
+    CommandRoute(
+        f"{A}/revise",
+        Action.WRITE_ARTICLE,
+        c.ReviseArticle,
+        schemas.ArticleWrite,
+        "A new revision; the approved one stays in force until this one is approved.",
+        name="revise_article",
+    ),
+    CommandRoute(
+        f"{A}/approve",
+        Action.APPROVE_ARTICLE,
+        c.ApproveArticle,
+        schemas.ArticleApprove,
+        "Approve the waiting revision: it is now the one answers quote.",
+        optional=True,
+        name="approve_article",
+    ),
+    CommandRoute(
+        f"{A}/retire",
+        Action.RETIRE_ARTICLE,
+        c.RetireArticle,
+        schemas.ArticleRetire,
+        "Retire the article: no longer searched, nor quoted by new answers.",
+        optional=True,
+        name="retire_article",
+    ),
+):
+    created = "{article_id}" not in route.path
+    router.post(
+        route.path,
+        name=route.name,
+        summary=route.summary,
+        status_code=201 if created else 200,
+        response_model=schemas.ArticleAccepted,
+        responses=common.problems(401, 403, 409, 413, 422) if created else common.WRITE_PROBLEMS,
+        **guarded(route.action),
+    )(_endpoint(route))
 
 
 @router.get(
     A,
-    response_model=ArticlePublic,
-    responses=problems(401, 403, 404, 422),
+    response_model=schemas.ArticlePublic,
+    responses=common.problems(401, 403, 404, 422),
     **guarded(Read.KNOWLEDGE),
 )
 def get_article(
@@ -145,22 +133,25 @@ def get_article(
     app: AppDep,
     response: Response,
     version: Annotated[int | None, Query(ge=1, description="as of this version")] = None,
-) -> ArticlePublic:
+) -> schemas.ArticlePublic:
     """One article from its events: every revision, the one in force, the one waiting."""
     article = app.get_article(article_id, version)
-    set_etag(response, article.version)
-    return ArticlePublic.model_validate(article.public())
+    common.set_version(response, article.version)
+    return schemas.ArticlePublic.model_validate(article.public())
 
 
 @router.get(
-    "/search", response_model=ArticleHits, responses=READ_PROBLEMS, **guarded(Read.KNOWLEDGE)
+    "/search",
+    response_model=schemas.ArticleHits,
+    responses=common.READ_PROBLEMS,
+    **guarded(Read.KNOWLEDGE),
 )
 def search_articles(
     read_models: ReadModelsDep,
     q: Annotated[str, Query(min_length=1, max_length=200, description="words, in Chinese")],
     category: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
-) -> ArticleHits:
+) -> schemas.ArticleHits:
     """Articles in force matching ``q``, most relevant first (full-text, character trigrams)."""
-    hits = read_model_call(read_models.search_articles, q=q, category=category, limit=limit)
-    return ArticleHits(q=q, items=[ArticleHit.model_validate(hit) for hit in hits])
+    hits = common.read_model_call(read_models.search_articles, q=q, category=category, limit=limit)
+    return schemas.ArticleHits(q=q, items=[schemas.ArticleHit.model_validate(hit) for hit in hits])

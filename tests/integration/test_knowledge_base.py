@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -30,7 +29,6 @@ from projections.db import open_datastore
 from projections.queries import ReadModels
 from projections.runner import catch_up, rebuild
 from tests.conftest import OPERATOR, SUPERVISOR, FakeClock, make_grievance
-from tests.support.projections import postgres_env, sqlite_env
 
 LIFT = (
     "住宅电梯维修费用由谁承担",
@@ -61,22 +59,14 @@ def answer(app: GrievanceApp, gid: UUID, *refs: c.ArticleRef, text: str = "已�
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    if request.param == "sqlite":
-        return sqlite_env(tmp_path)
-    return postgres_env(request.getfixturevalue("pg_schema"))
+def backend(request: pytest.FixtureRequest) -> str:
+    """The read models need a durable store: conftest's ``app`` and ``store_env`` on these."""
+    return str(request.param)
 
 
 @pytest.fixture
-def kb_app(env: dict[str, str], clock: FakeClock) -> Iterator[GrievanceApp]:
-    application = GrievanceApp(env, clock=clock)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def read_models(env: dict[str, str], kb_app: GrievanceApp) -> Iterator[ReadModels]:
-    models = ReadModels.from_env(env)
+def read_models(store_env: dict[str, str], app: GrievanceApp) -> Iterator[ReadModels]:
+    models = ReadModels.from_env(store_env)
     yield models
     models.close()
 
@@ -84,98 +74,96 @@ def read_models(env: dict[str, str], kb_app: GrievanceApp) -> Iterator[ReadModel
 # ------------------------------------------------------------------ the domain
 
 
-def test_an_article_is_written_approved_revised_and_retired(kb_app: GrievanceApp) -> None:
-    created = kb_app.handle_article(
+def test_an_article_is_written_approved_revised_and_retired(app: GrievanceApp) -> None:
+    created = app.handle_article(
         c.CreateArticle(actor=OPERATOR, title=LIFT[0], body=LIFT[1], keywords=["电梯", "电梯"])
     )
     assert (created.status, created.revision, created.published_revision) == ("draft", 1, None)
     aid = created.article_id
-    approved = kb_app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=aid))
+    approved = app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=aid))
     assert (approved.status, approved.published_revision) == ("published", 1)
 
-    revised = kb_app.handle_article(
+    revised = app.handle_article(
         c.ReviseArticle(actor=OPERATOR, article_id=aid, title=LIFT[0], body="新的答复口径。")
     )
-    article = kb_app.get_article(aid)
+    article = app.get_article(aid)
     # The revision waits; the approved one stays in force until a supervisor approves it.
     assert (revised.revision, article.published_revision, article.waiting_revision) == (2, 1, 2)
     assert article.revisions[0].keywords == ["电梯"]  # each keyword once
-    kb_app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=aid, revision=2))
+    app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=aid, revision=2))
     with pytest.raises(ArticleStateError) as refused:
-        kb_app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=aid))
+        app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=aid))
     assert refused.value.reason == "nothing-to-approve"
 
-    retired = kb_app.handle_article(
-        c.RetireArticle(actor=SUPERVISOR, article_id=aid, reason="废止")
-    )
+    retired = app.handle_article(c.RetireArticle(actor=SUPERVISOR, article_id=aid, reason="废止"))
     assert retired.status == ArticleStatus.RETIRED.value
     with pytest.raises(ArticleStateError) as refused:
-        kb_app.handle_article(c.ReviseArticle(actor=OPERATOR, article_id=aid, title="x", body="y"))
+        app.handle_article(c.ReviseArticle(actor=OPERATOR, article_id=aid, title="x", body="y"))
     assert (refused.value.status, refused.value.allowed) == ("retired", [])
     # Every revision stays readable, with who approved it and when.
-    article = kb_app.get_article(aid)
+    article = app.get_article(aid)
     assert [r.body for r in article.revisions] == [LIFT[1], "新的答复口径。"]
     assert all(r.approved_by == SUPERVISOR.principal for r in article.revisions)
-    assert kb_app.get_article(aid, version=1).revisions[0].approved_at is None
+    assert app.get_article(aid, version=1).revisions[0].approved_at is None
 
 
-def test_who_may_write_approve_and_retire(kb_app: GrievanceApp) -> None:
-    aid = write(kb_app, *LIFT, approve=False)
+def test_who_may_write_approve_and_retire(app: GrievanceApp) -> None:
+    aid = write(app, *LIFT, approve=False)
     with pytest.raises(PermissionDeniedError):
-        kb_app.handle_article(c.ApproveArticle(actor=OPERATOR, article_id=aid))
+        app.handle_article(c.ApproveArticle(actor=OPERATOR, article_id=aid))
     with pytest.raises(PermissionDeniedError):
-        kb_app.handle_article(c.RetireArticle(actor=OPERATOR, article_id=aid))
-    supervisor_wrote = kb_app.handle_article(
+        app.handle_article(c.RetireArticle(actor=OPERATOR, article_id=aid))
+    supervisor_wrote = app.handle_article(
         c.ReviseArticle(actor=SUPERVISOR, article_id=aid, title="t", body="b")
     )
     assert supervisor_wrote.revision == 2
     with pytest.raises(ArticleNotFoundError):
-        kb_app.get_article(UUID(int=7))
+        app.get_article(UUID(int=7))
 
 
-def test_a_repeated_command_id_records_nothing_again(kb_app: GrievanceApp) -> None:
+def test_a_repeated_command_id_records_nothing_again(app: GrievanceApp) -> None:
     command = c.CreateArticle(actor=OPERATOR, command_id="kb-1", title=LIFT[0], body=LIFT[1])
-    first = kb_app.handle_article(command)
-    again = kb_app.handle_article(command)
+    first = app.handle_article(command)
+    again = app.handle_article(command)
     assert (again.article_id, again.version, again.replayed) == (first.article_id, 1, True)
     approve = c.ApproveArticle(actor=SUPERVISOR, article_id=first.article_id, command_id="kb-2")
-    kb_app.handle_article(approve)
-    replayed: ArticleResult = kb_app.handle_article(approve)
+    app.handle_article(approve)
+    replayed: ArticleResult = app.handle_article(approve)
     assert (replayed.version, replayed.replayed) == (2, True)
-    assert kb_app.get_article(first.article_id).version == 2
+    assert app.get_article(first.article_id).version == 2
     with pytest.raises(StaleVersionError):
-        kb_app.handle_article(
+        app.handle_article(
             c.RetireArticle(actor=SUPERVISOR, article_id=first.article_id, expected_version=1)
         )
 
 
 def test_an_answer_at_intake_quotes_exact_revisions_and_closes_undispatched(
-    kb_app: GrievanceApp,
+    app: GrievanceApp,
 ) -> None:
-    lift = write(kb_app, *LIFT)
-    kb_app.handle_article(
+    lift = write(app, *LIFT)
+    app.handle_article(
         c.ReviseArticle(actor=OPERATOR, article_id=lift, title=LIFT[0], body="待审核的新口径")
     )
-    gid = make_grievance(kb_app, request_type="consultation")
-    assert kb_app.get_grievance(gid).request_type == "consultation"
-    answer(kb_app, gid, c.ArticleRef(article_id=lift), text="可申请使用住宅专项维修资金。")
+    gid = make_grievance(app, request_type="consultation")
+    assert app.get_grievance(gid).request_type == "consultation"
+    answer(app, gid, c.ArticleRef(article_id=lift), text="可申请使用住宅专项维修资金。")
 
-    g = kb_app.get_grievance(gid)
+    g = app.get_grievance(gid)
     assert (g.status, g.outcome, g.assignments) == (Status.CLOSED, Outcome.ANSWERED_AT_INTAKE, {})
     assert g.intake_answer is not None
     # The revision in force when it was quoted (1), not the one waiting for approval (2).
     assert g.intake_answer.articles == [{"article_id": str(lift), "revision": 1, "title": LIFT[0]}]
-    kinds = [type(e).__name__ for e in kb_app.history(gid)]
+    kinds = [type(e).__name__ for e in app.history(gid)]
     assert kinds == ["Received", "AnsweredAtIntake", "Closed"]
-    assert kb_app.verify_grievance(gid) is None  # the hash chain covers the answer
+    assert app.verify_grievance(gid) is None  # the hash chain covers the answer
 
 
-def test_what_an_answer_may_not_quote(kb_app: GrievanceApp) -> None:
-    draft = write(kb_app, *WATER, approve=False)
-    retired = write(kb_app, *HEATING)
-    kb_app.handle_article(c.RetireArticle(actor=SUPERVISOR, article_id=retired))
-    lift = write(kb_app, *LIFT)
-    gid = make_grievance(kb_app)
+def test_what_an_answer_may_not_quote(app: GrievanceApp) -> None:
+    draft = write(app, *WATER, approve=False)
+    retired = write(app, *HEATING)
+    app.handle_article(c.RetireArticle(actor=SUPERVISOR, article_id=retired))
+    lift = write(app, *LIFT)
+    gid = make_grievance(app)
     for ref in (
         c.ArticleRef(article_id=draft),  # never approved
         c.ArticleRef(article_id=retired),  # retired
@@ -183,27 +171,27 @@ def test_what_an_answer_may_not_quote(kb_app: GrievanceApp) -> None:
         c.ArticleRef(article_id=UUID(int=5)),  # no such article
     ):
         with pytest.raises(ValidationError) as refused:
-            answer(kb_app, gid, ref)
+            answer(app, gid, ref)
         assert (refused.value.code, refused.value.field) == ("article-not-quotable", "articles")
     with pytest.raises(ValidationError):
-        answer(kb_app, gid, text="  ")
-    assert kb_app.get_grievance(gid).version == 1  # nothing recorded
+        answer(app, gid, text="  ")
+    assert app.get_grievance(gid).version == 1  # nothing recorded
     # Dispatched work is not answered on the phone.
-    kb_app.classify_grievance(gid, OPERATOR, category="UM04")
-    kb_app.dispatch_grievance(gid, OPERATOR)
+    app.classify_grievance(gid, OPERATOR, category="UM04")
+    app.dispatch_grievance(gid, OPERATOR)
     with pytest.raises(IllegalTransitionError) as refused:
-        answer(kb_app, gid, c.ArticleRef(article_id=lift))
+        answer(app, gid, c.ArticleRef(article_id=lift))
     assert refused.value.status == "dispatched"
 
 
-def test_an_unknown_request_type_is_refused(kb_app: GrievanceApp) -> None:
+def test_an_unknown_request_type_is_refused(app: GrievanceApp) -> None:
     with pytest.raises(ValidationError) as refused:
-        make_grievance(kb_app, request_type="gossip")
+        make_grievance(app, request_type="gossip")
     assert refused.value.field == "request_type"
 
 
 def test_callback_policy_leaves_it_resolved_for_the_callback(
-    env: dict[str, str], clock: FakeClock
+    store_env: dict[str, str], clock: FakeClock
 ) -> None:
     from dataclasses import replace
 
@@ -213,7 +201,7 @@ def test_callback_policy_leaves_it_resolved_for_the_callback(
     sla = replace(
         policies.sla, profile=replace(policies.sla.profile, answered_at_intake_callback=True)
     )
-    app = GrievanceApp(env, clock=clock, policies=replace(policies, sla=sla))
+    app = GrievanceApp(store_env, clock=clock, policies=replace(policies, sla=sla))
     try:
         gid = make_grievance(app, request_type="help")
         answer(app, gid, text="已告知办理渠道。")
@@ -231,13 +219,13 @@ def test_callback_policy_leaves_it_resolved_for_the_callback(
 
 
 def test_search_in_chinese_ranks_by_relevance(
-    env: dict[str, str], kb_app: GrievanceApp, read_models: ReadModels
+    store_env: dict[str, str], app: GrievanceApp, read_models: ReadModels
 ) -> None:
-    lift = write(kb_app, *LIFT, keywords=["电梯", "维修资金"])
-    water = write(kb_app, *WATER, keywords=["停水"])
-    heating = write(kb_app, *HEATING, keywords=["供暖", "暖气"])
-    write(kb_app, "电梯年检草稿", "电梯维修草稿，尚未审核。", approve=False)
-    catch_up(env)
+    lift = write(app, *LIFT, keywords=["电梯", "维修资金"])
+    water = write(app, *WATER, keywords=["停水"])
+    heating = write(app, *HEATING, keywords=["供暖", "暖气"])
+    write(app, "电梯年检草稿", "电梯维修草稿，尚未审核。", approve=False)
+    catch_up(store_env)
 
     def ids(q: str) -> list[UUID]:
         return [UUID(hit["id"]) for hit in read_models.search_articles(q=q)]
@@ -248,8 +236,8 @@ def test_search_in_chinese_ranks_by_relevance(
     assert ids("火星移民") == []
     assert ids("！？") == []
     # More of the query's words found: ranked higher (the body mentions 维修 too).
-    both = write(kb_app, "电梯停运与停水", "电梯停运时请联系物业；停水请查询供水公告。")
-    catch_up(env)
+    both = write(app, "电梯停运与停水", "电梯停运时请联系物业；停水请查询供水公告。")
+    catch_up(store_env)
     assert ids("电梯 停水")[0] == both
     assert set(ids("电梯 停水")) == {both, lift, water}
     hit = read_models.search_articles(q="专项维修资金")[0]
@@ -257,42 +245,42 @@ def test_search_in_chinese_ranks_by_relevance(
     assert "专项维修资金" in hit["snippet"] and hit["score"] > 0
 
     # A waiting revision is not searched until approved; then it replaces the old text.
-    kb_app.handle_article(
+    app.handle_article(
         c.ReviseArticle(
             actor=OPERATOR, article_id=water, title="停水停电通知", body="停电查询供电公司。"
         )
     )
-    catch_up(env)
+    catch_up(store_env)
     assert ids("停电") == []
-    kb_app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=water))
-    catch_up(env)
+    app.handle_article(c.ApproveArticle(actor=SUPERVISOR, article_id=water))
+    catch_up(store_env)
     assert ids("停电") == [water]
     assert read_models.search_articles(q="停电")[0]["revision"] == 2
     # Retired: gone from the search.
-    kb_app.handle_article(c.RetireArticle(actor=SUPERVISOR, article_id=heating))
-    catch_up(env)
+    app.handle_article(c.RetireArticle(actor=SUPERVISOR, article_id=heating))
+    catch_up(store_env)
     assert ids("暖气") == []
     # A rebuild from the log gives the same answers.
     before = read_models.search_articles(q="电梯 停水 停电")
-    rebuild(env, ["knowledge_articles"])
+    rebuild(store_env, ["knowledge_articles"])
     assert read_models.search_articles(q="电梯 停水 停电") == before
 
 
 def test_direct_answer_rate_in_the_intake_kpis(
-    env: dict[str, str], kb_app: GrievanceApp, clock: FakeClock, read_models: ReadModels
+    store_env: dict[str, str], app: GrievanceApp, clock: FakeClock, read_models: ReadModels
 ) -> None:
-    lift = write(kb_app, *LIFT)
+    lift = write(app, *LIFT)
     for _ in range(3):
-        gid = make_grievance(kb_app, request_type="consultation")
-        answer(kb_app, gid, c.ArticleRef(article_id=lift))
-    make_grievance(kb_app, request_type="consultation")
-    make_grievance(kb_app, request_type="complaint")
-    make_grievance(kb_app)  # no request type given
+        gid = make_grievance(app, request_type="consultation")
+        answer(app, gid, c.ArticleRef(article_id=lift))
+    make_grievance(app, request_type="consultation")
+    make_grievance(app, request_type="complaint")
+    make_grievance(app)  # no request type given
     clock.advance(days=3)
-    make_grievance(kb_app, request_type="consultation")  # outside the period asked below
-    assert catch_up(env) > 0
+    make_grievance(app, request_type="consultation")  # outside the period asked below
+    assert catch_up(store_env) > 0
 
-    day = (clock.now - timedelta(days=3)).astimezone(kb_app.policies.calendar.tz).date()
+    day = (clock.now - timedelta(days=3)).astimezone(app.policies.calendar.tz).date()
     kpis = read_models.intake_kpis(date_from=day, date_to=day)
     assert (kpis["received"], kpis["answered_at_intake"], kpis["direct_answer_rate"]) == (
         6,
@@ -308,20 +296,20 @@ def test_direct_answer_rate_in_the_intake_kpis(
     )
     assert (empty["received"], empty["direct_answer_rate"]) == (0, None)
     # Rebuilt from the log: the same figures.
-    rebuild(env, ["intake_kpis"])
+    rebuild(store_env, ["intake_kpis"])
     assert read_models.intake_kpis(date_from=day, date_to=day) == kpis
 
 
 def test_the_knowledge_view_shares_the_log_with_the_grievance_views(
-    env: dict[str, str], kb_app: GrievanceApp
+    store_env: dict[str, str], app: GrievanceApp
 ) -> None:
     """Article events move every view's position; grievance views ignore them."""
-    write(kb_app, *LIFT)
-    make_grievance(kb_app)
-    catch_up(env)
-    datastore, dialect = open_datastore(env)
+    write(app, *LIFT)
+    make_grievance(app)
+    catch_up(store_env)
+    datastore, dialect = open_datastore(store_env)
     try:
-        newest = int(kb_app.recorder.max_notification_id() or 0)
+        newest = int(app.recorder.max_notification_id() or 0)
         models = ReadModels(datastore, dialect)
         positions = {name: s["position"] for name, s in models.status().items()}
         assert set(positions.values()) == {newest}, positions
