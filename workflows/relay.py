@@ -113,6 +113,7 @@ RELAYED_EVENTS = frozenset(
         "ReportedIn",
         "PartCompleted",
         "Resolved",
+        "AnsweredAtIntake",  # resolved at once when the policy wants a 回访 after it
         "Reopened",
         "Closed",
         "Rejected",

@@ -256,9 +256,14 @@ class Harness:
 
 @asynccontextmanager
 async def workflow_harness(
-    tmp_path: Path, *, profile: str = "standard", webhooks: WebhookDirectory | None = None
+    tmp_path: Path,
+    *,
+    profile: str = "standard",
+    webhooks: WebhookDirectory | None = None,
+    policy_dir: Path | None = None,
 ) -> AsyncIterator[Harness]:
-    """Time-skipping server + SQLite event store + relay + worker, all fresh."""
+    """Time-skipping server + SQLite event store + relay + worker, all fresh (``policy_dir``:
+    policy files replacing the packaged ones, as ``CLOSELOOP_POLICY_DIR``)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -267,6 +272,8 @@ async def workflow_harness(
         clock = ServerClock(env, asyncio.get_running_loop())
         await clock.sync()
         store = sqlite_env(tmp_path / f"events-{uuid4().hex[:6]}.sqlite", profile)
+        if policy_dir is not None:
+            store["POLICY_DIR"] = str(policy_dir)
         app = GrievanceApp(store, clock=clock)
         task_queue = f"tq-{uuid4().hex}"
         relay = Relay(
