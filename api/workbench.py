@@ -192,11 +192,6 @@ def _boot(request: Request, app: Any, lang: Lang) -> dict[str, Any]:
             }
             for top in policies.categories.top
         ],
-        "places": {
-            "districts": directory.districts,
-            "streets": {code: list(pair) for code, pair in directory.streets.items()},
-            "communities": {code: list(pair) for code, pair in directory.communities.items()},
-        },
         "commands": command_routes(request.app),
     }
 

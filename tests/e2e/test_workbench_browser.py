@@ -120,7 +120,8 @@ def test_the_whole_loop_through_the_workbench(
         op.keyboard.press("Tab")
         op.keyboard.type(TEXT)
         op.select_option("#street", "xueyuanlu")
-        op.select_option("#community", "xyl-01")
+        op.select_option("#community", "xyl-01")  # the place picker: GET /v1/places
+        op.select_option("#grid", "xyl-01-g1")
         op.focus("#address")
         op.keyboard.type("石油大院3号楼2单元")
         op.keyboard.press("Enter")
@@ -134,6 +135,7 @@ def test_the_whole_loop_through_the_workbench(
         op.wait_for_url("**/workbench/grievances/**")
         op.wait_for_selector("#form-classify:not([hidden])")
         number = op.locator("#g-number").inner_text()
+        assert "学院路街道 · 石油大院社区" in op.locator("#g-place").inner_text()
         assert number and op.locator("#g-status").inner_text() == "已受理"
         # the focus is already in the category search
         op.wait_for_function("document.activeElement.id === 'f-classify-category'")

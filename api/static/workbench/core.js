@@ -20,16 +20,27 @@ for (const top of boot.categories) for (const leaf of top.children) leaves[leaf.
 export const categories = leaves;
 export const catName = (code) => (code && leaves[code] ? leaves[code].top.name + " / " + leaves[code].name : code || "—");
 
+// Place names in the page's language, from GET /v1/places (read once, at sign-in).
+export const places = { tree: [], names: {} };
+
+async function loadPlaces() {
+  const answer = await api("/v1/places").catch(() => ({ items: [] }));
+  places.tree = answer.items;
+  const walk = (nodes) => {
+    for (const node of nodes) {
+      places.names[node.code] = node.name;
+      walk(node.children || []);
+    }
+  };
+  walk(places.tree);
+}
+
 export function placeName(location) {
   if (!location) return "—";
-  const P = boot.places;
-  const parts = [
-    P.districts[location.district],
-    P.streets[location.street] && P.streets[location.street][1],
-    P.communities[location.community] && P.communities[location.community][1],
-    location.address,
-  ];
-  return parts.filter(Boolean).join(" · ") || "—";
+  const codes = [location.district, location.street, location.community, location.grid];
+  const parts = codes.filter(Boolean).map((code) => places.names[code] || code);
+  if (location.address) parts.push(location.address);
+  return parts.join(" · ") || "—";
 }
 
 export function when(iso) {
@@ -237,6 +248,7 @@ export async function signIn() {
   $("label[for=token]").hidden = true;
   $("#who").textContent = S.signed_in_as + ": " + who.name + " (" + term("role", who.role) + (who.department ? " · " + deptName(who.department) : "") + ")";
   for (const el of $$("[data-roles]")) el.hidden = !el.dataset.roles.split(" ").includes(who.role);
+  await loadPlaces();
   $("#main").hidden = false;
   return who;
 }

@@ -1,37 +1,38 @@
 // 受理 during a call: the form files POST /v1/grievances, then the grievance's page opens on
 // its classification (the category search has the focus).
 "use strict";
-import { $, api, boot, clearProblems, grievanceHref, loaded, post, showProblem, showSimilar, signIn } from "./core.js";
+import {
+  $, api, boot, clearProblems, grievanceHref, loaded, places, post, showProblem, showSimilar, signIn,
+} from "./core.js";
 
-const P = boot.places;
-
-function options(select, entries, blank) {
+function options(select, nodes, blank) {
   select.replaceChildren();
   if (blank) select.appendChild(new Option("", ""));
-  for (const [code, name] of entries) select.appendChild(new Option(name, code));
+  for (const node of nodes) select.appendChild(new Option(node.name, node.code));
 }
 
+// District → street → community → grid, from GET /v1/places: each choice lists the next.
 function placePicker() {
-  const district = $("#district");
-  const street = $("#street");
-  const community = $("#community");
-  options(district, Object.entries(P.districts), false);
-  const streets = () => {
-    options(street, Object.entries(P.streets).filter(([, s]) => s[0] === district.value).map(([c, s]) => [c, s[1]]), true);
-    communities();
+  const levels = ["district", "street", "community", "grid"].map((id) => $("#" + id));
+  const children = (index) => {
+    let nodes = places.tree;
+    for (let i = 0; i < index; i += 1) {
+      const chosen = nodes.find((n) => n.code === levels[i].value);
+      nodes = chosen ? chosen.children || [] : [];
+    }
+    return nodes;
   };
-  const communities = () => {
-    options(community, Object.entries(P.communities).filter(([, c]) => c[0] === street.value).map(([c, n]) => [c, n[1]]), true);
+  const refill = (from) => {
+    for (let i = from; i < levels.length; i += 1) options(levels[i], children(i), i > 0);
   };
-  district.addEventListener("change", streets);
-  street.addEventListener("change", communities);
-  streets();
+  levels.forEach((select, i) => select.addEventListener("change", () => refill(i + 1)));
+  refill(0);
 }
 
 function body(form) {
   const value = (name) => form.elements[name].value.trim();
   const location = { district: value("district") };
-  for (const level of ["street", "community"]) if (value(level)) location[level] = value(level);
+  for (const level of ["street", "community", "grid"]) if (value(level)) location[level] = value(level);
   if (value("address")) location.address = value("address");
   return {
     channel: value("channel"),
@@ -46,7 +47,7 @@ function body(form) {
 async function similar(form) {
   const place = body(form).location;
   const section = $("#similar");
-  if (!place.community) {
+  if (!place.community && !place.grid) {
     section.hidden = true;
     return;
   }
@@ -61,7 +62,9 @@ async function start() {
   if (!(await signIn())) return;
   placePicker();
   const form = $("#intake");
-  for (const name of ["district", "street", "community"]) form.elements[name].addEventListener("change", () => similar(form));
+  for (const name of ["district", "street", "community", "grid"]) {
+    form.elements[name].addEventListener("change", () => similar(form));
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearProblems(form);
