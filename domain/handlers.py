@@ -277,13 +277,17 @@ def record_feedback(
     level = parse_enum(Satisfaction, cmd.satisfaction, "satisfaction") if cmd.satisfaction else None
     comment = clean_text(cmd.comment, "comment", max_len=MAX_NOTE, required=False)
     reopen: list[NewAssignment] = []
-    lead = g.lead_department
+    lead, assisting = g.lead_department, g.assisting_departments
+    if lead is None and g.category is not None:
+        # Answered at intake and not settled after all: the routing rules name who works on it.
+        leaf = app.policies.categories.leaf(g.category)
+        route = app.policies.routing.route(
+            leaf, Location.from_dict(g.location), app.policies.directory
+        )
+        lead, assisting = route.lead, list(route.assisting)
     if lead is not None:
         reopen.append(new_work(app, g, lead, AssignmentRole.LEAD, now))
-        reopen.extend(
-            new_work(app, g, code, AssignmentRole.ASSISTING, now)
-            for code in g.assisting_departments
-        )
+        reopen.extend(new_work(app, g, code, AssignmentRole.ASSISTING, now) for code in assisting)
     threshold = app.policies.sla.profile.reopen_escalation_threshold
     g.record_feedback(
         cmd.actor, now, cid, cmd.contacted, cmd.resolved, level, comment, reopen, threshold

@@ -211,6 +211,28 @@ def test_callback_policy_leaves_it_resolved_for_the_callback(
         assert [d.kind.value for d in g.open_deadlines()] == ["feedback"]
         app.record_feedback(gid, OPERATOR, contacted=True, resolved=True, satisfaction="satisfied")
         assert app.get_grievance(gid).outcome is Outcome.SATISFIED
+
+        # Not settled after all: a classified one goes where the routing rules send it
+        # (重办); an unclassified one cannot be reopened to anyone.
+        routed = make_grievance(app, request_type="consultation")
+        app.classify_grievance(routed, OPERATOR, category="UM04")
+        answer(app, routed)
+        app.record_feedback(
+            routed, OPERATOR, contacted=True, resolved=False, satisfaction="unsatisfied"
+        )
+        g = app.get_grievance(routed)
+        assert (g.status, g.reopen_count, g.lead_department) == (
+            Status.DISPATCHED,
+            1,
+            "hd.enforcement",
+        )
+        unclassified = make_grievance(app)
+        answer(app, unclassified)
+        with pytest.raises(ValidationError) as refused:
+            app.record_feedback(
+                unclassified, OPERATOR, contacted=True, resolved=False, satisfaction="unsatisfied"
+            )
+        assert refused.value.code == "reopen-needs-lead"
     finally:
         app.close()
 
