@@ -47,6 +47,7 @@ def _boot(app: Any, lang: Lang) -> dict[str, Any]:
             "kind": section("deadline_kind", lang),
             "state": section("assignment_state", lang),
             "role": section("assignment_role", lang) | section("role", lang),
+            "request_type": section("request_type", lang),
         },
         "departments": {
             DISPATCH_CENTRE: department_name(DISPATCH_CENTRE, lang, directory),

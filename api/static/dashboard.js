@@ -188,6 +188,18 @@
       }
       return tr;
     });
+    // 直办率: the dispatch centre's intake, per request type, then the total.
+    const intake = kpis.intake ? [...kpis.intake.by_request_type, { ...kpis.intake, total: true }] : [];
+    fill("#direct-answer-table", intake, (r) => {
+      const tr = document.createElement("tr");
+      const kind = r.total ? S.total : r.request_type ? term("request_type", r.request_type) : S.request_type_unknown;
+      tr.dataset.requestType = r.total ? "total" : r.request_type || "";
+      tr.appendChild(cell(kind));
+      for (const key of ["received", "answered_at_intake", "direct_answer_rate"]) {
+        tr.appendChild(cell(key.endsWith("_rate") ? pct(r[key]) : r[key], "num")).dataset.kpi = key;
+      }
+      return tr;
+    });
     drawChart("kpi-chart", {
       type: "bar",
       data: {

@@ -18,7 +18,7 @@ import pytest
 from api.app import create_app
 from domain.application import GrievanceApp
 from projections.runner import catch_up
-from tests.conftest import IN_CI, FakeClock
+from tests.conftest import IN_CI, OPERATOR, FakeClock, make_grievance
 from tests.support.api import build_services
 from tests.support.browser import CHROMIUM, serving, watch
 from tests.support.projections import run_scenario, sqlite_env
@@ -39,6 +39,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     app = GrievanceApp(env, clock=clock)
     try:
         run_scenario(app, clock)
+        consultation = make_grievance(app, request_type="consultation")
+        app.answer_at_intake(consultation, OPERATOR, answer="已电话答复。")  # 直办
     finally:
         app.close()
     catch_up(env)
@@ -85,6 +87,7 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
     api = httpx.get(f"{base}/v1/kpis", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert api.status_code == 200, api.text
     kpis: list[dict[str, Any]] = api.json()["items"]
+    intake: dict[str, Any] = api.json()["intake"]
     assert {k["department"] for k in kpis} >= {"hd.enforcement", "hd.market"}
 
     problems: list[str] = []
@@ -125,6 +128,12 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
             overdue_rows = page.locator("#overdue-table tbody tr.late")
             assert overdue_rows.count() >= 1
             assert page.locator("#hotspot-table tbody tr").count() == 2
+            direct = page.locator("#direct-answer-table")
+            total = direct.locator('tr[data-request-type="total"] td[data-kpi]').last
+            assert total.inner_text() == pct(intake["direct_answer_rate"])
+            consult = direct.locator('tr[data-request-type="consultation"]')
+            assert consult.locator("td").first.inner_text() == "咨询"
+            assert consult.locator('td[data-kpi="direct_answer_rate"]').inner_text() == "100.0%"
             page.screenshot(path=str(shots / "dashboard-supervisor.png"), full_page=True)
 
             page.click('#tabs button[data-tab="operator"]')

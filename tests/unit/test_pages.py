@@ -51,6 +51,9 @@ async def test_the_dashboard_shell_carries_its_words_as_json(api: ApiHarness) ->
     assert boot["terms"]["kind"]["redispatch"] == "改派时限"
     assert boot["terms"]["state"]["dispatched"] == "待签收"
     assert boot["terms"]["status"]["dispatched"] == "已派单"
+    assert boot["terms"]["request_type"]["consultation"] == "咨询"
+    assert boot["strings"]["direct_answer_rate"] == "直办率"
+    assert 'id="direct-answer-table"' in page
     assert boot["departments"]["hd.housing"] == "区住房和城乡建设委员会"
     en = (await api.client.get("/dashboard", params={"lang": "en"})).text
     assert "<title>12345 grievance loop · dashboard</title>" in en
