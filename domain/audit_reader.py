@@ -47,28 +47,34 @@ def department_lateness(
     date_to: datetime,
     now: datetime | None = None,
     *,
-    known: Iterable[UUID] = (),
+    recorded: Iterable[audit.DeadlineRecord] = (),
     after: int = 0,
 ) -> list[audit.DeadlineRecord]:
     """Deadlines of one department due within [date_from, date_to) that it missed.
 
-    ``known``: the grievances ever assigned to the department up to notification
-    ``after`` (a read model's answer); only the log past ``after`` is scanned for more.
-    Each one's deadlines are then judged from its own events, as recorded."""
+    ``recorded``: the department's deadlines due in the period as a read model judged
+    them up to notification ``after`` (open ones are judged against ``now`` here). The
+    grievances with events past ``after`` are judged from their own events instead; with
+    ``after`` 0 that is every grievance, the full replay the read model must equal."""
     app.policies.directory.department(department)
     now = now or app.now()
-    involved: set[UUID] = set(known)
-    for recorded in iter_all_events(app, start=after + 1):
-        items = getattr(recorded, "assignments", None) or [getattr(recorded, "assignment", None)]
-        for item in items:
-            if isinstance(item, dict) and item.get("department") == department:
-                involved.add(UUID(str(recorded.originator_id)))
-    missed: list[audit.DeadlineRecord] = []
-    for grievance_id in sorted(involved, key=str):
-        for record in audit.missed_deadlines(app.history(grievance_id), now, department):
-            if date_from <= record.due < date_to:
-                missed.append(record)
-    return sorted(missed, key=lambda r: (r.due, r.number))
+    fresh = {
+        UUID(str(e.originator_id))
+        for e in iter_all_events(app, start=after + 1)
+        if isinstance(e, Grievance.Event)
+    }
+    missed = [
+        r if r.outcome != "open" else audit.judged_open(r, now)
+        for r in recorded
+        if r.grievance_id not in fresh
+    ]
+    for grievance_id in sorted(fresh, key=str):
+        missed += [
+            record
+            for record in audit.missed_deadlines(app.history(grievance_id), now, department)
+            if date_from <= record.due < date_to
+        ]
+    return sorted((r for r in missed if r.missed), key=lambda r: (r.due, r.number))
 
 
 def grievance_notifications(app: GrievanceApp, page: int, start: int = 1) -> Iterator[Any]:

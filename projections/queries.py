@@ -262,28 +262,30 @@ class ReadModels:
 
     # ------------------------------------------------------------- assignments
 
-    def department_grievances(self, department: str) -> tuple[list[UUID], int]:
-        """Every grievance ever assigned to ``department`` (lead, assisting or summoned,
-        in any state) and the notification id this answer is complete up to."""
+    def department_deadlines(
+        self, department: str, date_from: datetime, date_to: datetime
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The ``deadline_records`` rows of ``department`` due in [date_from, date_to), and
+        the notification id they are complete up to (open rows are judged by the caller)."""
         with self._datastore.transaction(commit=False) as c:
-            # The position first: rows read after it can only be newer, never fewer.
             c.execute(
                 self._dialect.sql(
                     "SELECT notification_id FROM {t} WHERE application_name = :app",
-                    t="assignment_queue_tracking",
+                    t="deadline_records_tracking",
                 ),
                 {"app": APPLICATION_NAME},
             )
             row = one(c)
             c.execute(
                 self._dialect.sql(
-                    "SELECT DISTINCT grievance_id FROM {t} WHERE department = :department",
-                    t="assignment_queue",
+                    "SELECT * FROM {t} WHERE department = :department "
+                    "AND due >= :date_from AND due < :date_to ORDER BY due, number",
+                    t="deadline_records",
                 ),
-                {"department": department},
+                {"department": department, "date_from": iso(date_from), "date_to": iso(date_to)},
             )
-            ids = [UUID(r["grievance_id"]) for r in c.fetchall()]
-        return ids, int(row["notification_id"]) if row else 0
+            found = rows(c)
+        return found, int(row["notification_id"]) if row else 0
 
     def list_assignments(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from projections.deadlines import DeadlineRecordsView
 from projections.intake import IntakeKpisView
 from projections.knowledge import KnowledgeArticlesView
 from projections.models import (
@@ -63,6 +64,7 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             DepartmentKpisView,
             HotspotsView,
             CallbackQueueView,
+            DeadlineRecordsView,
             IntakeKpisView,
             KnowledgeArticlesView,
             DuplicateCandidatesView,

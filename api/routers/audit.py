@@ -44,6 +44,7 @@ from domain.application import GrievanceApp
 from domain.errors import GrievanceNotFoundError
 from domain.evidence import sha256_hex
 from domain.integrity import verify_chain
+from projections.deadlines import row_record
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = structlog.get_logger("api.audit")
@@ -215,10 +216,11 @@ def department_lateness(
     end = _bound(date_to, "to", app, end=True) or now
     start = _bound(date_from, "from", app, end=False) or end - timedelta(days=30)
     check_period(start, end, "from", "to")
-    # Which grievances to judge comes from the assignment read model (and the log past
-    # its position), not a scan of the whole log; each is judged from its own events.
-    known, after = read_models.department_grievances(code)
-    missed = app.department_lateness(code, start, end, now, known=known, after=after)
+    # The deadline read model's records (one indexed query), and the grievances the log
+    # holds past its position judged from their own events.
+    rows, after = read_models.department_deadlines(code, start, end)
+    recorded = [row_record(row) for row in rows]
+    missed = app.department_lateness(code, start, end, now, recorded=recorded, after=after)
     return DepartmentLateness(
         department=code,
         date_from=start,

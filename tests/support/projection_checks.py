@@ -150,6 +150,7 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
             "department_kpis",
             "hotspots",
             "callback_queue",
+            "deadline_records",
             "intake_kpis",
             "knowledge_articles",
             "duplicate_candidates",

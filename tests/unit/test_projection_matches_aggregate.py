@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.application import GrievanceApp
+from domain.audit import deadline_history, judged_open
 from domain.errors import DomainError
 from domain.grievance import Assignment, Grievance
 from domain.model import (
@@ -37,6 +38,7 @@ from domain.model import (
 )
 from projections import views
 from projections.db import APPLICATION_NAME, Datastore, Dialect, iso
+from projections.deadlines import row_record
 from projections.queries import ReadModels
 from projections.registry import PROJECTIONS
 from projections.runner import build_view
@@ -373,6 +375,14 @@ def check_rows(
             for r in table(datastore, "department_kpis")
         }
         assert {k: v for k, v in kpis.items() if v} == expected_kpis(app, grievances)
+
+        # deadline_records: the audit replay's own judgement of each deadline, row by row.
+        recorded = [
+            judged_open(row_record(r), now) if r["outcome"] == "open" else row_record(r)
+            for r in table(datastore, "deadline_records")
+        ]
+        replayed = [r for gid in ids for r in deadline_history(list(app.history(gid)), now)]
+        assert sorted(recorded, key=repr) == sorted(replayed, key=repr)
 
 
 # The aggregate's action for each step of ``run_step``: steps are drawn mostly among
