@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What closeloop writes (event store, tokens, logs) holds names and phone numbers:
+    # private to its user, also when a command runs outside ``closeloop up``.
+    os.umask(0o077)
     result = args.handler(args)
     return int(result or 0)
 
