@@ -7,7 +7,7 @@
 | ``IllegalTransitionError`` / ``AssignmentStateError`` (current status, allowed actions) | 409 |
 | ``ConcurrentWriteError`` / ``CommandIdReusedError`` | 409 |
 | ``StaleVersionError`` (``If-Match``) | 412 |
-| ``NotAssignedError`` / ``PermissionDeniedError`` | 403 |
+| ``NotAssignedError`` / ``PermissionDeniedError`` / ``SummonRefusedError`` | 403 |
 | ``GrievanceNotFoundError`` / ``UnknownAssignmentError`` | 404 |
 | request validation (every field listed) | 422 |
 | anything unexpected | 500, with the request id and nothing else |
@@ -49,6 +49,7 @@ STATUSES: dict[str, int] = {
     "stale-version": 412,
     "not-assigned": 403,
     "permission-denied": 403,
+    "summon-refused": 403,
     "forbidden": 403,
     "unauthorized": 401,
     "grievance-not-found": 404,

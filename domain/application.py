@@ -49,6 +49,7 @@ from domain.commands import (
     Escalate,
     GrievanceCommand,
     MergeGrievance,
+    RateSummoned,
     ReceiveGrievance,
     RecordFeedback,
     RejectGrievance,
@@ -459,6 +460,7 @@ class GrievanceApp(Application[UUID]):
     report_in = _use_case(ReportIn)
     decide_extension = _use_case(DecideExtension)
     summon_departments = _use_case(SummonDepartments)
+    rate_summoned = _use_case(RateSummoned)
     urge = _use_case(Urge)
     escalate = _use_case(Escalate)
     record_feedback = _use_case(RecordFeedback)

@@ -417,8 +417,11 @@ def summon(
     command_id: str,
     summons: list[NewAssignment],
     reason: str,
+    summoned_by: str | None = None,
 ) -> None:
-    """吹哨: call departments to act together, each with a report-in deadline."""
+    """吹哨: call departments to act together, each with a report-in deadline.
+
+    ``summoned_by``: the department that blew the whistle (None: a supervisor did)."""
     g.ensure_allowed(A.SUMMON, actor)
     if not summons:
         raise ValidationError("required", field="departments")
@@ -441,6 +444,7 @@ def summon(
         g.Summoned,
         summons_id=summons_id,
         assignments=assignment_payloads(g, summons, summons_id),
+        summoned_by=summoned_by,
         **g._meta(actor, at, command_id, reason),
     )
 

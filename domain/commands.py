@@ -199,6 +199,15 @@ class SummonDepartments(GrievanceCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RateSummoned(GrievanceCommand):
+    """The summoning unit rates a department it summoned (满意 / 基本满意 / 不满意)."""
+
+    assignment_id: str
+    rating: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Urge(DeadlineStep, GrievanceCommand):
     """催办 whoever owns an open deadline."""
 

@@ -140,6 +140,10 @@ class PermissionDeniedError(DomainError, code="permission-denied"):
     """The principal's role may not issue this command."""
 
 
+class SummonRefusedError(DomainError, code="summon-refused"):
+    """A department may not summon these departments, or rate this summons (吹哨 policy)."""
+
+
 class NegativeListError(DomainError, code="negative-list"):
     """A dispatch would give a community committee a duty on the negative list."""
 
@@ -244,7 +248,19 @@ REASON_CODES = frozenset(
         "not-signed-for",  # the lead department has not signed for it yet
         "primary-final",  # the primary of a merge is final
         "waiting-for-assisting",  # departments: the assisting parts not yet completed
+        "summons-not-ended",  # department: summoned, not yet reported in
+        "rating-window-closed",  # deadline: the rating could be corrected until then
     }
 )
 
-ERROR_CODES: frozenset[str] = CLASS_CODES | VALIDATION_CODES | REASON_CODES
+# SummonRefusedError's specific codes (the problem's code stays summon-refused).
+SUMMON_CODES = frozenset(
+    {
+        "summon-without-assignment",  # actor_department: holds no open assignment here
+        "summon-beyond-policy",  # actor_department, departments: levels it may not call
+        "summon-outside-street",  # actor_department, departments: not of its own street
+        "not-the-summoner",  # department (the summoning unit), actor_department
+    }
+)
+
+ERROR_CODES: frozenset[str] = CLASS_CODES | VALIDATION_CODES | REASON_CODES | SUMMON_CODES

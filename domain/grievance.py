@@ -28,7 +28,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import assignments, deadlines, evidence, guards, knowledge, lifecycle
+from domain import assignments, deadlines, evidence, guards, knowledge, lifecycle, summons
 from domain.assignments import Assignment, NewAssignment
 from domain.deadlines import DISPATCH_CENTRE, EscalationRecord
 from domain.errors import UnknownAssignmentError
@@ -213,6 +213,7 @@ class Grievance(Aggregate):
     resolve = assignments.resolve
     summon = assignments.summon
     report_in = assignments.report_in
+    rate_summoned = summons.rate_summoned
     urge = deadlines.urge
     escalate = deadlines.escalate
     record_feedback = lifecycle.record_feedback
@@ -440,9 +441,13 @@ class Grievance(Aggregate):
     class Summoned(Recorded):
         summons_id: str
         assignments: list[dict[str, Any]]
+        # The department that blew the whistle; None when a supervisor did (and in
+        # events stored before departments could).
+        summoned_by: str | None = None
 
         def change(self, g: Grievance) -> None:
             g._add_assignments(self.assignments, self.at)
+            summons.summoners(g)[self.summons_id] = self.summoned_by
 
         def result(self) -> dict[str, Any]:
             ids = [a["assignment_id"] for a in self.assignments]
@@ -451,6 +456,31 @@ class Grievance(Aggregate):
     class ReportedIn(AssignmentEvent):
         def change(self, g: Grievance) -> None:
             self.target(g).finish(AssignmentState.REPORTED_IN, self.at)
+
+    class SummonsRated(AssignmentEvent):
+        """The summoning unit (``rater``) rates a department it summoned; ``revision`` 2
+        and up correct the first rating within the policy's window."""
+
+        department: str
+        rater: str
+        rating: str
+        on_time: bool | None  # reported in by the report-in deadline (None: never did)
+        revision: int
+
+        def change(self, g: Grievance) -> None:
+            previous = summons.ratings(g).get(self.assignment_id)
+            summons.ratings(g)[self.assignment_id] = summons.RatingRecord(
+                self.assignment_id,
+                self.department,
+                self.rater,
+                Satisfaction(self.rating),
+                self.on_time,
+                self.reason,
+                self.revision,
+                previous.first_at if previous else self.at,
+                self.at,
+                self.principal,
+            )
 
     class Urged(Recorded):
         kind: str

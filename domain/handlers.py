@@ -35,6 +35,7 @@ from domain.model import (
     clean_text,
     parse_enum,
 )
+from domain.summons import check_department_summons, ratings, summoning_unit
 
 if TYPE_CHECKING:  # pragma: no cover
     from domain.application import GrievanceApp
@@ -231,13 +232,41 @@ def summon(
 ) -> None:
     text = reason_text(cmd.reason)
     due = app.policies.sla.report_in_deadline(now)
-    for code in cmd.departments:
-        app.policies.directory.department(code)
+    g.ensure_allowed(Action.SUMMON, cmd.actor)  # its status first: then it is classified
+    targets = [app.policies.directory.department(code) for code in cmd.departments]
+    assert g.category is not None
+    app.policies.routing.check(
+        app.policies.categories.leaf(g.category), cmd.departments, app.policies.directory
+    )
+    summoned_by = None
+    if cmd.actor.role is Role.DEPARTMENT:
+        assert cmd.actor.department is not None
+        summoner = app.policies.directory.department(cmd.actor.department)
+        check_department_summons(g, cmd.actor, summoner, targets, app.policies.summons)
+        summoned_by = summoner.code
     summons = [
         NewAssignment(code, AssignmentRole.SUMMONED, report_in_deadline=due)
         for code in cmd.departments
     ]
-    g.summon(cmd.actor, now, cid, summons, text)
+    g.summon(cmd.actor, now, cid, summons, text, summoned_by)
+
+
+@handles(c.RateSummoned)
+def rate_summoned(
+    app: GrievanceApp, g: Grievance, cmd: c.RateSummoned, cid: str, now: datetime
+) -> None:
+    rating = parse_enum(Satisfaction, cmd.rating, "rating")
+    policy = app.policies.summons
+    text = reason_text(cmd.reason, required=rating.value in policy.reason_required) or None
+    target = g.assignment(cmd.assignment_id)
+    previous = ratings(g).get(cmd.assignment_id)
+    until = (
+        policy.correction_window.after(previous.first_at, app.policies.calendar)
+        if previous
+        else None
+    )
+    rater = summoning_unit(g, target, app.policies.directory)
+    g.rate_summoned(cmd.actor, now, cid, cmd.assignment_id, rating, text, rater, until)
 
 
 def _step_reason(step: c.DeadlineStep) -> str | None:

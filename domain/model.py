@@ -82,6 +82,7 @@ class Action(StrEnum):
     WRITE_ARTICLE = "write_article"  # create or revise (a revision waits for approval)
     APPROVE_ARTICLE = "approve_article"  # publish a waiting revision
     RETIRE_ARTICLE = "retire_article"
+    RATE_SUMMONED = "rate_summoned"  # the summoning unit rates a department it summoned
 
 
 class Status(StrEnum):

@@ -4,6 +4,9 @@
 - ``ASSIGNMENT_RULES``: for the commands a department sends about its own
   assignment, the assignment states and roles that accept them;
 - ``ACTION_ROLES``: which principal roles may issue each command;
+- ``ASSESSMENT_STATUSES``: the statuses in which a judgement about the work (a summoned
+  department's rating) is accepted; ``summon_refusal``: which departments a department
+  may summon (吹哨), reading the policy ``summons.json``;
 - ``ARTICLE_STATUS_ACTIONS``: which commands a knowledge-base article accepts.
 
 The aggregate's guards, ``allowed_actions``, the API's route permissions, the Open311
@@ -29,18 +32,23 @@ from domain.model import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from domain.grievance import Assignment
+    from domain.policies.directory import Department
+    from domain.policies.summons import SummonsPolicy
 
 __all__ = [
     "ACTION_ROLES",
     "ARTICLE_STATUS_ACTIONS",
+    "ASSESSMENT_STATUSES",
     "ASSIGNMENT_RULES",
     "FINAL_STATUSES",
+    "RATABLE_SUMMONED_STATES",
     "STATUS_ACTIONS",
     "AssignmentRule",
     "actions_in",
     "assignment_actions",
     "may",
     "roles_for",
+    "summon_refusal",
 ]
 
 A = Action
@@ -148,7 +156,8 @@ ACTION_ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         A.RESOLVE: _DEPARTMENT,
         A.REPORT_IN: _DEPARTMENT,
         A.DECIDE_EXTENSION: frozenset({Role.SUPERVISOR}),
-        A.SUMMON: frozenset({Role.SUPERVISOR}),
+        # A department only where the 吹哨 policy lets its level call the others (summon_refusal).
+        A.SUMMON: frozenset({Role.SUPERVISOR, Role.DEPARTMENT}),
         A.URGE: frozenset({Role.SYSTEM, Role.SUPERVISOR, Role.OPERATOR}),
         A.ESCALATE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
         A.CLOSE: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
@@ -159,8 +168,45 @@ ACTION_ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         A.APPROVE_ARTICLE: frozenset({Role.SUPERVISOR}),
         A.RETIRE_ARTICLE: frozenset({Role.SUPERVISOR}),
         A.ATTACH_TO_ASSIGNMENT: _DEPARTMENT,
+        # The summoning unit's own token, or a supervisor for it.
+        A.RATE_SUMMONED: frozenset({Role.SUPERVISOR, Role.DEPARTMENT}),
     }
 )
+
+# Judgements about work done on a grievance, not steps of its loop: ``allowed_actions``
+# leaves them out, and a closed grievance still accepts them.
+ASSESSMENT_STATUSES: Mapping[Action, frozenset[Status]] = MappingProxyType(
+    {
+        A.RATE_SUMMONED: frozenset(
+            {
+                Status.DISPATCHED,
+                Status.IN_PROGRESS,
+                Status.RETURNED,
+                Status.RESOLVED,
+                Status.CLOSED,
+            }
+        ),
+    }
+)
+
+# A summoned department is rated once its summons ended for it: reported in, or its
+# report-in was made moot (the grievance resolved, merged or withdrawn).
+RATABLE_SUMMONED_STATES = frozenset(
+    {AssignmentState.REPORTED_IN, AssignmentState.SUPERSEDED, AssignmentState.CANCELLED}
+)
+
+
+def summon_refusal(summoner: Department, target: Department, policy: SummonsPolicy) -> str | None:
+    """Why a department may not summon ``target`` under the 吹哨 policy (None: it may).
+
+    ``summon-beyond-policy``: its level may not call the target's level at all;
+    ``summon-outside-street``: only its own street's departments of that level."""
+    grants = [g for g in policy.grants.get(summoner.level, ()) if g.level == target.level]
+    if not grants:
+        return "summon-beyond-policy"
+    if all(g.scope == "own-street" for g in grants) and target.street != summoner.street:
+        return "summon-outside-street"
+    return None
 
 # A retired article accepts nothing; approving when no revision waits is refused with its
 # own reason (``nothing-to-approve``).

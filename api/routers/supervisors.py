@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.assessment_schemas import RateSummonedRequest
 from api.deps import AppDep, Read, ReadModelsDep, guarded
 from api.routers.common import (
     READ_PROBLEMS,
@@ -28,7 +29,7 @@ from api.schemas import (
     SummonRequest,
 )
 from api.views import as_row
-from domain.commands import DecideExtension, Escalate, SummonDepartments
+from domain.commands import DecideExtension, Escalate, RateSummoned, SummonDepartments
 from domain.model import Action
 from projections.replay import kpis_as_of
 
@@ -51,6 +52,14 @@ add_commands(
         SummonDepartments,
         SummonRequest,
         "吹哨: call departments to act together; each must 报到 by its report-in deadline.",
+    ),
+    CommandRoute(
+        f"{G}/summons-rating",
+        Action.RATE_SUMMONED,
+        RateSummoned,
+        RateSummonedRequest,
+        "Rate a summoned department once its summons ended (the summoning unit, or a "
+        "supervisor for it): 满意 / 基本满意 / 不满意 with a reason; correctable for a while.",
     ),
     CommandRoute(
         f"{G}/escalate",

@@ -12,12 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from domain.policies.assessment import RankingPolicy, RoundPolicy
 from domain.policies.calendar import BusinessCalendar
 from domain.policies.categories import Category, CategoryTree
 from domain.policies.directory import Department, Directory
 from domain.policies.routing import Route, RoutingPolicy
 from domain.policies.similarity import SimilarityPolicy
 from domain.policies.sla import SlaPolicy, SlaProfile, Window
+from domain.policies.summons import SummonsPolicy
 
 __all__ = [
     "BusinessCalendar",
@@ -26,11 +28,14 @@ __all__ = [
     "Department",
     "Directory",
     "Policies",
+    "RankingPolicy",
+    "RoundPolicy",
     "Route",
     "RoutingPolicy",
     "SimilarityPolicy",
     "SlaPolicy",
     "SlaProfile",
+    "SummonsPolicy",
     "Window",
     "load_policies",
 ]
@@ -43,6 +48,9 @@ class Policies:
     routing: RoutingPolicy
     sla: SlaPolicy
     similarity: SimilarityPolicy
+    summons: SummonsPolicy
+    rankings: RankingPolicy
+    rounds: RoundPolicy
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -72,6 +80,7 @@ def load_policies(sla_profile: str | None = None, directory: Path | None = None)
             f"{', '.join(sorted(sla['profiles']))}"
         )
     calendar = BusinessCalendar.from_data(_read("calendar.json", directory))
+    assessment = _read("assessment.json", directory)
     return Policies(
         categories=CategoryTree.from_data(_read("categories.json", directory)),
         directory=Directory.from_data(
@@ -80,4 +89,7 @@ def load_policies(sla_profile: str | None = None, directory: Path | None = None)
         routing=RoutingPolicy.from_data(_read("routing.json", directory)),
         sla=SlaPolicy(SlaProfile.from_data(profile_name, sla["profiles"][profile_name]), calendar),
         similarity=SimilarityPolicy.from_data(_read("similarity.json", directory)),
+        summons=SummonsPolicy.from_data(_read("summons.json", directory)),
+        rankings=RankingPolicy.from_data(assessment["rankings"]),
+        rounds=RoundPolicy.from_data(assessment["rounds"]),
     )

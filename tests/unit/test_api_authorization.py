@@ -72,7 +72,14 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
         {"assignment_id": "x.1", "granted": True},
         may(Action.DECIDE_EXTENSION),
     ),
-    ("POST", G + "/summon", {"departments": ["hd.urban"], "reason": "x"}, may(Action.SUMMON)),
+    # The department is the community holding the lead: the policy lets it call its street.
+    ("POST", G + "/summon", {"departments": ["st.xueyuanlu"], "reason": "x"}, may(Action.SUMMON)),
+    (
+        "POST",
+        G + "/summons-rating",
+        {"assignment_id": "x.1", "rating": "satisfied"},
+        may(Action.RATE_SUMMONED),
+    ),
     ("POST", G + "/escalate", {"level": 1, "reason": "x"}, may(Action.ESCALATE)),
     ("GET", "/v1/audit/grievances/{gid}/events", None, {OP, SUP}),
     ("GET", "/v1/audit/grievances/{gid}/state", None, {OP, SUP}),

@@ -562,7 +562,8 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
     # 29 + the audit routes (lateness x2, casefile, verify) + attachments (2 uploads, 2 reads)
     # + duplicate suggestions (2) + the policy what-if
     # + the answer at intake and the knowledge base (7)
-    assert len(operations) == 47
+    # + the summons rating
+    assert len(operations) == 48
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
         if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:
