@@ -85,9 +85,15 @@ class DeadlineRecord:
 
     @property
     def missed(self) -> bool:
-        return self.outcome in ("met_late", "open_overdue", "lapsed") or (
-            self.outcome in ("returned", "superseded", "cancelled") and self.late_by_seconds > 0
+        return self.outcome in MISSED_OUTCOMES or (
+            self.outcome in ENDED_OUTCOMES and self.late_by_seconds > 0
         )
+
+
+# A deadline was missed when it ended (or still runs) one of these ways, or ended one of
+# ``ENDED_OUTCOMES`` ways after it had passed (the deadline read model asks the same).
+MISSED_OUTCOMES = ("met_late", "open_overdue", "lapsed")
+ENDED_OUTCOMES = ("returned", "superseded", "cancelled")
 
 
 # Events that end a deadline without the owner meeting it.

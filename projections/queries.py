@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from domain.audit import ENDED_OUTCOMES, MISSED_OUTCOMES
 from domain.errors import ValidationError
 from domain.policies.similarity import SimilarityPolicy
 from domain.similarity import Place
@@ -102,6 +103,14 @@ _LIKE = "LIKE {} ESCAPE '\\'"
 
 def _overdue(deadlines: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
     return [d for d in deadlines if d["due"] < now]
+
+
+def _marks(prefix: str, values: Sequence[str]) -> str:
+    return ", ".join(f":{prefix}{i}" for i in range(len(values)))
+
+
+def _params(prefix: str, values: Sequence[str]) -> dict[str, str]:
+    return {f"{prefix}{i}": value for i, value in enumerate(values)}
 
 
 class ReadModels:
@@ -263,10 +272,11 @@ class ReadModels:
     # ------------------------------------------------------------- assignments
 
     def department_deadlines(
-        self, department: str, date_from: datetime, date_to: datetime
+        self, department: str, date_from: datetime, date_to: datetime, now: datetime
     ) -> tuple[list[dict[str, Any]], int]:
-        """The ``deadline_records`` rows of ``department`` due in [date_from, date_to), and
-        the notification id they are complete up to (open rows are judged by the caller)."""
+        """The ``deadline_records`` rows of ``department`` due in [date_from, date_to) that
+        were missed by ``now`` (``DeadlineRecord.missed``: open ones past due included, to
+        be judged by the caller), and the notification id they are complete up to."""
         with self._datastore.transaction(commit=False) as c:
             c.execute(
                 self._dialect.sql(
@@ -279,10 +289,21 @@ class ReadModels:
             c.execute(
                 self._dialect.sql(
                     "SELECT * FROM {t} WHERE department = :department "
-                    "AND due >= :date_from AND due < :date_to ORDER BY due, number",
+                    "AND due >= :date_from AND due < :date_to AND ("
+                    f"outcome IN ({_marks('m', MISSED_OUTCOMES)}) "
+                    "OR (outcome = 'open' AND due < :now) "
+                    f"OR (outcome IN ({_marks('e', ENDED_OUTCOMES)}) AND late_by_seconds > 0)"
+                    ") ORDER BY due, number",
                     t="deadline_records",
                 ),
-                {"department": department, "date_from": iso(date_from), "date_to": iso(date_to)},
+                {
+                    "department": department,
+                    "date_from": iso(date_from),
+                    "date_to": iso(date_to),
+                    "now": iso(now),
+                    **_params("m", MISSED_OUTCOMES),
+                    **_params("e", ENDED_OUTCOMES),
+                },
             )
             found = rows(c)
         return found, int(row["notification_id"]) if row else 0
@@ -303,10 +324,9 @@ class ReadModels:
         if state:
             where.add("state = :state", state=state)
         else:
-            marks = ", ".join(f":s{i}" for i in range(len(OPEN_ASSIGNMENT_STATE_VALUES)))
             where.add(
-                f"state IN ({marks})",
-                **{f"s{i}": s for i, s in enumerate(OPEN_ASSIGNMENT_STATE_VALUES)},
+                f"state IN ({_marks('s', OPEN_ASSIGNMENT_STATE_VALUES)})",
+                **_params("s", OPEN_ASSIGNMENT_STATE_VALUES),
             )
 
         def item(row: dict[str, Any]) -> dict[str, Any]:

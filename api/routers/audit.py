@@ -218,7 +218,7 @@ def department_lateness(
     check_period(start, end, "from", "to")
     # The deadline read model's records (one indexed query), and the grievances the log
     # holds past its position judged from their own events.
-    rows, after = read_models.department_deadlines(code, start, end)
+    rows, after = read_models.department_deadlines(code, start, end, now)
     recorded = [row_record(row) for row in rows]
     missed = app.department_lateness(code, start, end, now, recorded=recorded, after=after)
     return DepartmentLateness(

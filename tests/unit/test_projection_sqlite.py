@@ -175,7 +175,7 @@ def test_department_lateness_from_the_deadline_read_model_equals_a_full_replay(
         judged = 0
         for code in sorted(departments):
             start, end = now - timedelta(days=60), now
-            rows, after = read.department_deadlines(code, start, end)
+            rows, after = read.department_deadlines(code, start, end, now)
             assert after > 0
             recorded = [row_record(row) for row in rows]
             full = sqlite_app.department_lateness(code, start, end, now)
