@@ -1,4 +1,4 @@
-"""(4) Projection rebuild from zero: 100k events into the five read models, on SQLite
+"""(4) Projection rebuild from zero: 100k events into every read model, on SQLite
 and on PostgreSQL.
 
 The events are generated with the application service itself (12,500 grievances through
@@ -193,6 +193,7 @@ def main() -> None:
         else:
             print("PostgreSQL not reachable: PostgreSQL rebuild skipped")
 
+    names = runs[0]["projections"]
     summary = {}
     for run in runs:
         backend, reads = run["backend"], run["read_queries"]
@@ -206,7 +207,7 @@ def main() -> None:
             reads["kpis_as_of_past"]["p99_ms"], "ms", reads["kpis_live"]["p99_ms"]
         )
     benchlib.print_table(
-        f"(4) projection rebuild from zero, {events:,} events, {len(runs[0]['projections'])} read models",
+        f"(4) projection rebuild from zero, {events:,} events, {len(names)} read models",
         ["backend", "run", "seconds", "CPU s", "events/s", "vs read+decode"],
         [
             row
