@@ -68,10 +68,12 @@ class Principal:
     name: str
     role: Role
     department: str | None = None
+    client_id: str = ""  # the token's client: what ownership goes by, never ``name``
 
     @classmethod
     def from_record(cls, record: TokenRecord) -> Principal:
-        return cls(record.id, record.name, Role(record.role), record.department)
+        client = record.client_id or record.id
+        return cls(record.id, record.name, Role(record.role), record.department, client)
 
     @property
     def actor(self) -> Actor:

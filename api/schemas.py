@@ -343,6 +343,24 @@ class AttachmentLink(BaseModel):
     url: str
 
 
+class IntakePublic(BaseModel):
+    """A channel's structured details of a grievance (``domain.intake``), beside its text."""
+
+    service_code: str
+    attributes: dict[str, str | float | list[str]] = Field(
+        default_factory=dict, description="typed as filed: numbers, UTC instants, lists of keys"
+    )
+    point: dict[str, float] | None = Field(None, description="{lat, long} (WGS84)")
+    media: list[str] = Field(default_factory=list)
+    address_id: str | None = None
+    client_id: str | None = Field(None, description="the filing client's token client id")
+    placed_by: str | None = Field(
+        None,
+        description="address_id, address_string, point, or unresolved: in the district's "
+        "catch-all queue (兜底) for the dispatch centre to place",
+    )
+
+
 class GrievancePublic(BaseModel):
     """One grievance as its aggregate knows it now (never stale)."""
 
@@ -355,6 +373,7 @@ class GrievancePublic(BaseModel):
     citizen_name: str
     citizen_phone: str
     text: str
+    intake: IntakePublic | None = None
     location: LocationPublic
     occurred_at: datetime | None = None
     received_at: datetime

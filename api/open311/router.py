@@ -28,7 +28,6 @@ import base64
 import binascii
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -245,17 +244,9 @@ def _key_from_headers(request: Request) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a key: the principal and the client its token belongs to."""
-
-    principal: Principal
-    client_id: str
-
-
 def _authenticate(
     request: Request, lang: Lang, allowed: frozenset[Role], key: str | None = None
-) -> Caller:
+) -> Principal:
     key = key or request.query_params.get("api_key") or _key_from_headers(request)
     if not key:
         raise error(403, _t(lang, "缺少 api_key", "api_key is required"))
@@ -269,30 +260,31 @@ def _authenticate(
         # the same words as the /v1 routes'
         words = t("error.role-forbidden", lang, role=principal.role, roles=role_names(allowed))
         raise error(403, words)
-    return Caller(principal, record.client_id or record.id)
+    return principal
 
 
-def _reader(request: Request, lang: Lang) -> Caller | None:
-    """The caller of a read: None without a key (the public); a wrong key is 403."""
+def _reader(request: Request, lang: Lang) -> Principal | None:
+    """Who reads: None without a key (the public) or with one that reads nothing more;
+    a wrong key is 403."""
     if not (request.query_params.get("api_key") or _key_from_headers(request)):
         return None
-    caller = _authenticate(request, lang, frozenset(Role))
-    return caller if caller.principal.role in READERS else None
+    principal = _authenticate(request, lang, frozenset(Role))
+    return principal if principal.role in READERS else None
 
 
-def _sees(reader: Caller | None, record: dict[str, Any]) -> bool:
+def _sees(reader: Principal | None, record: dict[str, Any]) -> bool:
     """The public sees what came through Open311; the dispatch centre sees every channel."""
-    staff = reader is not None and reader.principal.role in STAFF
+    staff = reader is not None and reader.role in STAFF
     return staff or record["channel"] == Channel.OPEN311.value
 
 
-def _private(reader: Caller | None, record: dict[str, Any]) -> bool:
+def _private(reader: Principal | None, record: dict[str, Any]) -> bool:
     """The description, attributes and exact place: for the filing client and operators."""
     if reader is None:
         return False
-    if reader.principal.role is Role.OPERATOR:
+    if reader.role is Role.OPERATOR:
         return True
-    return reader.principal.role is Role.OPEN311 and record["client_id"] == reader.client_id
+    return reader.role is Role.OPEN311 and record["client_id"] == reader.client_id
 
 
 # ------------------------------------------------------------------ discovery
@@ -393,8 +385,7 @@ def _file_request(
     uploaded ``media`` attached."""
     services = _services(request)
     app = services.app
-    caller = _authenticate(request, lang, FILERS, key=form.get("api_key"))
-    principal = caller.principal
+    principal = _authenticate(request, lang, FILERS, key=form.get("api_key"))
     checked = check_media(services, media, lang)
     catalog = _catalog(request)
     _check_jurisdiction(request, catalog, form.get("jurisdiction_id"))
@@ -457,7 +448,7 @@ def _file_request(
         long=where.lon if where else None,
         media=(media_url,) if media_url else (),
         address_id=address_id,
-        client_id=caller.client_id,
+        client_id=principal.client_id,
         placed_by=placed.rule,
     )
     key = request.headers.get("idempotency-key")
@@ -555,7 +546,7 @@ def _fresh(request: Request, number: str) -> dict[str, Any] | None:
 
 
 def _view(
-    request: Request, record: dict[str, Any], reader: Caller | None, lang: Lang
+    request: Request, record: dict[str, Any], reader: Principal | None, lang: Lang
 ) -> dict[str, Any]:
     policies = _services(request).app.policies
     private = _private(reader, record)
@@ -692,7 +683,7 @@ def list_requests(
                     400, _t(lang, "status 只能是 open 或 closed", "status is open or closed")
                 )
             start, end = _window(request, lang)
-            staff = reader is not None and reader.principal.role in STAFF
+            staff = reader is not None and reader.role in STAFF
             records = _services(request).read_models.open311_requests(
                 received_from=start,
                 received_to=end + timedelta(microseconds=1),

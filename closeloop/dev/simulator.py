@@ -74,9 +74,6 @@ class SimData:
     channels: tuple[str, ...]
     accounts: tuple[str, ...]
     says: dict[str, str]
-    # The knowledge base the simulator's operators write first, and what callers ask.
-    knowledge: tuple[dict[str, Any], ...] = ()
-    consultations: tuple[dict[str, str], ...] = ()
 
 
 @functools.cache
@@ -94,8 +91,6 @@ def sim_data() -> SimData:
         channels=tuple(raw["channels"]),
         accounts=tuple(raw["accounts"]),
         says=dict(raw["says"]),
-        knowledge=tuple(raw["knowledge"]),
-        consultations=tuple(raw["consultations"]),
     )
 
 
@@ -112,10 +107,6 @@ class Behaviour:
     p_assisting: float = 0.2
     p_progress: float = 0.3
     p_unsatisfied: float = 0.15
-    # 咨询 (consultations: most of a real hotline's calls), and the share of them the
-    # operator answers at intake from the knowledge base (直接答复), never dispatched.
-    p_consultation: float = 0.2
-    p_direct_answer: float = 0.8
     feedback_delay: float = 1.0
 
 
@@ -233,7 +224,6 @@ class Tally:
     summoned: int = 0
     resolved: int = 0
     reopened: int = 0
-    answered: int = 0  # 咨询 answered at intake (直接答复): closed, never dispatched
     closed: int = 0
     escalated: int = 0
     corrected: int = 0  # dispatches the domain refused (negative list) and redone
@@ -314,7 +304,6 @@ class Simulator:
         if not self.departments:
             raise ValueError("the simulator needs at least one department token")
         self.in_flight = 0
-        self._knowledge: asyncio.Future[None] | None = None  # written before the first answer
 
     # ---------------------------------------------------------------- http
 
@@ -334,13 +323,10 @@ class Simulator:
         ok: tuple[int, ...] = (200, 201),
         tolerate: tuple[int, ...] = (),
         params: dict[str, Any] | None = None,
-        key: str | None = None,
     ) -> httpx.Response:
-        """Send one request (writes with an Idempotency-Key: ``key``, or a new one),
-        retrying transport errors."""
+        """Send one request (writes with an Idempotency-Key), retrying transport errors."""
         assert self._client is not None
-        if method == "POST":
-            key = key or str(uuid.uuid4())
+        key = str(uuid.uuid4()) if method == "POST" else None
         started = time.perf_counter()
 
         def retried(error: BaseException) -> None:
@@ -414,16 +400,12 @@ class Simulator:
         rng = random.Random(f"{self.config.seed}/{index}")
         started = time.monotonic()
         body, category = new_grievance_body(rng)
-        ask = self.request_kind(index, body)
         op = self.config.operator_token
         response = await self.request("POST", "/v1/grievances", op, "file", body, ok=(201,))
         gid = str(response.json()["id"])
         self.ids.append(gid)
         self.tally.filed += 1
         await self.command(f"/v1/grievances/{gid}/classify", op, {"category": category})
-        if ask is not None:
-            await self.answer_at_intake(gid, ask)
-            return
         lead = rng.choice(self.departments)
         others = [d for d in self.departments if d != lead]
         assisting = (
@@ -652,64 +634,6 @@ class Simulator:
         )
 
     # ---------------------------------------------------------------- the run
-
-    def request_kind(self, index: int, body: dict[str, Any]) -> dict[str, str] | None:
-        """The call's request type (咨询, 投诉 …), set in ``body``; for a 咨询 the operator
-        can answer, what the caller asks. Its own random stream: the other choices of the
-        grievance stay what they were."""
-        rng = random.Random(f"{self.config.seed}/{index}/request-type")
-        b, asks = self.config.behaviour, sim_data().consultations
-        if not asks or rng.random() >= b.p_consultation:
-            body["request_type"] = rng.choice(("complaint", "complaint", "help", "report"))
-            return None
-        ask = rng.choice(asks)
-        body["request_type"] = "consultation"
-        body["text"] = f"{body['location']['address']}：{ask['text']}"
-        return ask if rng.random() < b.p_direct_answer else None
-
-    async def answer_at_intake(self, gid: str, ask: dict[str, str]) -> None:
-        """直接答复: the operator searches the knowledge base, quotes the best article (when
-        the read model already has it) and closes the grievance on the call."""
-        if self._knowledge is None:
-            self._knowledge = asyncio.ensure_future(self.write_knowledge())
-        await asyncio.shield(self._knowledge)
-        op = self.config.operator_token
-        found = await self.request(
-            "GET", "/v1/knowledge/search", op, "search", params={"q": ask["q"], "limit": 1}
-        )
-        hits = found.json()["items"]
-        body = {
-            "answer": hits[0]["snippet"] if hits else sim_data().says["direct_answer"],
-            "articles": [{"article_id": h["id"], "revision": h["revision"]} for h in hits],
-        }
-        await self.command(f"/v1/grievances/{gid}/answer", op, body)
-        self.tally.answered += 1
-        self.tally.closed += 1
-        self.tally.statuses["closed"] += 1
-
-    async def write_knowledge(self) -> None:
-        """The knowledge base, before the first answer: operators write, a supervisor
-        approves (the same keys on every run: a second run against the same stack adds
-        nothing)."""
-        for n, article in enumerate(sim_data().knowledge):
-            key = f"sim-knowledge-{self.config.seed}-{n}"
-            written = await self.request(
-                "POST",
-                "/v1/knowledge/articles",
-                self.config.operator_token,
-                "command",
-                article,
-                key=key,
-            )
-            await self.request(
-                "POST",
-                f"/v1/knowledge/articles/{written.json()['id']}/approve",
-                self.config.supervisor_token,
-                "command",
-                {},
-                key=key,
-                tolerate=(409,),  # approved by an earlier run
-            )
 
     async def _one(self, index: int) -> None:
         self.in_flight += 1

@@ -414,6 +414,10 @@ async def test_multivaluelist_attributes_and_location_rules(api: ApiHarness) -> 
         "address": "某某路 8 号",
     }
     assert fallback.intake is not None and fallback.intake["placed_by"] == "unresolved"
+    # ... which the dispatch centre sees on the grievance.
+    shown = await api.client.get(f"/v1/grievances/{fallback.id}", headers=api.auth("operator"))
+    assert shown.json()["intake"]["placed_by"] == "unresolved"
+    assert shown.json()["location"]["street"] is None
 
 
 # --------------------------------------------------------------------- GET
@@ -502,6 +506,16 @@ async def test_private_fields_go_to_the_filing_client_and_operators_only(
     assert await description(api_key=rotated) is None
     _, same_name = api.services.tokens.create("open311", name="fixmystreet")
     assert await description(api_key=same_name) is None
+    # The same under /v1: the grievance is the filing client's, not its name's.
+    gid = api.app.get_by_number(number).id
+
+    async def v1(token: str) -> int:
+        response = await api.client.get(
+            f"/v1/grievances/{gid}", headers={"Authorization": f"Bearer {token}"}
+        )
+        return response.status_code
+
+    assert (await v1(mine), await v1(second_key), await v1(same_name)) == (200, 200, 403)
     # The typed attributes, on request (extensions=true), for the same readers only.
     (extended,) = as_json(await api.client.get(url, params={"api_key": mine, "extensions": "true"}))
     assert extended["attributes"] == [

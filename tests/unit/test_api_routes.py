@@ -563,7 +563,8 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
     # + duplicate suggestions (2) + the policy what-if
     # + the answer at intake and the knowledge base (7)
     # + the summons rating
-    assert len(operations) == 48
+    # + the places (GET /v1/places)
+    assert len(operations) == 49
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
         if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:
