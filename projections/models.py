@@ -214,7 +214,7 @@ class DepartmentKpisView(CountsView):
     """
 
     projection_name = "department_kpis"
-    keys = ("department", "day")
+    keys: ClassVar[tuple[str, ...]] = ("department", "day")
     count_names = COUNTS
     columns = count_columns(keys, COUNTS)
     indexes: ClassVar = {"day": "day"}

@@ -24,6 +24,7 @@ from api.schemas import (
     DepartmentKpi,
     EscalateRequest,
     ExtensionDecisionRequest,
+    IntakeKpis,
     KpisPublic,
     Moment,
     SummonRequest,
@@ -112,7 +113,8 @@ def kpis(
     # 直办率 is the dispatch centre's, not a department's; from the live read model only.
     intake = None
     if as_of is None and department is None:
-        intake = read_model_call(read_models.intake_kpis, date_from=date_from, date_to=date_to)
+        counts = read_model_call(read_models.intake_kpis, date_from=date_from, date_to=date_to)
+        intake = IntakeKpis.model_validate(counts)
     return KpisPublic(
         date_from=date_from.isoformat(),
         date_to=date_to.isoformat(),
