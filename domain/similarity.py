@@ -145,7 +145,8 @@ def merge_of(a: Place, b: Place) -> Merge | None:
     allowed): the duplicate's status must allow ``merge``, the primary must not be final."""
     if a.grievance_id is None or b.grievance_id is None:
         return None
-    earlier, later = sorted((a, b), key=lambda p: (p.received_at, p.grievance_id or ""))
+    # Case numbers are sequential: they order two grievances received in the same instant.
+    earlier, later = sorted((a, b), key=lambda p: (p.received_at, p.number or "", p.grievance_id))
     for duplicate, primary in ((later, earlier), (earlier, later)):
         mergeable = (
             duplicate.status is None or Action.MERGE in STATUS_ACTIONS[Status(duplicate.status)]

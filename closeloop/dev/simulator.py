@@ -74,6 +74,9 @@ class SimData:
     channels: tuple[str, ...]
     accounts: tuple[str, ...]
     says: dict[str, str]
+    # The knowledge base the simulator's operators write first, and what callers ask.
+    knowledge: tuple[dict[str, Any], ...] = ()
+    consultations: tuple[dict[str, str], ...] = ()
 
 
 @functools.cache
@@ -91,6 +94,8 @@ def sim_data() -> SimData:
         channels=tuple(raw["channels"]),
         accounts=tuple(raw["accounts"]),
         says=dict(raw["says"]),
+        knowledge=tuple(raw["knowledge"]),
+        consultations=tuple(raw["consultations"]),
     )
 
 
@@ -107,7 +112,12 @@ class Behaviour:
     p_assisting: float = 0.2
     p_progress: float = 0.3
     p_unsatisfied: float = 0.15
+    # 咨询 (consultations: most of a real hotline's calls), and the share of them the
+    # operator answers at intake from the knowledge base (直接答复), never dispatched.
+    p_consultation: float = 0.2
+    p_direct_answer: float = 0.8
     feedback_delay: float = 1.0
+    p_duplicate: float = 0.05  # another citizen reports an open grievance again
 
 
 @dataclass
@@ -170,6 +180,40 @@ def new_grievance_body(rng: random.Random) -> tuple[dict[str, Any], str]:
     return body, category.code
 
 
+# ------------------------------------------------------------------ known duplicates
+
+
+def incident_reports(
+    rng: random.Random, start: datetime, *, days: float, per_day: float
+) -> list[tuple[int, datetime, dict[str, str], str]]:
+    """Reports of incidents with known duplicates, for measuring duplicate suggestions:
+    ``(incident, at, location, category)``, in time order.
+
+    An incident (one problem at one of the recurring places, of one category) starts at
+    a random moment of ``days`` (``per_day`` on average) and is reported by one citizen
+    or more: most repeats within hours, some days later; a neighbour sometimes files from
+    the next grid of the same community.
+    """
+    data = sim_data()
+    reports = []
+    for incident in range(int(days * per_day)):
+        category: Category = weighted(rng, [(c.weight, c) for c in data.categories])
+        place = dict(weighted(rng, data.places))
+        neighbours = [
+            dict(p) for _, p in data.places if p["community"] == place["community"] and p != place
+        ]
+        at = start + timedelta(days=rng.uniform(0, days))
+        count = 1
+        while count < 8 and rng.random() < 0.45:
+            count += 1
+        for n in range(count):
+            later = rng.expovariate(1 / 4) if rng.random() < 0.9 else rng.uniform(72, 168)
+            when = at if n == 0 else at + timedelta(hours=later)
+            where = rng.choice(neighbours) if n and neighbours and rng.random() < 0.15 else place
+            reports.append((incident, when, where, category.code))
+    return sorted(reports, key=lambda r: r[1])
+
+
 # ------------------------------------------------------------------ retries
 
 
@@ -224,6 +268,7 @@ class Tally:
     summoned: int = 0
     resolved: int = 0
     reopened: int = 0
+    answered: int = 0  # 咨询 answered at intake (直接答复): closed, never dispatched
     closed: int = 0
     escalated: int = 0
     corrected: int = 0  # dispatches the domain refused (negative list) and redone
@@ -234,6 +279,8 @@ class Tally:
     transport_retries: int = 0  # retried (same Idempotency-Key) and answered in the end
     lost: int = 0
     unfinished: int = 0
+    duplicates: int = 0  # reports of an open grievance filed again (known duplicates)
+    merged: int = 0  # of those, merged through the suggestion's merge link
     latencies: dict[str, list[float]] = field(default_factory=dict)
     loop_seconds: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
@@ -304,6 +351,8 @@ class Simulator:
         if not self.departments:
             raise ValueError("the simulator needs at least one department token")
         self.in_flight = 0
+        self._knowledge: asyncio.Future[None] | None = None  # written before the first answer
+        self.recent: dict[str, tuple[dict[str, Any], str]] = {}  # open ones: body, category
 
     # ---------------------------------------------------------------- http
 
@@ -323,10 +372,13 @@ class Simulator:
         ok: tuple[int, ...] = (200, 201),
         tolerate: tuple[int, ...] = (),
         params: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> httpx.Response:
-        """Send one request (writes with an Idempotency-Key), retrying transport errors."""
+        """Send one request (writes with an Idempotency-Key: ``key``, or a new one),
+        retrying transport errors."""
         assert self._client is not None
-        key = str(uuid.uuid4()) if method == "POST" else None
+        if method == "POST":
+            key = key or str(uuid.uuid4())
         started = time.perf_counter()
 
         def retried(error: BaseException) -> None:
@@ -400,12 +452,29 @@ class Simulator:
         rng = random.Random(f"{self.config.seed}/{index}")
         started = time.monotonic()
         body, category = new_grievance_body(rng)
+        ask = self.request_kind(index, body)
+        original = self.repeat_of(rng)
+        if original is not None:
+            first, first_body, category = original
+            body = {**body, "location": first_body["location"], "text": first_body["text"]}
         op = self.config.operator_token
         response = await self.request("POST", "/v1/grievances", op, "file", body, ok=(201,))
         gid = str(response.json()["id"])
         self.ids.append(gid)
         self.tally.filed += 1
+        if original is None:
+            self.recent[gid] = (body, category)
         await self.command(f"/v1/grievances/{gid}/classify", op, {"category": category})
+        if original is not None:
+            self.tally.duplicates += 1
+            if await self.merge_suggested(gid, first):
+                self.tally.merged += 1
+                self.tally.statuses["merged"] += 1
+                return
+        if ask is not None:
+            await self.answer_at_intake(gid, ask)
+            self.recent.pop(gid, None)
+            return
         lead = rng.choice(self.departments)
         others = [d for d in self.departments if d != lead]
         assisting = (
@@ -467,6 +536,7 @@ class Simulator:
                 self.tally.reopened += 1
                 continue
             break
+        self.recent.pop(gid, None)
         final = await self.get_grievance(gid)
         self.tally.statuses[final["status"]] += 1
         if final["status"] == "closed":
@@ -474,6 +544,29 @@ class Simulator:
             self.tally.loop_seconds.append(time.monotonic() - started)
         if final.get("escalation_level", 0) > 0:
             self.tally.escalated += 1
+
+    def repeat_of(self, rng: random.Random) -> tuple[str, dict[str, Any], str] | None:
+        """Now and then a citizen reports a grievance still open: (its id, body, category)."""
+        if not self.recent or rng.random() >= self.config.behaviour.p_duplicate:
+            return None
+        gid = rng.choice(sorted(self.recent))
+        return (gid, *self.recent[gid])
+
+    async def merge_suggested(self, gid: str, original: str) -> bool:
+        """The operator looks at the suggested duplicates (重复件提示) and, when the earlier
+        report is among them, merges through the link the API names."""
+        op = self.config.operator_token
+        response = await self.request("GET", f"/v1/grievances/{gid}/similar", op, "similar")
+        for item in response.json()["items"]:
+            link = item["merge"] or {}
+            if (
+                item["grievance_id"] == original
+                and link.get("href") == f"/v1/grievances/{gid}/merge"
+            ):
+                body = {**link["body"], "reason": sim_data().says["duplicate"]}
+                answer = await self.command(link["href"], op, body)
+                return answer.status_code == 200
+        return False
 
     async def work(self, gid: str, rng: random.Random, flags: dict[str, bool]) -> dict[str, Any]:
         """The departments' part, until the grievance is resolved or final."""
@@ -635,6 +728,64 @@ class Simulator:
 
     # ---------------------------------------------------------------- the run
 
+    def request_kind(self, index: int, body: dict[str, Any]) -> dict[str, str] | None:
+        """The call's request type (咨询, 投诉 …), set in ``body``; for a 咨询 the operator
+        can answer, what the caller asks. Its own random stream: the other choices of the
+        grievance stay what they were."""
+        rng = random.Random(f"{self.config.seed}/{index}/request-type")
+        b, asks = self.config.behaviour, sim_data().consultations
+        if not asks or rng.random() >= b.p_consultation:
+            body["request_type"] = rng.choice(("complaint", "complaint", "help", "report"))
+            return None
+        ask = rng.choice(asks)
+        body["request_type"] = "consultation"
+        body["text"] = f"{body['location']['address']}：{ask['text']}"
+        return ask if rng.random() < b.p_direct_answer else None
+
+    async def answer_at_intake(self, gid: str, ask: dict[str, str]) -> None:
+        """直接答复: the operator searches the knowledge base, quotes the best article (when
+        the read model already has it) and closes the grievance on the call."""
+        if self._knowledge is None:
+            self._knowledge = asyncio.ensure_future(self.write_knowledge())
+        await asyncio.shield(self._knowledge)
+        op = self.config.operator_token
+        found = await self.request(
+            "GET", "/v1/knowledge/search", op, "search", params={"q": ask["q"], "limit": 1}
+        )
+        hits = found.json()["items"]
+        body = {
+            "answer": hits[0]["snippet"] if hits else sim_data().says["direct_answer"],
+            "articles": [{"article_id": h["id"], "revision": h["revision"]} for h in hits],
+        }
+        await self.command(f"/v1/grievances/{gid}/answer", op, body)
+        self.tally.answered += 1
+        self.tally.closed += 1
+        self.tally.statuses["closed"] += 1
+
+    async def write_knowledge(self) -> None:
+        """The knowledge base, before the first answer: operators write, a supervisor
+        approves (the same keys on every run: a second run against the same stack adds
+        nothing)."""
+        for n, article in enumerate(sim_data().knowledge):
+            key = f"sim-knowledge-{self.config.seed}-{n}"
+            written = await self.request(
+                "POST",
+                "/v1/knowledge/articles",
+                self.config.operator_token,
+                "command",
+                article,
+                key=key,
+            )
+            await self.request(
+                "POST",
+                f"/v1/knowledge/articles/{written.json()['id']}/approve",
+                self.config.supervisor_token,
+                "command",
+                {},
+                key=key,
+                tolerate=(409,),  # approved by an earlier run
+            )
+
     async def _one(self, index: int) -> None:
         self.in_flight += 1
         try:
@@ -756,7 +907,16 @@ class Simulator:
 
 
 _PROGRESS_COUNTS = ("filed", "resolved", "reopened", "closed", "errors")
-_SUMMARY_COUNTS = ("filed", "resolved", "escalated", "reopened", "closed", "unfinished")
+_SUMMARY_COUNTS = (
+    "filed",
+    "resolved",
+    "escalated",
+    "reopened",
+    "closed",
+    "duplicates",
+    "merged",
+    "unfinished",
+)
 _SUMMARY_ERRORS = (
     "errors",
     "server_errors",
