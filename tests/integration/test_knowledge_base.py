@@ -8,7 +8,8 @@ SQLite, pg_trgm on PostgreSQL, ranked) and 直办率 in the intake KPI read mode
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -337,3 +338,22 @@ def test_the_knowledge_view_shares_the_log_with_the_grievance_views(
         assert set(positions.values()) == {newest}, positions
     finally:
         datastore.close()
+
+
+def test_grievances_stored_before_request_types_load_verify_and_project(
+    store_env: dict[str, str], app: GrievanceApp, read_models: ReadModels
+) -> None:
+    """Rows an earlier closeloop wrote (no request_type in Received): the hash chain holds
+    as stored, the type reads as not given, and the intake read model counts them so."""
+    from tests.support.domain import load_stored_events
+
+    stored = Path(__file__).parents[1] / "unit" / "data" / "stored_events_v1.json"
+    data = load_stored_events(app, stored)
+    assert app.verify_all() == (len(data["expected"]), [])
+    for gid in data["expected"]:
+        g = app.get_grievance(UUID(gid))
+        assert (g.request_type, g.intake_answer) == (None, None)
+    catch_up(store_env)
+    rows = read_models.intake_kpis(date_from=date(2000, 1, 1), date_to=date(2100, 1, 1))
+    assert [r["request_type"] for r in rows["by_request_type"]] == [None]
+    assert rows["received"] == len(data["expected"])
