@@ -524,6 +524,16 @@ async def test_private_fields_go_to_the_filing_client_and_operators_only(
     ]
     (public,) = as_json(await api.client.get(url, params={"extensions": "true"}))
     assert "attributes" not in public
+    root = as_xml(
+        await api.client.get(
+            url.replace(".json", ".xml"), params={"api_key": mine, "extensions": "true"}
+        )
+    )
+    attributes = root.findall("request/attributes/attribute")
+    assert [(a.findtext("code"), a.findtext("value")) for a in attributes] == [
+        ("since", "2026-11-23T07:00:00+00:00"),
+        ("households", "120.0"),
+    ]
 
 
 async def test_departments_see_the_citizens_text_without_any_open311_block(

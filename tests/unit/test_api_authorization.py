@@ -53,6 +53,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/callbacks", None, {OP, SUP}),
     ("GET", "/v1/categories", None, {OP, SUP, DEPT, O311}),
     ("GET", "/v1/departments", None, {OP, SUP, DEPT, O311}),
+    ("GET", "/v1/places", None, {OP, SUP, DEPT, O311}),
     ("GET", "/v1/assignments?department=cm.xyl-01", None, {OP, SUP, DEPT}),
     ("POST", A + "/sign-for", {}, may(Action.SIGN_FOR)),
     ("POST", A + "/return", {"reason": "x"}, may(Action.RETURN)),
