@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.catalogue import t
+from api.catalogue import local_time, t
 from closeloop.commands import add_output_options, subcommand, table
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def render(answer: WhatIfPublic, lang: Lang) -> str:
         lang,
         date_from=answer.date_from.isoformat(),
         date_to=answer.date_to.isoformat(),
-        as_of=answer.as_of.isoformat(timespec="minutes"),
+        as_of=local_time(answer.as_of),
         profile=answer.sla_profile,
     )
     rows = [line(row) for row in answer.items] + [line(answer.total)]
