@@ -77,7 +77,7 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.name, self.role, self.department)
+        return Actor(self.name, self.role, self.department, self.client_id or None)
 
     @property
     def sees_personal_data(self) -> bool:

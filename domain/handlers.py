@@ -21,6 +21,7 @@ from domain.errors import PermissionDeniedError, ValidationError
 from domain.evidence import MAX_FILENAME, check_sha256
 from domain.evidence import MAX_NOTE as MAX_ATTACHMENT_NOTE
 from domain.grievance import Grievance
+from domain.intake import filed_by
 from domain.knowledge import MAX_ANSWER, quoted_revisions
 from domain.model import (
     Action,
@@ -351,7 +352,7 @@ def _attachment_data(cmd: c.AttachFile | c.AttachToAssignment) -> dict[str, Any]
 
 @handles(c.AttachFile)
 def attach(app: GrievanceApp, g: Grievance, cmd: c.AttachFile, cid: str, now: datetime) -> None:
-    if cmd.actor.role is Role.OPEN311 and g.received_by != cmd.actor.principal:
+    if cmd.actor.role is Role.OPEN311 and not filed_by(g.intake, g.received_by, cmd.actor):
         # An Open311 client attaches only to what it filed itself.
         raise PermissionDeniedError(action=Action.ATTACH, role=cmd.actor.role)
     g.attach(cmd.actor, now, cid, None, **_attachment_data(cmd))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import ValidationError
+from domain.model import Actor
 
 MAX_CODE = 64
 MAX_VALUE = 1000
@@ -130,6 +131,13 @@ def clean_intake(intake: Intake | None) -> dict[str, Any] | None:
         "client_id": None if client_id is None else _code(client_id, "intake.client_id"),
         "placed_by": intake.placed_by,
     }
+
+
+def filed_by(intake: Mapping[str, Any] | None, received_by: str, actor: Actor) -> bool:
+    """Whether ``actor``'s client filed a grievance: by the client id its intake data
+    records; one without (filed under /v1, or before client ids) by the principal's name."""
+    client = (intake or {}).get("client_id")
+    return client == actor.client if client else received_by == actor.principal
 
 
 # --------------------------------------------------------- before structured intake

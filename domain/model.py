@@ -251,6 +251,9 @@ class Actor:
     principal: str
     role: Role
     department: str | None = None
+    # The client its credential belongs to (an Open311 integration's token client id): what
+    # "its own grievance" goes by. Not recorded in events (``principal`` is).
+    client: str | None = None
 
     def __post_init__(self) -> None:
         if not self.principal:

@@ -24,6 +24,7 @@ from domain import commands
 from domain.application import GrievanceApp
 from domain.errors import DomainError, NotAssignedError
 from domain.grievance import Grievance
+from domain.intake import filed_by
 from domain.model import Action, Role
 
 T = TypeVar("T")
@@ -212,12 +213,7 @@ def check_can_read(grievance: Grievance, principal: Principal) -> None:
     if principal.role is Role.DEPARTMENT:
         if not any(a.department == principal.department for a in grievance.assignments.values()):
             raise ProblemError("forbidden", message="no-assignment-on-grievance")
-    elif principal.role is Role.OPEN311 and not filed_by(grievance, principal):
+    elif principal.role is Role.OPEN311 and not filed_by(
+        grievance.intake, grievance.received_by, principal.actor
+    ):
         raise ProblemError("forbidden", message="open311-own-requests-only")
-
-
-def filed_by(grievance: Grievance, principal: Principal) -> bool:
-    """Whether this client filed the grievance: by the client id its intake data records;
-    a grievance without one (filed under /v1, or before client ids) by the token's name."""
-    client = (grievance.intake or {}).get("client_id")
-    return client == principal.client_id if client else grievance.received_by == principal.name

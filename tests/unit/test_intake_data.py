@@ -149,3 +149,14 @@ def test_old_open311_blocks_are_parsed_once_by_the_upcaster_and_still_verify() -
     # A new event on an upcast grievance chains on the stored hash.
     app.classify_grievance(second.id, OPERATOR, category="EN02")
     assert app.verify_grievance(second.id) is None
+
+
+def test_an_open311_client_attaches_to_what_its_client_filed() -> None:
+    app = _app()
+    filed = _file(app, Actor("fixmystreet", Role.OPEN311, client="c-1")).grievance_id
+    photo = {"sha256": "a" * 64, "media_type": "image/jpeg", "size": 10, "filename": "x.jpg"}
+    # Another client's token of the same name may not; a second key of the client may.
+    with pytest.raises(PermissionDeniedError):
+        app.attach_file(filed, Actor("fixmystreet", Role.OPEN311, client="c-2"), **photo)
+    app.attach_file(filed, Actor("fixmystreet-key-2", Role.OPEN311, client="c-1"), **photo)
+    assert len(app.get_grievance(filed).attachments) == 1
