@@ -24,6 +24,7 @@ from api.routers import (
     knowledge,
     operators,
     places,
+    rankings,
     similar,
     supervisors,
     whatif,
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(departments.router)
     app.include_router(supervisors.router)
     app.include_router(whatif.router)
+    app.include_router(rankings.router)
     app.include_router(audit.router)
     app.include_router(knowledge.router)
     app.include_router(attachments.router)

@@ -466,6 +466,7 @@ class Grievance(Aggregate):
         rating: str
         on_time: bool | None  # reported in by the report-in deadline (None: never did)
         revision: int
+        previous: str | None = None  # the rating this one corrects
 
         def change(self, g: Grievance) -> None:
             previous = summons.ratings(g).get(self.assignment_id)

@@ -154,6 +154,7 @@ def rate_summoned(
         rating=rating.value,
         on_time=_on_time(target),
         revision=previous.revision + 1 if previous else 1,
+        previous=previous.rating.value if previous else None,
         **g._meta(actor, at, command_id, reason),
     )
 

@@ -19,6 +19,7 @@ from projections.models import (
     HotspotsView,
 )
 from projections.open311 import Open311RequestsView
+from projections.rankings import RankingCountsView
 from projections.similar import DuplicateCandidatesView
 from projections.views import PostgresReadModelView, ReadModelView, SQLiteReadModelView
 
@@ -69,6 +70,7 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             KnowledgeArticlesView,
             DuplicateCandidatesView,
             Open311RequestsView,
+            RankingCountsView,
         ),
     )
 }

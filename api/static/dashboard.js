@@ -170,12 +170,18 @@
   // ------------------------------------------------------------------ panels
   async function loadSupervisor() {
     // No dates: the API's default period (the last 30 days by the service's clock).
-    const [kpis, trend, overdue, spots] = await Promise.all([
+    const month = new Intl.DateTimeFormat("en-CA", { timeZone: boot.timezone, year: "numeric", month: "2-digit" })
+      .format(new Date()).slice(0, 7);
+    const [kpis, trend, overdue, spots, streets, bureaus] = await Promise.all([
       api("/v1/kpis"),
       api("/dashboard/data/trend", { weeks: 8 }),
       api("/v1/grievances", { overdue: "true", limit: 50 }),
       api("/dashboard/data/hotspots", { weeks: 8, limit: 15 }),
+      api("/v1/rankings", { period: month, level: "street" }),
+      api("/v1/rankings", { period: month, level: "bureau" }),
     ]);
+    fillRanking("#ranking-street-table", streets, ["score"]);
+    fillRanking("#ranking-bureau-table", bureaus, ["street_rating", "score"]);
     fill("#kpi-table", kpis.items, (k) => {
       const tr = document.createElement("tr");
       tr.dataset.department = k.department;
@@ -227,6 +233,19 @@
       tr.appendChild(cell(catName(h.category)));
       tr.appendChild(cell([place(h.street), place(h.community)].filter(Boolean).join(" · ")));
       tr.appendChild(cell(h.grievances, "num"));
+      return tr;
+    });
+  }
+
+  // 排名: the ranked units, then those with too few cases (unranked).
+  function fillRanking(tableSel, ranking, scores) {
+    fill(tableSel, [...ranking.ranked, ...ranking.below_minimum], (r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.department = r.department;
+      tr.appendChild(cell(r.rank === null ? S.below_minimum : r.rank, r.rank === null ? "apart" : "num"));
+      tr.appendChild(cell(r.name));
+      for (const key of RATE_KEYS) tr.appendChild(cell(pct(r[key]), "num")).dataset.kpi = key;
+      for (const key of scores) tr.appendChild(cell(r[key] === null ? "—" : r[key].toFixed(1), "num")).dataset.kpi = key;
       return tr;
     });
   }

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -134,6 +136,18 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
             consult = direct.locator('tr[data-request-type="consultation"]')
             assert consult.locator("td").first.inner_text() == "咨询"
             assert consult.locator('td[data-kpi="direct_answer_rate"]').inner_text() == "100.0%"
+            # 排名 of this month's district bureaus: the API's lines, ranked ones first.
+            month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+            ranks = httpx.get(
+                f"{base}/v1/rankings",
+                params={"period": month, "level": "bureau"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ).json()
+            lines = [*ranks["ranked"], *ranks["below_minimum"]]
+            shown = page.locator("#ranking-bureau-table tbody tr")
+            assert shown.count() == len(lines) > 0
+            assert shown.first.get_attribute("data-department") == lines[0]["department"]
             page.screenshot(path=str(shots / "dashboard-supervisor.png"), full_page=True)
 
             page.click('#tabs button[data-tab="operator"]')

@@ -155,6 +155,7 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
             "knowledge_articles",
             "duplicate_candidates",
             "open311_requests",
+            "ranking_counts",
         }
         assert all(v["lag"] == 0 and v["position"] > 0 for v in status.values())
     finally:

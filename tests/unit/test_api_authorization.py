@@ -89,6 +89,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/audit/departments/cm.xyl-01/lateness", None, {OP, SUP}),
     ("GET", "/v1/audit/verify", None, {OP, SUP}),
     ("GET", "/v1/kpis", None, {SUP}),
+    ("GET", "/v1/rankings?period=2026-11", None, {SUP}),
     ("POST", G + "/answer", {"answer": "x"}, may(Action.ANSWER_AT_INTAKE)),
     ("POST", "/v1/knowledge/articles", {"title": "t", "body": "b"}, may(Action.WRITE_ARTICLE)),
     ("POST", K + "/revise", {"title": "t", "body": "b"}, may(Action.WRITE_ARTICLE)),

@@ -23,6 +23,7 @@ from api.routers import (
     knowledge,
     operators,
     places,
+    rankings,
     similar,
     supervisors,
     whatif,
@@ -100,6 +101,7 @@ def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
         whatif,
         knowledge,
         places,
+        rankings,
     )
     for router in (*(r.router for r in routers), open311_router):
         for route in router.routes:

@@ -564,7 +564,8 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
     # + the answer at intake and the knowledge base (7)
     # + the summons rating
     # + the places (GET /v1/places)
-    assert len(operations) == 49
+    # + the rankings
+    assert len(operations) == 50
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
         if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:

@@ -1,0 +1,186 @@
+"""Monthly rankings (排名) and the streets' ratings of departments (双考), from one read model.
+
+``ranking_counts`` counts what ``department_kpis`` counts (the same ``observe``: one way
+of counting the 三率), plus the summoning units' ratings of summoned departments, keyed
+also by the instant each event was recorded. A ranking "as of" an instant sums only the
+rows recorded up to it, so a published ranking can be recomputed exactly later, from the
+read model, without replaying the log. A rating counts on the local day it was first
+given; a correction adds the new level and withdraws the previous one (``unrated_*``).
+
+The composite score (``rank``): the 三率 under the policy's weights, normalised over the
+rates a unit has (a rate with no denominator is left out, not taken as 0), scaled to
+0–100; where the policy applies the streets' ratings (bureaus, utilities), the mean
+rating score takes its weight and the 三率 the rest. Units with fewer dispatched
+assignments than the policy's minimum are listed apart, unranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from domain.grievance import Grievance
+from domain.model import Satisfaction
+from domain.policies import Policies
+from domain.policies.assessment import RATE_NAMES, RankingPolicy
+from domain.summons import ratings
+from projections.db import iso
+from projections.fold import Folded
+from projections.kpis import COUNTS, with_rates
+from projections.models import DepartmentKpisView
+from projections.views import Prior, count_columns
+
+if TYPE_CHECKING:  # pragma: no cover
+    from projections.queries import ReadModels
+
+LEVELS = tuple(s.value for s in Satisfaction)
+RATED = tuple(f"rated_{level}" for level in LEVELS)
+UNRATED = tuple(f"unrated_{level}" for level in LEVELS)
+RANKING_COUNTS = (*COUNTS, *RATED, *UNRATED)
+SCORE_DIGITS = 2
+
+
+class RankingCountsView(DepartmentKpisView):
+    """ranking_counts: department_kpis' counts and the summons ratings per department, local
+    day and recording instant (what a ranking as of an instant sums)."""
+
+    projection_name = "ranking_counts"
+    keys = ("department", "day", "recorded")
+    count_names = RANKING_COUNTS
+    columns = count_columns(keys, RANKING_COUNTS)
+    indexes: ClassVar = {"day": "day, recorded"}
+    recorded: str
+
+    def bump(self, department: str | None, moment: datetime | None, count: str) -> None:
+        if department and moment:
+            self.add((department, self.local_day_of(moment), self.recorded), count)
+
+    def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
+        recorded = iso(event.timestamp)
+        assert recorded is not None
+        self.recorded = recorded
+        super().observe(event, prior, folded)
+        if isinstance(event, Grievance.SummonsRated):
+            record = ratings(folded.grievance)[event.assignment_id]
+            self.bump(event.department, record.first_at, f"rated_{event.rating}")
+            if event.previous:
+                self.bump(event.department, record.first_at, f"unrated_{event.previous}")
+
+
+def month_days(period: str) -> tuple[date, date]:
+    """The first and last day of ``YYYY-MM``."""
+    first = date.fromisoformat(f"{period}-01")
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One unit's line of a ranking."""
+
+    department: str
+    dispatched: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+    three_rates_score: float | None
+    street_rating: float | None
+    ratings: int
+    score: float | None
+    rank: int | None = None
+
+
+def three_rates_score(rates: Mapping[str, Any], policy: RankingPolicy) -> float | None:
+    """The 三率 under the policy's weights, over the rates present, 0–100."""
+    present = {n: policy.weights[n] for n in RATE_NAMES if rates.get(n) is not None}
+    total = sum(present.values())
+    if total <= 0:
+        return None
+    return 100 * sum(w * float(rates[n]) for n, w in present.items()) / total
+
+
+def street_rating(counts: Mapping[str, int], policy: RankingPolicy) -> tuple[float | None, int]:
+    """The mean score of the effective ratings (given minus corrected away), and how many."""
+    scores = policy.street_rating.scores
+    effective = {
+        level: counts.get(f"rated_{level}", 0) - counts.get(f"unrated_{level}", 0)
+        for level in LEVELS
+    }
+    n = sum(effective.values())
+    if n <= 0:
+        return None, 0
+    return sum(scores[level] * k for level, k in effective.items()) / n, n
+
+
+def ranked_line(
+    department: str, counts: Mapping[str, int], level: str, policy: RankingPolicy
+) -> Ranked:
+    rates = with_rates(counts)
+    three = three_rates_score(rates, policy)
+    rating, n = street_rating(counts, policy)
+    weighted = policy.street_rating
+    if level not in weighted.applies_to or n < weighted.minimum_ratings:
+        rating = None
+    if three is None or rating is None:
+        score = three if rating is None else rating
+    else:
+        score = (1 - weighted.weight) * three + weighted.weight * rating
+    return Ranked(
+        department=department,
+        dispatched=int(counts.get("dispatched", 0)),
+        response_rate=_float(rates["response_rate"]),
+        resolution_rate=_float(rates["resolution_rate"]),
+        satisfaction_rate=_float(rates["satisfaction_rate"]),
+        three_rates_score=_round(three),
+        street_rating=_round(rating),
+        ratings=n,
+        score=_round(score),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, SCORE_DIGITS)
+
+
+def rank(
+    totals: Mapping[str, Mapping[str, int]], level: str, policies: Policies
+) -> tuple[list[Ranked], list[Ranked]]:
+    """The units of ``level`` ranked by score (ties share a rank), and those below the
+    minimum case count (or with nothing to score), apart and unranked."""
+    policy = policies.rankings
+    if level not in policy.levels:
+        raise ValueError(level)
+    kinds = policy.levels[level]
+    units = [d for d in policies.directory.departments.values() if d.level in kinds]
+    lines = [ranked_line(u.code, totals.get(u.code, {}), level, policy) for u in units]
+    scored = [r for r in lines if r.dispatched >= policy.minimum_cases and r.score is not None]
+    apart = sorted((r for r in lines if r not in scored), key=lambda r: r.department)
+    scored.sort(key=lambda r: (-(r.score or 0), r.department))
+    ranked: list[Ranked] = []
+    for position, line in enumerate(scored, start=1):
+        tied = ranked and ranked[-1].score == line.score
+        number = ranked[-1].rank if tied else position
+        ranked.append(Ranked(**{**line.__dict__, "rank": number}))
+    return ranked, apart
+
+
+def ranking_totals(
+    read_models: ReadModels, first: date, last: date, as_of: datetime
+) -> dict[str, dict[str, int]]:
+    """Per department, the counts of the local days ``first``..``last`` recorded up to
+    ``as_of`` (from ``ranking_counts``)."""
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in RANKING_COUNTS)
+    rows = read_models._query(
+        f"SELECT department, {sums} FROM {{ranking_counts}} "
+        "WHERE day >= :first AND day <= :last AND recorded <= :as_of GROUP BY department",
+        {"first": first.isoformat(), "last": last.isoformat(), "as_of": iso(as_of)},
+    )
+    return {
+        row["department"]: {name: int(row[name] or 0) for name in RANKING_COUNTS} for row in rows
+    }
