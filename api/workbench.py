@@ -85,6 +85,10 @@ FORMS = (
         (Field("category", "category"), Field("urgency", "select", "urgency", False)),
     ),
     Form(
+        Action.ANSWER_AT_INTAKE,
+        (Field("articles", "articles", required=False), Field("answer", "textarea")),
+    ),
+    Form(
         Action.ARBITRATE,
         (
             Field("assignment_id", "assignment"),
@@ -174,6 +178,7 @@ def _boot(request: Request, app: Any, lang: Lang) -> dict[str, Any]:
                 "escalation_level",
                 "outcome",
                 "time_unit",
+                "request_type",
             )
         }
         | {"role": section("assignment_role", lang) | section("role", lang)},

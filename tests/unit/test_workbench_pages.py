@@ -58,7 +58,7 @@ async def test_every_form_posts_to_a_command_route_of_the_api(api: ApiHarness) -
     boot = boot_of(page)
     commands = boot["commands"]
     actions = re.findall(r'<form class="action" id="form-([a-z_]+)"', page)
-    assert len(actions) == 18
+    assert len(actions) == 19
     for action in actions:
         assert commands[action]["path"].startswith("/v1/"), action
     assert commands["sign_for"] == {

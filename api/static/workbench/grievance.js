@@ -44,6 +44,10 @@ function renderFacts() {
   $("#g-urgency").textContent = term("urgency", g.urgency);
   $("#g-lead").textContent = deptName(g.lead_department);
   $("#g-channel").textContent = term("channel", g.channel);
+  $("#g-request-type").textContent = term("request_type", g.request_type);
+  const answer = $("#g-answer");
+  answer.hidden = !g.intake_answer;
+  answer.textContent = g.intake_answer ? S.answer_given + ": " + g.intake_answer.answer : "";
   $("#g-citizen").textContent = g.citizen_name + " · " + g.citizen_phone;
   $("#g-place").textContent = placeName(g.location);
   $("#g-received").textContent = when(g.received_at);
@@ -190,6 +194,8 @@ function showForms() {
     if (visible) shown += 1;
   }
   $("#no-actions").hidden = shown > 0;
+  const answerForm = $("#form-answer_at_intake");
+  if (answerForm && g.request_type === "consultation") $(".forms").prepend(answerForm);
   similar();
   const dispatch = $("#form-dispatch");
   if (dispatch && !dispatch.hidden) loadSuggestion(dispatch);
@@ -241,6 +247,12 @@ function collect(form) {
     const name = field.dataset.field;
     const kind = field.dataset.kind;
     const input = form.elements[name];
+    if (kind === "articles") {
+      body[name] = $$("input[type=checkbox]:checked", field).map((box) => ({
+        article_id: box.value, revision: Number(box.dataset.revision),
+      }));
+      continue;
+    }
     if (kind === "departments") {
       const chosen = Array.from(input.selectedOptions, (o) => o.value);
       if (chosen.length) body[name] = chosen;
@@ -286,12 +298,14 @@ async function submit(form) {
 }
 
 // The first form shown is the next step (the template orders them so): its first empty
-// required field, or its button when everything is filled in (a routing suggestion).
+// search or required field, or its button when everything is filled in (a routing
+// suggestion).
 function focusNext() {
   const form = $$("form.action[data-action]").find((f) => !f.hidden);
   if (!form) return;
   const fields = $$("input:not([type=hidden]), select, textarea", form);
-  (fields.find((el) => el.required && !el.value) || $("button[type=submit]", form)).focus();
+  const empty = fields.find((el) => (el.required || el.type === "search") && !el.value);
+  (empty || $("button[type=submit]", form)).focus();
 }
 
 // ------------------------------------------------------------------ category search
@@ -386,6 +400,68 @@ function categoryPicker(field) {
   });
 }
 
+// ------------------------------------------------------------------ knowledge base
+// GET /v1/knowledge/search as the operator types; a ticked article is quoted (its revision
+// in force) and, while the answer is empty, its text becomes the answer to read out.
+function knowledgePicker(field) {
+  const input = $("input[type=search]", field);
+  const list = $("ul", field);
+  const answer = field.closest("form").elements.answer;
+  let timer = null;
+
+  async function search() {
+    const q = input.value.trim();
+    const ticked = $$("input:checked", list).map((box) => box.closest("li"));
+    if (!q) {
+      list.replaceChildren(...ticked);
+      return;
+    }
+    const found = await api("/v1/knowledge/search", { q, limit: 8 }).catch((error) => ({ items: [], error }));
+    const keep = new Set(ticked.map((li) => li.dataset.article));
+    const rows = found.items.filter((hit) => !keep.has(hit.id)).map((hit) => {
+      const li = document.createElement("li");
+      li.dataset.article = hit.id;
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = hit.id;
+      box.dataset.revision = String(hit.revision);
+      box.addEventListener("change", () => { if (box.checked) quote(hit); });
+      const title = document.createElement("strong");
+      title.textContent = hit.title;
+      label.append(box, " ", title, " · ", hit.snippet);
+      li.appendChild(label);
+      return li;
+    });
+    list.replaceChildren(...ticked, ...rows);
+    if (!rows.length && !ticked.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = found.error ? S.failed + ": " + found.error.message : S.kb_none;
+      list.appendChild(li);
+    }
+  }
+
+  async function quote(hit) {
+    if (answer.value.trim()) return;
+    const article = await api("/v1/knowledge/articles/" + hit.id);
+    const text = article.revisions.find((r) => r.revision === hit.revision);
+    if (text && !answer.value.trim()) answer.value = text.body;
+  }
+
+  input.addEventListener("input", () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(search, 250);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault(); // Enter searches now; the form is sent from its button
+    window.clearTimeout(timer);
+    search();
+  });
+  field.closest("form").addEventListener("reset", () => list.replaceChildren());
+}
+
 // ------------------------------------------------------------------ case file, audit events
 function auditLinks() {
   $("#audit-links").hidden = who.role === "department";
@@ -409,6 +485,7 @@ async function start() {
   who = await signIn();
   if (!who) return;
   for (const field of $$('[data-kind="category"]')) categoryPicker(field);
+  for (const field of $$('[data-kind="articles"]')) knowledgePicker(field);
   for (const form of $$("form.action[data-action]")) {
     form.addEventListener("submit", (event) => {
       event.preventDefault();

@@ -34,13 +34,15 @@ function body(form) {
   const location = { district: value("district") };
   for (const level of ["street", "community", "grid"]) if (value(level)) location[level] = value(level);
   if (value("address")) location.address = value("address");
-  return {
+  const made = {
     channel: value("channel"),
     citizen_name: value("citizen_name"),
     citizen_phone: value("citizen_phone"),
     text: form.elements.text.value,
     location,
   };
+  if (value("request_type")) made.request_type = value("request_type");
+  return made;
 }
 
 // Possible duplicates while the call is taken: as soon as the place names a community.
