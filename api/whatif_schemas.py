@@ -14,7 +14,16 @@ from api.i18n import Lang
 from api.schemas import Code, Day, Request, _example
 from domain.application import GrievanceApp
 from domain.policies import SlaPolicy
-from domain.whatif import DepartmentWhatIf, base_policy, propose, total, what_if
+from domain.whatif import (
+    DepartmentWhatIf,
+    Rerouted,
+    base_policy,
+    propose,
+    propose_routing,
+    reroute_period,
+    total,
+    what_if,
+)
 
 # A window's amount is bounded per unit to about a year: a deadline further away is not a
 # proposal anyone makes, and the calendar walks day by day.
@@ -89,6 +98,24 @@ class CalendarProposal(Request):
     ) = Field(None, max_length=6)
 
 
+class RoutingRuleIn(Request):
+    """One rule of ``routing.json``: a category (or its parent) at a street or community
+    goes to ``lead`` (a department code, or ``street`` / ``community``: the place's own)."""
+
+    category: Code
+    lead: Code
+    assisting: list[Code] = Field(default_factory=list, max_length=10)
+    street: Code | None = None
+    community: Code | None = None
+    description: str = Field("", max_length=200)
+
+
+class RoutingProposal(Request):
+    """Rules replacing the routing rules in force (the negative list stays)."""
+
+    rules: list[RoutingRuleIn] = Field(max_length=500)
+
+
 class WhatIfRequest(Request):
     """A past period (local days, inclusive) and the proposal to judge it by."""
 
@@ -99,6 +126,7 @@ class WhatIfRequest(Request):
     )
     sla: SlaProposal | None = None
     calendar: CalendarProposal | None = None
+    routing: RoutingProposal | None = None
 
     model_config = _example(
         {
@@ -126,6 +154,23 @@ class DepartmentWhatIfPublic(BaseModel):
     proposed: TallyPublic
 
 
+class LeadsPublic(BaseModel):
+    department: str
+    name: str
+    now: int
+    proposed: int
+
+
+class ReroutedPublic(BaseModel):
+    """Lead assignments of the grievances first dispatched in the period, per department:
+    as dispatched and under the proposed rules (the operators' own choices stay)."""
+
+    by_rules: int
+    moved: int
+    by_operator: int
+    items: list[LeadsPublic]
+
+
 class WhatIfPublic(BaseModel):
     date_from: date
     date_to: date
@@ -133,6 +178,9 @@ class WhatIfPublic(BaseModel):
     sla_profile: str = Field(description="the proposal's base profile")
     items: list[DepartmentWhatIfPublic]
     total: DepartmentWhatIfPublic
+    routing: ReroutedPublic | None = Field(
+        None, description="only when the proposal has routing rules"
+    )
 
 
 def _public(row: DepartmentWhatIf, lang: Lang) -> DepartmentWhatIfPublic:
@@ -154,6 +202,12 @@ def what_if_answer(app: GrievanceApp, body: WhatIfRequest, lang: Lang) -> WhatIf
     )
     as_of = app.now()
     rows = what_if(app, proposal, body.date_from, body.date_to, as_of)
+    routing = None
+    if body.routing is not None:
+        rules = [r.model_dump() for r in body.routing.rules]
+        p = app.policies
+        proposed = propose_routing(p.routing, rules, p.categories, p.directory)
+        routing = _rerouted(reroute_period(app, proposed, body.date_from, body.date_to), lang)
     return WhatIfPublic(
         date_from=body.date_from,
         date_to=body.date_to,
@@ -161,4 +215,23 @@ def what_if_answer(app: GrievanceApp, body: WhatIfRequest, lang: Lang) -> WhatIf
         sla_profile=base.profile.name,
         items=[_public(row, lang) for row in rows],
         total=_public(total(rows), lang),
+        routing=routing,
+    )
+
+
+def _rerouted(found: Rerouted, lang: Lang) -> ReroutedPublic:
+    codes = sorted(found.now.keys() | found.proposed.keys())
+    return ReroutedPublic(
+        by_rules=found.by_rules,
+        moved=found.moved,
+        by_operator=found.by_operator,
+        items=[
+            LeadsPublic(
+                department=code,
+                name=department_name(code, lang),
+                now=found.now.get(code, 0),
+                proposed=found.proposed.get(code, 0),
+            )
+            for code in codes
+        ],
     )

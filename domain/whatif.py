@@ -28,9 +28,12 @@ from domain.audit_reader import iter_all_events
 from domain.deadlines import due_under
 from domain.errors import ValidationError
 from domain.grievance import Grievance
-from domain.model import DeadlineKind
+from domain.model import DeadlineKind, Location
 from domain.policies import load_policies, sla_profiles
 from domain.policies.calendar import BusinessCalendar
+from domain.policies.categories import CategoryTree
+from domain.policies.directory import Directory
+from domain.policies.routing import RoutingPolicy
 from domain.policies.sla import SlaPolicy, SlaProfile, Window, Windows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,6 +126,53 @@ def recompute(
     return [found[code] for code in sorted(found)]
 
 
+@dataclass
+class Rerouted:
+    """Where the grievances first dispatched in the period went, and would go under the
+    proposed routing rules: lead assignments per department. The operators' own choices
+    (``routed_by`` ``operator``) stay where they went."""
+
+    now: dict[str, int] = field(default_factory=dict)
+    proposed: dict[str, int] = field(default_factory=dict)
+    by_rules: int = 0  # dispatched where the rules (or the category's default) said
+    moved: int = 0  # of those, to another lead under the proposal
+    by_operator: int = 0
+
+
+def reroute(
+    histories: Iterable[Sequence[Any]],
+    routing: RoutingPolicy,
+    categories: CategoryTree,
+    directory: Directory,
+    start: datetime,
+    end: datetime,
+) -> Rerouted:
+    """The first dispatch of each grievance in [start, end), routed again by ``routing``
+    with the category and place it had then."""
+    found = Rerouted()
+    for events in histories:
+        g: Grievance | None = None
+        for event in events:
+            g = event.mutate(g)
+            if not isinstance(event, Grievance.Dispatched):
+                continue
+            assert g is not None
+            if start <= event.at < end and g.category is not None:
+                lead = event.assignments[0]["department"]
+                proposed = lead
+                if event.routed_by == "operator":
+                    found.by_operator += 1
+                else:
+                    found.by_rules += 1
+                    leaf = categories.leaf(g.category)
+                    proposed = routing.route(leaf, Location.from_dict(g.location), directory).lead
+                    found.moved += proposed != lead
+                found.now[lead] = found.now.get(lead, 0) + 1
+                found.proposed[proposed] = found.proposed.get(proposed, 0) + 1
+            break  # only the first dispatch: later ones follow arbitration or reopening
+    return found
+
+
 # ------------------------------------------------------------------ the proposal
 
 
@@ -188,6 +238,29 @@ def base_policy(app: GrievanceApp, profile: str | None) -> SlaPolicy:
     return load_policies(profile, folder).sla
 
 
+def propose_routing(
+    base: RoutingPolicy,
+    rules: Sequence[Mapping[str, Any]],
+    categories: CategoryTree,
+    directory: Directory,
+) -> RoutingPolicy:
+    """``base`` with its rules replaced (the shape of ``routing.json``'s ``rules``); the
+    negative list stays. Each rule names a known category and departments (or
+    ``street`` / ``community``: the place's own office or committee)."""
+    proposed = RoutingPolicy.from_data({"rules": [dict(r) for r in rules]})
+    for n, rule in enumerate(proposed.rules):
+        if rule.category not in categories.by_code:
+            raise ValidationError(
+                "unknown-category", field=f"routing.rules.{n}.category", category=rule.category
+            )
+        for code in (rule.lead, *rule.assisting):
+            if code not in ("street", "community") and code not in directory.departments:
+                raise ValidationError(
+                    "unknown-department", field=f"routing.rules.{n}", department=code
+                )
+    return replace(base, rules=proposed.rules)
+
+
 def propose(
     base: SlaPolicy,
     profile: Mapping[str, Any] | None = None,
@@ -241,6 +314,15 @@ def total(rows: Iterable[DepartmentWhatIf]) -> DepartmentWhatIf:
             for name in COUNTS:
                 setattr(mine, name, getattr(mine, name) + getattr(theirs, name))
     return summed
+
+
+def reroute_period(
+    app: GrievanceApp, routing: RoutingPolicy, date_from: date, date_to: date
+) -> Rerouted:
+    """``reroute`` over the recorded events, for the local days ``date_from`` .. ``date_to``."""
+    start, end = period(app.policies.calendar.tz, date_from, date_to)
+    p = app.policies
+    return reroute(histories(app, end), routing, p.categories, p.directory, start, end)
 
 
 def what_if(

@@ -105,4 +105,10 @@ def render(answer: WhatIfPublic, lang: Lang) -> str:
         profile=answer.sla_profile,
     )
     rows = [line(row) for row in answer.items] + [line(answer.total)]
-    return heading + "\n" + table(headers, rows, right=len(headers) - 1)
+    text = heading + "\n" + table(headers, rows, right=len(headers) - 1)
+    moved = answer.routing
+    if moved is not None:
+        leads = [(i.name or i.department, i.now, i.proposed) for i in moved.items]
+        text += "\n\n" + t("whatif.routing", lang, **moved.model_dump(exclude={"items"}))
+        text += "\n" + table([w("department"), w("now"), w("proposed")], leads, right=2)
+    return text

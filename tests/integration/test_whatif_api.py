@@ -49,6 +49,14 @@ async def test_the_hand_computed_period_side_by_side(api: ApiHarness) -> None:
     assert english["items"][0]["name"] != rows[ENF]["name"]
     same = await api.post("/v1/what-if", "supervisor", {**BODY, "sla": None})
     assert all(tally(i["now"]) == tally(i["proposed"]) for i in same.json()["items"])
+    rules = [{"category": "UM", "street": "xueyuanlu", "lead": "street"}]
+    routed = await api.post("/v1/what-if", "supervisor", {**BODY, "routing": {"rules": rules}})
+    assert routed.status_code == 200, routed.text
+    moved = routed.json()["routing"]
+    assert (moved["by_rules"], moved["moved"], moved["by_operator"]) == (4, 3, 0)
+    leads = {i["department"]: (i["now"], i["proposed"]) for i in moved["items"]}
+    assert leads == {ENF: (3, 0), "hd.market": (1, 1), "st.xueyuanlu": (0, 3)}
+    assert answer.get("routing") is None
     demo = await api.post("/v1/what-if", "supervisor", {**BODY, "sla_profile": "demo", "sla": {}})
     assert demo.status_code == 200 and demo.json()["sla_profile"] == "demo"
     # The demo profile's minutes-long windows: every UM04 deadline of the day is missed.
@@ -66,6 +74,8 @@ async def test_the_hand_computed_period_side_by_side(api: ApiHarness) -> None:
         ({**BODY, "sla": {"classes": {"Z": {"sign_for": {"hours": 1}}}}}, "resolve"),
         ({**BODY, "calendar": {"working_hours": [{"start": "18:00", "end": "09:00"}]}}, "calendar"),
         ({**BODY, "calendar": {"timezone": "UTC"}}, "timezone"),
+        ({**BODY, "routing": {"rules": [{"category": "UM", "lead": "hd.nowhere"}]}}, "routing"),
+        ({**BODY, "routing": {"rules": [{"category": "XX", "lead": "street"}]}}, "routing"),
         ({**BODY, "calendar": {"weekend": [0, 1, 2, 3, 4, 5, 6]}}, "weekend"),
         ({**BODY, "calendar": {"weekend": [5, 5]}}, "weekend"),
     ],

@@ -53,7 +53,8 @@ def test_what_if_from_the_command_line(
     finally:
         app.close()
     proposal = tmp_path / "proposal.json"
-    proposal.write_text(json.dumps({"sla": PROPOSAL}), encoding="utf-8")
+    rules = [{"category": "UM", "street": "xueyuanlu", "lead": "street"}]
+    proposal.write_text(json.dumps({"sla": PROPOSAL, "routing": {"rules": rules}}), "utf-8")
     period = ["--from", "2026-11-23", "--to", "2026-11-23", "--proposal", str(proposal)]
 
     done = closeloop(env, *period, "--json")
@@ -69,6 +70,7 @@ def test_what_if_from_the_command_line(
     assert text.returncode == 0, text.stderr
     assert "不写入任何事件" in text.stdout and "响应率" in text.stdout
     assert "33.3%" in text.stdout and "合计" in text.stdout
+    assert "4 件按规则派出，其中 3 件将改派他处" in text.stdout
 
     bad = closeloop(env, *period, "--sla-profile", "nope")
     assert bad.returncode == 2 and "sla_profile" in bad.stderr and "standard" in bad.stderr

@@ -27,8 +27,17 @@ from uuid import UUID
 import pytest
 
 from domain.application import GrievanceApp
+from domain.errors import ValidationError
 from domain.policies import SlaPolicy
-from domain.whatif import DepartmentWhatIf, Tally, propose, total, what_if
+from domain.whatif import (
+    DepartmentWhatIf,
+    Tally,
+    propose,
+    propose_routing,
+    reroute_period,
+    total,
+    what_if,
+)
 from tests.conftest import OPERATOR, FakeClock, department, make_grievance
 
 MONDAY_0900 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
@@ -150,3 +159,24 @@ def test_a_proposed_calendar_moves_working_time_deadlines(clock: FakeClock) -> N
     )
     rows = by_department(app, short, monday, tuesday_1030)
     assert counts(rows[ENF].proposed)[:5] == (4, 1, 1, 3, 2)
+
+
+def test_proposed_routing_rules_move_the_leads(clock: FakeClock) -> None:
+    app = GrievanceApp({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    hand_period(app, clock)
+    at(clock, 200)  # Monday 12:20: an operator sends one to the city administration himself
+    gid = make_grievance(app)
+    app.classify_grievance(gid, OPERATOR, category="UM04")
+    app.dispatch_grievance(gid, OPERATOR, lead="hd.urban")
+    p = app.policies
+    rules = [{"category": "UM", "street": "xueyuanlu", "lead": "street", "assisting": []}]
+    routing = propose_routing(p.routing, rules, p.categories, p.directory)
+    monday = date(2026, 11, 23)
+    found = reroute_period(app, routing, monday, monday)
+    # G1-G3 (UM04 by the category's default: hd.enforcement) go to the street office;
+    # G4 (HS01) has no rule; the operator's own choice stays; G5 is on Tuesday.
+    assert (found.by_rules, found.moved, found.by_operator) == (4, 3, 1)
+    assert found.now == {ENF: 3, MARKET: 1, "hd.urban": 1}
+    assert found.proposed == {"st.xueyuanlu": 3, MARKET: 1, "hd.urban": 1}
+    with pytest.raises(ValidationError):
+        propose_routing(p.routing, [{**rules[0], "lead": "hd.nowhere"}], p.categories, p.directory)
