@@ -91,7 +91,7 @@ async function departmentQueue(who) {
   const code = own ? who.department : $("#department-code").value;
   const page = await api("/v1/assignments", { department: own ? "" : code, limit: 100 });
   const section = $("#q-assignments");
-  $("h2", section).firstChild.textContent = S.queue_department + " · " + deptName(code) + " ";
+  $("h2", section).firstChild.textContent = (own ? S.queue_department : S.queue_of_department) + " · " + deptName(code) + " ";
   show("q-assignments", page.items, (a) => {
     const tr = document.createElement("tr");
     tr.dataset.assignment = a.assignment_id;
@@ -110,6 +110,8 @@ async function start() {
   if (!who) return;
   const picker = $("#department-form");
   picker.hidden = who.role === "department";
+  // Staff look at a department's queue after their own.
+  if (who.role !== "department") $("#main").append(picker, $("#q-assignments"));
   $("#department-code").value = localStorage.getItem(DEPT_KEY) || $("#department-code").value;
   picker.addEventListener("submit", (event) => {
     event.preventDefault();
