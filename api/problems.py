@@ -30,7 +30,15 @@ from starlette.requests import HTTPConnection
 
 from api.catalogue import describe, has, join, t
 from api.i18n import Lang, choose_language
-from domain.errors import AssignmentStateError, DomainError, IllegalTransitionError, ValidationError
+from domain.errors import (
+    AssignmentStateError,
+    DomainError,
+    IllegalTransitionError,
+    NotAssignedError,
+    UnknownAssignmentError,
+    ValidationError,
+)
+from domain.model import Role
 from domain.policies.directory import Directory
 
 PROBLEM_JSON = "application/problem+json"
@@ -59,6 +67,7 @@ STATUSES: dict[str, int] = {
     "method-not-allowed": 405,
     "idempotency-key-reused": 422,
     "payload-too-large": 413,
+    "rate-limited": 429,
     "unsupported-media-type": 415,
     "precondition-invalid": 422,
     "not-ready": 503,
@@ -162,6 +171,25 @@ def domain_problem(
     return problem_body(code, lang, detail)
 
 
+#: What a department is told instead (issue 15): never which department holds another's
+#: assignment, nor the case number of a grievance it asked about by assignment id.
+_FOR_DEPARTMENTS: dict[type[DomainError], str] = {
+    NotAssignedError: "not-your-assignment",
+    UnknownAssignmentError: "no-such-assignment",
+}
+
+
+def concealed(exc: DomainError, conn: HTTPConnection) -> DomainError:
+    """``exc`` as a department caller may see it: the same status and code, a generic
+    detail naming only the assignment id it sent."""
+    if getattr(conn.state, "role", None) != Role.DEPARTMENT.value:
+        return exc
+    for kind, code in _FOR_DEPARTMENTS.items():
+        if isinstance(exc, kind):
+            return kind(code, assignment_id=exc.params.get("assignment_id"))
+    return exc
+
+
 def _directory(conn: HTTPConnection) -> Directory | None:
     """The running application's departments (a city may replace the packaged ones)."""
     services = getattr(conn.app.state, "services", None)
@@ -227,6 +255,7 @@ def install(app: FastAPI) -> None:
 
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
+        exc = concealed(exc, request)
         body = domain_problem(exc, choose_language(request), _directory(request))
         body["instance"] = request.url.path
         return problem_response(body)

@@ -6,11 +6,14 @@ meaning (codes exist, phone numbers are phone numbers, text is NFC).
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from domain.evidence import BadObject
 from domain.integrity import BrokenLink
@@ -23,6 +26,35 @@ def _no_surrogates(value: str) -> str:
         raise ValueError("text contains unpaired surrogate code points")
     if "\x00" in value:
         raise ValueError("text contains NUL characters")
+    return value
+
+
+#: Text-direction controls (embeddings, overrides, isolates: U+202A-202E, U+2066-2069):
+#: refused in all text, where they can make a line read other than it is stored (spoofing).
+_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_direction_controls(value: str) -> str:
+    """Free text: no text-direction controls (other invisible characters may stay: a
+    zero-width joiner belongs to an emoji)."""
+    if _DIRECTION.search(value):
+        raise PydanticCustomError("direction_characters", "contains text-direction controls")
+    return value
+
+
+def invisible_characters(value: str) -> bool:
+    """Whether a one-line field holds a character that is not what it seems: a format
+    character (Unicode Cf: direction marks and controls, zero-width spaces, the BOM), a
+    line or paragraph separator (U+2028/9) or any other control character."""
+    return any(unicodedata.category(c) in ("Cf", "Zl", "Zp", "Cc") for c in value)
+
+
+def _one_plain_line(value: str) -> str:
+    """Names, phone numbers, addresses, ids: what is shown is what is stored."""
+    if invisible_characters(value):
+        raise PydanticCustomError(
+            "format_characters", "contains invisible format characters or line separators"
+        )
     return value
 
 
@@ -49,15 +81,17 @@ def _sane_day(value: date) -> date:
     return value
 
 
-Address = Annotated[str, Field(max_length=200), AfterValidator(_no_surrogates)]
-CitizenName = Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_no_surrogates)]
-Phone = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_no_surrogates)]
-Body = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_no_surrogates)]
-Reason = Annotated[str, Field(max_length=500), AfterValidator(_no_surrogates)]
-RequiredReason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_surrogates)]
-Note = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_no_surrogates)]
-Comment = Annotated[str, Field(max_length=2000), AfterValidator(_no_surrogates)]
-AssignmentId = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_no_surrogates)]
+_LINE = (AfterValidator(_no_surrogates), AfterValidator(_one_plain_line))
+_TEXT = (AfterValidator(_no_surrogates), AfterValidator(_no_direction_controls))
+Address = Annotated[str, Field(max_length=200), *_LINE]
+CitizenName = Annotated[str, Field(min_length=1, max_length=50), *_LINE]
+Phone = Annotated[str, Field(min_length=1, max_length=32), *_LINE]
+Body = Annotated[str, Field(min_length=1, max_length=4000), *_TEXT]
+Reason = Annotated[str, Field(max_length=500), *_TEXT]
+RequiredReason = Annotated[str, Field(min_length=1, max_length=500), *_TEXT]
+Note = Annotated[str, Field(min_length=1, max_length=2000), *_TEXT]
+Comment = Annotated[str, Field(max_length=2000), *_TEXT]
+AssignmentId = Annotated[str, Field(min_length=1, max_length=80), *_LINE]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
 Day = Annotated[date, AfterValidator(_sane_day)]
@@ -653,9 +687,9 @@ class Readiness(BaseModel):
 
 # ------------------------------------------------------------ the knowledge base
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_surrogates)]
-ArticleBody = Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_no_surrogates)]
-Keyword = Annotated[str, Field(min_length=1, max_length=30), AfterValidator(_no_surrogates)]
+Title = Annotated[str, Field(min_length=1, max_length=200), *_LINE]
+ArticleBody = Annotated[str, Field(min_length=1, max_length=8000), *_TEXT]
+Keyword = Annotated[str, Field(min_length=1, max_length=30), *_LINE]
 
 
 class ArticleRefIn(Request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,37 @@ from domain.model import Status, mask_name, mask_phone
 from domain.rules import assignment_actions
 
 PERSONAL_FIELDS = {"citizen_name": mask_name, "citizen_phone": mask_phone}
+#: Free text people type (the citizen's account, reasons, notes, a department's account):
+#: a phone number written into it is masked like the phone field, for all but operators.
+FREE_TEXT_FIELDS = frozenset(
+    {"text", "reason", "note", "account", "resolution", "return_reason", "comment", "summary"}
+)
+# A mainland mobile (3-4-4, optionally spaced or hyphenated), a landline with its area code,
+# or a local 7-8 digit number, optionally after +86; never part of a longer digit run (a
+# case number) and never a date (2026-11-23 has no such shape).
+_PHONE_IN_TEXT = re.compile(
+    r"(?<!\d)(?:\+?86[\s-]?)?"
+    r"(?:1[3-9]\d(?:[\s-]?\d{4}){2}|\(?0\d{2,3}\)?[\s-]?\d{7,8}|[2-9]\d{2,3}[\s-]?\d{4})"
+    r"(?!\d)"
+)
+# Full-width digits, hyphen and space read as ASCII (one character each: offsets stay put).
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９－　（）＋", "0123456789- ()+")
+
+
+def mask_phones_in(text: str) -> str:
+    """``text`` with every phone-number-like sequence masked (138****5678)."""
+    plain = text.translate(_HALF_WIDTH)
+    pieces, end = [], 0
+    for found in _PHONE_IN_TEXT.finditer(plain):
+        digits = re.sub(r"\D", "", found.group())
+        if digits.startswith("86") and len(digits) > 11:
+            digits = digits[2:]
+        masked = mask_phone(digits) if len(digits) >= 10 else "*" * (len(digits) - 4) + digits[-4:]
+        pieces += [text[end : found.start()], masked or ""]
+        end = found.end()
+    return "".join(pieces) + text[end:] if pieces else text
+
+
 _EVENT_META = ("principal", "role", "at", "command_id", "reason", "chain_hash", "trace")
 
 
@@ -34,10 +66,14 @@ def accepted(result: CommandResult) -> CommandAccepted:
     )
 
 
-def assignment_public(a: Assignment, status: Status) -> AssignmentPublic:
+def assignment_public(a: Assignment, status: Status, *, unmasked: bool = True) -> AssignmentPublic:
     """An assignment with what its department may do to it now (the domain's rules)."""
+    fields = dataclasses.asdict(a)
     return AssignmentPublic.model_validate(
-        {**dataclasses.asdict(a), "allowed_actions": assignment_actions(a, status)}
+        {
+            **(fields if unmasked else mask_row(fields)),
+            "allowed_actions": assignment_actions(a, status),
+        }
     )
 
 
@@ -63,14 +99,17 @@ def attachment_url(grievance_id: UUID | str, sha256: str) -> str:
 
 def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePublic:
     lead = g.lead_assignment()
+    copied = {name: getattr(g, name) for name in _COPIED}
     return GrievancePublic.model_validate(
         {
-            **{name: getattr(g, name) for name in _COPIED},
+            **(copied if unmasked else mask_row(copied)),
             "status_label": label("status", g.status.value, lang),
             "citizen_name": g.citizen_name if unmasked else mask_name(g.citizen_name) or "",
             "citizen_phone": g.citizen_phone if unmasked else mask_phone(g.citizen_phone) or "",
             "lead_department": lead.department if lead else None,
-            "assignments": [assignment_public(a, g.status) for a in g.assignments.values()],
+            "assignments": [
+                assignment_public(a, g.status, unmasked=unmasked) for a in g.assignments.values()
+            ],
             "open_deadlines": [dataclasses.asdict(d) for d in g.open_deadlines()],
             "duplicates": list(g.duplicates),
             "allowed_actions": g.allowed_actions(),
@@ -89,11 +128,15 @@ def grievance_public(g: Grievance, *, unmasked: bool, lang: Lang) -> GrievancePu
 
 
 def mask_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Mask personal fields wherever a read-model row or event carries them."""
+    """Mask personal fields wherever a read-model row or event carries them, and phone
+    numbers written into its free text."""
     out = dict(row)
     for key, masker in PERSONAL_FIELDS.items():
         if isinstance(out.get(key), str):
             out[key] = masker(out[key])
+    for key in FREE_TEXT_FIELDS.intersection(out):
+        if isinstance(out[key], str):
+            out[key] = mask_phones_in(out[key])
     return out
 
 
@@ -104,6 +147,8 @@ def audit_event(event: Any, *, unmasked: bool) -> AuditEvent:
     timestamp = state.pop("timestamp")
     meta = {key: state.pop(key, None) for key in _EVENT_META}
     data = state if unmasked else mask_row(state)
+    if not unmasked and isinstance(meta["reason"], str):
+        meta["reason"] = mask_phones_in(meta["reason"])
     return AuditEvent(
         version=version,
         type=type(event).__qualname__.rsplit(".", 1)[-1],
