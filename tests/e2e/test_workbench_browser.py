@@ -288,13 +288,8 @@ def test_extension_and_escalation_in_english(
     require_browser()
     base, tokens, _ = workbench
     staff = {"Authorization": f"Bearer {tokens['operator']}"}
-    made = httpx.post(
-        f"{base}/v1/grievances", json=grievance_body(text=TEXT), headers=staff, timeout=10
-    ).json()
+    made = filed_and_dispatched(base, tokens)
     gid = made["id"]
-    for step, body in (("classify", {"category": "PM03"}), ("dispatch", None)):
-        r = httpx.post(f"{base}/v1/grievances/{gid}/{step}", json=body, headers=staff, timeout=10)
-        assert r.status_code == 200, r.text
     problems: list[str] = []
     with chromium() as browser:
         dept = watch(browser.new_page(locale="en-GB"), problems)
@@ -340,6 +335,50 @@ def test_extension_and_escalation_in_english(
     assert work["extensions_granted"] == 1 and work["extension_requested"] is None
     assert datetime.fromisoformat(work["resolve_deadline"]) > datetime.fromisoformat(due)
     assert g["escalation_level"] == 1
+
+
+def filed_and_dispatched(base: str, tokens: dict[str, str]) -> dict[str, Any]:
+    """A grievance filed, classified (PM03) and dispatched over HTTP, as set-up."""
+    staff = {"Authorization": f"Bearer {tokens['operator']}"}
+    made: dict[str, Any] = httpx.post(
+        f"{base}/v1/grievances", json=grievance_body(text=TEXT), headers=staff, timeout=10
+    ).json()
+    for step, body in (("classify", {"category": "PM03"}), ("dispatch", None)):
+        url = f"{base}/v1/grievances/{made['id']}/{step}"
+        r = httpx.post(url, json=body, headers=staff, timeout=10)
+        assert r.status_code == 200, r.text
+    return made
+
+
+def test_a_return_arbitrated(workbench: tuple[str, dict[str, str], FakeClock]) -> None:
+    """The committee returns the case with its reason; the operator finds it among the
+    returned and re-dispatches it to the street office (仲裁)."""
+    require_browser()
+    base, tokens, _ = workbench
+    made = filed_and_dispatched(base, tokens)
+    problems: list[str] = []
+    with chromium() as browser:
+        dept = watch(browser.new_page(locale="zh-CN"), problems)
+        op = watch(browser.new_page(locale="zh-CN"), problems)
+        for page in (dept, op):
+            page.set_viewport_size({"width": 1400, "height": 1300})
+            page.set_default_timeout(15000)
+        sign_in(dept, base, f"/workbench/grievances/{made['id']}", tokens["department"])
+        dept.fill("#f-return-reason", "楼道照明线路属街道统一改造范围，非居委会职责。")
+        act(dept, "return", "已退单")
+        assert "退单理由" in dept.locator("#g-assignments").inner_text()
+
+        sign_in(op, base, "/workbench", tokens["operator"])
+        wait_in_queue(op, base, "q-returned", made["number"])
+        open_from_queue(op, "q-returned", made["number"])
+        op.select_option("#f-arbitrate-decision", "redispatch")
+        op.select_option("#f-arbitrate-department", "st.xueyuanlu")
+        op.fill("#f-arbitrate-reason", "属街道职责")
+        act(op, "arbitrate", "已派单")
+        assert "学院路街道办事处" in op.locator("#g-lead").inner_text()
+        assert "仲裁" in op.locator("#g-history").inner_text()
+        op.screenshot(path=str(SHOTS / "workbench-arbitrated.png"), full_page=True)
+    assert problems == []
 
 
 ARTICLE = {
