@@ -381,6 +381,36 @@ def test_a_return_arbitrated(workbench: tuple[str, dict[str, str], FakeClock]) -
     assert problems == []
 
 
+def test_department_queue_due_first_overdue_in_red(
+    workbench: tuple[str, dict[str, str], FakeClock],
+) -> None:
+    """The committee's queue: what is due first on top; a lapsed deadline in red, its time
+    shown as overdue."""
+    require_browser()
+    base, tokens, clock = workbench
+    late = filed_and_dispatched(base, tokens)
+    clock.advance(days=10)  # the first one's sign-for deadline has long passed
+    fresh = filed_and_dispatched(base, tokens)
+    problems: list[str] = []
+    with chromium() as browser:
+        dept = watch(browser.new_page(locale="zh-CN"), problems)
+        dept.set_viewport_size({"width": 1400, "height": 900})
+        dept.set_default_timeout(15000)
+        sign_in(dept, base, "/workbench", tokens["department"])
+        wait_in_queue(dept, base, "q-assignments", fresh["number"])
+        rows = dept.locator("#q-assignments tbody tr")
+        assert rows.count() == 2
+        assert late["number"] in rows.nth(0).inner_text()
+        assert rows.nth(0).get_attribute("class") == "late"
+        assert "已超时" in rows.nth(0).inner_text()
+        assert rows.nth(1).get_attribute("class") in (None, "")
+        assert "剩余" in rows.nth(1).inner_text()
+        red = rows.nth(0).locator("td").first.evaluate("td => getComputedStyle(td).color")
+        assert red == "rgb(200, 30, 30)"  # --accent
+        dept.screenshot(path=str(SHOTS / "workbench-department-queue-late.png"), full_page=True)
+    assert problems == []
+
+
 ARTICLE = {
     "title": "计划停水期间如何用水",
     "body": "计划停水会提前在小区公告栏通知；停水期间可到小区东门临时供水点取水，"
