@@ -10,8 +10,9 @@ both backends index:
 - SQLite: an FTS5 table with the ``trigram`` tokenizer beside the rows; a query's terms
   of three characters or more are cut into their trigrams, matched with OR and ranked
   by ``bm25`` (the title weighs most, then the keywords, then the body);
-- PostgreSQL: ``pg_trgm`` (a GIN ``gin_trgm_ops`` index on the text), ranked by
-  ``word_similarity`` of the query to the title, keywords and body, with the same weights.
+- PostgreSQL: ``pg_trgm``: a GIN ``gin_trgm_ops`` index on the text finds the rows
+  holding any of the query's trigrams (``LIKE``), ranked by ``word_similarity`` of the
+  query to the title, keywords and body, with the same weights.
 
 Terms of one or two characters (电梯, 停水) have no trigram: they match as substrings.
 Every term found as it was typed adds ``LITERAL_BONUS``, so on both backends an article
@@ -179,62 +180,55 @@ def snippet(body: str, terms: list[str], width: int = 80) -> str:
     return ("…" if start else "") + text + ("…" if start + width < len(body) else "")
 
 
-def literal_score(row: dict[str, Any], terms: list[str]) -> float:
-    """``LITERAL_BONUS`` per term found as typed, in the title, keywords or body."""
-    text = f"{row['title']} {row['keywords']} {row['body']}".lower()
-    return LITERAL_BONUS * sum(1 for t in terms if t in text)
-
-
 def search(
     datastore: Datastore, dialect: Dialect, q: str, category: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """The published articles matching ``q``, most relevant first."""
-
-    def query(text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with reading(datastore) as c:
-            c.execute(dialect.sql(text, **{TABLE: TABLE, FTS: FTS}), params)
-            return rows(c)
-
-    postgres = dialect.postgres
+    """The published articles matching ``q``, most relevant first (ranked and cut in SQL)."""
     terms = terms_of(q)
     if not terms:
         return []
-    grams = list(dict.fromkeys(g for t in terms for g in trigrams(t)))
     params: dict[str, Any] = {f"t{i}": _like(t) for i, t in enumerate(terms)}
-    found_as_typed = " OR ".join(f"a.search_text LIKE :t{i} ESCAPE '\\'" for i in range(len(terms)))
+    params["limit"] = limit
+    typed = [f"a.search_text LIKE :t{i} ESCAPE '\\'" for i in range(len(terms))]
+    # LITERAL_BONUS per term found as typed: the same on both backends.
+    literal = " + ".join(f"(CASE WHEN {t} THEN {LITERAL_BONUS} ELSE 0.0 END)" for t in typed)
+    # A term of one or two characters has no trigram: it is found as typed.
+    short = [like for like, term in zip(typed, terms, strict=True) if len(term) < 3]
     where = "a.status = 'published'"
     if category:
         where += " AND a.category = :category"
         params["category"] = category
-    if postgres:
+    title, keywords, body = WEIGHTS
+    grams = list(dict.fromkeys(g for t in terms for g in trigrams(t)))
+    if dialect.postgres:
         params["q"] = " ".join(terms)
-        title, keywords, body = WEIGHTS
+        source = f"{{{TABLE}}} a"
         relevance = (
             f"{title} * word_similarity(:q, a.title) + {keywords} * word_similarity(:q, "
             f"a.keywords) + {body} * word_similarity(:q, a.body)"
         )
-        matched = f"(:q <%% a.search_text OR {found_as_typed})"  # %% : psycopg's escape
-        found = query(
-            f"SELECT a.*, {relevance} AS relevance FROM {{{TABLE}}} a WHERE {where} AND {matched}",
-            params,
-        )
+        # Any of the query's trigrams (the GIN gin_trgm_ops index finds them); LIKE's
+        # default escape character is the backslash _like escapes with.
+        params["grams"] = [_like(g) for g in grams] or [""]
+        matched = "a.search_text LIKE ANY(:grams)"
     else:
-        # A row from the trigram match has bm25's rank (negative: lower is better).
-        title, keywords, body = WEIGHTS
+        params["match"] = " OR ".join('"' + g.replace('"', '""') + '"' for g in grams) or '""'
+        # bm25 ranks a trigram match (negative: lower is better); no match, no rank.
         rank = f"bm25({{{FTS}}}, 0.0, {title}, {keywords}, {body})"
-        match = " OR ".join('"' + g.replace('"', '""') + '"' for g in grams)
-        ranked = (
-            f"SELECT article_id, -{rank} AS relevance FROM {{{FTS}}} WHERE {{{FTS}}} MATCH :match"
-            if grams
-            else "SELECT NULL AS article_id, 0.0 AS relevance WHERE 0"
+        source = (
+            f"{{{TABLE}}} a LEFT JOIN (SELECT article_id, -{rank} AS relevance "
+            f"FROM {{{FTS}}} WHERE {{{FTS}}} MATCH :match) r ON r.article_id = a.article_id"
         )
-        params["match"] = match
-        found = query(
-            f"SELECT a.*, COALESCE(r.relevance, 0.0) AS relevance FROM {{{TABLE}}} a "
-            f"LEFT JOIN ({ranked}) r ON r.article_id = a.article_id "
-            f"WHERE {where} AND (r.article_id IS NOT NULL OR {found_as_typed})",
+        relevance = "COALESCE(r.relevance, 0.0)"
+        matched = "r.article_id IS NOT NULL"
+    with reading(datastore) as c:
+        c.execute(
+            dialect.sql(
+                f"SELECT a.*, {relevance} + {literal} AS score FROM {source} "
+                f"WHERE {where} AND ({' OR '.join([matched, *short])}) "
+                "ORDER BY score DESC, a.title, a.article_id LIMIT :limit",
+                **{TABLE: TABLE, FTS: FTS},
+            ),
             params,
         )
-    hits = [(float(r["relevance"] or 0.0) + literal_score(r, terms), r) for r in found]
-    hits.sort(key=lambda hit: (-hit[0], hit[1]["title"], hit[1]["article_id"]))
-    return [_hit(row, score, terms) for score, row in hits[:limit]]
+        return [_hit(row, float(row["score"]), terms) for row in rows(c)]
