@@ -35,7 +35,7 @@ TEXT = "石油大院3号楼2单元楼道灯坏了两周，晚上老人上下楼�
 
 @pytest.fixture
 def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], FakeClock]]:
-    """The app on a real port over SQLite, a projector following the log, three tokens, and
+    """The app on a real port over SQLite, a projector following the log, four tokens, and
     the service's clock (it moves only when the test says)."""
     env = sqlite_env(tmp_path)
     clock = FakeClock(datetime.now(UTC))
@@ -49,6 +49,7 @@ def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], FakeClock]]
         made = {
             "operator": tokens.create("operator", name="李接线员")[1],
             "supervisor": tokens.create("supervisor", name="督办科")[1],
+            "urban": tokens.create("department", department="hd.urban", name="区城管委")[1],
             "department": tokens.create("department", department=COMMITTEE, name="石油大院居委会")[
                 1
             ],
@@ -324,15 +325,26 @@ def test_extension_and_escalation_in_english(
         sup.select_option("#f-escalate-level", "1")
         sup.fill("#f-escalate-reason", "Two weeks without light on the stairs.")
         act(sup, "escalate", "in progress")
+        sup.select_option("#f-summon-departments", ["hd.urban"])
+        sup.fill("#f-summon-reason", "The wiring runs through the street's lighting mains.")
+        act(sup, "summon", "in progress")
         history = sup.locator("#g-history").inner_text()
         assert "Extension granted" in history and "Escalated" in history
         sup.screenshot(path=str(SHOTS / "workbench-en-supervisor.png"), full_page=True)
 
+        # the summoned bureau reports in (报到) from its own page
+        urban = watch(browser.new_page(locale="en-GB"), problems)
+        urban.set_default_timeout(15000)
+        sign_in(urban, base, f"/workbench/grievances/{gid}?lang=en", tokens["urban"])
+        act(urban, "report_in", "in progress")
+        assert "reported in" in urban.locator("#g-assignments").inner_text()
+
     refused = "console.error: Failed to load resource: the server responded with a status of 422"
     assert [p for p in problems if not p.startswith(refused)] == [] and len(problems) == 1
     g = httpx.get(f"{base}/v1/grievances/{gid}", headers=staff, timeout=10).json()
-    (work,) = g["assignments"]
+    work, summoned = g["assignments"]
     assert work["extensions_granted"] == 1 and work["extension_requested"] is None
+    assert (summoned["department"], summoned["state"]) == ("hd.urban", "reported_in")
     assert datetime.fromisoformat(work["resolve_deadline"]) > datetime.fromisoformat(due)
     assert g["escalation_level"] == 1
 
