@@ -17,6 +17,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore
 
 from projections.db import APPLICATION_NAME, Dialect
+from projections.kpis import COUNTS, with_rates
 from projections.queries import ReadModels
 from projections.registry import PROJECTIONS
 from projections.runner import build_view
@@ -25,8 +26,6 @@ BATCH = 500
 # An event is numbered in the log when its transaction commits, a little after its
 # instant: the log is read on past ``as_of`` until events are this much younger.
 COMMIT_SLACK = timedelta(minutes=5)
-# The newest notifications looked at to tell whether anything was recorded after as_of.
-NEWEST = 50
 
 
 def kpis_from_events(
@@ -82,16 +81,28 @@ def kpis_as_of(
 ) -> list[dict[str, Any]]:
     """The 三率 from the events recorded up to ``as_of``.
 
-    When nothing was recorded after ``as_of`` and the department_kpis read model has
-    every event, that is the live figure, read as is. Otherwise the events up to
-    ``as_of`` are replayed into a private copy of the same view (``kpis_from_events``).
-    """
-    newest = int(app.recorder.max_notification_id() or 0)
-    position = read_models.status()["department_kpis"]["position"] or 0
-    if position >= newest:
-        tail = app.recorder.select_notifications(max(1, newest - NEWEST + 1), NEWEST)
-        if all(app.mapper.to_domain_event(n).timestamp <= as_of for n in tail):
-            return read_models.kpis(date_from=date_from, date_to=date_to, department=department)
+    ``ranking_counts`` keeps department_kpis' counts by the instant each event was
+    recorded, so when it has read every event that may have been recorded by ``as_of``
+    (its position is the log's end, or the next event it has not read is younger than
+    ``as_of`` by ``COMMIT_SLACK``) the answer is one sum over its rows. Otherwise the
+    events up to ``as_of`` are replayed into a private copy of department_kpis
+    (``kpis_from_events``)."""
+    from projections.rankings import ranking_totals
+
+    position = read_models.status()["ranking_counts"]["position"] or 0
+    following = app.recorder.select_notifications(position + 1, 1)
+    if not following or app.mapper.to_domain_event(following[0]).timestamp > as_of + COMMIT_SLACK:
+        totals = ranking_totals(read_models, date_from, date_to, as_of)
+        return [
+            {
+                "department": name,
+                "date_from": date_from.isoformat(),
+                "date_to": date_to.isoformat(),
+                **with_rates(counts),
+            }
+            for name, counts in sorted(totals.items())
+            if any(counts[c] for c in COUNTS) and department in (None, name)
+        ]
     return kpis_from_events(
         recorded_until(app.iter_all_events(), as_of),
         date_from=date_from,

@@ -87,8 +87,8 @@ def kpis(
     as_of: Annotated[
         Moment | None,
         Query(
-            description="recompute from the events recorded up to this instant "
-            "(replayed in memory), e.g. to check a published monthly figure"
+            description="the figures as recorded up to this instant (counts kept by "
+            "recording instant), e.g. to check a published monthly figure"
         ),
     ] = None,
 ) -> KpisPublic:

@@ -189,12 +189,13 @@ def test_department_lateness_from_the_deadline_read_model_equals_a_full_replay(
         read.close()
 
 
-def test_kpis_as_of_reads_the_live_figure_or_replays_only_up_to_it(
-    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
+def test_kpis_as_of_reads_the_counts_by_recording_instant_or_replays_only_up_to_it(
+    env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock, monkeypatch: Any
 ) -> None:
-    """``kpis_as_of`` equals replaying exactly the events recorded up to ``as_of``: read
-    from the live model when nothing came after, replayed (reading the log only a little
-    past ``as_of``) when something did or the model lags."""
+    """``kpis_as_of`` equals replaying exactly the events recorded up to ``as_of``: summed
+    from ranking_counts (counts by recording instant) when that model has read every
+    event up to ``as_of``, with no replay; replayed (reading the log only a little past
+    ``as_of``) when the model lags."""
     from datetime import date, timedelta
 
     from projections import replay
@@ -219,7 +220,14 @@ def test_kpis_as_of_reads_the_live_figure_or_replays_only_up_to_it(
         live = read.kpis(**period)
         assert live and replay.kpis_as_of(sqlite_app, read, later, **period) == live
         assert replayed(later) == live
-        past = replay.kpis_as_of(sqlite_app, read, middle, **period)
+        with monkeypatch.context() as patched:
+
+            def no_replay(*args: Any, **kwargs: Any) -> Any:
+                raise AssertionError("replayed although the read model had every event")
+
+            patched.setattr(replay, "kpis_from_events", no_replay)
+            past = replay.kpis_as_of(sqlite_app, read, middle, **period)
+            assert replay.kpis_as_of(sqlite_app, read, later, **period) == live
         assert past == replayed(middle) != live
         run_more_paths(sqlite_app, clock)  # the read model now lags
         assert replay.kpis_as_of(sqlite_app, read, later, **period) == live
