@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from api.app import create_app
 from api.deps import Services
@@ -167,3 +168,10 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
     }
+
+
+@pytest.fixture(name="api")
+async def sqlite_api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
+    """The ``api`` fixture of a test module that imports it: the harness on SQLite."""
+    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
+        yield harness

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,8 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.support.api import ApiHarness, sqlite_api
 
 HOSTILE_TEXT = [
     "",
@@ -75,12 +72,6 @@ HOSTILE_HEADERS = [
 ]
 # The one documented 5xx: /readyz?strict=true with a failing check.
 DOCUMENTED_5XX = {("get", "/readyz")}
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -250,3 +241,6 @@ async def test_random_mixes_of_hostile_values_answer_below_500(
     real_ids = data.draw(st.booleans())
     with contextlib.suppress(pytest.skip.Exception):
         await caller.call(method, path, op, "x", real_ids=real_ids, body=body, per_param=per_param)
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

@@ -4,20 +4,11 @@ scripts and styles all come from this origin (the API docs included), none inlin
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
+from tests.support.api import ApiHarness, sqlite_api
 
 
 def assert_secured(r: httpx.Response) -> None:
@@ -114,3 +105,6 @@ async def test_the_dashboard_offers_a_links_token_instead_of_replacing_the_saved
     page = (await api.client.get("/dashboard", params={"lang": "en"})).text
     assert 'id="token-offer"' in page and 'data-s="token_offer_use"' in page
     assert "Keep the saved token" in page  # boot's strings, from the catalogue
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

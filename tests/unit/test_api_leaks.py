@@ -6,22 +6,12 @@ into free text are masked for every role but operators."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from api.catalogue import department_name
 from api.views import mask_phones_in
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
-
+from tests.support.api import ApiHarness, grievance_body, sqlite_api
 
 # ------------------------------------------------------------------ error leaks
 
@@ -157,3 +147,6 @@ async def test_phone_numbers_in_text_are_shown_only_to_operators(api: ApiHarness
     assert "13987654321" not in own
     op_events = (await api.get(f"/v1/audit/grievances/{gid}/events", "operator")).text
     assert "13987654321" in op_events
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

@@ -8,8 +8,6 @@ client's filings; their 429 is problem+json (Open311: its own error format).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -18,14 +16,7 @@ import pytest
 from api.ratelimit import Bucket, RateLimiter, RatePolicy
 from closeloop.api_wiring import rate_limiter
 from closeloop.settings import Settings
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
+from tests.support.api import ApiHarness, grievance_body, sqlite_api
 
 
 def limit(api: ApiHarness, **rates: str) -> RateLimiter:
@@ -246,3 +237,6 @@ def test_a_spent_limit_tells_when_it_frees_up() -> None:
     assert wait == 1  # the per-second part is spent
     assert limiter.spent(Bucket.ADDRESS, "a") == 1
     assert limiter.hit(Bucket.ADDRESS, "b") is None  # per who
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture
