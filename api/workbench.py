@@ -33,19 +33,15 @@ from domain.model import Action, Location
 
 router = APIRouter(tags=["workbench"])
 
-#: No inline script, nothing from another origin; images may be the blobs the page reads
-#: attachments into (they are fetched with the token, never linked).
+#: Stricter than the API's default (``api.middleware``, which adds the other security
+#: headers): no frames or workers at all; images may be the blobs the page reads attachments
+#: into (fetched with the token, never linked).
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
 
 
 @dataclass(frozen=True)
@@ -204,6 +200,7 @@ def _boot(request: Request, app: Any, lang: Lang) -> dict[str, Any]:
 def _page(request: Request, app: Any, template: str, **context: Any) -> HTMLResponse:
     lang = choose_language(request)
     name = template.removesuffix(".html")
+    boot = _boot(request, app, lang)
     page = (
         environment()
         .get_template(f"workbench/{template}")
@@ -211,8 +208,10 @@ def _page(request: Request, app: Any, template: str, **context: Any) -> HTMLResp
             html_lang="en" if lang == "en" else "zh-CN",
             lang=lang,
             page=name,
-            boot=_boot(request, app, lang),
+            boot=boot,
             forms=FORMS,
+            # What a form may name: departments, not the dispatch centre (which owns deadlines).
+            departments={k: v for k, v in boot["departments"].items() if k != DISPATCH_CENTRE},
             section=section,
             title=" · ".join((t("workbench.title", lang), t(f"workbench.title_{name}", lang))),
             **context,

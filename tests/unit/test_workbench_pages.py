@@ -40,6 +40,7 @@ async def test_pages_carry_words_and_no_inline_script(api: ApiHarness) -> None:
         assert r.headers["cache-control"] == "no-store"
         assert "script-src 'self'" in r.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["x-content-type-options"] == "nosniff"  # the API's own headers too
         page = r.text
         # The only <script> with content is the JSON data block; code comes from files.
         scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
