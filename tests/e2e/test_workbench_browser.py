@@ -316,6 +316,13 @@ def test_extension_and_escalation_in_english(
         dept.screenshot(path=str(SHOTS / "workbench-en-extension-asked.png"), full_page=True)
 
         sign_in(sup, base, "/workbench?lang=en", tokens["supervisor"])
+        # a link's other token is offered in the form, never swapped in silently
+        sup.goto(f"{base}/workbench?lang=en&token={tokens['department']}")
+        expect(sup.locator("#message")).to_contain_text("the saved one was kept")
+        assert "token=" not in sup.url
+        saved = "localStorage.getItem('closeloop.dashboard.token')"
+        assert sup.evaluate(saved) == tokens["supervisor"]
+        assert sup.input_value("#token") == tokens["department"]
         wait_in_queue(sup, base, "q-extensions", made["number"], "?lang=en")
         sup.screenshot(path=str(SHOTS / "workbench-en-supervisor-queues.png"), full_page=True)
         open_from_queue(sup, "q-extensions", made["number"])
