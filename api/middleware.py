@@ -32,18 +32,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.catalogue import t
 from api.deps import Services, authenticated, key_from_authorization
 from api.i18n import choose_language
+from api.keyclaims import KeyClaims
 from api.open311.render import Format
 from api.open311.render import error as open311_error
 from api.open311.render import render_error as open311_render_error
 from api.problems import problem_body, problem_response
 from api.ratelimit import Bucket, RateLimiter
-from api.stores import TokenRecord
+from api.stores import StoredResponse, TokenRecord
 from domain.model import Role
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Requests whose body is read (and limited) here; ``api.metrics`` counts them as commands.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REPLAYED_HEADERS = {b"etag", b"location"}  # part of the answer, so part of the replay
+CLAIM_WAIT = 30.0  # seconds a request waits for another process's answer to its key
 _MULTIPART_KEY = re.compile(rb'name="api_key"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,512})\r\n')
 # Filing routes: an Open311 client's filings count against its quota.
 _OPEN311_FILING = re.compile(r"^/open311/v2/requests\.(json|xml)$")
@@ -163,6 +165,7 @@ class ApiMiddleware:
     ) -> None:
         self.app = app
         self.key_locks = KeyLocks()
+        self._key_claims: dict[int, KeyClaims] = {}
         self.max_body_bytes = max_body_bytes
         # multipart/form-data (attachments) may be larger; the routes check the file itself.
         self.max_upload_bytes = max(max_upload_bytes or 0, max_body_bytes)
@@ -334,6 +337,36 @@ class ApiMiddleware:
                 return
         await self.app(scope, receive, send)
 
+    async def _replay(self, scope: Scope, send: Send, stored: StoredResponse, print_: str) -> None:
+        """The stored answer again, byte for byte (or 422 if the key came with another request)."""
+        if stored.fingerprint != print_:
+            await self._problem(
+                scope, send, "idempotency-key-reused", "idempotency-key-reused-elsewhere"
+            )
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": stored.status,
+                "headers": [
+                    (b"content-type", stored.content_type.encode()),
+                    (b"content-length", str(len(stored.body)).encode()),
+                    *((n.encode("latin-1"), v.encode("latin-1")) for n, v in stored.headers),
+                    (b"idempotent-replayed", b"true"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": stored.body})
+
+    async def _claims(self, store: Any) -> KeyClaims | None:
+        """The claims kept beside ``store``'s answers (made on first use)."""
+        db = getattr(store, "db", None)
+        if db is None:
+            return None
+        if id(db) not in self._key_claims:
+            self._key_claims[id(db)] = await anyio.to_thread.run_sync(KeyClaims, db)
+        return self._key_claims[id(db)]
+
     async def _once(
         self,
         scope: Scope,
@@ -345,31 +378,44 @@ class ApiMiddleware:
         key: str,
         print_: str,
     ) -> None:
-        """Replay the stored answer to this token's key, or run the request and keep its
-        answer."""
+        """Replay the stored answer to this token's key, or claim the key (waiting while
+        another process holds it), run the request and keep its answer."""
         store = services.idempotency
-        stored = await anyio.to_thread.run_sync(store.get, record.id, key)
-        if stored is not None:
-            if stored.fingerprint != print_:
-                await self._problem(
-                    scope, send, "idempotency-key-reused", "idempotency-key-reused-elsewhere"
-                )
+        claims = await self._claims(store)
+        owner, pause, waited = None, 0.02, 0.0
+        while True:
+            stored = await anyio.to_thread.run_sync(store.get, record.id, key)
+            if stored is not None:
+                await self._replay(scope, send, stored, print_)
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": stored.status,
-                    "headers": [
-                        (b"content-type", stored.content_type.encode()),
-                        (b"content-length", str(len(stored.body)).encode()),
-                        *((n.encode("latin-1"), v.encode("latin-1")) for n, v in stored.headers),
-                        (b"idempotent-replayed", b"true"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": stored.body})
-            return
+            if claims is None:
+                break
+            owner = await anyio.to_thread.run_sync(claims.claim, record.id, key)
+            # Held elsewhere: wait for its answer. Past CLAIM_WAIT run anyway: the key is
+            # the domain's command id, so the command is still recorded once.
+            if owner is not None or waited >= CLAIM_WAIT:
+                break
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.5)
+        try:
+            await self._run_and_keep(scope, receive, send, store, record, limits, key, print_)
+        finally:
+            if owner is not None and claims is not None:
+                await anyio.to_thread.run_sync(claims.release, record.id, key, owner)
 
+    async def _run_and_keep(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        store: Any,
+        record: TokenRecord,
+        limits: RateLimiter | None,
+        key: str,
+        print_: str,
+    ) -> None:
+        """Run the request and keep a successful answer under the token's key."""
         captured: dict[str, Any] = {"status": 0, "content_type": "", "body": [], "headers": []}
 
         async def capture(message: Message) -> None:

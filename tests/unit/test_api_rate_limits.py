@@ -8,15 +8,21 @@ client's filings; their 429 is problem+json (Open311: its own error format).
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
+from api.keyclaims import KeyClaims
 from api.ratelimit import Bucket, RateLimiter, RatePolicy
+from api.stores import SqliteDatabase
 from closeloop.api_wiring import rate_limiter
 from closeloop.settings import Settings
-from tests.support.api import ApiHarness, grievance_body, sqlite_api
+from tests.conftest import FakeClock, backend_env
+from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_api
 
 
 def limit(api: ApiHarness, **rates: str) -> RateLimiter:
@@ -85,6 +91,53 @@ async def test_an_open311_key_scopes_its_idempotency_keys_too(api: ApiHarness) -
     assert basic.status_code == 201
     assert api.services.idempotency.get(key.split("_")[1], "o311-basic") is not None
     assert received(api) == 2
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def test_concurrent_duplicates_on_two_api_processes_replay_the_first(
+    backend: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    """Two API apps over one database (two replicas behind a proxy), 12 requests with one key
+    at once, alternating between them: one runs; the others wait for its stored answer and
+    replay it byte for byte, on either replica."""
+    env = backend_env(backend, tmp_path, request)
+    async with (
+        api_harness(env, tmp_path, clock) as one,
+        api_harness(env, tmp_path, clock) as twin,
+    ):
+        token = one.token("operator")
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "across-1"}
+        before = received(one)
+        answers = await asyncio.gather(
+            *(
+                client.post("/v1/grievances", json=grievance_body(), headers=headers)
+                for client in [one.client, twin.client] * 6
+            )
+        )
+        assert [r.status_code for r in answers] == [201] * 12
+        assert len({r.content for r in answers}) == 1  # none says "replayed": true
+        replayed = [r.headers.get("idempotent-replayed") for r in answers]
+        assert replayed.count(None) == 1 and replayed.count("true") == 11
+        assert received(one) == before + 1
+        # The claim is gone once the answer is kept.
+        db = one.services.idempotency.db
+        assert db.execute("SELECT count(*) FROM api_idempotency_claims") == [(0,)]
+
+
+def test_a_claim_is_held_once_and_a_stale_one_is_taken_over(tmp_path: Path) -> None:
+    claims = KeyClaims(SqliteDatabase(tmp_path / "api.sqlite"), stale_after=timedelta(0))
+    first = claims.claim("tok", "k")
+    assert first is not None
+    taken = claims.claim("tok", "k")  # stale at once here: a dead process's claim
+    assert taken is not None and taken != first
+    held = KeyClaims(claims.db)
+    assert held.claim("tok", "k2") is not None and held.claim("tok", "k2") is None
+    claims.release("tok", "k", first)  # not the owner any more: nothing happens
+    assert claims.db.execute("SELECT owner FROM api_idempotency_claims WHERE idem_key = 'k'") == [
+        (taken,)
+    ]
 
 
 # ------------------------------------------------------------------- rate limits
