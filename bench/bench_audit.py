@@ -106,7 +106,7 @@ def http_level(tmp: Path) -> dict[str, Any]:
     from closeloop.api_wiring import build_api_services
     from closeloop.settings import Settings
 
-    settings = Settings(var_dir=tmp / "http")
+    settings = Settings(var_dir=tmp / "http", rate_limits=False)  # a load, not an abuse
     from closeloop.bootstrap import build_app
 
     app = build_app(settings)
