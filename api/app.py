@@ -25,6 +25,7 @@ from api.routers import (
     operators,
     places,
     rankings,
+    ratings,
     similar,
     supervisors,
     whatif,
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(supervisors.router)
     app.include_router(whatif.router)
     app.include_router(rankings.router)
+    app.include_router(ratings.router)
     app.include_router(audit.router)
     app.include_router(knowledge.router)
     app.include_router(attachments.router)

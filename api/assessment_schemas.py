@@ -65,6 +65,7 @@ class RoundOpen(Request):
     pairs: dict[Code, list[Code]] | None = Field(
         None, description="street office code -> the departments it rates (default: derived)"
     )
+    model_config = _example({"quarter": "2026-Q4", "deadline": "2027-01-15T18:00:00+08:00"})
 
 
 class RoundScores(Request):
@@ -73,6 +74,13 @@ class RoundScores(Request):
     department: Code
     scores: dict[Code, int]
     comment: Reason | None = None
+    model_config = _example(
+        {
+            "department": "hd.urban",
+            "scores": {"responsiveness": 90, "cooperation": 85, "effectiveness": 80},
+            "comment": "吹哨后到场及时",
+        }
+    )
 
 
 class RoundPublic(BaseModel):

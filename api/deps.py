@@ -179,6 +179,7 @@ class Read(StrEnum):
     ASSIGNMENTS = "assignments"  # GET /assignments, then scoped per caller
     AUDIT = "audit"  # GET /audit/...
     KPIS = "kpis"  # GET /kpis and the dashboard's 三率 trend
+    RATINGS = "ratings"  # GET /rating-rounds/{id}, then scoped per caller
     KNOWLEDGE = "knowledge"  # GET /knowledge/search, /knowledge/articles/{id}
     SERVICE_REQUESTS = "service_requests"  # Open311 GET requests, then scoped per caller
 
@@ -192,6 +193,7 @@ READ_ROLES: Mapping[Read, frozenset[Role]] = MappingProxyType(
         Read.ASSIGNMENTS: _STAFF | {Role.DEPARTMENT},
         Read.AUDIT: _STAFF,
         Read.KPIS: frozenset({Role.SUPERVISOR}),
+        Read.RATINGS: frozenset({Role.SUPERVISOR, Role.DEPARTMENT}),
         Read.KNOWLEDGE: _STAFF,
         Read.SERVICE_REQUESTS: _STAFF | {Role.OPEN311},
     }

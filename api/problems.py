@@ -58,6 +58,8 @@ STATUSES: dict[str, int] = {
     "not-assigned": 403,
     "permission-denied": 403,
     "summon-refused": 403,
+    "round-state": 409,
+    "round-not-found": 404,
     "forbidden": 403,
     "unauthorized": 401,
     "grievance-not-found": 404,

@@ -25,7 +25,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 
-from domain import audit_reader, evidence, knowledge
+from domain import audit_reader, evidence, knowledge, ratings
 from domain.case_numbers import (
     NUMBER_ATTEMPTS,
     case_number_id,
@@ -284,6 +284,9 @@ class GrievanceApp(Application[UUID]):
     # The knowledge base (知识库): articles in the same event store.
     get_article = knowledge.get_article
     handle_article = knowledge.handle_article
+    # Quarterly rating rounds (街道评部门), in the same event store.
+    get_round = ratings.get_round
+    handle_round = ratings.handle_round
 
     # --------------------------------------------------------------- pipeline
 

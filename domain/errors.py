@@ -140,6 +140,15 @@ class PermissionDeniedError(DomainError, code="permission-denied"):
     """The principal's role may not issue this command."""
 
 
+class RoundStateError(DomainError, code="round-state"):
+    """The rating round's status does not accept this command (``round-not-open``,
+    ``round-not-closed``)."""
+
+
+class RoundNotFoundError(DomainError, code="round-not-found"):
+    """No rating round with this id."""
+
+
 class SummonRefusedError(DomainError, code="summon-refused"):
     """A department may not summon these departments, or rate this summons (吹哨 policy)."""
 
@@ -263,4 +272,9 @@ SUMMON_CODES = frozenset(
     }
 )
 
-ERROR_CODES: frozenset[str] = CLASS_CODES | VALIDATION_CODES | REASON_CODES | SUMMON_CODES
+# RoundStateError's specific codes (action, quarter).
+ROUND_CODES = frozenset({"round-not-open", "round-not-closed"})
+
+ERROR_CODES: frozenset[str] = (
+    CLASS_CODES | VALIDATION_CODES | REASON_CODES | SUMMON_CODES | ROUND_CODES
+)

@@ -83,6 +83,12 @@ class Action(StrEnum):
     APPROVE_ARTICLE = "approve_article"  # publish a waiting revision
     RETIRE_ARTICLE = "retire_article"
     RATE_SUMMONED = "rate_summoned"  # the summoning unit rates a department it summoned
+    # Quarterly rating rounds (街道评部门): their own aggregate, domain.ratings.
+    OPEN_ROUND = "open_round"
+    SCORE_ROUND = "score_round"  # a street's scores for one department
+    URGE_ROUND = "urge_round"
+    CLOSE_ROUND = "close_round"
+    PUBLISH_ROUND = "publish_round"
 
 
 class Status(StrEnum):

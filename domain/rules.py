@@ -42,6 +42,7 @@ __all__ = [
     "ASSIGNMENT_RULES",
     "FINAL_STATUSES",
     "RATABLE_SUMMONED_STATES",
+    "ROUND_STATUS_ACTIONS",
     "STATUS_ACTIONS",
     "AssignmentRule",
     "actions_in",
@@ -170,6 +171,11 @@ ACTION_ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         A.ATTACH_TO_ASSIGNMENT: _DEPARTMENT,
         # The summoning unit's own token, or a supervisor for it.
         A.RATE_SUMMONED: frozenset({Role.SUPERVISOR, Role.DEPARTMENT}),
+        A.OPEN_ROUND: frozenset({Role.SUPERVISOR}),
+        A.SCORE_ROUND: _DEPARTMENT,  # a street office, for the departments it rates
+        A.URGE_ROUND: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
+        A.CLOSE_ROUND: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
+        A.PUBLISH_ROUND: frozenset({Role.SYSTEM, Role.SUPERVISOR}),
     }
 )
 
@@ -186,6 +192,16 @@ ASSESSMENT_STATUSES: Mapping[Action, frozenset[Status]] = MappingProxyType(
                 Status.CLOSED,
             }
         ),
+    }
+)
+
+# A quarterly rating round (domain.ratings): scored, urged and closed while open; then
+# published. Its statuses are the values of domain.ratings.RoundStatus.
+ROUND_STATUS_ACTIONS: Mapping[str, frozenset[Action]] = MappingProxyType(
+    {
+        "open": frozenset({A.SCORE_ROUND, A.URGE_ROUND, A.CLOSE_ROUND}),
+        "closed": frozenset({A.PUBLISH_ROUND}),
+        "published": frozenset(),
     }
 )
 
@@ -207,6 +223,7 @@ def summon_refusal(summoner: Department, target: Department, policy: SummonsPoli
     if all(g.scope == "own-street" for g in grants) and target.street != summoner.street:
         return "summon-outside-street"
     return None
+
 
 # A retired article accepts nothing; approving when no revision waits is refused with its
 # own reason (``nothing-to-approve``).

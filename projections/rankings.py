@@ -16,6 +16,7 @@ assignments than the policy's minimum are listed apart, unranked.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -30,7 +31,7 @@ from projections.db import iso
 from projections.fold import Folded
 from projections.kpis import COUNTS, with_rates
 from projections.models import DepartmentKpisView
-from projections.views import Prior, count_columns
+from projections.views import Prior, count_columns, local_day
 
 if TYPE_CHECKING:  # pragma: no cover
     from projections.queries import ReadModels
@@ -184,3 +185,29 @@ def ranking_totals(
     return {
         row["department"]: {name: int(row[name] or 0) for name in RANKING_COUNTS} for row in rows
     }
+
+
+def round_pairs(
+    read_models: ReadModels, first: date, last: date, policies: Policies
+) -> dict[str, list[str]]:
+    """Who rates whom in a quarterly round by default: each street office, every
+    department of the policy's rated levels that had an assignment (lead, assisting or
+    summoned) dispatched in ``first``..``last`` on a grievance the street office also had
+    one on (from ``assignment_queue``)."""
+    directory = policies.directory
+    rounds = policies.rounds
+    on: dict[str, set[str]] = {}
+    for row in read_models._query("SELECT grievance_id, department, item FROM {assignment_queue}"):
+        item = json.loads(row["item"])
+        day = local_day(item["dispatched_at"], read_models.tz)
+        if first <= day <= last:
+            on.setdefault(row["grievance_id"], set()).add(row["department"])
+    pairs: dict[str, set[str]] = {}
+    for departments in on.values():
+        known = [directory.departments.get(code) for code in departments]
+        levels = {d.code: d.level for d in known if d is not None}
+        raters = [d for d, level in levels.items() if level == rounds.rater_level]
+        rated = [d for d, level in levels.items() if level in rounds.rated_levels]
+        for rater in raters:
+            pairs.setdefault(rater, set()).update(rated)
+    return {rater: sorted(rated) for rater, rated in sorted(pairs.items()) if rated}

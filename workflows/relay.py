@@ -86,6 +86,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from domain.application import GrievanceApp
 from domain.grievance import Assignment, Grievance
 from domain.model import Deadline, DeadlineKind
+from domain.ratings import RatingRound
 from workflows.grievance import GrievanceWorkflow
 from workflows.messages import (
     FINAL_STATUSES,
@@ -96,11 +97,14 @@ from workflows.messages import (
     GrievanceWorkflowInput,
     workflow_id_for,
 )
+from workflows.rounds import RatingRoundWorkflow, RoundInput, round_workflow_id
 from workflows.webhooks import WebhookDirectory
 
 log = structlog.get_logger(__name__)
 
 GRIEVANCE_TOPIC_PREFIX = f"{Grievance.__module__}:{Grievance.__qualname__}."
+# A rating round's opening starts its clock (workflows.rounds).
+ROUND_OPENED_TOPIC = f"{RatingRound.__module__}:{RatingRound.__qualname__}.Opened"
 RELAYED_EVENTS = frozenset(
     {
         "Received",
@@ -296,12 +300,20 @@ class Relay:
 
     # -------------------------------------------------------------- batches
 
-    def _read_batch(self) -> tuple[int | None, int, list[tuple[GrievanceUpdate, str | None]]]:
-        """The batch's last notification id, its size, and per grievance the envelope with
-        the trace context of its newest event (see ``continuing_trace``)."""
+    def _read_batch(
+        self,
+    ) -> tuple[int | None, int, list[tuple[GrievanceUpdate, str | None]], list[UUID]]:
+        """The batch's last notification id, its size, per grievance the envelope with
+        the trace context of its newest event (see ``continuing_trace``), and the rating
+        rounds it opened."""
         notifications = self.app.recorder.select_notifications(self.position() + 1, self.batch_size)
         if not notifications:
-            return None, 0, []
+            return None, 0, [], []
+        rounds = [
+            UUID(str(n.originator_id))
+            for n in notifications
+            if n.topic == ROUND_OPENED_TOPIC and self.partition.owns(UUID(str(n.originator_id)))
+        ]
         groups: dict[UUID, list[EventRef]] = {}
         for n in notifications:
             if not n.topic.startswith(GRIEVANCE_TOPIC_PREFIX):
@@ -316,7 +328,7 @@ class Relay:
             grievance = self.app.get_grievance(gid, version=refs[-1].version)
             update = build_update(self.app, grievance, refs, self.webhooks)
             updates.append((update, grievance.trace))
-        return notifications[-1].id, len(notifications), updates
+        return notifications[-1].id, len(notifications), updates, rounds
 
     @staticmethod
     def _workflow_due(update: GrievanceUpdate) -> bool:
@@ -327,9 +339,11 @@ class Relay:
 
     async def run_once(self) -> int:
         """Relay one batch; returns how many notifications it covered (0 = caught up)."""
-        last_id, count, updates = await asyncio.to_thread(self._read_batch)
+        last_id, count, updates, rounds = await asyncio.to_thread(self._read_batch)
         if last_id is None:
             return 0
+        for round_id in rounds:
+            await self._start_round(await self._get_client(), round_id)
         if updates:
             client = await self._get_client()
             semaphore = asyncio.Semaphore(self.concurrency)
@@ -365,6 +379,20 @@ class Relay:
                 # The workflow completed: the grievance is final and needs no signal.
                 log.debug("relay.workflow_closed", grievance_id=update.grievance_id)
                 return
+            self.signals_sent += 1
+
+    async def _start_round(self, client: Client, round_id: UUID) -> None:
+        """A rating round's clock: one run per round, ever (a repeat finds it started)."""
+        r = await asyncio.to_thread(self.app.get_round, round_id)
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                RatingRoundWorkflow.run,
+                RoundInput(str(round_id), r.urge_at, r.deadline),
+                id=round_workflow_id(round_id),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                rpc_timeout=self.rpc_timeout,
+            )
             self.signals_sent += 1
 
     async def _signal_if_running(self, client: Client, update: GrievanceUpdate) -> None:

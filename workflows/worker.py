@@ -35,6 +35,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from domain.application import GrievanceApp
 from workflows.activities import GrievanceActivities
 from workflows.grievance import GrievanceWorkflow
+from workflows.rounds import RatingRoundWorkflow, RoundActivities
 from workflows.webhooks import WebhookDirectory
 
 DEFAULT_ACTIVITY_THREADS = 16
@@ -154,8 +155,8 @@ def build_worker(
     return Worker(
         worker_client(client),
         task_queue=task_queue,
-        workflows=[GrievanceWorkflow],
-        activities=activities.all(),
+        workflows=[GrievanceWorkflow, RatingRoundWorkflow],
+        activities=[*activities.all(), RoundActivities(app).step],
         activity_executor=executor,
         max_concurrent_activities=activity_threads,
         **worker_options,

@@ -4,9 +4,7 @@ English, and its merge link is the one call that merges."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -14,17 +12,13 @@ import pytest
 
 from api.catalogue import category_name
 from domain.intake import Intake
-from tests.conftest import OPERATOR, FakeClock, backend_env, make_grievance, make_location
-from tests.support.api import ApiHarness, api_harness
+from tests.conftest import OPERATOR, FakeClock, make_grievance, make_location
+from tests.support.api import ApiHarness
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def api(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[ApiHarness]:
-    env = backend_env(request.param, tmp_path, request)
-    async with api_harness(env, tmp_path, clock) as harness:
-        yield harness
+@pytest.fixture
+def api(backend_api: ApiHarness) -> ApiHarness:
+    return backend_api  # SQLite and PostgreSQL (tests/integration/conftest.py)
 
 
 def filed(api: ApiHarness, category: str | None = "PM03", **location: Any) -> str:

@@ -24,6 +24,7 @@ ROLES = (OP, SUP, DEPT, O311)
 G = "/v1/grievances/{gid}"
 A = "/v1/assignments/{aid}"
 ARTICLE = "00000000-0000-4000-8000-00000000000a"  # no such article: 404 for who may
+ROUND = "00000000-0000-0000-0000-000000000000"  # no such rating round
 K = f"/v1/knowledge/articles/{ARTICLE}"
 
 
@@ -93,6 +94,25 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/audit/verify", None, {OP, SUP}),
     ("GET", "/v1/kpis", None, {SUP}),
     ("GET", "/v1/rankings?period=2026-11", None, {SUP}),
+    (
+        "POST",
+        "/v1/rating-rounds",
+        {
+            "quarter": "2026-Q4",
+            "deadline": "2030-01-15T18:00:00+08:00",
+            "pairs": {"st.xueyuanlu": ["hd.urban"]},
+        },
+        may(Action.OPEN_ROUND),
+    ),
+    (
+        "POST",
+        f"/v1/rating-rounds/{ROUND}/scores",
+        {"department": "hd.urban", "scores": {"responsiveness": 90}},
+        may(Action.SCORE_ROUND),
+    ),
+    ("POST", f"/v1/rating-rounds/{ROUND}/close", {}, may(Action.CLOSE_ROUND)),
+    ("POST", f"/v1/rating-rounds/{ROUND}/publish", {}, may(Action.PUBLISH_ROUND)),
+    ("GET", f"/v1/rating-rounds/{ROUND}", None, {SUP, DEPT}),
     ("POST", G + "/answer", {"answer": "x"}, may(Action.ANSWER_AT_INTAKE)),
     ("POST", "/v1/knowledge/articles", {"title": "t", "body": "b"}, may(Action.WRITE_ARTICLE)),
     ("POST", K + "/revise", {"title": "t", "body": "b"}, may(Action.WRITE_ARTICLE)),
@@ -133,7 +153,8 @@ def test_matrix_covers_every_route() -> None:
             .replace("{aid}", "{assignment_id}")
             .replace("/departments/cm.xyl-01/", "/departments/{code}/")
             .replace("0" * 64, "{sha256}")
-            .replace(ARTICLE, "{article_id}"),
+            .replace(ARTICLE, "{article_id}")
+            .replace(ROUND, "{round_id}"),
         )
         for m, p, _, _ in MATRIX
     }

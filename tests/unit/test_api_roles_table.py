@@ -24,6 +24,7 @@ from api.routers import (
     operators,
     places,
     rankings,
+    ratings,
     similar,
     supervisors,
     whatif,
@@ -102,6 +103,7 @@ def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
         knowledge,
         places,
         rankings,
+        ratings,
     )
     for router in (*(r.router for r in routers), open311_router):
         for route in router.routes:

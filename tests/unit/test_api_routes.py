@@ -565,7 +565,8 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
     # + the summons rating
     # + the places (GET /v1/places)
     # + the rankings
-    assert len(operations) == 50
+    # + the rating rounds (5)
+    assert len(operations) == 55
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
         if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:

@@ -1,0 +1,97 @@
+"""The quarterly rating round's clock (街道评部门): urge the streets that have not scored
+everything at the policy's time before the deadline, then close the round at its deadline
+and publish its results.
+
+``RatingRoundWorkflow`` (id ``rating-round-<round id>``) takes one ``RoundInput``; it has
+no signals, updates nor queries. Each step is an activity of ``RoundActivities`` calling
+the application service with a command id derived from the round and the step, so a
+retried step records nothing twice, and a step a supervisor already took records nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain.application import GrievanceApp
+    from domain.model import SYSTEM, Action
+    from domain.ratings import RoundStep
+
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+STEP_TIMEOUT = timedelta(seconds=30)
+
+
+def round_workflow_id(round_id: UUID | str) -> str:
+    return f"rating-round-{round_id}"
+
+
+@dataclass
+class RoundInput:
+    round_id: str
+    urge_at: datetime
+    deadline: datetime
+
+
+@dataclass
+class RoundStepInput:
+    round_id: str
+    action: str  # urge_round | close_round | publish_round
+
+
+@dataclass
+class RoundStepResult:
+    status: str
+    recorded: bool
+
+
+class RoundActivities:
+    """The round workflow's steps, bound to one application instance."""
+
+    def __init__(self, app: GrievanceApp) -> None:
+        self.app = app
+
+    @activity.defn(name="rating_round_step")
+    def step(self, data: RoundStepInput) -> RoundStepResult:
+        result = self.app.handle_round(
+            RoundStep(
+                actor=SYSTEM,
+                round_id=UUID(data.round_id),
+                action=Action(data.action),
+                command_id=f"{round_workflow_id(data.round_id)}/{data.action}",
+            )
+        )
+        return RoundStepResult(result.status, result.recorded and not result.replayed)
+
+
+@workflow.defn
+class RatingRoundWorkflow:
+    """Urge, then close at the deadline, then publish. No signals, updates or queries."""
+
+    @workflow.run
+    async def run(self, data: RoundInput) -> str:
+        status = "open"
+        for at, action in (
+            (data.urge_at, Action.URGE_ROUND),
+            (data.deadline, Action.CLOSE_ROUND),
+            (data.deadline, Action.PUBLISH_ROUND),
+        ):
+            wait = at - workflow.now()
+            if wait > timedelta(0):
+                await workflow.sleep(wait)
+            result = await workflow.execute_activity_method(
+                RoundActivities.step,
+                RoundStepInput(data.round_id, action.value),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STEP_RETRY,
+            )
+            status = result.status
+        return status
