@@ -197,7 +197,7 @@ class ReadModelView(TrackingRecorder):
         return f"{self.projection_name}_state"
 
     def all_tables(self) -> tuple[str, ...]:
-        return (*self.tables, self.state_table)
+        return (*self.tables, self.state_table) if self.folds else self.tables
 
     def sql(self, text: str) -> str:
         cache: dict[str, str] = self.__dict__.setdefault("_sql_cache", {})
@@ -213,18 +213,18 @@ class ReadModelView(TrackingRecorder):
         c.execute(self.sql(text), params or {})
 
     def create_statements(self) -> list[str]:
-        return [
-            self.sql(
-                "CREATE TABLE IF NOT EXISTS {state} ("
-                "grievance_id TEXT PRIMARY KEY, state TEXT NOT NULL)"
-            ),
-            *(self.sql(s) for s in self.ddl()),
-        ]
+        state = (
+            "CREATE TABLE IF NOT EXISTS {state} ("
+            "grievance_id TEXT PRIMARY KEY, state TEXT NOT NULL)"
+        )
+        return [self.sql(s) for s in ([state] if self.folds else []) + self.ddl()]
 
     def create_table(self) -> None:
         """Create the tables; a state written by an older closeloop empties the view, which
         then rebuilds from the start of the log (its tracking position is gone too)."""
         super().create_table()  # type: ignore[misc]
+        if not self.folds:
+            return
         with self.datastore.transaction(commit=False) as c:
             self.execute(c, "SELECT state FROM {state} LIMIT 1")
             row = one(c)
