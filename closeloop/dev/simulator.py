@@ -913,6 +913,7 @@ _SUMMARY_COUNTS = (
     "escalated",
     "reopened",
     "closed",
+    "answered",
     "duplicates",
     "merged",
     "unfinished",

@@ -188,6 +188,7 @@ async def test_the_loop_runs_to_closed_and_a_vanished_grievance_counts_as_lost(
             assert tally.resolved >= tally.filed - tally.merged - tally.answered + tally.reopened
             summary = format_summary(tally.summary())
             assert f"已受理：{tally.filed}" in summary
+            assert f"直接答复：{tally.answered}" in summary
             assert f"filed: {tally.filed}" in format_summary(tally.summary(), "en")
 
             sim.ids.append("00000000-0000-5000-8000-000000000000")
