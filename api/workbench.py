@@ -175,6 +175,7 @@ def _boot(request: Request, app: Any, lang: Lang) -> dict[str, Any]:
                 "outcome",
                 "time_unit",
                 "request_type",
+                "word",
             )
         }
         | {"role": section("assignment_role", lang) | section("role", lang)},

@@ -103,3 +103,16 @@ async def test_routing_suggestion_is_what_dispatch_would_do(api: ApiHarness) -> 
     }
     assert (await api.get(path, "department", "hd.housing")).status_code == 403
     assert (await api.client.get(path)).status_code == 401
+
+
+def test_the_workbench_module_holds_no_words_of_its_own() -> None:
+    from tests.unit.test_catalogue import CJK, _string_literals
+
+    assert [s for s in _string_literals(ROOT / "api" / "workbench.py") if CJK.search(s)] == []
+    for script in (ROOT / "api" / "static" / "workbench").glob("*.js"):
+        code = "\n".join(
+            line
+            for line in script.read_text(encoding="utf-8").splitlines()
+            if not line.lstrip().startswith("//")
+        )
+        assert not CJK.search(code), script.name

@@ -9,7 +9,7 @@ import {
 
 const id = $("#grievance").dataset.id;
 const OPEN_STATES = ["dispatched", "signed_for"];
-const SEP = boot.lang === "en" ? "; " : "；";
+const SEP = S.notes_separator;
 let who = null;
 let g = null;
 let suggestion = null;
@@ -233,7 +233,7 @@ async function loadSuggestion(form) {
     line.textContent = S.no_suggestion + ": " + error.message;
     return;
   }
-  const assisting = suggestion.assisting.map(deptName).join(boot.lang === "en" ? ", " : "、") || S.none;
+  const assisting = suggestion.assisting.map(deptName).join(boot.terms.word.list_separator) || S.none;
   line.textContent = S.suggestion.replace("{lead}", deptName(suggestion.lead)).replace("{assisting}", assisting);
   form.elements.lead.value = suggestion.lead;
   for (const option of form.elements.assisting.options) option.selected = suggestion.assisting.includes(option.value);
