@@ -238,7 +238,7 @@ def test_two_of_everything_share_the_work_and_survive_a_kill(cluster: dict[str, 
     headers = {"Authorization": f"Bearer {tokens['supervisor']}"}
     clients = [httpx.Client(base_url=url, timeout=30.0, headers=headers) for url in cluster["urls"]]
     try:
-        expected: dict[str, tuple[str, int]] = {}
+        expected: dict[str, tuple[str, int]] = {}  # the dispatched ones
         for n, gid in enumerate(ids):
             for client in clients:
                 assert client.get(f"/v1/grievances/{gid}").status_code == 200
@@ -249,7 +249,11 @@ def test_two_of_everything_share_the_work_and_survive_a_kill(cluster: dict[str, 
             assert [e["type"] for e in events].count("Received") == 1
             last = max(e["version"] for e in events if e["type"] in RELAYED_EVENTS)
             status = clients[0].get(f"/v1/grievances/{gid}").json()["status"]
-            expected[gid] = (status, last)
+            if "Dispatched" in {e["type"] for e in events}:
+                expected[gid] = (status, last)
+            # else: ended before any deadline (merged as a duplicate, answered at intake):
+            # a workflow starts with the first deadline, so it never had one.
+        assert expected, "no grievance was dispatched"
         duplicates = asyncio.run(check_workflows(cluster["settings"], expected))
         figures["duplicate_deliveries_ignored"] = duplicates
 
