@@ -62,6 +62,14 @@ def workbench(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], FakeClock]]
             projector.join(timeout=10)
 
 
+def person(browser: Any, problems: list[str], locale: str = "zh-CN") -> Any:
+    """A page in its own browser context (its own localStorage: its own token)."""
+    viewport = {"width": 1400, "height": 1300}
+    page = watch(browser.new_page(locale=locale, viewport=viewport), problems)
+    page.set_default_timeout(15000)
+    return page
+
+
 def sign_in(page: Any, base: str, path: str, token: str) -> None:
     """Open a page and paste the token into its form, as a person would."""
     page.goto(base + path)
@@ -108,11 +116,7 @@ def test_the_whole_loop_through_the_workbench(
     base, tokens, clock = workbench
     problems: list[str] = []
     with chromium() as browser:
-        op = watch(browser.new_context(locale="zh-CN").new_page(), problems)
-        dept = watch(browser.new_context(locale="zh-CN").new_page(), problems)
-        for page in (op, dept):
-            page.set_viewport_size({"width": 1400, "height": 1300})
-            page.set_default_timeout(15000)
+        op, dept = person(browser, problems), person(browser, problems)
 
         # --- the operator takes a call: keyboard from the name to the filing
         sign_in(op, base, "/workbench/intake", tokens["operator"])
@@ -293,11 +297,7 @@ def test_extension_and_escalation_in_english(
     gid = made["id"]
     problems: list[str] = []
     with chromium() as browser:
-        dept = watch(browser.new_page(locale="en-GB"), problems)
-        sup = watch(browser.new_page(locale="en-GB"), problems)
-        for page in (dept, sup):
-            page.set_viewport_size({"width": 1400, "height": 1300})
-            page.set_default_timeout(15000)
+        dept, sup = person(browser, problems, "en-GB"), person(browser, problems, "en-GB")
 
         sign_in(dept, base, f"/workbench/grievances/{gid}?lang=en", tokens["department"])
         assert dept.locator("#form-sign_for h3").inner_text() == "sign for"
@@ -340,8 +340,7 @@ def test_extension_and_escalation_in_english(
         sup.screenshot(path=str(SHOTS / "workbench-en-supervisor.png"), full_page=True)
 
         # the summoned bureau reports in (报到) from its own page
-        urban = watch(browser.new_page(locale="en-GB"), problems)
-        urban.set_default_timeout(15000)
+        urban = person(browser, problems, "en-GB")
         sign_in(urban, base, f"/workbench/grievances/{gid}?lang=en", tokens["urban"])
         act(urban, "report_in", "in progress")
         assert "reported in" in urban.locator("#g-assignments").inner_text()
@@ -377,11 +376,7 @@ def test_a_return_arbitrated(workbench: tuple[str, dict[str, str], FakeClock]) -
     made = filed_and_dispatched(base, tokens)
     problems: list[str] = []
     with chromium() as browser:
-        dept = watch(browser.new_page(locale="zh-CN"), problems)
-        op = watch(browser.new_page(locale="zh-CN"), problems)
-        for page in (dept, op):
-            page.set_viewport_size({"width": 1400, "height": 1300})
-            page.set_default_timeout(15000)
+        dept, op = person(browser, problems), person(browser, problems)
         sign_in(dept, base, f"/workbench/grievances/{made['id']}", tokens["department"])
         dept.fill("#f-return-reason", "楼道照明线路属街道统一改造范围，非居委会职责。")
         act(dept, "return", "已退单")
@@ -412,9 +407,7 @@ def test_department_queue_due_first_overdue_in_red(
     fresh = filed_and_dispatched(base, tokens)
     problems: list[str] = []
     with chromium() as browser:
-        dept = watch(browser.new_page(locale="zh-CN"), problems)
-        dept.set_viewport_size({"width": 1400, "height": 900})
-        dept.set_default_timeout(15000)
+        dept = person(browser, problems)
         sign_in(dept, base, "/workbench", tokens["department"])
         wait_in_queue(dept, base, "q-assignments", fresh["number"])
         rows = dept.locator("#q-assignments tbody tr")
@@ -455,9 +448,7 @@ def test_a_consultation_answered_from_the_knowledge_base(
     assert approved.status_code == 200, approved.text
     problems: list[str] = []
     with chromium() as browser:
-        op = watch(browser.new_page(locale="zh-CN"), problems)
-        op.set_viewport_size({"width": 1400, "height": 1300})
-        op.set_default_timeout(15000)
+        op = person(browser, problems)
         sign_in(op, base, "/workbench/intake", tokens["operator"])
         op.select_option("#request_type", "consultation")
         op.fill("#citizen_name", "赵敏")
