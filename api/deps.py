@@ -180,6 +180,7 @@ class Read(StrEnum):
     AUDIT = "audit"  # GET /audit/...
     KPIS = "kpis"  # GET /kpis and the dashboard's 三率 trend
     RATINGS = "ratings"  # GET /rating-rounds/{id}, then scoped per caller
+    RANKINGS = "rankings"  # GET /rankings; a department sees its own line only
     KNOWLEDGE = "knowledge"  # GET /knowledge/search, /knowledge/articles/{id}
     SERVICE_REQUESTS = "service_requests"  # Open311 GET requests, then scoped per caller
 
@@ -194,6 +195,7 @@ READ_ROLES: Mapping[Read, frozenset[Role]] = MappingProxyType(
         Read.AUDIT: _STAFF,
         Read.KPIS: frozenset({Role.SUPERVISOR}),
         Read.RATINGS: frozenset({Role.SUPERVISOR, Role.DEPARTMENT}),
+        Read.RANKINGS: frozenset({Role.SUPERVISOR, Role.DEPARTMENT}),
         Read.KNOWLEDGE: _STAFF,
         Read.SERVICE_REQUESTS: _STAFF | {Role.OPEN311},
     }

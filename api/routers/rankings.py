@@ -15,10 +15,11 @@ from fastapi import APIRouter, Query, Request
 
 from api.assessment_schemas import RankingPublic, RankingRates
 from api.catalogue import department_name
-from api.deps import AppDep, Read, ReadModelsDep, guarded
+from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.i18n import choose_language
 from api.routers.common import READ_PROBLEMS, read_model_call
 from api.schemas import Moment
+from domain.model import Role
 from projections.rankings import Ranked, month_days, rank, ranking_totals
 
 router = APIRouter(prefix="/v1", tags=["supervisors"])
@@ -29,12 +30,13 @@ Period = Annotated[
 
 
 @router.get(
-    "/rankings", response_model=RankingPublic, responses=READ_PROBLEMS, **guarded(Read.KPIS)
+    "/rankings", response_model=RankingPublic, responses=READ_PROBLEMS, **guarded(Read.RANKINGS)
 )
 def rankings(
     app: AppDep,
     read_models: ReadModelsDep,
     request: Request,
+    who: AnyPrincipal,
     period: Period,
     level: Annotated[Literal["street", "bureau", "enterprise"], Query()] = "street",
     as_of: Annotated[
@@ -42,7 +44,14 @@ def rankings(
         Query(description="count what was recorded up to this instant (default: now)"),
     ] = None,
 ) -> RankingPublic:
-    """排名: units ranked by the composite of 三率 (and streets' ratings) for a month."""
+    """排名: units ranked by the composite of 三率 (and streets' ratings) for a month; a
+    department: its own line, among its own level."""
+    policy = app.policies.rankings
+    directory = app.policies.directory
+    own = who.department if who.role is Role.DEPARTMENT else None
+    if own is not None:
+        kind = directory.department(own).level
+        level = next((name for name, kinds in policy.levels.items() if kind in kinds), level)
     # Events are stamped with the wall clock when recorded: "now" is what was recorded so far.
     moment: datetime = as_of or datetime.now(UTC)
     first, last = month_days(period)
@@ -50,9 +59,10 @@ def rankings(
         ranking_totals, read_models=read_models, first=first, last=last, as_of=moment
     )
     ranked, apart = rank(totals, level, app.policies)
+    if own is not None:
+        ranked = [r for r in ranked if r.department == own]
+        apart = [r for r in apart if r.department == own]
     lang = choose_language(request)
-    policy = app.policies.rankings
-    directory = app.policies.directory
 
     def line(r: Ranked) -> RankingRates:
         return RankingRates(name=department_name(r.department, lang, directory), **r.__dict__)

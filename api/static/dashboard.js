@@ -170,8 +170,7 @@
   // ------------------------------------------------------------------ panels
   async function loadSupervisor() {
     // No dates: the API's default period (the last 30 days by the service's clock).
-    const month = new Intl.DateTimeFormat("en-CA", { timeZone: boot.timezone, year: "numeric", month: "2-digit" })
-      .format(new Date()).slice(0, 7);
+    const month = thisMonth();
     const [kpis, trend, overdue, spots, streets, bureaus] = await Promise.all([
       api("/v1/kpis"),
       api("/dashboard/data/trend", { weeks: 8 }),
@@ -235,6 +234,12 @@
       tr.appendChild(cell(h.grievances, "num"));
       return tr;
     });
+  }
+
+  // This month in the city's time zone, YYYY-MM.
+  function thisMonth() {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: boot.timezone, year: "numeric", month: "2-digit" })
+      .format(new Date()).slice(0, 7);
   }
 
   // 排名: the ranked units, then those with too few cases (unranked).
@@ -313,6 +318,8 @@
       return;
     }
     const page = await api("/v1/assignments", { department: who.role === "department" ? "" : code, limit: 100 });
+    $("#ranking-own").hidden = !own;
+    if (own) fillRanking("#ranking-own-table", await api("/v1/rankings", { period: thisMonth() }), ["street_rating", "score"]);
     fill("#assignment-table", page.items, (a) => {
       const tr = document.createElement("tr");
       if (a.overdue) tr.className = "late";

@@ -172,6 +172,9 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
             assert page.locator('#tabs button[data-tab="supervisor"]').is_hidden()
             queue = page.locator("#assignment-table tbody tr")
             assert queue.count() == 3
+            own_rank = page.locator("#ranking-own-table tbody tr")  # its own line only
+            assert own_rank.count() == 1
+            assert own_rank.first.get_attribute("data-department") == "hd.enforcement"
             # A grievance's view from its case number: its attachments, thumbnails inline.
             photo = attach_a_photo(base, tokens)
             queue.nth(photo).locator("a.number").click()

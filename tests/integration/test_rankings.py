@@ -119,5 +119,15 @@ async def test_streets_are_ranked_without_ratings_and_names_are_localised(
     assert en["ranked"][0]["name"] != line["name"]
     r = await api.get("/v1/rankings", "supervisor", params={"period": "2026-13"})
     assert r.status_code == 422
+    # A department sees its own line only, among its own level whatever it asks for.
+    r = await api.get(
+        "/v1/rankings", "department", "hd.urban", params={"period": "2026-11", "level": "street"}
+    )
+    assert r.status_code == 200, r.text
+    own = r.json()
+    assert own["level"] == "bureau" and own["ranked"] == []
+    assert [line["department"] for line in own["below_minimum"]] == ["hd.urban"]
     r = await api.get("/v1/rankings", "department", "st.xueyuanlu", params={"period": "2026-11"})
-    assert r.status_code == 403
+    assert [line["rank"] for line in r.json()["ranked"]] == [1]
+    r = await api.get("/v1/rankings", "department", "cm.xyl-01", params={"period": "2026-11"})
+    assert r.json()["ranked"] == r.json()["below_minimum"] == []

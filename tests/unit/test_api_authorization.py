@@ -93,7 +93,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/v1/audit/departments/cm.xyl-01/lateness", None, {OP, SUP}),
     ("GET", "/v1/audit/verify", None, {OP, SUP}),
     ("GET", "/v1/kpis", None, {SUP}),
-    ("GET", "/v1/rankings?period=2026-11", None, {SUP}),
+    ("GET", "/v1/rankings?period=2026-11", None, {SUP, DEPT}),
     (
         "POST",
         "/v1/rating-rounds",
