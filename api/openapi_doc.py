@@ -49,9 +49,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for methods in schema.get("paths", {}).values():
+    for path, methods in schema.get("paths", {}).items():
         for operation in methods.values():
             responses = operation.setdefault("responses", {})
+            if path.startswith("/open311/"):  # a 429 in Open311's own error format
+                responses.setdefault("429", {"description": _GENERIC["429"]})
             if "422" in responses:
                 responses["422"] = _problem(responses["422"].get("description") or _GENERIC["422"])
             wanted = ["429"]
