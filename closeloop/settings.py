@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         True, description="Rate limits per client address and token (off: for load tests)."
     )
     rate_limit_address: str = Field(
-        "50/second;1500/minute", description="Requests per client address ('' = unlimited)."
+        "100/second;6000/minute",
+        description="Requests per client address ('' = unlimited); a call centre behind one NAT "
+        "is one address.",
     )
     rate_limit_token: str = Field(
         "30/second;1200/minute", description="Requests per valid token ('' = unlimited)."
