@@ -793,3 +793,19 @@ class ArticleHit(BaseModel):
 class ArticleHits(BaseModel):
     q: str
     items: list[ArticleHit]
+
+
+class ArticleSummary(BaseModel):
+    """A row of the article list: the revision in force and the one waiting, if any."""
+
+    id: UUID
+    status: str
+    title: str
+    published_revision: int | None = None
+    waiting_revision: int | None = None
+    waiting_title: str | None = None
+    updated_at: datetime
+
+
+class ArticlesPage(BaseModel):
+    items: list[ArticleSummary]

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain.knowledge import Article
-from projections.db import Cursor, Datastore, Dialect, iso, reading, rows
+from projections.db import Cursor, Datastore, Dialect, iso, parse_iso, reading, rows
 from projections.fold import event_at
 from projections.views import ReadModelView
 
@@ -232,3 +232,43 @@ def search(
             params,
         )
         return [_hit(row, float(row["score"]), terms) for row in rows(c)]
+
+
+def list_articles(
+    datastore: Datastore, dialect: Dialect, status: str | None, waiting: bool | None, limit: int
+) -> list[dict[str, Any]]:
+    """Articles newest change first: ``status`` (draft, published, retired) and/or
+    ``waiting`` (a revision waits for a supervisor's approval)."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        clauses.append("status = :status")
+        params["status"] = status
+    if waiting is not None:
+        clauses.append("waiting IS NOT NULL" if waiting else "waiting IS NULL")
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    with reading(datastore) as c:
+        c.execute(
+            dialect.sql(
+                f"SELECT * FROM {{{TABLE}}}{where} "
+                "ORDER BY updated_at DESC, article_id LIMIT :limit",
+                **{TABLE: TABLE},
+            ),
+            params,
+        )
+        found = rows(c)
+    items = []
+    for row in found:
+        pending = json.loads(row["waiting"] or "null")
+        items.append(
+            {
+                "id": row["article_id"],
+                "status": row["status"],
+                "published_revision": row["revision"],
+                "title": row["title"] or (pending or {}).get("title", ""),
+                "waiting_revision": pending["revision"] if pending else None,
+                "waiting_title": pending["title"] if pending else None,
+                "updated_at": parse_iso(row["updated_at"]),
+            }
+        )
+    return items

@@ -480,6 +480,14 @@ class ReadModels:
         """Published knowledge-base articles matching ``q``, most relevant first."""
         return knowledge.search(self._datastore, self._dialect, q, category, _limit(limit))
 
+    def list_articles(
+        self, *, status: str | None = None, waiting: bool | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Knowledge-base articles, newest change first (e.g. those waiting for approval)."""
+        return knowledge.list_articles(
+            self._datastore, self._dialect, status, waiting, _limit(limit)
+        )
+
     # ---------------------------------------------------------------- hotspots
 
     def hotspots(self, *, weeks: int = 8, limit: int = 20, now: datetime) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from api.deps import AppDep, Read, ReadModelsDep, guarded
 from api.routers import common
 from api.routers.common import CommandRoute, Writer, WriterDep
 from domain import commands as c
-from domain.model import Action
+from domain.model import Action, ArticleStatus
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge base"])
 A = "/articles/{article_id}"
@@ -138,6 +138,28 @@ def get_article(
     article = app.get_article(article_id, version)
     common.set_version(response, article.version)
     return schemas.ArticlePublic.model_validate(article.public())
+
+
+@router.get(
+    "/articles",
+    response_model=schemas.ArticlesPage,
+    responses=common.READ_PROBLEMS,
+    **guarded(Read.KNOWLEDGE),
+)
+def list_articles(
+    read_models: ReadModelsDep,
+    status: Annotated[ArticleStatus | None, Query(description="draft, published, retired")] = None,
+    waiting: Annotated[bool | None, Query(description="a revision waits for approval")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> schemas.ArticlesPage:
+    """Articles, newest change first: ``?waiting=true`` lists what supervisors have to approve."""
+    found = common.read_model_call(
+        read_models.list_articles,
+        status=status.value if status else None,
+        waiting=waiting,
+        limit=limit,
+    )
+    return schemas.ArticlesPage(items=[schemas.ArticleSummary.model_validate(a) for a in found])
 
 
 @router.get(

@@ -69,6 +69,18 @@ async def test_articles_through_the_api(api: ApiHarness) -> None:
     assert (article["published_revision"], article["waiting_revision"]) == (1, 2)
     assert [rev["body"] for rev in article["revisions"]] == [ARTICLE["body"], "新口径"]
 
+    # Supervisors find what waits for their approval in the list (from the read model).
+    api.catch_up()
+    r = await api.get("/v1/knowledge/articles", "supervisor", params={"waiting": "true"})
+    waiting = r.json()["items"]
+    assert [(a["id"], a["waiting_revision"], a["published_revision"]) for a in waiting] == [
+        (aid, 2, 1)
+    ]
+    r = await api.get("/v1/knowledge/articles", "operator", params={"status": "published"})
+    assert [a["title"] for a in r.json()["items"]] == [ARTICLE["title"]]
+    r = await api.get("/v1/knowledge/articles", "operator", params={"status": "gone"})
+    assert r.status_code == 422
+
     # Approving a revision that is not the waiting one: 409 naming the status.
     r = await api.post(f"/v1/knowledge/articles/{aid}/approve", "supervisor", {"revision": 1})
     assert (r.status_code, r.json()["code"]) == (409, "illegal-article-transition")

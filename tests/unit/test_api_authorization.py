@@ -119,6 +119,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", K + "/approve", None, may(Action.APPROVE_ARTICLE)),
     ("POST", K + "/retire", None, may(Action.RETIRE_ARTICLE)),
     ("GET", K, None, {OP, SUP}),
+    ("GET", "/v1/knowledge/articles?waiting=true", None, {OP, SUP}),
     ("GET", "/v1/knowledge/search?q=电梯", None, {OP, SUP}),
     # Uploads without a file are 422 for who may; Open311 reads only what it filed.
     ("POST", G + "/attachments", None, may(Action.ATTACH)),

@@ -561,12 +561,12 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
     ]
     # 29 + the audit routes (lateness x2, casefile, verify) + attachments (2 uploads, 2 reads)
     # + duplicate suggestions (2) + the policy what-if
-    # + the answer at intake and the knowledge base (7)
+    # + the answer at intake and the knowledge base (8)
     # + the summons rating
     # + the places (GET /v1/places)
     # + the rankings
     # + the rating rounds (5)
-    assert len(operations) == 55
+    assert len(operations) == 56
     for path, method, op in operations:
         assert op.get("summary"), (path, method)
         if method == "post" and "multipart/form-data" in op["requestBody"]["content"]:
