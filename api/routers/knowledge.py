@@ -140,12 +140,11 @@ def get_article(
     return schemas.ArticlePublic.model_validate(article.public())
 
 
-@router.get(
-    "/articles",
-    response_model=schemas.ArticlesPage,
-    responses=common.READ_PROBLEMS,
-    **guarded(Read.KNOWLEDGE),
-)
+# The reads: operators and supervisors (READ_ROLES[Read.KNOWLEDGE]).
+READS = {"responses": common.READ_PROBLEMS, **guarded(Read.KNOWLEDGE)}
+
+
+@router.get("/articles", response_model=schemas.ArticlesPage, **READS)
 def list_articles(
     read_models: ReadModelsDep,
     status: Annotated[ArticleStatus | None, Query(description="draft, published, retired")] = None,
@@ -162,12 +161,7 @@ def list_articles(
     return schemas.ArticlesPage(items=[schemas.ArticleSummary.model_validate(a) for a in found])
 
 
-@router.get(
-    "/search",
-    response_model=schemas.ArticleHits,
-    responses=common.READ_PROBLEMS,
-    **guarded(Read.KNOWLEDGE),
-)
+@router.get("/search", response_model=schemas.ArticleHits, **READS)
 def search_articles(
     read_models: ReadModelsDep,
     q: Annotated[str, Query(min_length=1, max_length=200, description="words, in Chinese")],
