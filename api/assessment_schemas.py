@@ -38,7 +38,10 @@ class RankingRates(BaseModel):
     street_rating: float | None = Field(
         None, description="the streets' ratings of it (0–100), where the policy applies them"
     )
-    ratings: int = Field(0, description="how many ratings the street rating averages")
+    ratings: int = Field(0, description="how many summons ratings the street rating averages")
+    round_score: float | None = Field(
+        None, description="its score in the quarter's published rating round (0–100)"
+    )
     score: float | None = Field(description="the composite score ranked on (0–100)")
     rank: int | None = None
 

@@ -178,12 +178,14 @@ class RatingRound(Aggregate):
     @event("Published")
     def _published(
         self,
+        quarter: str,
         results: list[dict[str, Any]],
         principal: str,
         role: str,
         at: datetime,
         command_id: str,
     ) -> None:
+        """``quarter``: the round's, so a read model of results needs no other event."""
         self.status = RoundStatus.PUBLISHED
         self.results = results
         self.applied_commands[command_id] = self.version + 1
@@ -274,7 +276,7 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
         elif command.action is Action.CLOSE_ROUND:
             r._closed(missing=r.missing(), **who)
         else:
-            r._published(results=r.tally(), **who)
+            r._published(quarter=r.quarter, results=r.tally(), **who)
     _save(app, r)
     return RoundResult(r.id, r.version, r.status.value)
 

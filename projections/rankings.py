@@ -17,7 +17,7 @@ assignments than the policy's minimum are listed apart, unranked.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,12 +26,13 @@ from domain.grievance import Grievance
 from domain.model import Satisfaction
 from domain.policies import Policies
 from domain.policies.assessment import RATE_NAMES, RankingPolicy
+from domain.ratings import RatingRound
 from domain.summons import ratings
-from projections.db import iso
-from projections.fold import Folded
+from projections.db import Cursor, iso
+from projections.fold import Folded, event_kind
 from projections.kpis import COUNTS, with_rates
 from projections.models import DepartmentKpisView
-from projections.views import Prior, count_columns, local_day
+from projections.views import Prior, ReadModelView, count_columns, local_day
 
 if TYPE_CHECKING:  # pragma: no cover
     from projections.queries import ReadModels
@@ -70,6 +71,37 @@ class RankingCountsView(DepartmentKpisView):
                 self.bump(event.department, record.first_at, f"unrated_{event.previous}")
 
 
+class RoundResultsView(ReadModelView):
+    """round_results: each published quarterly rating round's score per department."""
+
+    projection_name = "round_results"
+    columns = (
+        "round_id TEXT NOT NULL, quarter TEXT NOT NULL, department TEXT NOT NULL, "
+        "score REAL NOT NULL, raters INTEGER NOT NULL, recorded TEXT NOT NULL, "
+        "PRIMARY KEY (round_id, department)"
+    )
+    indexes: ClassVar = {"quarter": "quarter, recorded"}
+    folds = False
+
+    def apply(self, c: Cursor, events: Sequence[Any]) -> None:
+        published: list[Any] = [
+            e for e in events if isinstance(e, RatingRound.Event) and event_kind(e) == "Published"
+        ]
+        rows = [
+            {
+                "round_id": str(event.originator_id),
+                "quarter": event.quarter,
+                "department": line["department"],
+                "score": float(line["score"]),
+                "raters": int(line["raters"]),
+                "recorded": iso(event.timestamp),
+            }
+            for event in published
+            for line in event.results
+        ]
+        self.upsert(c, "round_results", ("round_id", "department"), rows)
+
+
 def month_days(period: str) -> tuple[date, date]:
     """The first and last day of ``YYYY-MM``."""
     first = date.fromisoformat(f"{period}-01")
@@ -89,6 +121,7 @@ class Ranked:
     three_rates_score: float | None
     street_rating: float | None
     ratings: int
+    round_score: float | None
     score: float | None
     rank: int | None = None
 
@@ -116,14 +149,32 @@ def street_rating(counts: Mapping[str, int], policy: RankingPolicy) -> tuple[flo
 
 
 def ranked_line(
-    department: str, counts: Mapping[str, int], level: str, policy: RankingPolicy
+    department: str,
+    counts: Mapping[str, int],
+    level: str,
+    policy: RankingPolicy,
+    round_score: float | None = None,
 ) -> Ranked:
     rates = with_rates(counts)
     three = three_rates_score(rates, policy)
-    rating, n = street_rating(counts, policy)
+    summons, n = street_rating(counts, policy)
     weighted = policy.street_rating
-    if level not in weighted.applies_to or n < weighted.minimum_ratings:
-        rating = None
+    if n < weighted.minimum_ratings:
+        summons = None
+    # The streets' rating: the summons ratings and the quarter's published round, the
+    # round at its policy share when both are there.
+    parts = [
+        (v, w)
+        for v, w in ((summons, 1 - weighted.round_weight), (round_score, weighted.round_weight))
+        if v is not None
+    ]
+    rating = (
+        sum(v * w for v, w in parts) / sum(w for _, w in parts)
+        if parts and sum(w for _, w in parts) > 0
+        else None
+    )
+    if level not in weighted.applies_to:
+        rating = round_score = None
     if three is None or rating is None:
         score = three if rating is None else rating
     else:
@@ -137,6 +188,7 @@ def ranked_line(
         three_rates_score=_round(three),
         street_rating=_round(rating),
         ratings=n,
+        round_score=_round(round_score),
         score=_round(score),
     )
 
@@ -150,7 +202,10 @@ def _round(value: float | None) -> float | None:
 
 
 def rank(
-    totals: Mapping[str, Mapping[str, int]], level: str, policies: Policies
+    totals: Mapping[str, Mapping[str, int]],
+    level: str,
+    policies: Policies,
+    round_scores: Mapping[str, float] | None = None,
 ) -> tuple[list[Ranked], list[Ranked]]:
     """The units of ``level`` ranked by score (ties share a rank), and those below the
     minimum case count (or with nothing to score), apart and unranked."""
@@ -159,7 +214,11 @@ def rank(
         raise ValueError(level)
     kinds = policy.levels[level]
     units = [d for d in policies.directory.departments.values() if d.level in kinds]
-    lines = [ranked_line(u.code, totals.get(u.code, {}), level, policy) for u in units]
+    scores = round_scores or {}
+    lines = [
+        ranked_line(u.code, totals.get(u.code, {}), level, policy, scores.get(u.code))
+        for u in units
+    ]
     scored = [r for r in lines if r.dispatched >= policy.minimum_cases and r.score is not None]
     apart = sorted((r for r in lines if r not in scored), key=lambda r: r.department)
     scored.sort(key=lambda r: (-(r.score or 0), r.department))
@@ -211,3 +270,18 @@ def round_pairs(
         for rater in raters:
             pairs.setdefault(rater, set()).update(rated)
     return {rater: sorted(rated) for rater, rated in sorted(pairs.items()) if rated}
+
+
+def quarter_of(period: str) -> str:
+    """``YYYY-MM`` -> ``YYYY-Qn``."""
+    return f"{period[:4]}-Q{(int(period[5:7]) - 1) // 3 + 1}"
+
+
+def round_scores(read_models: ReadModels, quarter: str, as_of: datetime) -> dict[str, float]:
+    """Per department, its score in the quarter's round published last by ``as_of``."""
+    rows = read_models._query(
+        "SELECT department, score FROM {round_results} "
+        "WHERE quarter = :quarter AND recorded <= :as_of ORDER BY recorded",
+        {"quarter": quarter, "as_of": iso(as_of)},
+    )
+    return {row["department"]: float(row["score"]) for row in rows}

@@ -19,7 +19,7 @@ from projections.models import (
     HotspotsView,
 )
 from projections.open311 import Open311RequestsView
-from projections.rankings import RankingCountsView
+from projections.rankings import RankingCountsView, RoundResultsView
 from projections.similar import DuplicateCandidatesView
 from projections.views import PostgresReadModelView, ReadModelView, SQLiteReadModelView
 
@@ -71,6 +71,7 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             DuplicateCandidatesView,
             Open311RequestsView,
             RankingCountsView,
+            RoundResultsView,
         ),
     )
 }

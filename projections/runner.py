@@ -39,6 +39,7 @@ from tenacity import (
 from domain.application import GrievanceApp
 from domain.grievance import Grievance
 from domain.knowledge import Article
+from domain.ratings import RatingRound
 from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
 from projections.registry import ProjectionSpec, select
 from projections.views import PositionMovedError, ReadModelView, process_together
@@ -49,8 +50,8 @@ REBUILD_BATCH = 5000
 # With LISTEN/NOTIFY, an idle follower still looks at the log this often (seconds).
 LISTEN_FALLBACK = 10.0
 GRIEVANCE_TOPIC = get_topic(Grievance) + "."
-# The events the read models show: grievances' and knowledge-base articles'.
-SHOWN_TOPICS = (GRIEVANCE_TOPIC, get_topic(Article) + ".")
+# The events the read models show: grievances', knowledge-base articles' and rating rounds'.
+SHOWN_TOPICS = (GRIEVANCE_TOPIC, get_topic(Article) + ".", get_topic(RatingRound) + ".")
 
 
 class Lease(Protocol):

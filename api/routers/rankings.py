@@ -20,7 +20,14 @@ from api.i18n import choose_language
 from api.routers.common import READ_PROBLEMS, read_model_call
 from api.schemas import Moment
 from domain.model import Role
-from projections.rankings import Ranked, month_days, rank, ranking_totals
+from projections.rankings import (
+    Ranked,
+    month_days,
+    quarter_of,
+    rank,
+    ranking_totals,
+    round_scores,
+)
 
 router = APIRouter(prefix="/v1", tags=["supervisors"])
 
@@ -58,7 +65,10 @@ def rankings(
     totals = read_model_call(
         ranking_totals, read_models=read_models, first=first, last=last, as_of=moment
     )
-    ranked, apart = rank(totals, level, app.policies)
+    rounds = read_model_call(
+        round_scores, read_models=read_models, quarter=quarter_of(period), as_of=moment
+    )
+    ranked, apart = rank(totals, level, app.policies, rounds)
     if own is not None:
         ranked = [r for r in ranked if r.department == own]
         apart = [r for r in apart if r.department == own]

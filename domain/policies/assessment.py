@@ -21,7 +21,8 @@ class StreetRatingWeight:
 
     applies_to: frozenset[str]  # ranking levels
     weight: float  # share of the composite; the 三率 share the rest
-    minimum_ratings: int  # fewer ratings: the 三率 alone
+    minimum_ratings: int  # fewer summons ratings: none of them count
+    round_weight: float  # the quarter's published round score's share of the street rating
     scores: dict[str, float]  # satisfaction level of a summons rating -> 0..100
 
 
@@ -49,6 +50,7 @@ class RankingPolicy:
                 applies_to=frozenset(rating["applies_to"]),
                 weight=weight,
                 minimum_ratings=int(rating["minimum_ratings"]),
+                round_weight=float(rating["round_weight"]),
                 scores={k: float(v) for k, v in rating["scores"].items()},
             ),
         )

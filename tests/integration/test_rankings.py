@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,16 @@ from uuid import UUID
 
 import pytest
 
-from tests.conftest import OPERATOR, FakeClock, backend_env, department, make_grievance
+from domain.model import Action
+from domain.ratings import OpenRound, RoundStep, ScoreDepartment
+from tests.conftest import (
+    OPERATOR,
+    SUPERVISOR,
+    FakeClock,
+    backend_env,
+    department,
+    make_grievance,
+)
 from tests.support.api import ApiHarness, api_harness
 
 STREET = department("st.xueyuanlu")
@@ -131,3 +141,41 @@ async def test_streets_are_ranked_without_ratings_and_names_are_localised(
     assert [line["rank"] for line in r.json()["ranked"]] == [1]
     r = await api.get("/v1/rankings", "department", "cm.xyl-01", params={"period": "2026-11"})
     assert r.json()["ranked"] == r.json()["below_minimum"] == []
+
+
+async def test_a_published_quarterly_round_joins_the_street_rating(api: ApiHarness) -> None:
+    app = api.app
+    transport = [dispatched(api, "TR04") for _ in range(2)]
+    app.sign_for(transport[0][1], department("hd.transport"))  # 响应率 1/2: 50
+    street_case, _ = dispatched(api, "SF02")
+    (summoned,) = app.summon_departments(
+        street_case, STREET, departments=["hd.transport"], reason="联合处置"
+    ).extra["assignments"]
+    app.report_in(summoned, department("hd.transport"))
+    app.rate_summoned(street_case, STREET, assignment_id=summoned, rating="satisfied")  # 100
+    before = await ranking(api, level="bureau")
+    opened = app.handle_round(
+        OpenRound(
+            actor=SUPERVISOR,
+            quarter="2026-Q4",
+            deadline=datetime(2027, 1, 15, tzinfo=UTC),
+            raters={"st.xueyuanlu": ["hd.transport"]},
+        )
+    )
+    app.handle_round(
+        ScoreDepartment(
+            actor=STREET,
+            round_id=opened.round_id,
+            department="hd.transport",
+            scores={"responsiveness": 90, "cooperation": 70, "effectiveness": 80},
+        )
+    )
+    for action in (Action.CLOSE_ROUND, Action.PUBLISH_ROUND):
+        app.handle_round(RoundStep(actor=SUPERVISOR, round_id=opened.round_id, action=action))
+    line = by_department((await ranking(api, level="bureau"))["ranked"])["hd.transport"]
+    # Street rating: half the summons ratings (100), half the round (80): 90;
+    # score: 0.7 × 50 + 0.3 × 90 = 62.
+    assert (line["round_score"], line["street_rating"], line["score"]) == (80.0, 90.0, 62.0)
+    earlier = await ranking(api, level="bureau", as_of=before["as_of"])
+    assert by_department(earlier["ranked"])["hd.transport"]["round_score"] is None
+    assert earlier["ranked"] == before["ranked"]

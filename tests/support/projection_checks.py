@@ -156,6 +156,7 @@ def check_rows(env: dict[str, str], app: GrievanceApp, clock: FakeClock, s: Scen
             "duplicate_candidates",
             "open311_requests",
             "ranking_counts",
+            "round_results",
         }
         assert all(v["lag"] == 0 and v["position"] > 0 for v in status.values())
     finally:
