@@ -64,9 +64,18 @@ class SlaProposal(Request):
     feedback: WindowIn | None = None
 
 
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("working hours are local times, without an offset")
+    return value
+
+
+LocalTime = Annotated[time, AfterValidator(_local)]
+
+
 class Span(Request):
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
 
 def _in_order(spans: list[Span]) -> list[Span]:

@@ -78,6 +78,10 @@ async def test_the_hand_computed_period_side_by_side(api: ApiHarness) -> None:
         ({**BODY, "routing": {"rules": [{"category": "XX", "lead": "street"}]}}, "routing"),
         ({**BODY, "calendar": {"weekend": [0, 1, 2, 3, 4, 5, 6]}}, "weekend"),
         ({**BODY, "calendar": {"weekend": [5, 5]}}, "weekend"),
+        (  # working hours are local times: an offset was a 500 (TypeError), now a 422
+            {**BODY, "calendar": {"working_hours": [{"start": "09:00+08:00", "end": "17:00"}]}},
+            "working_hours",
+        ),
     ],
 )
 async def test_bad_proposals_are_422_naming_the_field(
