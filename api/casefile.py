@@ -28,6 +28,7 @@ from api.catalogue import (
     t,
 )
 from api.pages import environment
+from api.views import mask_phones_in
 from domain import audit
 from domain.integrity import BrokenLink
 from domain.model import mask_name, mask_phone
@@ -109,7 +110,11 @@ class _Page:
         return f"{event.principal} · {self.label('role', getattr(event, 'role', '') or '')}"
 
     def reason(self, event: Any) -> str:
-        return reason_text(event, self.lang, self.case.directory, self.case.tz)
+        return self.free(reason_text(event, self.lang, self.case.directory, self.case.tz))
+
+    def free(self, text: str) -> str:
+        """Text a person wrote: phone numbers in it masked unless the reader sees them."""
+        return text if self.unmasked else mask_phones_in(text)
 
     def when(self, moment: datetime | None) -> str:
         if moment is None:
@@ -177,7 +182,7 @@ class _Page:
             ("received", Cell(self.when(grievance.received_at))),
             ("citizen", Cell(f"{name or ''} {phone or ''}")),
             ("place", Cell(self.place(first.location))),
-            ("text", Cell(grievance.text)),
+            ("text", Cell(self.free(grievance.text))),
             ("generated", Cell(self.when(self.case.generated_at))),
             ("integrity", integrity),
         ]
@@ -229,9 +234,9 @@ class _Page:
         if name == "Arbitrated":
             parts.append(self.w("decision", decision=self.label("decision", event.decision)))
         if name in ("ProgressReported",):
-            parts.append(event.note)
+            parts.append(self.free(event.note))
         if name in ("PartCompleted", "Resolved"):
-            parts.append(event.account)
+            parts.append(self.free(event.account))
         if name == "Resolved":
             parts.append(
                 f"{self.label('deadline_kind', 'feedback')} {self.when(event.feedback_deadline)}"
@@ -347,7 +352,7 @@ class _Page:
                     self.yes_no(event.contacted),
                     self.yes_no(event.resolved),
                     self.label("satisfaction", event.satisfaction) if event.satisfaction else "—",
-                    event.comment or "",
+                    self.free(event.comment or ""),
                     self.by(event),
                 )
             )
@@ -370,7 +375,7 @@ class _Page:
                     "media_type": event.media_type,
                     "size": f"{event.size:,}",
                     "sha256": event.sha256,
-                    "note": event.note or "",
+                    "note": self.free(event.note or ""),
                     "image": "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
                     if thumb
                     else None,

@@ -147,6 +147,12 @@ async def test_phone_numbers_in_text_are_shown_only_to_operators(api: ApiHarness
     assert "13987654321" not in own
     op_events = (await api.get(f"/v1/audit/grievances/{gid}/events", "operator")).text
     assert "13987654321" in op_events
+    # The case file (HTML, for supervisors' audit): the text and a department's note too.
+    for grievance in (cid, gid):
+        page = (await api.get(f"/v1/audit/grievances/{grievance}/casefile", "supervisor")).text
+        assert "13987654321" not in page and "139****4321" in page
+    op_page = (await api.get(f"/v1/audit/grievances/{cid}/casefile", "operator")).text
+    assert "13987654321" in op_page
 
 
 __all__ = ["sqlite_api"]  # the ``api`` fixture
