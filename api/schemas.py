@@ -6,8 +6,6 @@ meaning (codes exist, phone numbers are phone numbers, text is NFC).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
@@ -18,7 +16,16 @@ from pydantic_core import PydanticCustomError
 from domain.evidence import BadObject
 from domain.integrity import BrokenLink
 from domain.knowledge import IntakeAnswer
-from domain.model import ArbitrationDecision, Channel, RequestType, Satisfaction, Status, Urgency
+from domain.model import (
+    DIRECTION_CONTROLS,
+    ArbitrationDecision,
+    Channel,
+    RequestType,
+    Satisfaction,
+    Status,
+    Urgency,
+    invisible_characters,
+)
 
 
 def _no_surrogates(value: str) -> str:
@@ -29,24 +36,12 @@ def _no_surrogates(value: str) -> str:
     return value
 
 
-#: Text-direction controls (embeddings, overrides, isolates: U+202A-202E, U+2066-2069):
-#: refused in all text, where they can make a line read other than it is stored (spoofing).
-_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
-
-
 def _no_direction_controls(value: str) -> str:
     """Free text: no text-direction controls (other invisible characters may stay: a
     zero-width joiner belongs to an emoji)."""
-    if _DIRECTION.search(value):
+    if DIRECTION_CONTROLS.search(value):
         raise PydanticCustomError("direction_characters", "contains text-direction controls")
     return value
-
-
-def invisible_characters(value: str) -> bool:
-    """Whether a one-line field holds a character that is not what it seems: a format
-    character (Unicode Cf: direction marks and controls, zero-width spaces, the BOM), a
-    line or paragraph separator (U+2028/9) or any other control character."""
-    return any(unicodedata.category(c) in ("Cf", "Zl", "Zp", "Cc") for c in value)
 
 
 def _one_plain_line(value: str) -> str:

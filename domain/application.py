@@ -385,12 +385,14 @@ class GrievanceApp(Application[UUID]):
         request_type = command.request_type
         if request_type is not None:
             request_type = parse_enum(RequestType, request_type, "request_type").value
-        name = clean_text(command.citizen_name, "citizen_name", max_len=50)
+        name = clean_text(command.citizen_name, "citizen_name", max_len=50, one_line=True)
         phone = clean_phone(command.citizen_phone)
         intake = clean_intake(command.intake)
         body = clean_text(command.text, "text", max_len=MAX_TEXT, required=intake is None)
         given = command.location
-        address = clean_text(given.address, "location.address", max_len=200, required=False)
+        address = clean_text(
+            given.address, "location.address", max_len=200, required=False, one_line=True
+        )
         location = Location(given.district, given.street, given.community, given.grid, address)
         self.policies.directory.check_location(location)
         if occurred_at is not None and occurred_at.tzinfo is None:

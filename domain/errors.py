@@ -234,6 +234,8 @@ VALIDATION_CODES = frozenset(
         "street-has-no-office",  # street
         "street-not-in-district",  # street, district
         "text-control-characters",
+        "text-direction-characters",  # text-direction controls (spoofing)
+        "text-format-characters",  # a one-line field with invisible or line-separator characters
         "text-too-long",  # max_len
         "too-many-attachments",  # max
         "unknown-category",  # category

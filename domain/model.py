@@ -201,8 +201,26 @@ def parse_enum(enum: type[E], value: object, field: str) -> E:
         ) from None
 
 
-def clean_text(value: object, field: str, *, max_len: int, required: bool = True) -> str:
-    """Unicode NFC, trimmed, bounded. Citizens' text is stored as given, never transliterated."""
+#: Text-direction controls (embeddings, overrides, isolates: U+202A-202E, U+2066-2069):
+#: refused in all text, where they can make a line read other than it is stored (spoofing).
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def invisible_characters(value: str) -> bool:
+    """Whether a one-line field holds a character that is not what it seems: a format
+    character (Unicode Cf: direction marks and controls, zero-width spaces, the BOM), a
+    line or paragraph separator (U+2028/9) or any other control character."""
+    return any(unicodedata.category(c) in ("Cf", "Zl", "Zp", "Cc") for c in value)
+
+
+def clean_text(
+    value: object, field: str, *, max_len: int, required: bool = True, one_line: bool = False
+) -> str:
+    """Unicode NFC, trimmed, bounded. Citizens' text is stored as given, never transliterated.
+
+    No text may hold control characters (but line breaks and tabs) or text-direction
+    controls; a ``one_line`` field (a name, an address) none of ``invisible_characters``,
+    so what is shown is what is stored, whichever channel it came through."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -214,6 +232,10 @@ def clean_text(value: object, field: str, *, max_len: int, required: bool = True
         raise ValidationError("text-too-long", field=field, max_len=max_len)
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
         raise ValidationError("text-control-characters", field=field)
+    if one_line and invisible_characters(text):
+        raise ValidationError("text-format-characters", field=field)
+    if DIRECTION_CONTROLS.search(text):
+        raise ValidationError("text-direction-characters", field=field)
     return text
 
 

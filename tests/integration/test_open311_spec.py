@@ -676,3 +676,24 @@ async def test_errors_are_english_on_request(api: ApiHarness) -> None:
         headers={"Content-Type": SPEC_CONTENT_TYPE},
     )
     assert spec_error(r, 400)[0].startswith("phone is required")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("last_name", "张\u202e"),  # a right-to-left override
+        ("first_name", "秀\u200b英"),  # a zero-width space
+        ("address_string", "学院路\u2028lat: 91.5"),  # a line separator
+        ("description", "停电\u202etxet"),  # direction controls in free text too
+    ],
+)
+async def test_open311_names_addresses_and_text_refuse_spoofing_characters(
+    api: ApiHarness, field: str, value: str
+) -> None:
+    """The domain refuses them for every channel (not only the /v1 schemas): a 400 in
+    Open311's own format naming the field, and nothing recorded."""
+    before = api.app.recorder.max_notification_id()
+    key = api.token("open311", name="fixmystreet")
+    response = await file_request(api, spec_like_fields(key, **{field: value}))
+    assert response.status_code == 400, response.text
+    assert api.app.recorder.max_notification_id() == before
