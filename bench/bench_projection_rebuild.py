@@ -22,7 +22,7 @@ from typing import Any
 import benchlib
 
 LATENESS_REPS = int(os.environ.get("BENCH_LATENESS_REPS", "50"))
-KPIS_PAST_REPS = int(os.environ.get("BENCH_KPIS_PAST_REPS", "3"))
+KPIS_PAST_REPS = int(os.environ.get("BENCH_KPIS_PAST_REPS", "30"))
 
 TARGET_EVENTS = int(os.environ.get("BENCH_REBUILD_EVENTS", "100000"))
 
