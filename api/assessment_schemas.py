@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.schemas import AssignmentId, Code, Reason, Request, _example
+from api.schemas import AssignmentId, Code, Moment, Reason, Request, _example
 from domain.model import Satisfaction
 
 
@@ -63,8 +63,8 @@ class RoundOpen(Request):
     """Open a quarterly rating round: which streets rate which departments (default:
     every street rates every district bureau it worked with that quarter)."""
 
-    quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q4"])
-    deadline: datetime
+    quarter: str = Field(pattern=r"^(19|20)\d{2}-Q[1-4]$", examples=["2026-Q4"])
+    deadline: Moment
     pairs: dict[Code, list[Code]] | None = Field(
         None, description="street office code -> the departments it rates (default: derived)"
     )

@@ -32,7 +32,7 @@ from projections.rankings import (
 router = APIRouter(prefix="/v1", tags=["supervisors"])
 
 Period = Annotated[
-    str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month, `YYYY-MM`")
+    str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="the month, `YYYY-MM`")
 ]
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from api.assessment_schemas import RoundOpen, RoundPublic, RoundScores
 from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
-from api.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, WriterDep, read_model_call
+from api.routers.common import WRITE_PROBLEMS, WriterDep, problems, read_model_call
 from api.schemas import EmptyRequest
 from domain.model import Action, Role
 from domain.ratings import QUARTER_MONTHS, OpenRound, RatingRound, RoundStep, ScoreDepartment
@@ -131,7 +131,9 @@ _step(Action.CLOSE_ROUND, "Close the round before its deadline (its workflow the
 _step(Action.PUBLISH_ROUND, "Publish a closed round's results.")
 
 
-@router.get(R, response_model=RoundPublic, responses=READ_PROBLEMS, **guarded(Read.RATINGS))
+@router.get(
+    R, response_model=RoundPublic, responses=problems(401, 403, 404, 422), **guarded(Read.RATINGS)
+)
 def get_round(round_id: UUID, app: AppDep, who: AnyPrincipal) -> RoundPublic:
     """The round: supervisors see it all; a department its own part."""
     return public(app.get_round(round_id), who)
