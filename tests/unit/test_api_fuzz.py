@@ -40,6 +40,11 @@ HOSTILE_TEXT = [
     "0001-01-01T00:00:00+14:00",
     "+275760-09-13T00:00:00Z",
     "2026-02-30",
+    "0000-01",  # a month in year 0 (rankings' period)
+    "0000-Q1",  # a quarter in year 0 (rating rounds)
+    "0000-01-01",
+    "09:00+08:00",  # a time with an offset (what-if working hours)
+    "24:00",
     "-1",
     "99999999999999999999999",
     "NaN",
