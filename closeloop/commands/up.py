@@ -174,6 +174,7 @@ def ready_line(config: object, tokens: dict[str, object], lang: Lang = "zh") -> 
     parts = [
         t("cli.ready", lang),
         t("cli.api-docs", lang, url=f"{config.api_url}/docs"),
+        t("cli.workbench", lang, url=f"{config.api_url}/workbench"),
         t("cli.dashboard", lang, url=f"{config.api_url}/dashboard"),
         t("cli.temporal-ui", lang, url=config.ui_url)
         if config.ui

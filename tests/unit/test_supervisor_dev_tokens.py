@@ -79,6 +79,7 @@ def test_ready_line_has_the_urls_and_every_token(tmp_path: Path) -> None:
     for part in (
         "http://127.0.0.1:8001/docs",
         "http://127.0.0.1:8001/dashboard",
+        "工作台 http://127.0.0.1:8001/workbench",
         "http://127.0.0.1:8235",
         "op-t",
         "sup-t",
