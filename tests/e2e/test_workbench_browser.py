@@ -229,7 +229,8 @@ def test_the_whole_loop_through_the_workbench(
         op.locator("#form-record_feedback button[type=submit]").click()
         op.wait_for_selector("#g-reopened:has-text('1')")
         assert op.locator("#g-status").inner_text() != "已办结"
-        assert "重办" in op.locator("#g-history").inner_text()
+        # The history is drawn after the counters: wait for it rather than read it at once.
+        op.wait_for_selector("#g-history:has-text('重办')")
 
         # --- the committee works it again
         dept.reload()
