@@ -69,13 +69,12 @@ class RateLimiter:
 
     def hit(self, bucket: Bucket, who: str) -> int | None:
         """Count one hit; None if within the limits, else the seconds to wait (not counted)."""
-        items = self._items[bucket]
-        key = f"{bucket.value}:{who}"
-        if not all(self._limiter.test(item, item.namespace, key) for item in items):
-            return self._wait(items, key)
-        for item in items:
-            self._limiter.hit(item, item.namespace, key)
-        return None
+        wait = self.spent(bucket, who)
+        if wait is None:
+            key = f"{bucket.value}:{who}"
+            for item in self._items[bucket]:
+                self._limiter.hit(item, item.namespace, key)
+        return wait
 
     def spent(self, bucket: Bucket, who: str) -> int | None:
         """Without counting: None if one more hit fits, else the seconds to wait."""
