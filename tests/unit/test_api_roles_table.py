@@ -10,25 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
 from api.app import create_app
 from api.deps import RoleCheck, roles_of
-from api.open311 import router as open311_router
-from api.routers import (
-    attachments,
-    audit,
-    departments,
-    health,
-    knowledge,
-    operators,
-    places,
-    rankings,
-    ratings,
-    similar,
-    supervisors,
-    whatif,
-)
+from api.metrics import _flat_routes
 from domain.model import Action, Role
 from domain.rules import ACTION_ROLES
 
@@ -36,6 +21,8 @@ README = Path(__file__).resolve().parents[2] / "api" / "README.md"
 COLUMNS = (Role.OPERATOR, Role.SUPERVISOR, Role.DEPARTMENT, Role.OPEN311)
 PUBLIC = "public"
 Key = tuple[str, str]  # (method, path template)
+API_PATHS = ("/v1/", "/open311/")
+PROBES = ("/healthz", "/readyz")
 
 
 def _path(path: str) -> str:
@@ -89,38 +76,27 @@ def _role_check(dependant: Dependant) -> RoleCheck | None:
 
 
 def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
-    """Every route of the API's routers: what it admits, and its OpenAPI extras."""
+    """Every documented route of the API (read off the app, so a router it includes later
+    is in here too): what it admits, and its OpenAPI extras."""
     routes: dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]] = {}
-    routers = (
-        operators,
-        departments,
-        supervisors,
-        audit,
-        attachments,
-        health,
-        similar,
-        whatif,
-        knowledge,
-        places,
-        rankings,
-        ratings,
-    )
-    for router in (*(r.router for r in routers), open311_router):
-        for route in router.routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
-                continue
-            if route.path.startswith("/open311/") and "/requests" not in route.path:
-                continue  # discovery and the service catalogue are public
-            extra = route.openapi_extra or {}
-            check = _role_check(route.dependant)
-            if check is not None:
-                admits: frozenset[Role] | str = check.roles
-            elif "x-roles" in extra:  # Open311 checks its api_key itself
-                admits = frozenset(Role(r) for r in extra["x-roles"])
-            else:
-                admits = PUBLIC
-            for method in route.methods:
-                routes[(method, route.path)] = (admits, extra)
+    app = create_app(lambda: None)  # type: ignore[arg-type,return-value]
+    for route in _flat_routes(app.routes):
+        if getattr(route, "dependant", None) is None or not route.include_in_schema:
+            continue  # static mounts, the OpenAPI document, /docs, /metrics
+        if not route.path.startswith(API_PATHS) and route.path not in PROBES:
+            continue  # the dashboard's and workbench's own pages
+        if route.path.startswith("/open311/") and "/requests" not in route.path:
+            continue  # discovery and the service catalogue are public
+        extra = route.openapi_extra or {}
+        check = _role_check(route.dependant)
+        if check is not None:
+            admits: frozenset[Role] | str = check.roles
+        elif "x-roles" in extra:  # Open311 checks its api_key itself
+            admits = frozenset(Role(r) for r in extra["x-roles"])
+        else:
+            admits = PUBLIC
+        for method in route.methods:
+            routes[(method, route.path)] = (admits, extra)
     return routes
 
 
@@ -132,7 +108,7 @@ def test_the_routers_are_the_apis_routes() -> None:
         for method in methods
         if path.startswith(("/v1/", "/open311/v2/requests")) or path in ("/healthz", "/readyz")
     }
-    assert served == set(app_routes()), "a router of the API is missing from app_routes()"
+    assert served == set(app_routes()), "the OpenAPI document and the app's routes differ"
     for (method, path), (_, extra) in app_routes().items():
         operation = spec["paths"][path][method.lower()]
         assert operation.get("x-roles") == extra.get("x-roles"), (method, path)
