@@ -30,7 +30,6 @@ from domain import commands as c
 from domain.errors import (
     ArticleNotFoundError,
     ArticleStateError,
-    ConcurrentWriteError,
     StaleVersionError,
     ValidationError,
 )
@@ -302,10 +301,7 @@ def handle_article(app: GrievanceApp, command: c.ArticleCommand) -> ArticleResul
     elif isinstance(command, c.RetireArticle):
         reason = clean_text(command.reason, "reason", max_len=500, required=False) or None
         article.retire(actor, at, command_id, reason)
-    try:
-        app.save(article)
-    except IntegrityError:
-        raise ConcurrentWriteError() from None
+    app._save(article)
     return _result(article)
 
 

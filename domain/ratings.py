@@ -24,12 +24,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
-from domain.errors import (
-    ConcurrentWriteError,
-    RoundNotFoundError,
-    RoundStateError,
-    ValidationError,
-)
+from domain.errors import RoundNotFoundError, RoundStateError, ValidationError
 from domain.guards import check_role
 from domain.knowledge import meta
 from domain.model import Action, Actor, clean_text, utc
@@ -277,19 +272,12 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
             r._closed(missing=r.missing(), **who)
         else:
             r._published(quarter=r.quarter, results=r.tally(), **who)
-    _save(app, r)
+    app._save(r)
     return RoundResult(r.id, r.version, r.status.value)
 
 
 def _accepted(r: RatingRound) -> frozenset[Action]:
     return ROUND_STATUS_ACTIONS[r.status]
-
-
-def _save(app: GrievanceApp, r: RatingRound) -> None:
-    try:
-        app.save(r)
-    except IntegrityError:
-        raise ConcurrentWriteError() from None
 
 
 def _open(app: GrievanceApp, cmd: OpenRound, command_id: str, at: datetime) -> RoundResult:
