@@ -25,6 +25,7 @@ from domain.similarity import Place
 from projections import intake, knowledge, open311, similar
 from projections.db import (
     APPLICATION_NAME,
+    Cursor,
     Datastore,
     Dialect,
     iso,
@@ -538,21 +539,29 @@ class ReadModels:
             self._recorder = self._recorder_factory.application_recorder()
         return self._recorder
 
+    def _position(self, c: Cursor, name: str) -> int:
+        c.execute(
+            self._dialect.sql(
+                "SELECT notification_id FROM {t} WHERE application_name = :app",
+                t=f"{name}_tracking",
+            ),
+            {"app": APPLICATION_NAME},
+        )
+        row = one(c)
+        return int(row["notification_id"]) if row else 0
+
+    def position(self, name: str) -> int:
+        """One projection's position (the last notification id it has processed)."""
+        with self._datastore.transaction(commit=False) as c:
+            return self._position(c, name)
+
     def status(self) -> dict[str, dict[str, int | None]]:
         """Each projection's position, the log's newest notification id, and the lag."""
         max_id = int(self._events.max_notification_id() or 0) if self._app_env else None
         result: dict[str, dict[str, int | None]] = {}
         with self._datastore.transaction(commit=False) as c:
             for name in PROJECTIONS:
-                c.execute(
-                    self._dialect.sql(
-                        "SELECT notification_id FROM {t} WHERE application_name = :app",
-                        t=f"{name}_tracking",
-                    ),
-                    {"app": APPLICATION_NAME},
-                )
-                row = one(c)
-                position = int(row["notification_id"]) if row else 0
+                position = self._position(c, name)
                 result[name] = {
                     "position": position,
                     "max_notification_id": max_id,

@@ -19,6 +19,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from projections.db import APPLICATION_NAME, Dialect
 from projections.kpis import COUNTS, with_rates
 from projections.queries import ReadModels
+from projections.rankings import ranking_totals
 from projections.registry import PROJECTIONS
 from projections.runner import build_view
 
@@ -87,9 +88,7 @@ def kpis_as_of(
     ``as_of`` by ``COMMIT_SLACK``) the answer is one sum over its rows. Otherwise the
     events up to ``as_of`` are replayed into a private copy of department_kpis
     (``kpis_from_events``)."""
-    from projections.rankings import ranking_totals
-
-    position = read_models.status()["ranking_counts"]["position"] or 0
+    position = read_models.position("ranking_counts")
     following = app.recorder.select_notifications(position + 1, 1)
     if not following or app.mapper.to_domain_event(following[0]).timestamp > as_of + COMMIT_SLACK:
         totals = ranking_totals(read_models, date_from, date_to, as_of)
