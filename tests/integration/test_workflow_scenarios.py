@@ -13,8 +13,6 @@ from uuid import UUID
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
-from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import IllegalTransitionError
 from tests.support.workflows import (
@@ -22,10 +20,8 @@ from tests.support.workflows import (
     SUPERVISOR,
     Harness,
     department,
-    run_histories,
     workflow_harness,
 )
-from workflows.messages import workflow_id_for
 
 pytestmark = pytest.mark.temporal
 
@@ -328,7 +324,7 @@ async def test_a_final_status_ends_the_workflow_and_its_timers(tmp_path: Path) -
         [lead] = await h.dispatch(withdrawn)
         await h.pump()
         # Rejected at intake, before any deadline: no workflow was ever started.
-        assert not await run_histories_or_none(h, rejected)
+        assert not await h.histories_of(rejected)
         state = await h.wait_version(withdrawn)
         assert len(state.deadlines) == 2
         await h.do(h.app.withdraw_grievance, withdrawn, OPERATOR, reason="市民来电撤回")
@@ -340,12 +336,10 @@ async def test_a_final_status_ends_the_workflow_and_its_timers(tmp_path: Path) -
         assert not h.events(withdrawn, "Urged") and not h.events(withdrawn, "Escalated")
 
 
-async def run_histories_or_none(h: Harness, grievance_id: UUID) -> list[WorkflowHistory]:
-    try:
-        return await run_histories(h.client, workflow_id_for(str(grievance_id)))
-    except RPCError as err:
-        assert err.status == RPCStatusCode.NOT_FOUND
-        return []
+async def event_kinds(h: Harness, grievance_id: UUID) -> list[EventType.ValueType]:
+    """The event types of the grievance's one workflow run, in order."""
+    [history] = await h.histories_of(grievance_id)
+    return [e.event_type for e in history.events]
 
 
 async def test_the_workflow_starts_at_dispatch_and_keeps_its_timer_across_signals(
@@ -354,7 +348,7 @@ async def test_the_workflow_starts_at_dispatch_and_keeps_its_timer_across_signal
     async with workflow_harness(tmp_path) as h:
         gid = await h.file("PM01")
         await h.pump()
-        assert not await run_histories_or_none(h, gid)  # received and classified: no deadline
+        assert not await h.histories_of(gid)  # received and classified: no deadline
 
         lead, housing, urban = await h.dispatch(gid, lead=STREET, assisting=[HOUSING, URBAN])
         await h.pump()
@@ -365,8 +359,7 @@ async def test_the_workflow_starts_at_dispatch_and_keeps_its_timer_across_signal
             await h.do(h.app.sign_for, aid, department(code))
             await h.pump()
             await h.wait_version(gid)
-        [history] = await run_histories(h.client, workflow_id_for(str(gid)))
-        kinds = [e.event_type for e in history.events]
+        kinds = await event_kinds(h, gid)
         assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) == 3
         assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 1
         assert EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
@@ -375,7 +368,6 @@ async def test_the_workflow_starts_at_dispatch_and_keeps_its_timer_across_signal
         await h.do(h.app.sign_for, lead, department(STREET))
         await h.pump()
         await h.wait_version(gid)
-        [history] = await run_histories(h.client, workflow_id_for(str(gid)))
-        kinds = [e.event_type for e in history.events]
+        kinds = await event_kinds(h, gid)
         assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 2
         assert kinds.count(EventType.EVENT_TYPE_TIMER_CANCELED) == 1

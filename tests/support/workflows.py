@@ -238,12 +238,17 @@ class Harness:
         """Every run's history of every grievance this harness filed."""
         found: list[WorkflowHistory] = []
         for gid in self.grievances:
-            try:
-                found += await run_histories(self.client, workflow_id_for(str(gid)))
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise  # else: ended before dispatch, so it never had a workflow
+            found += await self.histories_of(gid)
         return found
+
+    async def histories_of(self, grievance_id: UUID) -> list[WorkflowHistory]:
+        """Every run's history of the grievance; none if it never had a workflow."""
+        try:
+            return await run_histories(self.client, workflow_id_for(str(grievance_id)))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise  # else: ended before dispatch, so it never had a workflow
+            return []
 
     async def dispatch(
         self, grievance_id: UUID, lead: str | None = None, assisting: list[str] | None = None
