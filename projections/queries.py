@@ -279,14 +279,7 @@ class ReadModels:
         were missed by ``now`` (``DeadlineRecord.missed``: open ones past due included, to
         be judged by the caller), and the notification id they are complete up to."""
         with self._datastore.transaction(commit=False) as c:
-            c.execute(
-                self._dialect.sql(
-                    "SELECT notification_id FROM {t} WHERE application_name = :app",
-                    t="deadline_records_tracking",
-                ),
-                {"app": APPLICATION_NAME},
-            )
-            row = one(c)
+            position = self._position(c, "deadline_records")
             c.execute(
                 self._dialect.sql(
                     "SELECT * FROM {t} WHERE department = :department "
@@ -307,7 +300,7 @@ class ReadModels:
                 },
             )
             found = rows(c)
-        return found, int(row["notification_id"]) if row else 0
+        return found, position
 
     def list_assignments(
         self,
