@@ -50,6 +50,7 @@ _MULTIPART_KEY = re.compile(rb'name="api_key"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1
 # Filing routes: an Open311 client's filings count against its quota.
 _OPEN311_FILING = re.compile(r"^/open311/v2/requests\.(json|xml)$")
 _V1_FILING = "/v1/grievances"
+_OPEN311_PREFIX = "/open311/"  # answered (and authenticated) in Open311's own way
 
 #: On every answer. No inline script anywhere (pages load their scripts from this origin);
 #: inline styles are allowed (Swagger UI and ReDoc set them); blob: for attachment previews
@@ -102,7 +103,7 @@ def credential_of(scope: Scope, headers: dict[str, str], body: bytes) -> str | N
     (as its router reads them) the ``api_key`` of the form body, else of the query string,
     else of the ``Authorization`` header (Bearer, or HTTP Basic's password)."""
     header = headers.get("authorization", "")
-    if not scope["path"].startswith("/open311/"):
+    if not scope["path"].startswith(_OPEN311_PREFIX):
         scheme, _, token = header.partition(" ")
         return (token.strip() or None) if scheme.lower() == "bearer" else None
     content_type = headers.get("content-type", "")
@@ -117,9 +118,6 @@ def credential_of(scope: Scope, headers: dict[str, str], body: bytes) -> str | N
     query_string: bytes = scope.get("query_string", b"")
     in_query: str = parse_qs(query_string.decode("latin-1")).get("api_key", [""])[0]
     return in_query or key_from_authorization(header)
-
-
-_OPEN311_PATH = re.compile(r"^/open311/")
 
 
 def _files(scope: Scope, record: TokenRecord) -> bool:
@@ -222,7 +220,7 @@ class ApiMiddleware:
     ) -> None:
         lang = choose_language(Request(scope))
         text = t(f"error.{message}", lang, **params)
-        if status is not None and _OPEN311_PATH.match(scope["path"]):  # in Open311's format
+        if status is not None and scope["path"].startswith(_OPEN311_PREFIX):
             fmt: Format = "xml" if scope["path"].endswith(".xml") else "json"
             response = open311_render_error(open311_error(status, text), fmt)
             response.headers.update(headers or {})
