@@ -28,7 +28,7 @@ from domain.grievance import Grievance
 from domain.model import Deadline
 from projections.db import Cursor, iso, parse_iso
 from projections.fold import Folded, State
-from projections.views import LOAD_CHUNK, Prior, ReadModelView
+from projections.views import Prior, ReadModelView
 
 OPEN = "open"
 
@@ -132,20 +132,14 @@ class DeadlineRecordsView(ReadModelView):
         """The open rows and the highest seq of each of these grievances."""
         found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         last: dict[str, int] = {}
-        for start in range(0, len(grievance_ids), LOAD_CHUNK):
-            chunk = grievance_ids[start : start + LOAD_CHUNK]
-            names = ", ".join(f":g{i}" for i in range(len(chunk)))
-            params = {f"g{i}": gid for i, gid in enumerate(chunk)}
-            c.execute(
-                self.sql(
-                    "SELECT * FROM {deadline_records} "
-                    f"WHERE grievance_id IN ({names}) ORDER BY grievance_id, seq"
-                ),
-                params,
-            )
-            for row in c.fetchall():
-                gid, seq = row["grievance_id"], int(row["seq"])
-                last[gid] = max(last.get(gid, 0), seq)
-                if row["outcome"] == OPEN:
-                    found.setdefault(gid, []).append((seq, dict(row)))
+        for row in self.select_for(
+            c,
+            "SELECT * FROM {deadline_records} "
+            "WHERE grievance_id IN ({ids}) ORDER BY grievance_id, seq",
+            grievance_ids,
+        ):
+            gid, seq = row["grievance_id"], int(row["seq"])
+            last[gid] = max(last.get(gid, 0), seq)
+            if row["outcome"] == OPEN:
+                found.setdefault(gid, []).append((seq, dict(row)))
         return found, last

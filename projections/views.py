@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -233,19 +233,26 @@ class ReadModelView(TrackingRecorder):
 
     def load_states(self, c: Cursor, grievance_ids: Sequence[str]) -> dict[str, Folded]:
         """The stored aggregates of these grievances (those this view has seen)."""
-        found: dict[str, Folded] = {}
+        return {
+            row["grievance_id"]: load(row["state"])
+            for row in self.select_for(
+                c,
+                "SELECT grievance_id, state FROM {state} WHERE grievance_id IN ({ids})",
+                grievance_ids,
+            )
+        }
+
+    def select_for(self, c: Cursor, text: str, grievance_ids: Sequence[str]) -> Iterator[Any]:
+        """The rows of ``text`` for these grievances (``{ids}`` in it: the ``IN`` list),
+        ``LOAD_CHUNK`` grievances a statement."""
         for start in range(0, len(grievance_ids), LOAD_CHUNK):
             chunk = grievance_ids[start : start + LOAD_CHUNK]
             names = ", ".join(f":g{i}" for i in range(len(chunk)))
             c.execute(
-                self.sql(
-                    f"SELECT grievance_id, state FROM {{state}} WHERE grievance_id IN ({names})"
-                ),
+                self.sql(text.replace("{ids}", names)),
                 {f"g{i}": gid for i, gid in enumerate(chunk)},
             )
-            for row in c.fetchall():
-                found[row["grievance_id"]] = load(row["state"])
-        return found
+            yield from c.fetchall()
 
     def save_states(self, c: Cursor, snapshots: list[dict[str, Any]]) -> None:
         self.executemany(
