@@ -268,20 +268,20 @@ class ApiMiddleware:
                 await self._too_many(scope, send, wait)
                 return
         method = scope["method"]
+        content_type = headers.get("content-type", "")
         body = b""
         if method in WRITE_METHODS:
-            too_large = ("payload-too-large", "body-too-large")
-            content_type = headers.get("content-type", "")
             multipart = content_type.startswith("multipart/form-data")
             limit = self.max_upload_bytes if multipart else self.max_body_bytes
             length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                await self._problem(scope, send, *too_large, max_bytes=limit)
-                return
             try:
+                if length.isdigit() and int(length) > limit:
+                    raise _TooLarge
                 body = await self._read_body(receive, limit)
             except _TooLarge:
-                await self._problem(scope, send, *too_large, max_bytes=limit)
+                await self._problem(
+                    scope, send, "payload-too-large", "body-too-large", max_bytes=limit
+                )
                 return
 
             sent = False
@@ -309,7 +309,6 @@ class ApiMiddleware:
             # No valid credential: no idempotency either (the route answers 401/403).
             await self._run(scope, receive, send, record, limits)
             return
-        content_type = headers.get("content-type", "")
         # A retried upload may come with a new multipart boundary: the same request still.
         boundary = content_type.partition("boundary=")[2].strip('"').encode()
         same = body.replace(boundary, b"") if boundary else body
