@@ -37,7 +37,7 @@ MAX_VALUE = 1000
 MAX_ATTRIBUTES = 50
 MAX_MEDIA = 10
 MAX_URL = 500
-_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f\u2028\u2029]{1,500}$")
+_URL = re.compile(rf"^https?://[^\s\x00-\x1f\x7f\u2028\u2029]{{1,{MAX_URL}}}$")
 _CODE = re.compile(r"^[^\s\[\]\x00-\x1f\x7f\u2028\u2029]{1,64}$")
 
 AttributeValue = str | float | list[str]

@@ -43,10 +43,6 @@ class Place:
     long: float | None = None
 
     @property
-    def has_point(self) -> bool:
-        return self.lat is not None and self.long is not None
-
-    @property
     def is_open(self) -> bool:
         return self.status is None or Status(self.status) not in FINAL_STATUSES
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from domain.deadlines import DISPATCH_CENTRE
 from domain.errors import SummonRefusedError
@@ -163,18 +163,3 @@ def _on_time(a: Assignment) -> bool | None:
     if a.state is not AssignmentState.REPORTED_IN or a.finished_at is None:
         return None
     return a.report_in_deadline is None or a.finished_at <= a.report_in_deadline
-
-
-def rating_view(record: RatingRecord) -> dict[str, Any]:
-    """A rating as plain data (for the API)."""
-    return {
-        "assignment_id": record.assignment_id,
-        "department": record.department,
-        "rater": record.rater,
-        "rating": record.rating.value,
-        "on_time": record.on_time,
-        "reason": record.reason,
-        "revision": record.revision,
-        "first_at": record.first_at,
-        "at": record.at,
-    }
