@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -43,11 +42,7 @@ def sixty_events(app: Any) -> UUID:
 
 def sample(fn: Callable[[], Any], reps: int = REPS) -> dict[str, float]:
     fn()
-    times = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
+    times = [benchlib.timed(fn) for _ in range(reps)]
     return {
         "p50_ms": benchlib.percentile(times, 50) * 1000,
         "p99_ms": benchlib.percentile(times, 99) * 1000,
@@ -62,9 +57,7 @@ def interleaved(reps: int = REPS, **fns: Callable[[], Any]) -> dict[str, dict[st
         fn()
     for _ in range(reps):
         for name, fn in fns.items():
-            started = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - started)
+            times[name].append(benchlib.timed(fn))
     return {
         name: {
             "p50_ms": benchlib.percentile(t, 50) * 1000,

@@ -84,12 +84,7 @@ def copy_to_postgres(source: dict[str, str], target: dict[str, str]) -> int:
 
 
 def timed(fn: Any, reps: int) -> list[float]:
-    times = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return times
+    return [benchlib.timed(fn) for _ in range(reps)]
 
 
 def p50_p99_ms(times: list[float]) -> dict[str, float]:
