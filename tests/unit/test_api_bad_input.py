@@ -4,8 +4,6 @@ control characters in Open311 inputs and in its XML."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
@@ -14,8 +12,7 @@ import pytest
 
 from api.catalogue import t
 from api.open311.render import to_xml
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.support.api import ApiHarness, sqlite_api
 
 EDGE_VALUES = [
     "0001-01-01",
@@ -29,12 +26,6 @@ EDGE_VALUES = [
 ]
 
 ROLES = ("supervisor", "operator")
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 def _is_date_like(schema: dict[str, Any]) -> bool:
@@ -199,3 +190,6 @@ async def test_period_reversed_or_too_long_is_422(
         assert body["code"] == "invalid-request", body
         assert body["field"] == field, body
         assert body["detail"] == t(f"error.{message}", "zh", start=first, end=last), body
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

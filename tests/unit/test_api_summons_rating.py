@@ -3,19 +3,7 @@ rating after the summons, visible in the audit replay."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
+from tests.support.api import ApiHarness, sqlite_api
 
 
 async def test_a_community_beyond_its_policy_gets_403_with_the_reason(api: ApiHarness) -> None:
@@ -80,3 +68,6 @@ async def test_a_street_summons_then_rates_and_the_audit_shows_who_rated_whom(
         "hd.urban",
         "unsatisfied",
     }
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

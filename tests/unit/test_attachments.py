@@ -5,7 +5,6 @@ check names a deleted or corrupted object."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,7 +16,7 @@ from api.blobs import FilesystemBlobStore
 from api.evidence import UploadPolicy, check
 from domain.evidence import sha256_hex
 from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.support.api import ApiHarness, sqlite_api
 
 GPS_IFD = 0x8825
 
@@ -45,12 +44,6 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 def blob_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 async def upload(
@@ -383,3 +376,6 @@ async def test_an_open311_upload_retried_with_its_key_files_once(api: ApiHarness
     assert other.json()[0]["service_request_id"] != first.json()[0]["service_request_id"]
     filed = [e for e in api.app.iter_all_events() if type(e).__name__ == "Received"]
     assert len(filed) == 2
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

@@ -4,8 +4,6 @@ and grid; what nothing matches to the district's catch-all queue."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,14 +11,7 @@ import pytest
 from api.gazetteer import Gazetteer, OutsideAreaError, UnknownPlaceError, resolve
 from domain.policies import load_policies
 from domain.policies.directory import Directory
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
+from tests.support.api import ApiHarness, sqlite_api
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +119,6 @@ def test_unknown_codes_and_far_points_are_refused(directory: Directory) -> None:
         resolve(directory, "haidian", address_id="nowhere")
     with pytest.raises(OutsideAreaError):
         resolve(directory, "haidian", lat=37.76, lon=-122.42)
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from api.catalogue import messages
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.support.api import ApiHarness, sqlite_api
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("/workbench", "/workbench/intake", "/workbench/grievances/{gid}")
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 def boot_of(page: str) -> dict[str, Any]:
@@ -116,3 +106,6 @@ def test_the_workbench_module_holds_no_words_of_its_own() -> None:
             if not line.lstrip().startswith("//")
         )
         assert not CJK.search(code), script.name
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture
