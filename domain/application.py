@@ -344,10 +344,8 @@ class GrievanceApp(Application[UUID]):
         return self._result(grievance, **grievance.applied_commands[command_id].extra)
 
     def _load(self, command: Command) -> Grievance:
-        if isinstance(command, AssignmentCommand):
-            return self.get_by_assignment(command.assignment_id)
-        assert isinstance(command, GrievanceCommand)
-        return self.get_grievance(command.grievance_id)
+        """A fresh load of the command's grievance (``_run`` checks the assignment)."""
+        return self.get_grievance(self._target(command))
 
     def _save(self, *aggregates: Aggregate) -> None:
         try:
