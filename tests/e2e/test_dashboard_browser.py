@@ -22,7 +22,7 @@ from domain.application import GrievanceApp
 from projections.runner import catch_up
 from tests.conftest import IN_CI, OPERATOR, FakeClock, make_grievance
 from tests.support.api import build_services
-from tests.support.browser import CHROMIUM, serving, watch
+from tests.support.browser import SHOTS, chromium, require_browser, serving, watch
 from tests.support.projections import run_scenario, sqlite_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +78,7 @@ def attach_a_photo(base: str, tokens: dict[str, str]) -> int:
 
 
 def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
-    if not Path(CHROMIUM).exists() or not VENDORED.exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} or {VENDORED} missing (CI=true: run .ci/run / make test)")
-        pytest.skip("chromium or the vendored chart library is missing on this machine")
-    from playwright.sync_api import sync_playwright
+    require_browser(VENDORED)
 
     base, tokens = server
     token = tokens["supervisor"]
@@ -93,99 +89,91 @@ def test_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
     assert {k["department"] for k in kpis} >= {"hd.enforcement", "hd.market"}
 
     problems: list[str] = []
-    shots = ROOT / "var"
-    shots.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1400}, locale="zh-CN")
-            watch(page, problems)
-            page.goto(f"{base}/dashboard?token={token}")
-            page.wait_for_selector("body[data-loaded]", timeout=15000)
-            assert "token=" not in page.url  # the token left the address bar
-            assert page.title() == "接诉即办 · 闭环看板"
-            assert page.evaluate("typeof window.Chart") == "function"
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1400}, locale="zh-CN")
+        watch(page, problems)
+        page.goto(f"{base}/dashboard?token={token}")
+        page.wait_for_selector("body[data-loaded]", timeout=15000)
+        assert "token=" not in page.url  # the token left the address bar
+        assert page.title() == "接诉即办 · 闭环看板"
+        assert page.evaluate("typeof window.Chart") == "function"
 
-            for k in kpis:
-                row = page.locator(f'#kpi-table tr[data-department="{k["department"]}"]')
-                shown = {
-                    key: row.locator(f'td[data-kpi="{key}"]').inner_text()
-                    for key in (
-                        "dispatched",
-                        "response_rate",
-                        "resolution_rate",
-                        "satisfaction_rate",
-                        "overdue",
-                    )
-                }
-                assert shown == {
-                    "dispatched": str(k["dispatched"]),
-                    "response_rate": pct(k["response_rate"]),
-                    "resolution_rate": pct(k["resolution_rate"]),
-                    "satisfaction_rate": pct(k["satisfaction_rate"]),
-                    "overdue": str(k["overdue"]),
-                }, k["department"]
-            overdue_rows = page.locator("#overdue-table tbody tr.late")
-            assert overdue_rows.count() >= 1
-            assert page.locator("#hotspot-table tbody tr").count() == 2
-            direct = page.locator("#direct-answer-table")
-            total = direct.locator('tr[data-request-type="total"] td[data-kpi]').last
-            assert total.inner_text() == pct(intake["direct_answer_rate"])
-            consult = direct.locator('tr[data-request-type="consultation"]')
-            assert consult.locator("td").first.inner_text() == "咨询"
-            assert consult.locator('td[data-kpi="direct_answer_rate"]').inner_text() == "100.0%"
-            # 排名 of this month's district bureaus: the API's lines, ranked ones first.
-            month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
-            ranks = httpx.get(
-                f"{base}/v1/rankings",
-                params={"period": month, "level": "bureau"},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=10,
-            ).json()
-            lines = [*ranks["ranked"], *ranks["below_minimum"]]
-            shown = page.locator("#ranking-bureau-table tbody tr")
-            assert shown.count() == len(lines) > 0
-            assert shown.first.get_attribute("data-department") == lines[0]["department"]
-            page.screenshot(path=str(shots / "dashboard-supervisor.png"), full_page=True)
+        for k in kpis:
+            row = page.locator(f'#kpi-table tr[data-department="{k["department"]}"]')
+            shown = {
+                key: row.locator(f'td[data-kpi="{key}"]').inner_text()
+                for key in (
+                    "dispatched",
+                    "response_rate",
+                    "resolution_rate",
+                    "satisfaction_rate",
+                    "overdue",
+                )
+            }
+            assert shown == {
+                "dispatched": str(k["dispatched"]),
+                "response_rate": pct(k["response_rate"]),
+                "resolution_rate": pct(k["resolution_rate"]),
+                "satisfaction_rate": pct(k["satisfaction_rate"]),
+                "overdue": str(k["overdue"]),
+            }, k["department"]
+        overdue_rows = page.locator("#overdue-table tbody tr.late")
+        assert overdue_rows.count() >= 1
+        assert page.locator("#hotspot-table tbody tr").count() == 2
+        direct = page.locator("#direct-answer-table")
+        total = direct.locator('tr[data-request-type="total"] td[data-kpi]').last
+        assert total.inner_text() == pct(intake["direct_answer_rate"])
+        consult = direct.locator('tr[data-request-type="consultation"]')
+        assert consult.locator("td").first.inner_text() == "咨询"
+        assert consult.locator('td[data-kpi="direct_answer_rate"]').inner_text() == "100.0%"
+        # 排名 of this month's district bureaus: the API's lines, ranked ones first.
+        month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        ranks = httpx.get(
+            f"{base}/v1/rankings",
+            params={"period": month, "level": "bureau"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        lines = [*ranks["ranked"], *ranks["below_minimum"]]
+        shown = page.locator("#ranking-bureau-table tbody tr")
+        assert shown.count() == len(lines) > 0
+        assert shown.first.get_attribute("data-department") == lines[0]["department"]
+        page.screenshot(path=str(SHOTS / "dashboard-supervisor.png"), full_page=True)
 
-            page.click('#tabs button[data-tab="operator"]')
-            assert page.locator("#callback-table tbody tr").count() == 1
-            page.screenshot(path=str(shots / "dashboard-operator.png"), full_page=True)
+        page.click('#tabs button[data-tab="operator"]')
+        assert page.locator("#callback-table tbody tr").count() == 1
+        page.screenshot(path=str(SHOTS / "dashboard-operator.png"), full_page=True)
 
-            # English, and a department's own queue with its token.
-            page.evaluate("window.closeloopDashboard.stop()")
-            page.goto(f"{base}/dashboard?lang=en&token={tokens['department']}")
-            # A link's other token is offered, not swapped in: the saved one stays until
-            # the user takes the link's.
-            page.wait_for_selector("#token-offer:not([hidden])", timeout=15000)
-            page.wait_for_selector("body[data-loaded]", timeout=15000)
-            saved = "localStorage.getItem('closeloop.dashboard.token')"
-            assert page.evaluate(saved) == token
-            assert "token=" not in page.url
-            page.click("#token-offer-use")
-            page.wait_for_selector('body[data-loaded="2"]', timeout=15000)  # refreshed
-            assert page.evaluate(saved) == tokens["department"]
-            assert page.locator("#token-offer").is_hidden()
-            assert page.locator("h1").inner_text() == "12345 grievance loop · dashboard"
-            assert page.locator('#tabs button[data-tab="supervisor"]').is_hidden()
-            queue = page.locator("#assignment-table tbody tr")
-            assert queue.count() == 3
-            own_rank = page.locator("#ranking-own-table tbody tr")  # its own line only
-            assert own_rank.count() == 1
-            assert own_rank.first.get_attribute("data-department") == "hd.enforcement"
-            # A grievance's view from its case number: its attachments, thumbnails inline.
-            photo = attach_a_photo(base, tokens)
-            queue.nth(photo).locator("a.number").click()
-            page.wait_for_selector("#attachment-table img.thumb[src^='blob:']", timeout=10000)
-            assert page.locator("#attachment-table tbody tr").count() == 1
-            assert page.locator("#grievance h3").inner_text() == "Attachments and evidence"
-            page.screenshot(path=str(shots / "dashboard-department-en.png"), full_page=True)
-        finally:
-            browser.close()
+        # English, and a department's own queue with its token.
+        page.evaluate("window.closeloopDashboard.stop()")
+        page.goto(f"{base}/dashboard?lang=en&token={tokens['department']}")
+        # A link's other token is offered, not swapped in: the saved one stays until
+        # the user takes the link's.
+        page.wait_for_selector("#token-offer:not([hidden])", timeout=15000)
+        page.wait_for_selector("body[data-loaded]", timeout=15000)
+        saved = "localStorage.getItem('closeloop.dashboard.token')"
+        assert page.evaluate(saved) == token
+        assert "token=" not in page.url
+        page.click("#token-offer-use")
+        page.wait_for_selector('body[data-loaded="2"]', timeout=15000)  # refreshed
+        assert page.evaluate(saved) == tokens["department"]
+        assert page.locator("#token-offer").is_hidden()
+        assert page.locator("h1").inner_text() == "12345 grievance loop · dashboard"
+        assert page.locator('#tabs button[data-tab="supervisor"]').is_hidden()
+        queue = page.locator("#assignment-table tbody tr")
+        assert queue.count() == 3
+        own_rank = page.locator("#ranking-own-table tbody tr")  # its own line only
+        assert own_rank.count() == 1
+        assert own_rank.first.get_attribute("data-department") == "hd.enforcement"
+        # A grievance's view from its case number: its attachments, thumbnails inline.
+        photo = attach_a_photo(base, tokens)
+        queue.nth(photo).locator("a.number").click()
+        page.wait_for_selector("#attachment-table img.thumb[src^='blob:']", timeout=10000)
+        assert page.locator("#attachment-table tbody tr").count() == 1
+        assert page.locator("#grievance h3").inner_text() == "Attachments and evidence"
+        page.screenshot(path=str(SHOTS / "dashboard-department-en.png"), full_page=True)
     assert problems == []
-    assert (shots / "dashboard-supervisor.png").stat().st_size > 10_000
+    assert (SHOTS / "dashboard-supervisor.png").stat().st_size > 10_000
 
 
 def test_dashboard_static_files_stay_inside_static_dir(
