@@ -10,7 +10,7 @@ ordering the text is comparing and ordering the time on both backends.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +66,16 @@ class Dialect:
         if self.postgres:
             text = _PARAM.sub(r"%(\1)s", text)
         return text
+
+
+def in_marks(prefix: str, values: Sequence[Any]) -> str:
+    """The named parameters of an ``IN (...)`` list of ``values``: ``:p0, :p1, ...``."""
+    return ", ".join(f":{prefix}{i}" for i in range(len(values)))
+
+
+def in_params(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameters ``in_marks`` names."""
+    return {f"{prefix}{i}": value for i, value in enumerate(values)}
 
 
 def rows(cursor: Cursor) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from domain.errors import ValidationError
 from domain.grievance import Grievance
 from domain.model import FINAL_STATUSES, AssignmentRole, Channel
-from projections.db import Cursor, iso
+from projections.db import Cursor, in_marks, in_params, iso
 from projections.fold import Folded, State, event_kind
 from projections.views import Prior, ReadModelView, dumps
 
@@ -218,9 +218,8 @@ def list_requests(
     }
     for column, values in (("service_code", service_codes), ("status", statuses)):
         if values:
-            names = [f"{column}{i}" for i in range(len(values))]
-            clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})")
-            params.update(zip(names, values, strict=True))
+            clauses.append(f"{column} IN ({in_marks(column, values)})")
+            params.update(in_params(column, values))
     if channel is not None:
         clauses.append("channel = :channel")
         params["channel"] = channel
@@ -237,10 +236,8 @@ def requests_by_number(query: Query, numbers: Sequence[str]) -> dict[str, dict[s
     """The rows of these case numbers (those projected so far), by number: one query."""
     if not numbers:
         return {}
-    names = {f"n{i}": number for i, number in enumerate(numbers)}
     found = query(
-        f"SELECT {_COLUMNS} FROM {{open311_requests}} "
-        f"WHERE number IN ({', '.join(':' + n for n in names)})",
-        names,
+        f"SELECT {_COLUMNS} FROM {{open311_requests}} WHERE number IN ({in_marks('n', numbers)})",
+        in_params("n", numbers),
     )
     return {record["number"]: record for record in _rows(found)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,6 +28,8 @@ from projections.db import (
     Cursor,
     Datastore,
     Dialect,
+    in_marks,
+    in_params,
     iso,
     one,
     open_datastore,
@@ -104,14 +106,6 @@ _LIKE = "LIKE {} ESCAPE '\\'"
 
 def _overdue(deadlines: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
     return [d for d in deadlines if d["due"] < now]
-
-
-def _marks(prefix: str, values: Sequence[str]) -> str:
-    return ", ".join(f":{prefix}{i}" for i in range(len(values)))
-
-
-def _params(prefix: str, values: Sequence[str]) -> dict[str, str]:
-    return {f"{prefix}{i}": value for i, value in enumerate(values)}
 
 
 class ReadModels:
@@ -284,9 +278,9 @@ class ReadModels:
                 self._dialect.sql(
                     "SELECT * FROM {t} WHERE department = :department "
                     "AND due >= :date_from AND due < :date_to AND ("
-                    f"outcome IN ({_marks('m', MISSED_OUTCOMES)}) "
+                    f"outcome IN ({in_marks('m', MISSED_OUTCOMES)}) "
                     "OR (outcome = 'open' AND due < :now) "
-                    f"OR (outcome IN ({_marks('e', ENDED_OUTCOMES)}) AND late_by_seconds > 0)"
+                    f"OR (outcome IN ({in_marks('e', ENDED_OUTCOMES)}) AND late_by_seconds > 0)"
                     ") ORDER BY due, number",
                     t="deadline_records",
                 ),
@@ -295,8 +289,8 @@ class ReadModels:
                     "date_from": iso(date_from),
                     "date_to": iso(date_to),
                     "now": iso(now),
-                    **_params("m", MISSED_OUTCOMES),
-                    **_params("e", ENDED_OUTCOMES),
+                    **in_params("m", MISSED_OUTCOMES),
+                    **in_params("e", ENDED_OUTCOMES),
                 },
             )
             found = rows(c)
@@ -319,8 +313,8 @@ class ReadModels:
             where.add("state = :state", state=state)
         else:
             where.add(
-                f"state IN ({_marks('s', OPEN_ASSIGNMENT_STATE_VALUES)})",
-                **_params("s", OPEN_ASSIGNMENT_STATE_VALUES),
+                f"state IN ({in_marks('s', OPEN_ASSIGNMENT_STATE_VALUES)})",
+                **in_params("s", OPEN_ASSIGNMENT_STATE_VALUES),
             )
 
         def item(row: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.grievance import Grievance
 from domain.model import AssignmentState, Status
-from projections.db import APPLICATION_NAME, Cursor, Dialect, one, parse_iso
+from projections.db import APPLICATION_NAME, Cursor, Dialect, in_marks, in_params, one, parse_iso
 from projections.fold import (
     Folded,
     State,
@@ -247,11 +247,7 @@ class ReadModelView(TrackingRecorder):
         ``LOAD_CHUNK`` grievances a statement."""
         for start in range(0, len(grievance_ids), LOAD_CHUNK):
             chunk = grievance_ids[start : start + LOAD_CHUNK]
-            names = ", ".join(f":g{i}" for i in range(len(chunk)))
-            c.execute(
-                self.sql(text.replace("{ids}", names)),
-                {f"g{i}": gid for i, gid in enumerate(chunk)},
-            )
+            c.execute(self.sql(text.replace("{ids}", in_marks("g", chunk))), in_params("g", chunk))
             yield from c.fetchall()
 
     def save_states(self, c: Cursor, snapshots: list[dict[str, Any]]) -> None:
