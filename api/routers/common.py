@@ -157,6 +157,16 @@ def _endpoint(route: CommandRoute) -> Callable[..., CommandAccepted]:
         inspect.Parameter.KEYWORD_ONLY,
         annotation=AssignmentIdPath if on_assignment else UUID,
     )
+    return signed(endpoint, route, [target], CommandAccepted)
+
+
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def signed(endpoint: E, route: CommandRoute, target: list[inspect.Parameter], returns: Any) -> E:
+    """Give a generic command endpoint the signature FastAPI reads: the path's ``target``
+    parameters, the route's body (left out if ``optional``) and the writer; its name and
+    documentation are the route's."""
     body = inspect.Parameter(
         "body",
         inspect.Parameter.KEYWORD_ONLY,
@@ -165,7 +175,7 @@ def _endpoint(route: CommandRoute) -> Callable[..., CommandAccepted]:
     )
     write = inspect.Parameter("write", inspect.Parameter.KEYWORD_ONLY, annotation=WriterDep)
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [target, body, write], return_annotation=CommandAccepted
+        [*target, body, write], return_annotation=returns
     )
     endpoint.__name__ = route.name or route.action.value
     endpoint.__doc__ = route.summary

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from api import schemas
 from api.deps import AppDep, Read, ReadModelsDep, guarded
 from api.routers import common
-from api.routers.common import CommandRoute, Writer, WriterDep
+from api.routers.common import CommandRoute, Writer
 from domain import commands as c
 from domain.model import Action, ArticleStatus
 
@@ -56,22 +56,8 @@ def _endpoint(route: CommandRoute) -> Callable[..., schemas.ArticleAccepted]:
             return answer
         return send(write, kind, body, article_id=article_id)
 
-    params = [] if creates else [inspect.Parameter("article_id", KEYWORD_ONLY, annotation=UUID)]
-    params += [
-        inspect.Parameter(
-            "body",
-            KEYWORD_ONLY,
-            annotation=route.body | None if route.optional else route.body,
-            default=None if route.optional else inspect.Parameter.empty,
-        ),
-        inspect.Parameter("write", KEYWORD_ONLY, annotation=WriterDep),
-    ]
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        params, return_annotation=schemas.ArticleAccepted
-    )
-    endpoint.__name__ = route.name
-    endpoint.__doc__ = route.summary
-    return endpoint
+    target = [] if creates else [inspect.Parameter("article_id", KEYWORD_ONLY, annotation=UUID)]
+    return common.signed(endpoint, route, target, schemas.ArticleAccepted)
 
 
 for route in (
