@@ -23,6 +23,7 @@ from projections.runner import catch_up
 from tests.conftest import IN_CI, OPERATOR, FakeClock, make_grievance
 from tests.support.api import build_services
 from tests.support.browser import SHOTS, chromium, require_browser, serving, watch
+from tests.support.evidence import jpeg
 from tests.support.projections import run_scenario, sqlite_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +61,6 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 def attach_a_photo(base: str, tokens: dict[str, str]) -> int:
     """A supervisor attaches a photo to a grievance in the department's queue; its row."""
-    from tests.unit.test_attachments import jpeg
-
     own = {"Authorization": f"Bearer {tokens['department']}"}
     staff = {"Authorization": f"Bearer {tokens['supervisor']}"}
     items = httpx.get(f"{base}/v1/assignments?limit=100", headers=own, timeout=10).json()["items"]

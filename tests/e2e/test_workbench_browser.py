@@ -27,6 +27,7 @@ from projections.runner import run_forever
 from tests.conftest import FakeClock
 from tests.support.api import build_services, grievance_body
 from tests.support.browser import SHOTS, chromium, require_browser, serving, watch
+from tests.support.evidence import jpeg
 from tests.support.projections import sqlite_env
 
 COMMITTEE = "cm.xyl-01"  # 石油大院社区居委会: PM03 (公共区域设施维修) goes to the community
@@ -111,8 +112,6 @@ def test_the_whole_loop_through_the_workbench(
     workbench: tuple[str, dict[str, str], FakeClock],
 ) -> None:
     require_browser()
-    from tests.unit.test_attachments import jpeg
-
     base, tokens, clock = workbench
     problems: list[str] = []
     with chromium() as browser:

@@ -19,7 +19,7 @@ from closeloop.settings import Settings
 from domain.evidence import sha256_hex
 from tests.conftest import FakeClock, backend_env
 from tests.support.api import ApiHarness, api_harness
-from tests.unit.test_attachments import PDF, jpeg, upload
+from tests.support.evidence import PDF, jpeg, upload
 
 BUCKET = "closeloop-evidence"
 

@@ -17,20 +17,7 @@ from api.evidence import UploadPolicy, check
 from domain.evidence import sha256_hex
 from tests.conftest import FakeClock
 from tests.support.api import ApiHarness, sqlite_api
-
-GPS_IFD = 0x8825
-
-
-def jpeg(size: tuple[int, int] = (640, 480), *, gps: bool = True, color: str = "red") -> bytes:
-    """A JPEG photo with a capture time and (by default) GPS coordinates in its EXIF."""
-    image = Image.new("RGB", size, color)
-    exif = Image.Exif()
-    exif[0x0132] = "2026:12:01 09:30:00"  # DateTime
-    if gps:
-        exif[GPS_IFD] = {1: "N", 2: (39.0, 59.0, 0.0), 3: "E", 4: (116.0, 18.0, 0.0)}
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif.tobytes())
-    return out.getvalue()
+from tests.support.evidence import GPS_IFD, PDF, jpeg, upload
 
 
 def png() -> bytes:
@@ -39,28 +26,8 @@ def png() -> bytes:
     return out.getvalue()
 
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
 def blob_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-async def upload(
-    api: ApiHarness,
-    path: str,
-    role: str,
-    data: bytes,
-    name: str = "photo.jpg",
-    department: str | None = None,
-    **headers: str,
-) -> Any:
-    return await api.client.post(
-        path,
-        files={"file": (name, data, "application/octet-stream")},
-        data={"note": "现场照片"},
-        headers=api.auth(role, department, **headers),
-    )
 
 
 def test_gps_is_stripped_other_metadata_kept_and_a_thumbnail_made() -> None:
