@@ -40,8 +40,8 @@ class PlacesPublic(BaseModel):
 
 
 class _Names:
-    def __init__(self, directory: Directory, gazetteer: Gazetteer, lang: Lang) -> None:
-        self.directory, self.gazetteer, self.lang = directory, gazetteer, lang
+    def __init__(self, gazetteer: Gazetteer, lang: Lang) -> None:
+        self.gazetteer, self.lang = gazetteer, lang
 
     def node(self, level: str, code: str, name: str, children: list[PlaceNode]) -> PlaceNode:
         english = self.gazetteer.name_en(level, code) if self.lang == "en" else ""
@@ -59,7 +59,7 @@ class _Names:
 
 
 def place_tree(directory: Directory, gazetteer: Gazetteer, lang: Lang) -> list[PlaceNode]:
-    names = _Names(directory, gazetteer, lang)
+    names = _Names(gazetteer, lang)
 
     def below(level: Level, parent: str) -> list[PlaceNode]:
         if level == "grid":
