@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -81,7 +81,7 @@ def install_docs(app: FastAPI) -> None:
     redoc_url=None``)."""
     app.mount("/docs/assets", _Assets(packages=[("fastapi_offline", "static")]), name="docs")
 
-    def page(request: Request, viewer: str) -> HTMLResponse:
+    def page(viewer: str) -> HTMLResponse:
         html = (
             environment()
             .get_template("docs.html")
@@ -95,9 +95,9 @@ def install_docs(app: FastAPI) -> None:
         return HTMLResponse(html)
 
     @app.get("/docs", include_in_schema=False)
-    def swagger(request: Request) -> HTMLResponse:
-        return page(request, "swagger")
+    def swagger() -> HTMLResponse:
+        return page("swagger")
 
     @app.get("/redoc", include_in_schema=False)
-    def redoc(request: Request) -> HTMLResponse:
-        return page(request, "redoc")
+    def redoc() -> HTMLResponse:
+        return page("redoc")
