@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -19,8 +17,8 @@ import httpx
 import pytest
 
 from domain.model import Channel, Role, Status
-from tests.conftest import OPERATOR, FakeClock, department
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.conftest import OPERATOR, department
+from tests.support.api import ApiHarness, sqlite_api
 from tests.support.open311 import (
     CREATED_JSON,
     CREATED_XML,
@@ -47,12 +45,6 @@ from tests.support.open311 import (
 
 BASE = "/open311/v2"
 W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 def as_json(response: httpx.Response, status: int = 200) -> Any:
@@ -697,3 +689,6 @@ async def test_open311_names_addresses_and_text_refuse_spoofing_characters(
     response = await file_request(api, spec_like_fields(key, **{field: value}))
     assert response.status_code == 400, response.text
     assert api.app.recorder.max_notification_id() == before
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

@@ -7,8 +7,6 @@ its action, minus SYSTEM; the read routes' roles are written out here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +14,7 @@ import pytest
 from api.catalogue import role_label
 from api.deps import roles_of
 from domain.model import Action
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
+from tests.support.api import ApiHarness, grievance_body, sqlite_api
 
 OP, SUP, DEPT, O311 = "operator", "supervisor", "department", "open311"
 ROLES = (OP, SUP, DEPT, O311)
@@ -128,12 +125,6 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", G + "/attachments/" + "0" * 64, None, {OP, SUP, DEPT}),
 ]
 PUBLIC = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs")]
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 def test_matrix_covers_every_route() -> None:
@@ -280,3 +271,6 @@ async def test_a_department_on_an_operator_action_is_403_naming_who_may(api: Api
         for role in ("operator", "supervisor", "department"):
             assert role_label(role, lang) in detail, (lang, detail)
     assert len(api.app.history(uuid.UUID(created["id"]))) == 1  # nothing was recorded
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, grievance_body, sqlite_env
+from tests.support.api import ApiHarness, grievance_body, sqlite_api
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -580,3 +569,6 @@ async def test_openapi_documents_every_route_with_examples(api: ApiHarness) -> N
             assert schema.get("examples"), (path, schema)
     assert "Problem" in spec["components"]["schemas"]
     assert (await api.client.get("/docs")).status_code == 200
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture

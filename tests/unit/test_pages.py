@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import FakeClock
-from tests.support.api import ApiHarness, api_harness, sqlite_env
+from tests.support.api import ApiHarness, sqlite_api
 
 ATTACK = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ApiHarness]:
-    async with api_harness(sqlite_env(tmp_path), tmp_path, clock) as harness:
-        yield harness
 
 
 async def test_the_case_file_escapes_citizen_text_and_reasons(api: ApiHarness) -> None:
@@ -80,3 +69,6 @@ async def test_the_dashboard_data_routes_take_their_window(api: ApiHarness) -> N
     r = await api.get("/dashboard/data/trend", "supervisor", params={"weeks": 0})
     assert r.status_code == 422 and r.json()["field"] == "weeks"
     assert (await api.get("/dashboard/data/trend", "operator")).status_code == 403
+
+
+__all__ = ["sqlite_api"]  # the ``api`` fixture
