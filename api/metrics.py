@@ -74,12 +74,12 @@ class ApiMetrics:
         )
 
 
-def _flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
     # FastAPI keeps included routers nested (with their prefixes applied); recurse.
     for route in routes:
         nested = getattr(route, "effective_candidates", None)
         if callable(nested):
-            yield from _flat_routes(nested())
+            yield from flat_routes(nested())
         else:
             yield route
 
@@ -89,7 +89,7 @@ def route_of(app: Any, scope: Scope) -> tuple[str, str | None]:
     route = scope.get("route")
     if route is None and app is not None:
         # Answered before routing (413, idempotent replay): find the route it was for.
-        for candidate in _flat_routes(getattr(app, "routes", ())):
+        for candidate in flat_routes(getattr(app, "routes", ())):
             match, _ = candidate.matches(scope)
             if match is Match.FULL:
                 route = candidate

@@ -13,7 +13,7 @@ from fastapi.dependencies.models import Dependant
 
 from api.app import create_app
 from api.deps import RoleCheck, roles_of
-from api.metrics import _flat_routes
+from api.metrics import flat_routes
 from domain.model import Action, Role
 from domain.rules import ACTION_ROLES
 
@@ -80,7 +80,7 @@ def app_routes() -> dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]]:
     is in here too): what it admits, and its OpenAPI extras."""
     routes: dict[Key, tuple[frozenset[Role] | str, dict[str, Any]]] = {}
     app = create_app(lambda: None)  # type: ignore[arg-type,return-value]
-    for route in _flat_routes(app.routes):
+    for route in flat_routes(app.routes):
         if getattr(route, "dependant", None) is None or not route.include_in_schema:
             continue  # static mounts, the OpenAPI document, /docs, /metrics
         if not route.path.startswith(API_PATHS) and route.path not in PROBES:
