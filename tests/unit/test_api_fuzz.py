@@ -10,7 +10,6 @@ hostile values per field at random (bounded, derandomized).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from typing import Any
@@ -127,7 +126,7 @@ class Caller:
         real_ids: bool,
         body: Any = ...,
         per_param: dict[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> httpx.Response | None:
         per_param = per_param or {}
         url, query = path, {}
         headers = self.headers(op, path)
@@ -171,7 +170,7 @@ class Caller:
         try:
             r = await self.api.client.request(method.upper(), url, **kwargs)
         except (UnicodeEncodeError, httpx.InvalidURL, httpx.LocalProtocolError):
-            pytest.skip("not sendable over HTTP")  # never reaches the server
+            return None  # not sendable over HTTP: it never reaches the server
         allowed_5xx = (method, path) in DOCUMENTED_5XX and r.status_code == 503
         assert r.status_code < 500 or allowed_5xx, (
             f"{method.upper()} {url} {value!r}: {r.status_code} {r.text[:300]}"
@@ -204,10 +203,7 @@ async def test_every_route_with_hostile_values_in_every_field_answers_below_500(
     for method, path, op in ops:
         for value in HOSTILE_JSON:
             for real_ids in (True, False):
-                try:
-                    await caller.call(method, path, op, value, real_ids=real_ids)
-                except pytest.skip.Exception:
-                    continue
+                await caller.call(method, path, op, value, real_ids=real_ids)
     answered = {(m, p) for m, p, _ in caller.seen}
     assert answered == {(m, p) for m, p, _ in ops}
     statuses = {s for _, _, s in caller.seen}
@@ -247,8 +243,7 @@ async def test_random_mixes_of_hostile_values_answer_below_500(
     example = _example(caller.spec, op)
     body = {field: data.draw(st.sampled_from(HOSTILE_JSON)) for field in example}
     real_ids = data.draw(st.booleans())
-    with contextlib.suppress(pytest.skip.Exception):
-        await caller.call(method, path, op, "x", real_ids=real_ids, body=body, per_param=per_param)
+    await caller.call(method, path, op, "x", real_ids=real_ids, body=body, per_param=per_param)
 
 
 __all__ = ["sqlite_api"]  # the ``api`` fixture
