@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, DomainEventProtocol, event
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate, event
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType
 
 from domain import audit_reader, evidence, knowledge, ratings
@@ -287,6 +287,29 @@ class GrievanceApp(Application[UUID]):
     # Quarterly rating rounds (街道评部门), in the same event store.
     get_round = ratings.get_round
     handle_round = ratings.handle_round
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """eventsourcing's ``save`` without its two runtime Protocol checks per object
+        (``isinstance(obj, DomainEventProtocol)``, then ``CollectEventsProtocol``): ~0.1 ms
+        a command. Our aggregates are ``Aggregate`` subclasses, told apart by a plain
+        class check; anything else takes the library's way."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # deprecated in eventsourcing; kept for parity
+        return recordings
 
     # --------------------------------------------------------------- pipeline
 
