@@ -3,28 +3,22 @@
 Nothing here decides what an event does to a grievance. ``fold`` hands each event to
 the aggregate with the event's own ``mutate``, as eventsourcing's ``Repository`` does
 when it loads an aggregate, so the write side's event bodies are the only state machine.
-This module only
-
-- keeps the aggregate between batches (``dump`` / ``load``): a JSON snapshot of its
-  attributes, without the citizen's full name, phone number, text or comments and
-  without the idempotency records (no read model needs them);
-- maps the aggregate to plain, JSON-able data (``read_state``) from which every view
-  derives its rows: what the aggregate says (status, departments, open deadlines ...),
-  with its instants as fixed-width UTC text (``projections.db.iso``).
+This module only maps the aggregate to plain, JSON-able data (``read_state``) from which
+every view derives its rows: what the aggregate says (status, departments, open
+deadlines ...), with its instants as fixed-width UTC text (``projections.db.iso``) and
+the citizen's name and phone number masked. Between batches the aggregates are kept in
+memory, once for all views (``projections.views.GrievanceStates``), and folded again
+from the event store when memory does not have them; no copy is stored with the rows.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import CanInitAggregate
-from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.grievance import Grievance
 from domain.model import AssignmentRole, AssignmentState, Status, mask_name, mask_phone
@@ -168,108 +162,3 @@ def _assignment(a: Any) -> dict[str, Any]:
         "urges": a.urges,
         "extension_requested": iso(a.extension_requested),
     }
-
-
-# --------------------------------------------------------- snapshot between batches
-
-# Change it when the aggregate's attributes change: views then rebuild from the log.
-FORMAT = 1
-_TAG = "~"
-# Kept by the aggregate for the write side only: idempotency and the pending-events buffer.
-_NOT_KEPT = frozenset({"applied_commands", "_pending_events"})
-
-
-class StaleStateError(RuntimeError):
-    """The stored state was written by an older closeloop: rebuild the projection."""
-
-
-def dump(folded: Folded) -> str:
-    """The folded grievance as JSON, without the citizen's personal data."""
-    g = folded.grievance
-    attributes = {k: v for k, v in vars(g).items() if k not in _NOT_KEPT}
-    attributes["citizen_name"] = mask_name(g.citizen_name)
-    attributes["citizen_phone"] = mask_phone(g.citizen_phone)
-    attributes["text"] = ""
-    attributes["feedback"] = [replace(f, comment="") for f in g.feedback]
-    return json.dumps(
-        {
-            "format": FORMAT,
-            "aggregate": _encode(attributes),
-            "updated_at": folded.updated_at,
-            "merged_into_number": folded.merged_into_number,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def is_current(text: str) -> bool:
-    """Whether a stored state is in this format (older ones need a rebuild)."""
-    return text.startswith(f'{{"format":{FORMAT},')
-
-
-def load(text: str) -> Folded:
-    if not is_current(text):
-        raise StaleStateError(
-            "a read model's state was written by an older closeloop: "
-            "rebuild it (closeloop projections rebuild)"
-        )
-    data = json.loads(text, object_hook=_decode)
-    grievance = object.__new__(Grievance)
-    grievance.__dict__.update(data["aggregate"])
-    grievance.__dict__.update(applied_commands={}, _pending_events=[])
-    return Folded(grievance, data["updated_at"], data["merged_into_number"])
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-# Per class met in an aggregate: its topic and, for a dataclass, its field names.
-_CLASSES: dict[type, tuple[str, tuple[str, ...] | None]] = {}
-
-
-def _class_info(kind: type) -> tuple[str, tuple[str, ...] | None]:
-    info = _CLASSES.get(kind)
-    if info is None:
-        names = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
-        info = _CLASSES[kind] = (get_topic(kind), names)
-    return info
-
-
-def _encode(value: Any) -> Any:
-    """JSON for the aggregate's attribute values, tagged where JSON alone would lose the
-    type (enums are ``str`` subclasses, dataclasses, instants, ids)."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is datetime:
-        return {_TAG: "datetime", "v": value.isoformat()}
-    if kind is dict:
-        if _TAG in value:
-            raise ValueError(f"a key {_TAG!r} cannot be stored in a read model's state")
-        return {str(k): _encode(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_encode(v) for v in value]
-    if kind is UUID:
-        return {_TAG: "uuid", "v": value.hex}
-    if isinstance(value, Enum):
-        return {_TAG: "enum", "t": _class_info(kind)[0], "v": value.value}
-    if is_dataclass(value) and not isinstance(value, type):
-        topic, names = _class_info(kind)
-        assert names is not None
-        encoded = {name: _encode(getattr(value, name)) for name in names}
-        return {_TAG: "dataclass", "t": topic, "v": encoded}
-    raise TypeError(f"cannot keep a {kind.__name__} in a read model's state")
-
-
-def _decode(data: dict[str, Any]) -> Any:
-    tag = data.get(_TAG)
-    if tag is None:
-        return data
-    if tag == "datetime":
-        return datetime.fromisoformat(data["v"])
-    if tag == "enum":
-        return resolve_topic(data["t"])(data["v"])
-    if tag == "dataclass":
-        return resolve_topic(data["t"])(**data["v"])
-    if tag == "uuid":
-        return UUID(data["v"])
-    raise ValueError(f"unknown tag {tag!r} in a read model's state")

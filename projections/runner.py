@@ -42,7 +42,12 @@ from domain.knowledge import Article
 from domain.ratings import RatingRound
 from projections.db import APPLICATION_NAME, Datastore, Dialect, open_datastore
 from projections.registry import ProjectionSpec, select
-from projections.views import PositionMovedError, ReadModelView, process_together
+from projections.views import (
+    GrievanceStates,
+    PositionMovedError,
+    ReadModelView,
+    process_together,
+)
 
 DEFAULT_BATCH = 500
 # A rebuild has no reader waiting for its next batch: larger batches, fewer commits.
@@ -92,6 +97,9 @@ class Projector:
         self.app = GrievanceApp(dict(app_env))
         self.datastore, self.dialect = open_datastore(app_env)
         tz = self.app.policies.calendar.tz
+        # One folded copy of each grievance for every view (the event store's when
+        # memory does not have it at the version a batch starts from).
+        self.states = GrievanceStates(self.grievance_events)
         self.views: dict[str, ReadModelView] = {}
         for spec in self.specs:
             view = build_view(spec, self.datastore, self.dialect)
@@ -112,6 +120,11 @@ class Projector:
     def close(self) -> None:
         self.datastore.close()
         self.app.close()
+
+    def grievance_events(self, grievance_id: Any, version: int) -> list[Any]:
+        """A grievance's events up to ``version``, decoded."""
+        to_event = self.app.mapper.to_domain_event
+        return [to_event(s) for s in self.app.recorder.select_events(grievance_id, lte=version)]
 
     def positions(self) -> dict[str, int]:
         return {name: view.position() for name, view in self.views.items()}
@@ -152,7 +165,9 @@ class Projector:
                 events = [event for event, nid in decoded if nid > position]
                 group = [self.views[name] for name in names]
                 try:
-                    process_together(group, events, last, [position] * len(group))
+                    process_together(
+                        group, events, last, [position] * len(group), states=self.states
+                    )
                 except PositionMovedError:
                     # Another projector got there first: continue from where it is.
                     for name in names:
@@ -177,6 +192,7 @@ class Projector:
         """Empty the views and replay the whole log into them."""
         for view in self.views.values():
             view.clear()
+        self.states.forget()
         batch_size, self.batch_size = self.batch_size, max(self.batch_size, REBUILD_BATCH)
         try:
             return self.run_once()

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -28,22 +29,19 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.grievance import Grievance
 from domain.model import AssignmentState, Status
-from projections.db import APPLICATION_NAME, Cursor, Dialect, in_marks, in_params, one, parse_iso
-from projections.fold import (
-    Folded,
-    State,
-    dump,
-    fold,
-    is_current,
-    is_grievance_event,
-    load,
-    read_state,
-)
+from projections.db import APPLICATION_NAME, Cursor, Dialect, in_marks, in_params, parse_iso
+from projections.fold import Folded, State, fold, is_grievance_event, read_state
 
 Batch = Sequence[tuple[Any, Tracking]]
 
-# Loading states ``IN (...)`` this many grievances a statement.
+# Selecting rows ``IN (...)`` this many grievances a statement.
 LOAD_CHUNK = 500
+# Grievances kept folded in memory between batches (about 6-8 KiB each): the open ones
+# a follower keeps touching, and during a rebuild those whose events are still to come.
+STATE_CAPACITY = 20_000
+
+# The events of one grievance up to a version, in order (the event store's, decoded).
+EventLoader = Callable[[Any, int], Sequence[Any]]
 
 
 class Prior:
@@ -73,6 +71,73 @@ class Touched:
 
     before: State | None  # what its rows showed before the batch (None: new in it)
     folded: Folded | None  # its aggregate, folded so far
+
+
+class MissingStateError(LookupError):
+    """A batch starts in the middle of a grievance whose earlier events this view was not
+    given and cannot read (a view fed events without an event store)."""
+
+
+class GrievanceStates:
+    """The one copy of every grievance the views share: its aggregate as folded so far.
+
+    Nothing of it is stored with the read models. The grievances of a batch are looked up
+    here at the version just before the batch's first event of each; a grievance missing
+    (evicted, or a projector that just started) or at another version (a batch that
+    failed after folding, views catching up from an older position) is folded again from
+    its own events in the event store (``load_events``), so the state a batch starts
+    from is always the log's, whatever happened to the memory.
+    """
+
+    def __init__(self, load_events: EventLoader | None = None, capacity: int = STATE_CAPACITY):
+        self._load_events = load_events
+        # Without an event store to fall back on, nothing may be forgotten.
+        self._capacity = capacity if load_events is not None else None
+        self._folded: OrderedDict[str, Folded] = OrderedDict()
+        self.reloaded = 0  # grievances folded again from the event store (a measure)
+
+    def before(self, firsts: Mapping[str, Any]) -> dict[str, Folded]:
+        """Per grievance, its state just before ``firsts[id]`` (its first event in the
+        batch); grievances whose first event is their ``Received`` are not in the answer."""
+        found: dict[str, Folded] = {}
+        for gid, event in firsts.items():
+            version = event.originator_version - 1
+            if version < 1:
+                continue
+            folded = self._folded.get(gid)
+            if folded is None or folded.grievance.version != version:
+                folded = self._reload(event.originator_id, version)
+            found[gid] = folded
+        return found
+
+    def _reload(self, grievance_id: Any, version: int) -> Folded:
+        if self._load_events is None:
+            raise MissingStateError(
+                f"grievance {grievance_id}: the batch starts at version {version + 1} "
+                "but this view has not seen the earlier events"
+            )
+        folded: Folded | None = None
+        for event in self._load_events(grievance_id, version):
+            folded = fold(folded, event)
+        if folded is None or folded.grievance.version != version:
+            raise MissingStateError(
+                f"grievance {grievance_id}: the event store has no version {version}"
+            )
+        self.reloaded += 1
+        return folded
+
+    def keep(self, folded: Mapping[str, Folded]) -> None:
+        """Remember the grievances of a batch that committed, as they stand after it."""
+        states = self._folded
+        for gid, state in folded.items():
+            states[gid] = state
+            states.move_to_end(gid)
+        if self._capacity is not None:
+            while len(states) > self._capacity:
+                states.popitem(last=False)
+
+    def forget(self) -> None:
+        self._folded.clear()
 
 
 class PositionMovedError(IntegrityError):
@@ -193,18 +258,27 @@ class ReadModelView(TrackingRecorder):
         return (self.projection_name,)
 
     @property
-    def state_table(self) -> str:
+    def old_state_table(self) -> str:
+        """Where closeloop before 2026-12 kept this view's own copy of every grievance."""
         return f"{self.projection_name}_state"
 
     def all_tables(self) -> tuple[str, ...]:
-        return (*self.tables, self.state_table) if self.folds else self.tables
+        return self.tables
+
+    @property
+    def states(self) -> GrievanceStates:
+        """The grievances this view folds when it is fed batches on its own
+        (``process_batch``); a ``Projector`` shares one ``GrievanceStates`` among its views."""
+        found = self.__dict__.get("_states")
+        if found is None:
+            found = self.__dict__["_states"] = GrievanceStates()
+        return found
 
     def sql(self, text: str) -> str:
         cache: dict[str, str] = self.__dict__.setdefault("_sql_cache", {})
         found = cache.get(text)
         if found is None:
             names = {t: t for t in self.all_tables()}
-            names["state"] = self.state_table
             names["tracking"] = self.tracking_table_name
             found = cache[text] = self.dialect.sql(text, **names)
         return found
@@ -213,34 +287,14 @@ class ReadModelView(TrackingRecorder):
         c.execute(self.sql(text), params or {})
 
     def create_statements(self) -> list[str]:
-        state = (
-            "CREATE TABLE IF NOT EXISTS {state} ("
-            "grievance_id TEXT PRIMARY KEY, state TEXT NOT NULL)"
-        )
-        return [self.sql(s) for s in ([state] if self.folds else []) + self.ddl()]
+        return [self.sql(s) for s in self.ddl()]
 
     def create_table(self) -> None:
-        """Create the tables; a state written by an older closeloop empties the view, which
-        then rebuilds from the start of the log (its tracking position is gone too)."""
+        """Create the tables, and drop the per-view copy of every grievance an older
+        closeloop kept (the rows and the position stay valid: nothing to rebuild)."""
         super().create_table()  # type: ignore[misc]
-        if not self.folds:
-            return
-        with self.datastore.transaction(commit=False) as c:
-            self.execute(c, "SELECT state FROM {state} LIMIT 1")
-            row = one(c)
-        if row is not None and not is_current(row["state"]):
-            self.clear()
-
-    def load_states(self, c: Cursor, grievance_ids: Sequence[str]) -> dict[str, Folded]:
-        """The stored aggregates of these grievances (those this view has seen)."""
-        return {
-            row["grievance_id"]: load(row["state"])
-            for row in self.select_for(
-                c,
-                "SELECT grievance_id, state FROM {state} WHERE grievance_id IN ({ids})",
-                grievance_ids,
-            )
-        }
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.dialect.sql("DROP TABLE IF EXISTS {t}", t=self.old_state_table))
 
     def select_for(self, c: Cursor, text: str, grievance_ids: Sequence[str]) -> Iterator[Any]:
         """The rows of ``text`` for these grievances (``{ids}`` in it: the ``IN`` list),
@@ -249,14 +303,6 @@ class ReadModelView(TrackingRecorder):
             chunk = grievance_ids[start : start + LOAD_CHUNK]
             c.execute(self.sql(text.replace("{ids}", in_marks("g", chunk))), in_params("g", chunk))
             yield from c.fetchall()
-
-    def save_states(self, c: Cursor, snapshots: list[dict[str, Any]]) -> None:
-        self.executemany(
-            c,
-            "INSERT INTO {state} (grievance_id, state) VALUES (:id, :state) "
-            "ON CONFLICT (grievance_id) DO UPDATE SET state = excluded.state",
-            snapshots,
-        )
 
     def position(self) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -271,10 +317,13 @@ class ReadModelView(TrackingRecorder):
         """
         if batch:
             expected = None if expected_position is None else [expected_position]
-            process_together([self], [e for e, _ in batch], batch[-1][1], expected)
+            process_together(
+                [self], [e for e, _ in batch], batch[-1][1], expected, states=self.states
+            )
 
     def clear(self) -> None:
         """Empty this model's tables and forget its position (for a rebuild), atomically."""
+        self.states.forget()
         with self.datastore.transaction(commit=True) as c:
             self._lock(c)
             for table in self.all_tables():
@@ -343,14 +392,18 @@ def process_together(
     events: Sequence[Any],
     last: Tracking,
     expected_positions: Sequence[int] | None = None,
+    *,
+    states: GrievanceStates,
 ) -> None:
     """Apply ``events`` to views that stand at the same position, in one transaction:
-    their rows, their per-grievance states and their tracking records (``last``, the
-    last notification read, which may be an event no view shows).
+    their rows and their tracking records (``last``, the last notification read, which
+    may be an event no view shows).
 
-    Each grievance is loaded once, folded once (the domain's own ``mutate``) and mapped
-    once; each view then writes the batch's final rows with ``executemany``. A projector
-    killed in the middle leaves every view as it was before the batch.
+    Each grievance is taken once from ``states`` (the one copy all views share), folded
+    once (the domain's own ``mutate``) and mapped once; each view then writes the batch's
+    final rows with ``executemany``. A projector killed in the middle leaves every view
+    as it was before the batch, and ``states`` keeps the batch's grievances only once it
+    committed.
     """
     first = views[0]
     with first.datastore.transaction(commit=True) as c:
@@ -378,11 +431,15 @@ def process_together(
                 return
             first = views[0]
         shown = [e for e in events if is_grievance_event(e)]
-        ids = list(dict.fromkeys(str(e.originator_id) for e in shown))
-        stored = first.load_states(c, ids) if ids else {}
+        firsts: dict[str, Any] = {}
+        for event in shown:
+            firsts.setdefault(str(event.originator_id), event)
+        stored = states.before(firsts)
         touched = {
-            gid: Touched(read_state(stored[gid]) if gid in stored else None, stored.get(gid))
-            for gid in ids
+            gid: Touched(read_state(stored[gid]), stored[gid])
+            if gid in stored
+            else Touched(None, None)
+            for gid in firsts
         }
         observers = [v for v in views if v.observes]
         for view in observers:
@@ -399,15 +456,15 @@ def process_together(
                 assert prior is not None
                 view.observe(event, prior, current.folded)
         changes: list[tuple[State | None, State]] = []
-        snapshots: list[dict[str, Any]] = []
+        after: dict[str, Folded] = {}
         for gid, current in touched.items():
             assert current.folded is not None
             changes.append((current.before, read_state(current.folded)))
-            snapshots.append({"id": gid, "state": dump(current.folded)})
+            after[gid] = current.folded
         for view in views:
             view.write(c, changes)
-            view.save_states(c, snapshots)
             view._insert_tracking(c, last)
+    states.keep(after)
 
 
 class SQLiteReadModelView(ReadModelView, SQLiteTrackingRecorder):

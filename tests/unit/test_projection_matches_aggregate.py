@@ -65,9 +65,9 @@ def projected(
 ) -> Iterator[tuple[Datastore, ReadModels]]:
     """The whole log projected into all five views, ``batch_size`` events a transaction.
 
-    ``together``: the five views take each batch in one transaction (as the projector
-    does when they stand at the same position), else one view after the other, each
-    folding it again from its own stored states."""
+    ``together``: the views take each batch in one transaction, sharing one folded copy
+    of each grievance (as the projector does when they stand at the same position), else
+    one view after the other, each folding the batch again into its own copies."""
     datastore = SQLiteDatastore(f"file:match-{uuid4().hex}?mode=memory&cache=shared")
     dialect = Dialect(postgres=False)
     tz = app.policies.calendar.tz
@@ -79,10 +79,11 @@ def projected(
         decoded = [
             (app.mapper.to_domain_event(n), Tracking(APPLICATION_NAME, n.id)) for n in notifications
         ]
+        states = views.GrievanceStates(lambda gid, version: list(app.events.get(gid, lte=version)))
         for start in range(0, len(decoded), batch_size):
             batch = decoded[start : start + batch_size]
             if together:
-                views.process_together(models, [e for e, _ in batch], batch[-1][1])
+                views.process_together(models, [e for e, _ in batch], batch[-1][1], states=states)
             else:
                 for view in models:
                     view.process_batch(batch)

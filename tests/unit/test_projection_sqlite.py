@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from domain.application import GrievanceApp
-from projections.runner import catch_up
+from projections.runner import catch_up, rebuild
 from tests.conftest import FakeClock
 from tests.support.api import sqlite_env as api_sqlite_env
 from tests.support.projection_checks import (
@@ -21,7 +21,7 @@ from tests.support.projection_checks import (
     check_single_event_projection,
     check_two_projectors_race,
 )
-from tests.support.projections import dump_tables, run_scenario, sqlite_env
+from tests.support.projections import dump_tables, run_more_paths, run_scenario, sqlite_env
 
 
 @pytest.fixture
@@ -129,27 +129,39 @@ def test_every_list_pages_through_with_its_cursor(
     assert ends == sorted(ends)
 
 
-def test_state_of_an_older_version_rebuilds_the_view(
+def test_per_view_state_table_of_an_older_closeloop_is_dropped_and_the_view_carries_on(
     env: dict[str, str], sqlite_app: GrievanceApp, clock: FakeClock
 ) -> None:
-    """A read model whose per-grievance state an older closeloop wrote starts again from
-    the beginning of the log, and ends up as a fresh rebuild."""
+    """closeloop before 2026-12 kept a copy of every grievance per view (``<view>_state``).
+    Opening the view drops that table; its rows and position stay, and what follows is
+    projected as a fresh rebuild would (the grievances come from the event store)."""
     from projections.db import open_datastore
 
     run_scenario(sqlite_app, clock)
     catch_up(env)
-    expected = dump_tables(env)
     datastore, dialect = open_datastore(env)
     try:
         with datastore.transaction(commit=True) as c:
             c.execute(
-                dialect.sql("UPDATE {t} SET state = :old", t="hotspots_state"),
-                {"old": '{"id": "x", "status": "received", "assignments": {}}'},
+                dialect.sql(
+                    "CREATE TABLE {t} (grievance_id TEXT PRIMARY KEY, state TEXT NOT NULL)",
+                    t="hotspots_state",
+                )
             )
     finally:
         datastore.close()
-    assert catch_up(env, ["hotspots"]) > 0  # replayed from the start, not refused
-    assert dump_tables(env) == expected
+    run_more_paths(sqlite_app, clock)
+    assert catch_up(env) > 0
+    datastore, dialect = open_datastore(env)
+    try:
+        with datastore.transaction(commit=False) as c:
+            c.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_state'")
+            assert c.fetchall() == []
+    finally:
+        datastore.close()
+    incremental = dump_tables(env)
+    rebuild(env)
+    assert dump_tables(env) == incremental
 
 
 def test_department_lateness_from_the_deadline_read_model_equals_a_full_replay(
