@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +39,7 @@ _PHONE_IN_TEXT = re.compile(
     r"(?:1[3-9]\d(?:[\s-]?\d{4}){2}|\(?0\d{2,3}\)?[\s-]?\d{7,8}|[2-9]\d{2,3}[\s-]?\d{4})"
     r"(?!\d)"
 )
+_THREE_DIGITS = re.compile(r"\d{3}")
 # Full-width digits, hyphen and space read as ASCII (one character each: offsets stay put).
 _HALF_WIDTH = str.maketrans("０１２３４５６７８９－　（）＋", "0123456789- ()+")
 
@@ -45,6 +47,8 @@ _HALF_WIDTH = str.maketrans("０１２３４５６７８９－　（）＋", "01
 def mask_phones_in(text: str) -> str:
     """``text`` with every phone-number-like sequence masked (138****5678)."""
     plain = text.translate(_HALF_WIDTH)
+    if _THREE_DIGITS.search(plain) is None:  # every shape above has three digits in a row
+        return text
     pieces, end = [], 0
     for found in _PHONE_IN_TEXT.finditer(plain):
         digits = re.sub(r"\D", "", found.group())
@@ -140,6 +144,27 @@ def mask_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _jsonable(value: Any) -> Any:
+    """``jsonable_encoder`` for what a decoded event holds (JSON values, datetimes, UUIDs,
+    lists, dicts), the same result at a tenth of the cost; other types go to it."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    if kind is dict:
+        return {
+            _jsonable(k): _jsonable(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and k.startswith("_sa"))  # as jsonable_encoder does
+        }
+    if kind is list or kind is tuple:
+        return [_jsonable(v) for v in value]
+    if kind is datetime:
+        return value.isoformat()
+    if kind is UUID:
+        return str(value)
+    return jsonable_encoder(value)
+
+
 def audit_event(event: Any, *, unmasked: bool) -> AuditEvent:
     state = {k: v for k, v in vars(event).items() if not k.startswith("_")}
     version = state.pop("originator_version")
@@ -153,7 +178,7 @@ def audit_event(event: Any, *, unmasked: bool) -> AuditEvent:
         version=version,
         type=type(event).__qualname__.rsplit(".", 1)[-1],
         timestamp=timestamp,
-        data=jsonable_encoder(data),
+        data=_jsonable(data),
         **meta,
     )
 

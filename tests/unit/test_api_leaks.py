@@ -111,6 +111,7 @@ async def test_free_text_keeps_line_breaks_and_emoji_joiners(api: ApiHarness) ->
         ("共12345元", "共12345元"),
         ("邮编100083", "邮编100083"),
         ("3号楼2单元502", "3号楼2单元502"),
+        ("第12次巡查：摊贩已劝离。", "第12次巡查：摊贩已劝离。"),  # no three digits in a row
     ],
 )
 def test_phone_numbers_in_free_text_are_found_and_masked(text: str, masked: str) -> None:
