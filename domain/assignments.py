@@ -19,7 +19,9 @@ from domain.model import (
     ArbitrationDecision,
     AssignmentRole,
     AssignmentState,
+    Stamp,
     Status,
+    required_reason,
     utc,
 )
 
@@ -155,16 +157,14 @@ def ensure_can_dispatch(g: Grievance, actor: Actor) -> None:
 
 def dispatch(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     lead: NewAssignment,
     assisting: list[NewAssignment],
     routed_by: str,
-    reason: str | None = None,
+    reason: str | None,
 ) -> None:
     """派单: one lead department (主办) and any assisting ones (协办)."""
-    ensure_can_dispatch(g, actor)
+    ensure_can_dispatch(g, stamp.actor)
     departments = [lead.department] + [a.department for a in assisting]
     twice = sorted({code for code in departments if departments.count(code) > 1})
     if twice:
@@ -177,22 +177,20 @@ def dispatch(
         g.Dispatched,
         assignments=assignment_payloads(g, [lead, *assisting]),
         routed_by=routed_by,
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, reason),
     )
 
 
 def arbitrate(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     assignment_id: str,
     decision: ArbitrationDecision,
     replacement: NewAssignment,
-    reason: str | None = None,
+    reason: str | None,
 ) -> None:
     """派单争议仲裁: re-dispatch a returned assignment, or confirm its department keeps it."""
-    g.ensure_allowed(A.ARBITRATE, actor)
+    g.ensure_allowed(A.ARBITRATE, stamp.actor)
     returned = g.assignment(assignment_id)
     if returned.state is not AssignmentState.RETURNED:
         raise g.assignment_refusal(A.ARBITRATE, returned, "not-returned")
@@ -231,7 +229,7 @@ def arbitrate(
         assignment_id=assignment_id,
         decision=decision.value,
         assignment=assignment_payloads(g, [new])[0],
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, reason),
     )
 
 
@@ -242,52 +240,36 @@ def _report(
     g: Grievance,
     action: Action,
     event_class: type[Grievance.AssignmentEvent],
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     assignment_id: str,
     **data: Any,
 ) -> None:
     """A department's report on its own assignment that its rule alone decides."""
-    g._own_assignment(action, actor, assignment_id)
-    g.trigger_event(
-        event_class, assignment_id=assignment_id, **data, **g._meta(actor, at, command_id, None)
-    )
+    g._own_assignment(action, stamp.actor, assignment_id)
+    g.trigger_event(event_class, assignment_id=assignment_id, **data, **g._meta(stamp))
 
 
-def sign_for(g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str) -> None:
+def sign_for(g: Grievance, stamp: Stamp, assignment_id: str) -> None:
     """签收: the department accepts its assignment."""
-    _report(g, A.SIGN_FOR, g.SignedFor, actor, at, command_id, assignment_id)
+    _report(g, A.SIGN_FOR, g.SignedFor, stamp, assignment_id)
 
 
 def return_assignment(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    assignment_id: str,
-    reason: str,
-    redispatch_deadline: datetime,
+    g: Grievance, stamp: Stamp, assignment_id: str, reason: str, redispatch_deadline: datetime
 ) -> None:
     """退单: the department sends its assignment back to the dispatch centre."""
-    g._own_assignment(A.RETURN, actor, assignment_id)
-    if not reason:
-        raise ValidationError("required", field="reason")
+    g._own_assignment(A.RETURN, stamp.actor, assignment_id)
     g.trigger_event(
         g.Returned,
         assignment_id=assignment_id,
         redispatch_deadline=utc(redispatch_deadline),
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, required_reason(reason)),
     )
 
 
-def report_progress(
-    g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str, note: str
-) -> None:
+def report_progress(g: Grievance, stamp: Stamp, assignment_id: str, note: str) -> None:
     """阶段反馈: an interim update."""
-    _report(
-        g, A.REPORT_PROGRESS, g.ProgressReported, actor, at, command_id, assignment_id, note=note
-    )
+    _report(g, A.REPORT_PROGRESS, g.ProgressReported, stamp, assignment_id, note=note)
 
 
 def _later_deadline(assignment: Assignment, wanted: datetime) -> datetime:
@@ -305,18 +287,15 @@ def _later_deadline(assignment: Assignment, wanted: datetime) -> datetime:
 
 def request_extension(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     assignment_id: str,
     new_deadline: datetime,
     latest_allowed: datetime,
     reason: str,
 ) -> None:
     """延期申请: ask for a later resolve deadline."""
-    assignment = g._own_assignment(A.REQUEST_EXTENSION, actor, assignment_id)
-    if not reason:
-        raise ValidationError("required", field="reason")
+    assignment = g._own_assignment(A.REQUEST_EXTENSION, stamp.actor, assignment_id)
+    required_reason(reason)
     if assignment.extension_requested is not None:
         raise g.assignment_refusal(
             A.REQUEST_EXTENSION,
@@ -337,62 +316,50 @@ def request_extension(
         g.ExtensionRequested,
         assignment_id=assignment_id,
         requested_deadline=wanted,
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, reason),
     )
 
 
 def decide_extension(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     assignment_id: str,
     granted: bool,
-    reason: str | None = None,
-    new_deadline: datetime | None = None,
+    reason: str | None,
+    new_deadline: datetime | None,
 ) -> None:
-    """Grant (the deadline moves) or deny (it does not) a waiting extension request."""
-    g.ensure_allowed(A.DECIDE_EXTENSION, actor)
+    """Grant (the deadline moves) or deny (it does not, and says why) a waiting request."""
+    g.ensure_allowed(A.DECIDE_EXTENSION, stamp.actor)
     assignment = g.assignment(assignment_id)
     if assignment.extension_requested is None or not assignment.is_open:
         raise g.assignment_refusal(A.DECIDE_EXTENSION, assignment, "no-extension-pending")
-    meta = g._meta(actor, at, command_id, reason)
     if not granted:
-        if not reason:
-            raise ValidationError("required", field="reason")
+        meta = g._meta(stamp, required_reason(reason))
         g.trigger_event(g.ExtensionDenied, assignment_id=assignment_id, **meta)
         return
+    meta = g._meta(stamp, reason)
     deadline = _later_deadline(
         assignment, utc(new_deadline) if new_deadline else assignment.extension_requested
     )
     g.trigger_event(g.ExtensionGranted, assignment_id=assignment_id, new_deadline=deadline, **meta)
 
 
-def complete_part(
-    g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str, account: str
-) -> None:
+def complete_part(g: Grievance, stamp: Stamp, assignment_id: str, account: str) -> None:
     """协办完成: an assisting department reports its part done."""
-    _report(
-        g, A.COMPLETE_PART, g.PartCompleted, actor, at, command_id, assignment_id, account=account
-    )
+    _report(g, A.COMPLETE_PART, g.PartCompleted, stamp, assignment_id, account=account)
 
 
 def resolve(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    assignment_id: str,
-    account: str,
-    feedback_deadline: datetime,
+    g: Grievance, stamp: Stamp, assignment_id: str, account: str, feedback_deadline: datetime
 ) -> None:
     """办结: the lead department's resolution, once every assisting part is done.
 
     Refused with ``waiting-for-assisting`` and the pending departments' codes while
     a 协办 part is open.
     """
-    g.ensure_allowed(A.RESOLVE, actor, "not-signed-for" if g.status is Status.DISPATCHED else None)
-    lead = g._own_assignment(A.RESOLVE, actor, assignment_id)
+    not_signed_for = "not-signed-for" if g.status is Status.DISPATCHED else None
+    g.ensure_allowed(A.RESOLVE, stamp.actor, not_signed_for)
+    lead = g._own_assignment(A.RESOLVE, stamp.actor, assignment_id)
     pending = pending_parts(g)
     if pending:
         raise g.assignment_refusal(
@@ -403,7 +370,7 @@ def resolve(
         assignment_id=assignment_id,
         account=account,
         feedback_deadline=utc(feedback_deadline),
-        **g._meta(actor, at, command_id, None),
+        **g._meta(stamp),
     )
 
 
@@ -411,18 +378,12 @@ def resolve(
 
 
 def summon(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    summons: list[NewAssignment],
-    reason: str,
-    summoned_by: str | None = None,
+    g: Grievance, stamp: Stamp, summons: list[NewAssignment], reason: str, summoned_by: str | None
 ) -> None:
     """吹哨: call departments to act together, each with a report-in deadline.
 
     ``summoned_by``: the department that blew the whistle (None: a supervisor did)."""
-    g.ensure_allowed(A.SUMMON, actor)
+    g.ensure_allowed(A.SUMMON, stamp.actor)
     if not summons:
         raise ValidationError("required", field="departments")
     codes = [s.department for s in summons]
@@ -445,12 +406,10 @@ def summon(
         summons_id=summons_id,
         assignments=assignment_payloads(g, summons, summons_id),
         summoned_by=summoned_by,
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, reason),
     )
 
 
-def report_in(
-    g: Grievance, actor: Actor, at: datetime, command_id: str, assignment_id: str
-) -> None:
+def report_in(g: Grievance, stamp: Stamp, assignment_id: str) -> None:
     """报到: a summoned department reports in."""
-    _report(g, A.REPORT_IN, g.ReportedIn, actor, at, command_id, assignment_id)
+    _report(g, A.REPORT_IN, g.ReportedIn, stamp, assignment_id)

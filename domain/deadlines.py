@@ -7,7 +7,6 @@ the SLA policy (``domain.policies.sla``); this module answers what is open now.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,12 +15,14 @@ from domain.errors import ValidationError
 from domain.model import (
     ESCALATION_LEVELS,
     Action,
-    Actor,
     AssignmentRole,
     AssignmentState,
     Deadline,
     DeadlineKind,
+    Reason,
+    Stamp,
     Status,
+    required_reason,
     utc,
 )
 
@@ -125,18 +126,10 @@ def _open_deadline(
 
 
 def urge(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    kind: DeadlineKind,
-    assignment_id: str | None,
-    reason: str | None = None,
-    reason_code: str | None = None,
-    reason_params: Mapping[str, Any] | None = None,
+    g: Grievance, stamp: Stamp, kind: DeadlineKind, assignment_id: str | None, reason: Reason
 ) -> None:
     """催办: remind whoever owns an open deadline."""
-    g.ensure_allowed(Action.URGE, actor)
+    g.ensure_allowed(Action.URGE, stamp.actor)
     deadline = _open_deadline(g, Action.URGE, kind, assignment_id)
     g.trigger_event(
         g.Urged,
@@ -144,33 +137,29 @@ def urge(
         assignment_id=assignment_id,
         department=deadline.department,
         deadline=deadline.due,
-        **g._meta(actor, at, command_id, reason, reason_code, reason_params),
+        **g._meta(stamp, reason),
     )
 
 
 def escalate(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     level: int,
-    reason: str | None,
+    reason: Reason,
     kind: DeadlineKind | None = None,
     assignment_id: str | None = None,
-    reason_code: str | None = None,
-    reason_params: Mapping[str, Any] | None = None,
 ) -> None:
     """督办 / 提级: level 1 street leader, 2 district supervision, 3 兜底办.
 
-    A person gives a ``reason``; the workflows give a ``reason_code`` and its params.
+    A person gives a reason's text; the workflows give its code and params.
     """
-    g.ensure_allowed(Action.ESCALATE, actor)
+    g.ensure_allowed(Action.ESCALATE, stamp.actor)
     if level not in ESCALATION_LEVELS:
         raise ValidationError(
             "invalid-escalation-level", field="level", value=level, levels=ESCALATION_LEVELS
         )
-    if not reason and not reason_code:
-        raise ValidationError("required", field="reason")
+    if not reason.code:
+        required_reason(reason.text)
     department: str | None = None
     due: datetime | None = None
     if kind is not None:
@@ -185,5 +174,5 @@ def escalate(
         assignment_id=assignment_id,
         department=department,
         deadline=due,
-        **g._meta(actor, at, command_id, reason, reason_code, reason_params),
+        **g._meta(stamp, reason),
     )

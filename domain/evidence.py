@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from domain.errors import ValidationError
-from domain.model import Action, Actor
+from domain.model import Action, Stamp
 
 if TYPE_CHECKING:  # pragma: no cover
     from domain.application import GrievanceApp
@@ -29,6 +29,8 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILENAME = 200
 MAX_NOTE = 500
 MAX_ATTACHMENTS = 100  # per grievance: evidence, not a file share
+# What the ``Attached`` event records about the file itself (see ``attach``).
+FileData = Mapping[str, Any]
 
 
 class BlobStore(Protocol):
@@ -154,40 +156,26 @@ def verify_objects(
 # ------------------------------------------------------------- the command (bound)
 
 
-def attach(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    assignment_id: str | None,
-    *,
-    sha256: str,
-    media_type: str,
-    size: int,
-    filename: str,
-    thumbnail_sha256: str | None,
-    note: str | None,
-) -> None:
-    """附件: on the grievance (staff, Open311), or on the actor's own assignment (departments)."""
+def attach(g: Grievance, stamp: Stamp, assignment_id: str | None, file: FileData) -> None:
+    """附件: on the grievance (staff, Open311), or on the actor's own assignment (departments).
+
+    ``file``: the ``Attached`` event's data about the file (``sha256``, ``media_type``,
+    ``size``, ``filename``, ``thumbnail_sha256``, ``note``), already checked."""
     department = None
     if assignment_id is None:
-        g.ensure_allowed(Action.ATTACH, actor)
+        g.ensure_allowed(Action.ATTACH, stamp.actor)
     else:
-        department = g._own_assignment(Action.ATTACH_TO_ASSIGNMENT, actor, assignment_id).department
+        own = g._own_assignment(Action.ATTACH_TO_ASSIGNMENT, stamp.actor, assignment_id)
+        department = own.department
     known = attachments(g)
-    if any(a.sha256 == sha256 for a in known):
-        raise ValidationError("already-attached", field="file", sha256=sha256)
+    if any(a.sha256 == file["sha256"] for a in known):
+        raise ValidationError("already-attached", field="file", sha256=file["sha256"])
     if len(known) >= MAX_ATTACHMENTS:
         raise ValidationError("too-many-attachments", field="file", max=MAX_ATTACHMENTS)
     g.trigger_event(
         g.Attached,
-        sha256=sha256,
-        media_type=media_type,
-        size=size,
-        filename=filename,
-        thumbnail_sha256=thumbnail_sha256,
         assignment_id=assignment_id,
         department=department,
-        note=note,
-        **g._meta(actor, at, command_id, None),
+        **file,
+        **g._meta(stamp),
     )

@@ -20,7 +20,6 @@ backend's transcoder round-trips it exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -37,13 +36,13 @@ from domain.integrity import GENESIS, chain_digest, event_data, keep_as_stored
 from domain.lifecycle import FeedbackRecord
 from domain.model import (
     FINAL_STATUSES,
-    Actor,
     AssignmentRole,
     AssignmentState,
     Outcome,
+    Reason,
     Satisfaction,
+    Stamp,
     Status,
-    utc,
 )
 from domain.rules import ACTION_ROLES as ACTION_ROLES  # re-exported for older imports
 from domain.rules import STATUS_ACTIONS as STATUS_ACTIONS  # re-exported for older imports
@@ -268,25 +267,10 @@ class Grievance(Aggregate):
         self.applied_commands[command_id] = Applied(self.version + 1, self.status, extra)
 
     @staticmethod
-    def _meta(
-        actor: Actor,
-        at: datetime,
-        command_id: str,
-        reason: str | None,
-        reason_code: str | None = None,
-        reason_params: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "principal": actor.principal,
-            "role": actor.role.value,
-            "at": utc(at),
-            "command_id": command_id,
-            "reason": reason,
-        }
-        if reason_code is not None:
-            meta["reason_code"] = str(reason_code)
-            meta["reason_params"] = dict(reason_params or {})
-        return meta
+    def _meta(stamp: Stamp, reason: str | Reason | None = None) -> dict[str, Any]:
+        """The fields every ``Recorded`` event carries: who, when, which command, why."""
+        why = reason if isinstance(reason, Reason) else Reason(reason)
+        return stamp.fields() | why.fields()
 
     def _add_assignments(self, payloads: list[dict[str, Any]], at: datetime) -> None:
         for data in payloads:

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate
 from domain import commands as c
 from domain.assignments import NewAssignment, ensure_can_dispatch
 from domain.errors import PermissionDeniedError, ValidationError
-from domain.evidence import MAX_FILENAME, check_sha256
+from domain.evidence import MAX_FILENAME, FileData, check_sha256
 from domain.evidence import MAX_NOTE as MAX_ATTACHMENT_NOTE
 from domain.grievance import Grievance
 from domain.intake import filed_by
@@ -30,8 +30,10 @@ from domain.model import (
     DeadlineKind,
     Location,
     Outcome,
+    Reason,
     Role,
     Satisfaction,
+    Stamp,
     Urgency,
     clean_text,
     parse_enum,
@@ -53,10 +55,18 @@ Decide = Callable[["GrievanceApp", Grievance, Any, str, datetime], Changed]
 HANDLERS: dict[type[c.Command], Decide] = {}
 
 
-def handles(command_type: type[C]) -> Callable[[Callable[..., Changed]], Decide]:
-    def register(decide: Callable[..., Changed]) -> Decide:
-        HANDLERS[command_type] = decide
-        return decide
+def handles(
+    command_type: type[C],
+) -> Callable[[Callable[[GrievanceApp, Grievance, C, Stamp], Changed]], Decide]:
+    """Register the decide function of ``command_type``; it gets the command's ``Stamp``
+    (who, the business instant, the command id) that its events record."""
+
+    def register(decide: Callable[[GrievanceApp, Grievance, C, Stamp], Changed]) -> Decide:
+        def run(app: GrievanceApp, g: Grievance, cmd: C, cid: str, now: datetime) -> Changed:
+            return decide(app, g, cmd, Stamp(cmd.actor, now, cid))
+
+        HANDLERS[command_type] = run
+        return run
 
     return register
 
@@ -79,27 +89,21 @@ def new_work(
 
 
 @handles(c.ClassifyGrievance)
-def classify(
-    app: GrievanceApp, g: Grievance, cmd: c.ClassifyGrievance, cid: str, now: datetime
-) -> None:
+def classify(app: GrievanceApp, g: Grievance, cmd: c.ClassifyGrievance, stamp: Stamp) -> None:
     leaf = app.policies.categories.leaf(cmd.category)
     default = leaf.default_urgency or Urgency.NORMAL.value
     urgency = parse_enum(Urgency, cmd.urgency or default, "urgency")
     assert leaf.sla_class is not None
-    g.classify(cmd.actor, now, cid, leaf.code, urgency.value, leaf.sla_class, cmd.reason)
+    g.classify(stamp, leaf.code, urgency.value, leaf.sla_class, cmd.reason)
 
 
 @handles(c.RejectGrievance)
-def reject(
-    app: GrievanceApp, g: Grievance, cmd: c.RejectGrievance, cid: str, now: datetime
-) -> None:
-    g.reject(cmd.actor, now, cid, reason_text(cmd.reason))
+def reject(app: GrievanceApp, g: Grievance, cmd: c.RejectGrievance, stamp: Stamp) -> None:
+    g.reject(stamp, reason_text(cmd.reason))
 
 
 @handles(c.DispatchGrievance)
-def dispatch(
-    app: GrievanceApp, g: Grievance, cmd: c.DispatchGrievance, cid: str, now: datetime
-) -> None:
+def dispatch(app: GrievanceApp, g: Grievance, cmd: c.DispatchGrievance, stamp: Stamp) -> None:
     ensure_can_dispatch(g, cmd.actor)
     assert g.category is not None
     category = app.policies.categories.leaf(g.category)
@@ -113,20 +117,16 @@ def dispatch(
         lead, assisting, routed_by = cmd.lead, list(cmd.assisting or []), "operator"
     app.policies.routing.check(category, [lead, *assisting], app.policies.directory)
     g.dispatch(
-        cmd.actor,
-        now,
-        cid,
-        new_work(app, g, lead, AssignmentRole.LEAD, now),
-        [new_work(app, g, code, AssignmentRole.ASSISTING, now) for code in assisting],
+        stamp,
+        new_work(app, g, lead, AssignmentRole.LEAD, stamp.at),
+        [new_work(app, g, code, AssignmentRole.ASSISTING, stamp.at) for code in assisting],
         routed_by,
         cmd.reason,
     )
 
 
 @handles(c.ArbitrateReturn)
-def arbitrate(
-    app: GrievanceApp, g: Grievance, cmd: c.ArbitrateReturn, cid: str, now: datetime
-) -> None:
+def arbitrate(app: GrievanceApp, g: Grievance, cmd: c.ArbitrateReturn, stamp: Stamp) -> None:
     choice = parse_enum(ArbitrationDecision, cmd.decision, "decision")
     returned = g.assignment(cmd.assignment_id)
     target = cmd.department
@@ -138,101 +138,89 @@ def arbitrate(
     app.policies.routing.check(
         app.policies.categories.leaf(g.category), [target], app.policies.directory
     )
-    replacement = new_work(app, g, target, returned.role, now)
-    g.arbitrate(cmd.actor, now, cid, cmd.assignment_id, choice, replacement, cmd.reason)
+    replacement = new_work(app, g, target, returned.role, stamp.at)
+    g.arbitrate(stamp, cmd.assignment_id, choice, replacement, cmd.reason)
 
 
 @handles(c.MergeGrievance)
-def merge(
-    app: GrievanceApp, g: Grievance, cmd: c.MergeGrievance, cid: str, now: datetime
-) -> Changed:
+def merge(app: GrievanceApp, g: Grievance, cmd: c.MergeGrievance, stamp: Stamp) -> Changed:
     primary = app.get_grievance(cmd.into)
-    g.merge(cmd.actor, now, cid, primary.id, primary.number, cmd.reason)
-    primary.link_duplicate(cmd.actor, now, cid, g.id, g.number)
+    g.merge(stamp, primary, cmd.reason)
+    primary.link_duplicate(stamp, g)
     return (primary,)
 
 
 @handles(c.WithdrawGrievance)
-def withdraw(
-    app: GrievanceApp, g: Grievance, cmd: c.WithdrawGrievance, cid: str, now: datetime
-) -> None:
-    g.withdraw(cmd.actor, now, cid, reason_text(cmd.reason))
+def withdraw(app: GrievanceApp, g: Grievance, cmd: c.WithdrawGrievance, stamp: Stamp) -> None:
+    g.withdraw(stamp, reason_text(cmd.reason))
 
 
 # ------------------------------------------------------------- departments
 
 
 @handles(c.SignFor)
-def sign_for(app: GrievanceApp, g: Grievance, cmd: c.SignFor, cid: str, now: datetime) -> None:
-    g.sign_for(cmd.actor, now, cid, cmd.assignment_id)
+def sign_for(app: GrievanceApp, g: Grievance, cmd: c.SignFor, stamp: Stamp) -> None:
+    g.sign_for(stamp, cmd.assignment_id)
 
 
 @handles(c.ReturnAssignment)
 def return_assignment(
-    app: GrievanceApp, g: Grievance, cmd: c.ReturnAssignment, cid: str, now: datetime
+    app: GrievanceApp, g: Grievance, cmd: c.ReturnAssignment, stamp: Stamp
 ) -> None:
     text = reason_text(cmd.reason)
-    due = app.policies.sla.redispatch_deadline(now)
-    g.return_assignment(cmd.actor, now, cid, cmd.assignment_id, text, due)
+    due = app.policies.sla.redispatch_deadline(stamp.at)
+    g.return_assignment(stamp, cmd.assignment_id, text, due)
 
 
 @handles(c.ReportProgress)
-def report_progress(
-    app: GrievanceApp, g: Grievance, cmd: c.ReportProgress, cid: str, now: datetime
-) -> None:
+def report_progress(app: GrievanceApp, g: Grievance, cmd: c.ReportProgress, stamp: Stamp) -> None:
     note = clean_text(cmd.note, "note", max_len=MAX_NOTE)
-    g.report_progress(cmd.actor, now, cid, cmd.assignment_id, note)
+    g.report_progress(stamp, cmd.assignment_id, note)
 
 
 @handles(c.RequestExtension)
 def request_extension(
-    app: GrievanceApp, g: Grievance, cmd: c.RequestExtension, cid: str, now: datetime
+    app: GrievanceApp, g: Grievance, cmd: c.RequestExtension, stamp: Stamp
 ) -> None:
     text = reason_text(cmd.reason)
     if cmd.new_deadline.tzinfo is None:
         raise ValidationError("naive-datetime", field="new_deadline")
-    base = g.assignment(cmd.assignment_id).resolve_deadline or now
+    base = g.assignment(cmd.assignment_id).resolve_deadline or stamp.at
     latest = app.policies.sla.latest_extension(base)
-    g.request_extension(cmd.actor, now, cid, cmd.assignment_id, cmd.new_deadline, latest, text)
+    g.request_extension(stamp, cmd.assignment_id, cmd.new_deadline, latest, text)
 
 
 @handles(c.CompletePart)
-def complete_part(
-    app: GrievanceApp, g: Grievance, cmd: c.CompletePart, cid: str, now: datetime
-) -> None:
+def complete_part(app: GrievanceApp, g: Grievance, cmd: c.CompletePart, stamp: Stamp) -> None:
     account = clean_text(cmd.account, "account", max_len=MAX_NOTE)
-    g.complete_part(cmd.actor, now, cid, cmd.assignment_id, account)
+    g.complete_part(stamp, cmd.assignment_id, account)
 
 
 @handles(c.Resolve)
-def resolve(app: GrievanceApp, g: Grievance, cmd: c.Resolve, cid: str, now: datetime) -> None:
+def resolve(app: GrievanceApp, g: Grievance, cmd: c.Resolve, stamp: Stamp) -> None:
     account = clean_text(cmd.account, "account", max_len=MAX_NOTE)
-    due = app.policies.sla.feedback_deadline(now)
-    g.resolve(cmd.actor, now, cid, cmd.assignment_id, account, due)
+    due = app.policies.sla.feedback_deadline(stamp.at)
+    g.resolve(stamp, cmd.assignment_id, account, due)
 
 
 @handles(c.ReportIn)
-def report_in(app: GrievanceApp, g: Grievance, cmd: c.ReportIn, cid: str, now: datetime) -> None:
-    g.report_in(cmd.actor, now, cid, cmd.assignment_id)
+def report_in(app: GrievanceApp, g: Grievance, cmd: c.ReportIn, stamp: Stamp) -> None:
+    g.report_in(stamp, cmd.assignment_id)
 
 
 # ------------------------------------------------------------- supervisors
 
 
 @handles(c.DecideExtension)
-def decide_extension(
-    app: GrievanceApp, g: Grievance, cmd: c.DecideExtension, cid: str, now: datetime
-) -> None:
+def decide_extension(app: GrievanceApp, g: Grievance, cmd: c.DecideExtension, stamp: Stamp) -> None:
     text = reason_text(cmd.reason, required=not cmd.granted) or None
-    g.decide_extension(cmd.actor, now, cid, cmd.assignment_id, cmd.granted, text, cmd.new_deadline)
+    g.decide_extension(stamp, cmd.assignment_id, cmd.granted, text, cmd.new_deadline)
 
 
 @handles(c.SummonDepartments)
-def summon(
-    app: GrievanceApp, g: Grievance, cmd: c.SummonDepartments, cid: str, now: datetime
-) -> None:
+def summon(app: GrievanceApp, g: Grievance, cmd: c.SummonDepartments, stamp: Stamp) -> None:
     text = reason_text(cmd.reason)
-    due = app.policies.sla.report_in_deadline(now)
+    due = app.policies.sla.report_in_deadline(stamp.at)
     g.ensure_allowed(Action.SUMMON, cmd.actor)  # its status first: then it is classified
     targets = [app.policies.directory.department(code) for code in cmd.departments]
     assert g.category is not None
@@ -249,13 +237,11 @@ def summon(
         NewAssignment(code, AssignmentRole.SUMMONED, report_in_deadline=due)
         for code in cmd.departments
     ]
-    g.summon(cmd.actor, now, cid, summons, text, summoned_by)
+    g.summon(stamp, summons, text, summoned_by)
 
 
 @handles(c.RateSummoned)
-def rate_summoned(
-    app: GrievanceApp, g: Grievance, cmd: c.RateSummoned, cid: str, now: datetime
-) -> None:
+def rate_summoned(app: GrievanceApp, g: Grievance, cmd: c.RateSummoned, stamp: Stamp) -> None:
     rating = parse_enum(Satisfaction, cmd.rating, "rating")
     policy = app.policies.summons
     text = reason_text(cmd.reason, required=rating.value in policy.reason_required) or None
@@ -267,43 +253,33 @@ def rate_summoned(
         else None
     )
     rater = summoning_unit(g, target, app.policies.directory)
-    g.rate_summoned(cmd.actor, now, cid, cmd.assignment_id, rating, text, rater, until)
+    g.rate_summoned(stamp, cmd.assignment_id, rating, text, rater, until)
 
 
-def _step_reason(step: c.DeadlineStep) -> str | None:
-    return reason_text(step.reason, required=step.reason_code is None) or None
+def step_reason(step: c.DeadlineStep, *, required: bool = False) -> Reason:
+    """A deadline step's reason: a person's text (``required`` when no code is given), or
+    the workflow's code and params."""
+    text = reason_text(step.reason, required=required and step.reason_code is None) or None
+    return Reason(text, step.reason_code, step.reason_params)
 
 
 @handles(c.Urge)
-def urge(app: GrievanceApp, g: Grievance, cmd: c.Urge, cid: str, now: datetime) -> None:
+def urge(app: GrievanceApp, g: Grievance, cmd: c.Urge, stamp: Stamp) -> None:
     kind = parse_enum(DeadlineKind, cmd.kind, "kind")
-    text = reason_text(cmd.reason, required=False) or None
-    g.urge(cmd.actor, now, cid, kind, cmd.assignment_id, text, cmd.reason_code, cmd.reason_params)
+    g.urge(stamp, kind, cmd.assignment_id, step_reason(cmd))
 
 
 @handles(c.Escalate)
-def escalate(app: GrievanceApp, g: Grievance, cmd: c.Escalate, cid: str, now: datetime) -> None:
+def escalate(app: GrievanceApp, g: Grievance, cmd: c.Escalate, stamp: Stamp) -> None:
     kind = parse_enum(DeadlineKind, cmd.kind, "kind") if cmd.kind else None
-    g.escalate(
-        cmd.actor,
-        now,
-        cid,
-        cmd.level,
-        _step_reason(cmd),
-        kind,
-        cmd.assignment_id,
-        cmd.reason_code,
-        cmd.reason_params,
-    )
+    g.escalate(stamp, cmd.level, step_reason(cmd, required=True), kind, cmd.assignment_id)
 
 
 # ---------------------------------------------------------------- feedback
 
 
 @handles(c.RecordFeedback)
-def record_feedback(
-    app: GrievanceApp, g: Grievance, cmd: c.RecordFeedback, cid: str, now: datetime
-) -> None:
+def record_feedback(app: GrievanceApp, g: Grievance, cmd: c.RecordFeedback, stamp: Stamp) -> None:
     level = parse_enum(Satisfaction, cmd.satisfaction, "satisfaction") if cmd.satisfaction else None
     comment = clean_text(cmd.comment, "comment", max_len=MAX_NOTE, required=False)
     reopen: list[NewAssignment] = []
@@ -316,25 +292,24 @@ def record_feedback(
         )
         lead, assisting = route.lead, list(route.assisting)
     if lead is not None:
-        reopen.append(new_work(app, g, lead, AssignmentRole.LEAD, now))
-        reopen.extend(new_work(app, g, code, AssignmentRole.ASSISTING, now) for code in assisting)
+        reopen.append(new_work(app, g, lead, AssignmentRole.LEAD, stamp.at))
+        reopen.extend(
+            new_work(app, g, code, AssignmentRole.ASSISTING, stamp.at) for code in assisting
+        )
     threshold = app.policies.sla.profile.reopen_escalation_threshold
-    g.record_feedback(
-        cmd.actor, now, cid, cmd.contacted, cmd.resolved, level, comment, reopen, threshold
-    )
+    g.record_feedback(stamp, cmd.contacted, cmd.resolved, level, comment, reopen, threshold)
 
 
 @handles(c.CloseGrievance)
-def close(app: GrievanceApp, g: Grievance, cmd: c.CloseGrievance, cid: str, now: datetime) -> None:
+def close(app: GrievanceApp, g: Grievance, cmd: c.CloseGrievance, stamp: Stamp) -> None:
     outcome = parse_enum(Outcome, cmd.outcome, "outcome")
-    text = reason_text(cmd.reason, required=False) or None
-    g.close(cmd.actor, now, cid, outcome, text, cmd.reason_code, cmd.reason_params)
+    g.close(stamp, outcome, step_reason(cmd))
 
 
 # ---------------------------------------------------------------- evidence
 
 
-def _attachment_data(cmd: c.AttachFile | c.AttachToAssignment) -> dict[str, Any]:
+def _attachment_data(cmd: c.AttachFile | c.AttachToAssignment) -> FileData:
     if not isinstance(cmd.size, int) or cmd.size < 1:
         raise ValidationError("out-of-range", field="size", value=cmd.size, min=1)
     filename = clean_text(cmd.filename, "filename", max_len=MAX_FILENAME, required=False)
@@ -351,29 +326,27 @@ def _attachment_data(cmd: c.AttachFile | c.AttachToAssignment) -> dict[str, Any]
 
 
 @handles(c.AttachFile)
-def attach(app: GrievanceApp, g: Grievance, cmd: c.AttachFile, cid: str, now: datetime) -> None:
+def attach(app: GrievanceApp, g: Grievance, cmd: c.AttachFile, stamp: Stamp) -> None:
     if cmd.actor.role is Role.OPEN311 and not filed_by(g.intake, g.received_by, cmd.actor):
         # An Open311 client attaches only to what it filed itself.
         raise PermissionDeniedError(action=Action.ATTACH, role=cmd.actor.role)
-    g.attach(cmd.actor, now, cid, None, **_attachment_data(cmd))
+    g.attach(stamp, None, _attachment_data(cmd))
 
 
 @handles(c.AttachToAssignment)
 def attach_to_assignment(
-    app: GrievanceApp, g: Grievance, cmd: c.AttachToAssignment, cid: str, now: datetime
+    app: GrievanceApp, g: Grievance, cmd: c.AttachToAssignment, stamp: Stamp
 ) -> None:
-    g.attach(cmd.actor, now, cid, cmd.assignment_id, **_attachment_data(cmd))
+    g.attach(stamp, cmd.assignment_id, _attachment_data(cmd))
 
 
 @handles(c.AnswerAtIntake)
-def answer_at_intake(
-    app: GrievanceApp, g: Grievance, cmd: c.AnswerAtIntake, cid: str, now: datetime
-) -> None:
+def answer_at_intake(app: GrievanceApp, g: Grievance, cmd: c.AnswerAtIntake, stamp: Stamp) -> None:
     answer = clean_text(cmd.answer, "answer", max_len=MAX_ANSWER)
     quoted = quoted_revisions(app, list(cmd.articles or []))
     sla = app.policies.sla
-    due = sla.feedback_deadline(now) if sla.profile.answered_at_intake_callback else None
-    g.answer_at_intake(cmd.actor, now, cid, answer, quoted, due)
+    due = sla.feedback_deadline(stamp.at) if sla.profile.answered_at_intake_callback else None
+    g.answer_at_intake(stamp, answer, quoted, due)
 
 
 # ------------------------------------------------------- deadline steps

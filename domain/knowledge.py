@@ -34,7 +34,7 @@ from domain.errors import (
     ValidationError,
 )
 from domain.guards import check_role
-from domain.model import Action, Actor, ArticleStatus, Outcome, clean_text, utc
+from domain.model import Action, Actor, ArticleStatus, Outcome, Stamp, clean_text, utc
 from domain.rules import ARTICLE_STATUS_ACTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,16 +66,6 @@ class ArticleResult:
     revision: int  # the newest revision
     published_revision: int | None
     replayed: bool = False
-
-
-def meta(actor: Actor, at: datetime, command_id: str) -> dict[str, Any]:
-    """Who, when and which command: every article event carries them."""
-    return {
-        "principal": actor.principal,
-        "role": actor.role.value,
-        "at": utc(at),
-        "command_id": command_id,
-    }
 
 
 @dataclass
@@ -194,12 +184,12 @@ class Article(Aggregate):
         if action not in allowed:
             raise ArticleStateError(action, self.status, allowed, "article-retired")
 
-    def revise(self, actor: Actor, at: datetime, command_id: str, content: dict[str, Any]) -> None:
-        self.ensure_allowed(Action.WRITE_ARTICLE, actor)
-        self.trigger_event(self.Revised, content=content, **meta(actor, at, command_id))
+    def revise(self, stamp: Stamp, content: dict[str, Any]) -> None:
+        self.ensure_allowed(Action.WRITE_ARTICLE, stamp.actor)
+        self.trigger_event(self.Revised, content=content, **stamp.fields())
 
-    def approve(self, actor: Actor, at: datetime, command_id: str, revision: int | None) -> None:
-        self.ensure_allowed(Action.APPROVE_ARTICLE, actor)
+    def approve(self, stamp: Stamp, revision: int | None) -> None:
+        self.ensure_allowed(Action.APPROVE_ARTICLE, stamp.actor)
         waiting = self.waiting_revision
         if waiting is None or (revision is not None and revision != waiting):
             allowed = ARTICLE_STATUS_ACTIONS[self.status] - {Action.APPROVE_ARTICLE}
@@ -211,11 +201,11 @@ class Article(Aggregate):
                 revision=revision,
                 waiting=waiting,
             )
-        self.trigger_event(self.Approved, revision=waiting, **meta(actor, at, command_id))
+        self.trigger_event(self.Approved, revision=waiting, **stamp.fields())
 
-    def retire(self, actor: Actor, at: datetime, command_id: str, reason: str | None) -> None:
-        self.ensure_allowed(Action.RETIRE_ARTICLE, actor)
-        self.trigger_event(self.Retired, reason=reason, **meta(actor, at, command_id))
+    def retire(self, stamp: Stamp, reason: str | None) -> None:
+        self.ensure_allowed(Action.RETIRE_ARTICLE, stamp.actor)
+        self.trigger_event(self.Retired, reason=reason, **stamp.fields())
 
     # ---------------------------------------------------------------------- view
 
@@ -280,11 +270,11 @@ def handle_article(app: GrievanceApp, command: c.ArticleCommand) -> ArticleResul
     save (the same steps as ``GrievanceApp.handle``)."""
     command_id = command.command_id or str(uuid4())
     at = utc(command.at) if command.at else app.now()
-    actor = command.actor
+    stamp = Stamp(command.actor, at, command_id)
     if isinstance(command, c.CreateArticle):
-        check_role(Action.WRITE_ARTICLE, actor)
+        check_role(Action.WRITE_ARTICLE, command.actor)
         content = _content(app, command)
-        article = Article(content, **meta(actor, at, command_id))
+        article = Article(content, **stamp.fields())
         return _save_new(app, article, command_id)
     assert command.article_id is not None
     article = get_article(app, command.article_id)
@@ -295,12 +285,12 @@ def handle_article(app: GrievanceApp, command: c.ArticleCommand) -> ArticleResul
         raise StaleVersionError(version=article.version, expected=command.expected_version)
     if isinstance(command, c.ReviseArticle):
         content = _content(app, command)
-        article.revise(actor, at, command_id, content)
+        article.revise(stamp, content)
     elif isinstance(command, c.ApproveArticle):
-        article.approve(actor, at, command_id, command.revision)
+        article.approve(stamp, command.revision)
     elif isinstance(command, c.RetireArticle):
         reason = clean_text(command.reason, "reason", max_len=500, required=False) or None
-        article.retire(actor, at, command_id, reason)
+        article.retire(stamp, reason)
     app._save(article)
     return _result(article)
 
@@ -359,19 +349,17 @@ def quoted_revisions(app: GrievanceApp, refs: list[c.ArticleRef]) -> list[Quoted
 
 def answer_at_intake(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     answer: str,
     quoted: list[Quoted],
     feedback_deadline: datetime | None,
 ) -> None:
     """直接答复: settled on the call. Closed at once, or (``feedback_deadline``: the policy
     wants a 回访 after such answers) resolved with the 回访 window open."""
-    g.ensure_allowed(Action.ANSWER_AT_INTAKE, actor)
+    g.ensure_allowed(Action.ANSWER_AT_INTAKE, stamp.actor)
     if not answer:
         raise ValidationError("required", field="answer")
-    meta = g._meta(actor, at, command_id, None)
+    meta = g._meta(stamp)
     g.trigger_event(
         g.AnsweredAtIntake,
         answer=answer,

@@ -7,21 +7,21 @@ The functions taking ``g: Grievance`` first are bound as the aggregate's methods
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 from domain.assignments import NewAssignment, assignment_payloads
 from domain.errors import ValidationError
 from domain.model import (
     Action,
-    Actor,
     AssignmentRole,
     Outcome,
+    Reason,
     ReasonCode,
     Satisfaction,
+    Stamp,
+    required_reason,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,39 +42,28 @@ class FeedbackRecord:
 
 
 def classify(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    category: str,
-    urgency: str,
-    sla_class: str,
-    reason: str | None = None,
+    g: Grievance, stamp: Stamp, category: str, urgency: str, sla_class: str, reason: str | None
 ) -> None:
     """梳理: set the category leaf and urgency (again, until dispatched)."""
-    g.ensure_allowed(A.CLASSIFY, actor)
+    g.ensure_allowed(A.CLASSIFY, stamp.actor)
     g.trigger_event(
         g.Classified,
         category=category,
         urgency=urgency,
         sla_class=sla_class,
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, reason),
     )
 
 
-def reject(g: Grievance, actor: Actor, at: datetime, command_id: str, reason: str) -> None:
+def reject(g: Grievance, stamp: Stamp, reason: str) -> None:
     """不予受理: out of scope at intake."""
-    g.ensure_allowed(A.REJECT, actor)
-    if not reason:
-        raise ValidationError("required", field="reason")
-    g.trigger_event(g.Rejected, **g._meta(actor, at, command_id, reason))
+    g.ensure_allowed(A.REJECT, stamp.actor)
+    g.trigger_event(g.Rejected, **g._meta(stamp, required_reason(reason)))
 
 
 def record_feedback(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     contacted: bool,
     resolved: bool | None,
     satisfaction: Satisfaction | None,
@@ -87,7 +76,7 @@ def record_feedback(
     ``reopen`` carries the fresh assignments (same departments, new deadlines) used
     if the answer reopens the grievance.
     """
-    g.ensure_allowed(A.RECORD_FEEDBACK, actor)
+    g.ensure_allowed(A.RECORD_FEEDBACK, stamp.actor)
     if contacted and (resolved is None or satisfaction is None):
         raise ValidationError(
             "feedback-incomplete", field="satisfaction" if resolved is not None else "resolved"
@@ -97,7 +86,7 @@ def record_feedback(
     reopens = contacted and not (resolved and satisfaction is not Satisfaction.UNSATISFIED)
     if reopens and (not reopen or reopen[0].role is not AssignmentRole.LEAD):
         raise ValidationError("reopen-needs-lead", field="reopen")
-    meta = g._meta(actor, at, command_id, None)
+    meta = g._meta(stamp)
     g.trigger_event(
         g.FeedbackRecorded,
         contacted=contacted,
@@ -118,6 +107,7 @@ def record_feedback(
         payload["round"] = count
     g.trigger_event(g.Reopened, reopen_count=count, assignments=payloads, **meta)
     if count >= reopen_escalation_threshold:
+        params = {"reopen_count": count, "level": REOPEN_ESCALATION_LEVEL}
         g.trigger_event(
             g.Escalated,
             level=REOPEN_ESCALATION_LEVEL,
@@ -125,80 +115,40 @@ def record_feedback(
             assignment_id=None,
             department=g.lead_department,
             deadline=None,
-            **g._meta(
-                actor,
-                at,
-                command_id,
-                None,
-                ReasonCode.REOPENED_REPEATEDLY,
-                {"reopen_count": count, "level": REOPEN_ESCALATION_LEVEL},
-            ),
+            **g._meta(stamp, Reason(code=ReasonCode.REOPENED_REPEATEDLY, params=params)),
         )
 
 
-def close(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    outcome: Outcome,
-    reason: str | None,
-    reason_code: str | None = None,
-    reason_params: Mapping[str, Any] | None = None,
-) -> None:
+def close(g: Grievance, stamp: Stamp, outcome: Outcome, reason: Reason) -> None:
     """归档: end the loop (e.g. no answer within the 回访 window)."""
-    g.ensure_allowed(A.CLOSE, actor)
+    g.ensure_allowed(A.CLOSE, stamp.actor)
     if outcome in (Outcome.SATISFIED, Outcome.BASICALLY_SATISFIED):
         raise ValidationError("satisfied-needs-feedback", field="outcome", outcome=outcome)
-    g.trigger_event(
-        g.Closed,
-        outcome=outcome.value,
-        **g._meta(actor, at, command_id, reason, reason_code, reason_params),
-    )
+    g.trigger_event(g.Closed, outcome=outcome.value, **g._meta(stamp, reason))
 
 
-def merge(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    into_id: UUID,
-    into_number: str,
-    reason: str | None = None,
-) -> None:
-    """合并: this grievance is a duplicate of another one."""
-    g.ensure_allowed(A.MERGE, actor)
-    if into_id == g.id:
+def merge(g: Grievance, stamp: Stamp, into: Grievance, reason: str | None) -> None:
+    """合并: this grievance is a duplicate of ``into``."""
+    g.ensure_allowed(A.MERGE, stamp.actor)
+    if into.id == g.id:
         raise ValidationError("merge-into-itself", field="into")
-    g.trigger_event(
-        g.Merged,
-        into=str(into_id),
-        into_number=into_number,
-        **g._meta(actor, at, command_id, reason),
-    )
+    g.trigger_event(g.Merged, into=str(into.id), into_number=into.number, **g._meta(stamp, reason))
 
 
-def link_duplicate(
-    g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
-    duplicate_id: UUID,
-    duplicate_number: str,
-) -> None:
+def link_duplicate(g: Grievance, stamp: Stamp, duplicate: Grievance) -> None:
     """The primary side of a merge: it keeps a list of its duplicates."""
-    g.check_role(A.LINK_DUPLICATE, actor)
+    g.check_role(A.LINK_DUPLICATE, stamp.actor)
     if g.is_final:
         raise g.refusal(A.LINK_DUPLICATE, "primary-final", number=g.number)
     g.trigger_event(
         g.DuplicateLinked,
-        duplicate_id=str(duplicate_id),
-        duplicate_number=duplicate_number,
-        **g._meta(actor, at, command_id, None),
+        duplicate_id=str(duplicate.id),
+        duplicate_number=duplicate.number,
+        **g._meta(stamp),
     )
 
 
-def withdraw(g: Grievance, actor: Actor, at: datetime, command_id: str, reason: str) -> None:
+def withdraw(g: Grievance, stamp: Stamp, reason: str) -> None:
     """撤件: the citizen withdraws the grievance."""
-    g.ensure_allowed(A.WITHDRAW, actor)
-    g.trigger_event(g.Withdrawn, **g._meta(actor, at, command_id, reason))
+    g.ensure_allowed(A.WITHDRAW, stamp.actor)
+    g.trigger_event(g.Withdrawn, **g._meta(stamp, reason))

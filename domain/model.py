@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -291,6 +292,47 @@ class Actor:
 
 
 SYSTEM = Actor("closeloop-workflow", Role.SYSTEM)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Who issues a command, its business instant and its id: what every event records."""
+
+    actor: Actor
+    at: datetime
+    command_id: str
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "principal": self.actor.principal,
+            "role": self.actor.role.value,
+            "at": utc(self.at),
+            "command_id": self.command_id,
+        }
+
+
+def required_reason(text: str | None) -> str:
+    """A person's reason, where the command cannot go without one."""
+    if not text:
+        raise ValidationError("required", field="reason")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why: a person's text, or a workflow's ``code`` (``ReasonCode``) and its parameters."""
+
+    text: str | None = None
+    code: str | None = None
+    params: Mapping[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The event fields: ``reason`` always; ``reason_code`` and its params when coded."""
+        data: dict[str, Any] = {"reason": self.text}
+        if self.code is not None:
+            data["reason_code"] = str(self.code)
+            data["reason_params"] = dict(self.params or {})
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,10 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
+from domain.commands import Command
 from domain.errors import RoundNotFoundError, RoundStateError, ValidationError
 from domain.guards import check_role
-from domain.knowledge import meta
-from domain.model import Action, Actor, clean_text, utc
+from domain.model import Action, Actor, Stamp, clean_text, utc
 from domain.rules import ROUND_STATUS_ACTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,10 +47,10 @@ class RoundStatus(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RoundCommand:
-    actor: Actor
-    command_id: str | None = None
-    at: datetime | None = None
+class RoundCommand(Command):
+    """A command about one rating round (``handle_round`` runs it, not ``GrievanceApp.handle``);
+    ``round_id`` is None when opening one."""
+
     round_id: UUID | None = None
 
 
@@ -265,7 +265,7 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
             # The workflow's step after a supervisor's: nothing left to do.
             return RoundResult(r.id, r.version, r.status.value, recorded=False)
         _ensure(r, command.action, command.actor)
-        who = meta(command.actor, at, command_id)
+        who = Stamp(command.actor, at, command_id).fields()
         if command.action is Action.URGE_ROUND:
             r._urged(raters=sorted(r.missing()), **who)
         elif command.action is Action.CLOSE_ROUND:
@@ -310,7 +310,7 @@ def _open(app: GrievanceApp, cmd: OpenRound, command_id: str, at: datetime) -> R
         items=[item.code for item in policy.items],
         anonymous=policy.anonymous,
         raters=raters,
-        **meta(cmd.actor, at, command_id),
+        **Stamp(cmd.actor, at, command_id).fields(),
     )
     try:
         app.save(r)
@@ -349,5 +349,5 @@ def _score(
         department=cmd.department,
         scores=dict(cmd.scores),
         comment=comment,
-        **meta(cmd.actor, at, command_id),
+        **Stamp(cmd.actor, at, command_id).fields(),
     )

@@ -26,6 +26,7 @@ from domain.model import (
     AssignmentState,
     Role,
     Satisfaction,
+    Stamp,
     utc,
 )
 from domain.rules import ASSESSMENT_STATUSES, RATABLE_SUMMONED_STATES, summon_refusal
@@ -110,9 +111,7 @@ def summoning_unit(g: Grievance, assignment: Assignment, directory: Directory) -
 
 def rate_summoned(
     g: Grievance,
-    actor: Actor,
-    at: datetime,
-    command_id: str,
+    stamp: Stamp,
     assignment_id: str,
     rating: Satisfaction,
     reason: str | None,
@@ -121,6 +120,7 @@ def rate_summoned(
 ) -> None:
     """Rate a summoned department once its summons ended; a later rating corrects it
     until ``correct_until`` (the policy's window after the first rating)."""
+    actor = stamp.actor
     g.check_role(A.RATE_SUMMONED, actor)
     if g.status not in ASSESSMENT_STATUSES[A.RATE_SUMMONED]:
         raise g.refusal(A.RATE_SUMMONED)
@@ -142,7 +142,7 @@ def rate_summoned(
             A.RATE_SUMMONED, target, "summons-not-ended", department=target.department
         )
     previous = ratings(g).get(assignment_id)
-    if previous is not None and correct_until is not None and utc(at) > correct_until:
+    if previous is not None and correct_until is not None and utc(stamp.at) > correct_until:
         raise g.assignment_refusal(
             A.RATE_SUMMONED, target, "rating-window-closed", deadline=correct_until
         )
@@ -155,7 +155,7 @@ def rate_summoned(
         on_time=_on_time(target),
         revision=previous.revision + 1 if previous else 1,
         previous=previous.rating.value if previous else None,
-        **g._meta(actor, at, command_id, reason),
+        **g._meta(stamp, reason),
     )
 
 

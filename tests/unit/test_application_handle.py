@@ -14,6 +14,7 @@ from domain.application import GrievanceApp
 from domain.errors import DomainError, IllegalTransitionError, StaleVersionError
 from domain.handlers import HANDLERS
 from domain.model import Actor, Role, Status
+from domain.ratings import RoundCommand
 from tests.conftest import OPERATOR, department, make_location
 from tests.support.domain import dispatched_case, new_case
 
@@ -36,9 +37,11 @@ def test_every_command_has_one_decide_function() -> None:
     concrete = {
         t for t in _command_types(c.Command) if t not in (c.GrievanceCommand, c.AssignmentCommand)
     }
-    # Knowledge-base articles have their own pipeline (domain.knowledge.handle_article).
+    # Knowledge-base articles and rating rounds have their own pipelines
+    # (domain.knowledge.handle_article, domain.ratings.handle_round).
     articles = {c.ArticleCommand} | _command_types(c.ArticleCommand)
-    assert concrete - {c.ReceiveGrievance} - articles == set(HANDLERS)
+    rounds = {RoundCommand} | _command_types(RoundCommand)
+    assert concrete - {c.ReceiveGrievance} - articles - rounds == set(HANDLERS)
 
 
 def test_a_command_is_a_frozen_value() -> None:
