@@ -282,6 +282,20 @@ class Grievance(Aggregate):
                 assignment.state = AssignmentState.CANCELLED
                 assignment.extension_requested = None
 
+    def _set_resolved(self, at: datetime, resolution: str, feedback_deadline: datetime) -> None:
+        """办结 (or answered at intake with a 回访 to come): the 回访 window opens."""
+        self.status = Status.RESOLVED
+        self.resolved_at = at
+        self.resolution = resolution
+        self.feedback_deadline = feedback_deadline
+
+    def _set_ended(self, status: Status, at: datetime, reason: str | None) -> None:
+        """Ended before its loop closed (不予受理, 合并, 撤件): open work is cancelled."""
+        self._cancel_open_assignments()
+        self.status = status
+        self.closed_at = at
+        self.final_reason = reason
+
     # ------------------------------------------------------------------ events
     # Every event after Received is a Recorded: who, when (``at``), which command and,
     # for a person's command, why (``reason``). ``change`` is the event's effect;
@@ -329,9 +343,7 @@ class Grievance(Aggregate):
 
     class Rejected(Recorded):
         def change(self, g: Grievance) -> None:
-            g.status = Status.REJECTED
-            g.final_reason = self.reason
-            g.closed_at = self.at
+            g._set_ended(Status.REJECTED, self.at, self.reason)
 
     class Dispatched(Recorded):
         assignments: list[dict[str, Any]]
@@ -417,10 +429,7 @@ class Grievance(Aggregate):
             for other in g.current_assignments(AssignmentRole.SUMMONED):
                 if other.is_open:
                     other.state = AssignmentState.SUPERSEDED
-            g.status = Status.RESOLVED
-            g.resolved_at = self.at
-            g.resolution = self.account
-            g.feedback_deadline = self.feedback_deadline
+            g._set_resolved(self.at, self.account, self.feedback_deadline)
 
     class Summoned(Recorded):
         summons_id: str
@@ -556,21 +565,15 @@ class Grievance(Aggregate):
                 self.at, self.principal, self.answer, list(self.articles)
             )
             if self.feedback_deadline is not None:
-                g.status = Status.RESOLVED
-                g.resolved_at = self.at
-                g.resolution = self.answer
-                g.feedback_deadline = self.feedback_deadline
+                g._set_resolved(self.at, self.answer, self.feedback_deadline)
 
     class Merged(Recorded):
         into: str
         into_number: str
 
         def change(self, g: Grievance) -> None:
-            g._cancel_open_assignments()
-            g.status = Status.MERGED
+            g._set_ended(Status.MERGED, self.at, self.reason)
             g.merged_into = self.into
-            g.closed_at = self.at
-            g.final_reason = self.reason
 
         def result(self) -> dict[str, Any]:
             return {"into": self.into, "into_number": self.into_number}
@@ -584,10 +587,7 @@ class Grievance(Aggregate):
 
     class Withdrawn(Recorded):
         def change(self, g: Grievance) -> None:
-            g._cancel_open_assignments()
-            g.status = Status.WITHDRAWN
-            g.closed_at = self.at
-            g.final_reason = self.reason
+            g._set_ended(Status.WITHDRAWN, self.at, self.reason)
 
     class Attached(Recorded):
         """附件: a file in the blob store, by hash; on an assignment when a department sent it."""
