@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -53,11 +54,11 @@ class ApiMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.requests = Counter(
+        counter = partial(Counter, registry=registry)
+        self.requests = counter(
             "closeloop_http_requests",
             "HTTP requests answered, by method, route template and status",
             ["method", "route", "status"],
-            registry=registry,
         )
         self.latency = Histogram(
             "closeloop_http_request_duration_seconds",
@@ -66,11 +67,10 @@ class ApiMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.commands = Counter(
+        self.commands = counter(
             "closeloop_commands",
             "Commands (POST/PUT/PATCH/DELETE routes), by route name and outcome",
             ["command", "outcome"],
-            registry=registry,
         )
 
 
