@@ -75,21 +75,15 @@ def open_deadlines(g: Grievance) -> list[Deadline]:
     return sorted(deadlines, key=lambda d: (d.due, d.kind.value, d.assignment_id or ""))
 
 
-def due_under(
-    sla: SlaPolicy,
-    kind: DeadlineKind,
-    start: datetime,
-    sla_class: str | None = None,
-    urgency: str | None = None,
-) -> datetime:
+def due_under(sla: SlaPolicy, kind: DeadlineKind, start: datetime, g: Grievance) -> datetime:
     """When a deadline of ``kind`` that started at ``start`` falls due under ``sla``: what
     the command handlers record (sign-for and resolve from the dispatch, with the
     grievance's SLA class and urgency; report-in from the summons; re-dispatch from the
     return; feedback from the 办结)."""
     if kind in (DeadlineKind.SIGN_FOR, DeadlineKind.RESOLVE):
-        if sla_class is None or urgency is None:
+        if g.sla_class is None or g.urgency is None:
             raise ValidationError("required", field="sla_class")
-        windows = sla.assignment_deadlines(sla_class, urgency, start)
+        windows = sla.assignment_deadlines(g.sla_class, g.urgency, start)
         return windows.sign_for if kind is DeadlineKind.SIGN_FOR else windows.resolve
     if kind is DeadlineKind.REPORT_IN:
         return sla.report_in_deadline(start)
@@ -146,8 +140,8 @@ def escalate(
     stamp: Stamp,
     level: int,
     reason: Reason,
-    kind: DeadlineKind | None = None,
-    assignment_id: str | None = None,
+    kind: DeadlineKind | None,
+    assignment_id: str | None,
 ) -> None:
     """督办 / 提级: level 1 street leader, 2 district supervision, 3 兜底办.
 

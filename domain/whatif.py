@@ -94,7 +94,7 @@ def judge(record: audit.DeadlineRecord, due: datetime, as_of: datetime) -> str |
 def proposed_due(record: audit.DeadlineRecord, g: Grievance, sla: SlaPolicy) -> datetime:
     assert record.assignment_id is not None
     a = g.assignments[record.assignment_id]
-    due = due_under(sla, DeadlineKind(record.kind), a.dispatched_at, g.sla_class, g.urgency)
+    due = due_under(sla, DeadlineKind(record.kind), a.dispatched_at, g)
     if record.original_due is not None:  # extended by a granted request: keep its instant
         return max(due, record.due)
     return due
