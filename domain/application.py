@@ -275,6 +275,7 @@ class GrievanceApp(Application[UUID]):
 
     # The audit reader (state as of an instant, lateness, the hash chain).
     state_as_of = audit_reader.state_as_of
+    stored_history = audit_reader.stored_history
     deadline_history = audit_reader.deadline_history
     department_lateness = audit_reader.department_lateness
     iter_all_events = audit_reader.iter_all_events

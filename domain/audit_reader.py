@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import StoredEvent
 
 from domain import audit
 from domain.errors import GrievanceNotFoundError, ValidationError
@@ -31,6 +32,15 @@ def state_as_of(app: GrievanceApp, grievance_id: UUID, as_of: datetime) -> Griev
     if as_of.tzinfo is None:
         raise ValidationError("naive-datetime", field="as_of")
     return audit.replay(app.history(grievance_id), as_of=as_of)
+
+
+def stored_history(app: GrievanceApp, grievance_id: UUID) -> list[StoredEvent]:
+    """Every stored event of one grievance, in order, as stored (not decoded): for a reader
+    that keeps what it made of each stored event and decodes only the ones it has not seen."""
+    stored = list(app.recorder.select_events(grievance_id))
+    if not stored or not stored[0].topic.startswith(GRIEVANCE_TOPIC):
+        raise GrievanceNotFoundError(grievance_id=str(grievance_id))
+    return stored
 
 
 def deadline_history(

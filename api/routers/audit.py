@@ -9,6 +9,8 @@ phone numbers are masked for everyone but the dispatch centre's operators.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -16,7 +18,7 @@ from uuid import UUID
 
 import anyio.to_thread
 import structlog
-from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
@@ -59,18 +61,58 @@ def _invalid(message: str, name: str, **params: Any) -> ProblemError:
     return ProblemError("invalid-request", message=message, params=params, field=name)
 
 
+def _undecodable(grievance_id: UUID) -> ProblemError:
+    """A stored event that no longer decodes (edited behind the application's back): a
+    problem+json pointing at the verification."""
+    log.error("stored event does not decode", grievance_id=str(grievance_id))
+    return ProblemError(
+        "internal-error", message="event-undecodable", params={"grievance_id": str(grievance_id)}
+    )
+
+
 def _history(app: GrievanceApp, grievance_id: UUID) -> list[Any]:
-    """The grievance's stored events; a stored event that no longer decodes (edited behind
-    the application's back) is a problem+json pointing at the verification."""
+    """The grievance's stored events, decoded."""
     try:
         return list(app.history(grievance_id))
     except MapperDeserialisationError:
-        log.error("stored event does not decode", grievance_id=str(grievance_id))
-        raise ProblemError(
-            "internal-error",
-            message="event-undecodable",
-            params={"grievance_id": str(grievance_id)},
-        ) from None
+        raise _undecodable(grievance_id) from None
+
+
+class RenderedEvents:
+    """Each stored event as ``audit_events`` writes it (its JSON, and the case number the
+    intake carries), kept by what was stored: a grievance read again decodes and
+    serialises only its new events. The key is the stored row itself (id, version, topic,
+    the stored bytes), so an event edited behind the application's back is decoded afresh.
+    Least recently used entries go first."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[Any, ...], tuple[str, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def render(
+        self, app: GrievanceApp, stored: StoredEvent, *, unmasked: bool
+    ) -> tuple[str, str | None]:
+        s = stored
+        key = (s.originator_id, s.originator_version, s.topic, s.state, unmasked)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        event = app.mapper.to_domain_event(stored)
+        rendered = (
+            audit_event(event, unmasked=unmasked).model_dump_json(),
+            getattr(event, "number", None),  # the intake's
+        )
+        with self._lock:
+            self._entries[key] = rendered
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return rendered
+
+
+RENDERED = RenderedEvents(maxsize=10_000)  # ~1 KiB an entry
 
 
 def deadline_record(record: audit.DeadlineRecord) -> DeadlineRecordPublic:
@@ -85,15 +127,17 @@ def deadline_record(record: audit.DeadlineRecord) -> DeadlineRecordPublic:
 @router.get("/grievances/{grievance_id}/events", response_model=AuditEvents, **AUDIT_READ)
 def audit_events(grievance_id: UUID, app: AppDep, who: AnyPrincipal) -> Response:
     """Every stored event of a grievance, in order, with its chain hash, from the event store."""
-    events = _history(app, grievance_id)  # read once; the number is the intake's
-    answer = AuditEvents(
-        grievance_id=grievance_id,
-        number=getattr(events[0], "number"),  # noqa: B009 (Received carries it)
-        events=[audit_event(e, unmasked=who.sees_personal_data) for e in events],
-    )
-    # Serialised once, here: returned as a model, FastAPI would dump, validate and dump it
-    # again through the response model (the same JSON, three times the work).
-    return Response(answer.model_dump_json(), media_type="application/json")
+    stored = app.stored_history(grievance_id)  # read once
+    try:
+        rendered = [RENDERED.render(app, s, unmasked=who.sees_personal_data) for s in stored]
+    except MapperDeserialisationError:
+        raise _undecodable(grievance_id) from None
+    # The JSON of AuditEvents (FastAPI would dump, validate and dump a returned model
+    # again), its events spliced in as rendered.
+    empty = AuditEvents(grievance_id=grievance_id, number=rendered[0][1] or "", events=[])
+    head = empty.model_dump_json().removesuffix("[]}")
+    body = head + "[" + ",".join(json for json, _ in rendered) + "]}"
+    return Response(body, media_type="application/json")
 
 
 # --------------------------------------------------------------- time travel
