@@ -87,6 +87,7 @@
   }
 
   async function showGrievance(id) {
+    const { thumbnail } = await import("/dashboard/static/workbench/thumbnail.js");
     const [g, files] = await Promise.all([
       api("/v1/grievances/" + id),
       api("/v1/grievances/" + id + "/attachments"),
@@ -97,11 +98,7 @@
       const tr = document.createElement("tr");
       const preview = document.createElement("td");
       if (a.thumbnail_url) {
-        const img = document.createElement("img");
-        img.className = "thumb";
-        img.alt = a.filename;
-        preview.appendChild(img);
-        fetchBlob(a.thumbnail_url).then((url) => { img.src = url; }).catch(() => { img.alt = "—"; });
+        preview.appendChild(thumbnail(a, fetchBlob));
       } else {
         preview.textContent = a.media_type;
       }

@@ -6,6 +6,7 @@ import {
   $, $$, S, api, blobUrl, boot, catName, categories, cell, clearProblems, deadlineCells, deptName, fill,
   loaded, placeName, post, say, showProblem, showSimilar, signIn, term, when,
 } from "./core.js";
+import { thumbnail } from "./thumbnail.js";
 
 const id = $("#grievance").dataset.id;
 const OPEN_STATES = ["dispatched", "signed_for"];
@@ -85,13 +86,7 @@ async function renderAttachments() {
   list.replaceChildren();
   for (const a of files.items) {
     const li = document.createElement("li");
-    if (a.thumbnail_url) {
-      const img = document.createElement("img");
-      img.className = "thumb";
-      img.alt = a.filename;
-      li.appendChild(img);
-      blobUrl(a.thumbnail_url).then((src) => { img.src = src; }).catch(() => { img.alt = "—"; });
-    }
+    if (a.thumbnail_url) li.appendChild(thumbnail(a, blobUrl));
     const name = document.createElement("a");
     name.href = "#";
     name.textContent = a.filename;
