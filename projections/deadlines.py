@@ -81,6 +81,7 @@ class DeadlineRecordsView(ReadModelView):
     """deadline_records: every deadline with its owner, due, outcome and follow-ups."""
 
     projection_name = "deadline_records"
+    cost = 37
     columns = (
         "grievance_id TEXT NOT NULL, seq INTEGER NOT NULL, number TEXT NOT NULL, "
         "kind TEXT NOT NULL, assignment_id TEXT, department TEXT, due TEXT NOT NULL, "

@@ -23,6 +23,7 @@ class IntakeKpisView(CountsView):
     """intake_kpis: per local day and request type, received and answered at intake."""
 
     projection_name = TABLE
+    cost = 4
     keys = ("day", "request_type")
     count_names = INTAKE_COUNTS
     columns = count_columns(keys, INTAKE_COUNTS)

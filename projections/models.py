@@ -10,7 +10,7 @@ given, so an unchanged row becomes overdue without any event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -95,6 +95,7 @@ class GrievanceSummaryView(ReadModelView):
     """grievance_summary: one row per grievance, what operators' lists and filters read."""
 
     projection_name = "grievance_summary"
+    cost = 8
     columns = (
         "grievance_id TEXT PRIMARY KEY, number TEXT NOT NULL, status TEXT NOT NULL, "
         "category TEXT, district TEXT, street TEXT, community TEXT, address TEXT, "
@@ -177,6 +178,7 @@ class AssignmentQueueView(ReadModelView):
     """assignment_queue: every assignment with its state and its department's next deadline."""
 
     projection_name = "assignment_queue"
+    cost = 7
     columns = (
         "assignment_id TEXT PRIMARY KEY, grievance_id TEXT NOT NULL, "
         "department TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL, "
@@ -205,6 +207,76 @@ def _late(done_at: datetime | None, deadline: datetime | None) -> bool:
     return bool(done_at and deadline and done_at > deadline)
 
 
+Bump = tuple[str, datetime, str]  # (department, the instant whose local day counts, count)
+
+
+def kpi_bumps(event: Any, prior: Prior, folded: Folded) -> list[Bump]:
+    """What one event adds to the 三率's counts (``department_kpis`` and
+    ``ranking_counts`` count the same way): reckoned once per event, the views observing
+    the same event in turn take the same answer."""
+    if _last[0] is event:
+        return list(_last[1])
+    found: list[Bump] = []
+
+    def bump(department: str | None, moment: datetime | None, count: str) -> None:
+        if department and moment:
+            found.append((department, moment, count))
+
+    g = folded.grievance
+    old = prior.states
+    for a in g.assignments.values():
+        was = old.get(a.id)
+        if was is None:
+            if a.role is not AssignmentRole.SUMMONED:
+                bump(a.department, a.dispatched_at, "dispatched")
+        elif was is not a.state:
+            _count_finished(a, bump)
+    if isinstance(event, Grievance.Escalated):
+        bump(event.department or prior.lead, event_at(event), "escalated")
+    elif (
+        isinstance(event, Grievance.FeedbackRecorded)
+        and event.contacted
+        and prior.status is not None
+    ):
+        # Feedback counts for the lead department that resolved it.
+        department = prior.lead if prior.status is Status.RESOLVED else None
+        at = event_at(event)
+        bump(department, at, "feedback_received")
+        if event.resolved:
+            bump(department, at, "resolved_by_citizen")
+        if event.satisfaction:  # satisfied, basically_satisfied, unsatisfied
+            bump(department, at, getattr(event.satisfaction, "value", event.satisfaction))
+    _last[:] = [event, found]
+    return found
+
+
+# The event kpi_bumps last reckoned, and its answer.
+_last: list[Any] = [None, []]
+
+
+def _count_finished(
+    a: Assignment, bump: Callable[[str | None, datetime | None, str], None]
+) -> None:
+    """Counts for an assignment that has just moved to ``a.state``."""
+    department, state = a.department, a.state
+    if state is AssignmentState.SIGNED_FOR:
+        bump(department, a.dispatched_at, "signed_for")
+        if _late(a.signed_for_at, a.sign_for_deadline):
+            bump(department, a.signed_for_at, "overdue")
+        else:
+            bump(department, a.dispatched_at, "signed_for_in_time")
+    elif state is AssignmentState.RETURNED:
+        bump(department, a.returned_at, "returned")
+    elif state is AssignmentState.RESOLVED:
+        late = _late(a.finished_at, a.resolve_deadline)
+        bump(department, a.finished_at, "resolved")
+        bump(department, a.finished_at, "overdue" if late else "resolved_in_time")
+    elif state in (AssignmentState.COMPLETED, AssignmentState.REPORTED_IN):
+        due = a.resolve_deadline if state is AssignmentState.COMPLETED else a.report_in_deadline
+        if _late(a.finished_at, due):
+            bump(department, a.finished_at, "overdue")
+
+
 class DepartmentKpisView(CountsView):
     """department_kpis: per department per local day, the counts the 三率 are made of.
 
@@ -214,6 +286,7 @@ class DepartmentKpisView(CountsView):
     """
 
     projection_name = "department_kpis"
+    cost = 16
     keys: ClassVar[tuple[str, ...]] = ("department", "day")
     count_names = COUNTS
     columns = count_columns(keys, COUNTS)
@@ -224,50 +297,8 @@ class DepartmentKpisView(CountsView):
             self.add((department, self.local_day_of(moment)), count)
 
     def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
-        g = folded.grievance
-        old = prior.states
-        for a in g.assignments.values():
-            was = old.get(a.id)
-            if was is None:
-                if a.role is not AssignmentRole.SUMMONED:
-                    self.bump(a.department, a.dispatched_at, "dispatched")
-            elif was is not a.state:
-                self.count_finished(a)
-        if isinstance(event, Grievance.Escalated):
-            self.bump(event.department or prior.lead, event_at(event), "escalated")
-        elif (
-            isinstance(event, Grievance.FeedbackRecorded)
-            and event.contacted
-            and prior.status is not None
-        ):
-            # Feedback counts for the lead department that resolved it.
-            department = prior.lead if prior.status is Status.RESOLVED else None
-            at = event_at(event)
-            self.bump(department, at, "feedback_received")
-            if event.resolved:
-                self.bump(department, at, "resolved_by_citizen")
-            if event.satisfaction:  # satisfied, basically_satisfied, unsatisfied
-                self.bump(department, at, getattr(event.satisfaction, "value", event.satisfaction))
-
-    def count_finished(self, a: Assignment) -> None:
-        """Counts for an assignment that has just moved to ``a.state``."""
-        department, state = a.department, a.state
-        if state is AssignmentState.SIGNED_FOR:
-            self.bump(department, a.dispatched_at, "signed_for")
-            if _late(a.signed_for_at, a.sign_for_deadline):
-                self.bump(department, a.signed_for_at, "overdue")
-            else:
-                self.bump(department, a.dispatched_at, "signed_for_in_time")
-        elif state is AssignmentState.RETURNED:
-            self.bump(department, a.returned_at, "returned")
-        elif state is AssignmentState.RESOLVED:
-            late = _late(a.finished_at, a.resolve_deadline)
-            self.bump(department, a.finished_at, "resolved")
-            self.bump(department, a.finished_at, "overdue" if late else "resolved_in_time")
-        elif state in (AssignmentState.COMPLETED, AssignmentState.REPORTED_IN):
-            due = a.resolve_deadline if state is AssignmentState.COMPLETED else a.report_in_deadline
-            if _late(a.finished_at, due):
-                self.bump(department, a.finished_at, "overdue")
+        for department, moment, count in kpi_bumps(event, prior, folded):
+            self.bump(department, moment, count)
 
 
 # ------------------------------------------------------------------------- hotspots

@@ -108,6 +108,7 @@ class Open311RequestsView(ReadModelView):
     """open311_requests: one row per grievance with GeoReport v2's filters as columns."""
 
     projection_name = "open311_requests"
+    cost = 19
     columns = (
         "grievance_id TEXT PRIMARY KEY, number TEXT NOT NULL, channel TEXT NOT NULL, "
         "service_code TEXT, status TEXT NOT NULL, requested_at TEXT NOT NULL, "

@@ -49,6 +49,7 @@ class RankingCountsView(DepartmentKpisView):
     day and recording instant (what a ranking as of an instant sums)."""
 
     projection_name = "ranking_counts"
+    cost = 17
     keys = ("department", "day", "recorded")
     count_names = RANKING_COUNTS
     columns = count_columns(keys, RANKING_COUNTS)

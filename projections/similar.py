@@ -50,6 +50,7 @@ class DuplicateCandidatesView(ReadModelView):
     """duplicate_candidates: each grievance's place, category and receipt, for duplicates."""
 
     projection_name = "duplicate_candidates"
+    cost = 8
     columns = (
         "grievance_id TEXT PRIMARY KEY, number TEXT NOT NULL, status TEXT NOT NULL, "
         "is_open INTEGER NOT NULL, category TEXT, district TEXT, street TEXT, "

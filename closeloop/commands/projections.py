@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from api.catalogue import t
 from closeloop.commands import add_output_options, table
@@ -13,6 +14,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rebuild = actions.add_parser("rebuild", help="empty a read model and replay the whole log")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all projections")
+    rebuild.add_argument(
+        "--workers",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="processes sharing the views, each reading the log for its own "
+        "(default: the cores, at most 4)",
+    )
     add_output_options(rebuild)
     rebuild.set_defaults(handler=run_rebuild)
     status = actions.add_parser("status", help="each projection's position and lag")
@@ -31,7 +39,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     if names is None:
         return 2
     started = time.monotonic()
-    applied = rebuild(settings.event_store_env(), names)
+    applied = rebuild(settings.event_store_env(), names, workers=max(1, args.workers))
     seconds = f"{time.monotonic() - started:.1f}"
     print(t("cli.rebuilt", args.lang, names=names, applied=applied, seconds=seconds))
     return 0

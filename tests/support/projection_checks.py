@@ -196,6 +196,9 @@ def check_rebuild_equals_incremental(
     assert dump_tables(env) == incremental
     assert rebuild(env, ["hotspots"]) > 0
     assert dump_tables(env) == incremental
+    # Split between this process and another one, each folding the log for its views.
+    assert rebuild(env, workers=2) == rebuild(env)
+    assert dump_tables(env) == incremental
 
 
 def check_crash_mid_batch(env: dict[str, str], app: GrievanceApp, clock: FakeClock) -> None:
