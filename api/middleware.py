@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 import structlog
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.catalogue import t
@@ -72,6 +73,15 @@ SECURITY_HEADERS = (
 #: Answers that set no caching rule of their own (all but static files) may carry personal
 #: data: no cache, shared or private, keeps them.
 _NO_STORE = (b"cache-control", b"no-store")
+
+
+async def _answer(response: Response, scope: Scope, send: Send) -> None:
+    """Send an answer the middleware makes itself, without reading the request's body."""
+
+    async def no_body() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    await response(scope, no_body, send)
 
 
 def start_headers(message: Message) -> dict[bytes, bytes]:
@@ -214,29 +224,28 @@ class ApiMiddleware:
         send: Send,
         code: str,
         message: str,
-        status: int | None = None,
         headers: dict[str, str] | None = None,
         **params: Any,
     ) -> None:
+        """The problem+json of ``code`` (its status from ``api.problems.STATUSES``), its
+        detail the catalogue's ``error.<message>``."""
         lang = choose_language(Request(scope))
         text = t(f"error.{message}", lang, **params)
-        if status is not None and scope["path"].startswith(_OPEN311_PREFIX):
-            fmt: Format = "xml" if scope["path"].endswith(".xml") else "json"
-            response = open311_render_error(open311_error(status, text), fmt)
-            response.headers.update(headers or {})
-        else:
-            body = problem_body(code, lang, text, status=status, instance=scope["path"])
-            response = problem_response(body, headers)
-
-        async def no_body() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        await response(scope, no_body, send)
+        body = problem_body(code, lang, text, instance=scope["path"])
+        await _answer(problem_response(body, headers), scope, send)
 
     async def _too_many(self, scope: Scope, send: Send, wait: int) -> None:
         """429, in problem+json (Open311: its own format), with ``Retry-After``."""
         retry = {"Retry-After": str(wait)}
-        await self._problem(scope, send, "rate-limited", "rate-limited", 429, retry, seconds=wait)
+        path = scope["path"]
+        if not path.startswith(_OPEN311_PREFIX):
+            await self._problem(scope, send, "rate-limited", "rate-limited", retry, seconds=wait)
+            return
+        text = t("error.rate-limited", choose_language(Request(scope)), seconds=wait)
+        fmt: Format = "xml" if path.endswith(".xml") else "json"
+        response = open311_render_error(open311_error(429, text), fmt)
+        response.headers.update(retry)
+        await _answer(response, scope, send)
 
     async def _read_body(self, receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
