@@ -111,6 +111,10 @@ class RenderedEvents:
                 self._entries.popitem(last=False)
         return rendered
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
 
 RENDERED = RenderedEvents(maxsize=10_000)  # ~1 KiB an entry
 
