@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +26,10 @@ DEFAULT_PROJECTIONS_FILE = "projections.sqlite"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
+@lru_cache(maxsize=1 << 16)
 def iso(moment: datetime | None) -> str | None:
-    """Fixed-width UTC text: sorts like the instant it stands for."""
+    """Fixed-width UTC text: sorts like the instant it stands for (the same few instants
+    are formatted at every event of a grievance: each once)."""
     if moment is None:
         return None
     if moment.tzinfo is None:

@@ -101,7 +101,7 @@ class DeadlineRecordsView(ReadModelView):
 
     def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
         g = folded.grievance
-        self.steps.setdefault(str(g.id), []).append((event, g, open_deadline_map(g)))
+        self.steps.setdefault(folded.key, []).append((event, g, open_deadline_map(g)))
 
     def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
         steps, self.steps = self.steps, {}

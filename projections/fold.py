@@ -15,17 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from eventsourcing.domain import CanInitAggregate
 
 from domain.grievance import Grievance
 from domain.model import AssignmentRole, AssignmentState, Status, mask_name, mask_phone
-from projections.db import iso as _iso_text
-
-# The same few instants are mapped at every event of a grievance: format each once.
-iso = lru_cache(maxsize=1 << 16)(_iso_text)
+from projections.db import iso
 
 State = dict[str, Any]
 
@@ -55,6 +51,7 @@ class Folded:
     grievance: Grievance
     updated_at: str
     merged_into_number: str | None = None
+    key: str = ""  # the grievance's id as text (what the rows are keyed by)
 
 
 def fold(folded: Folded | None, event: Any) -> Folded:
@@ -70,7 +67,7 @@ def fold(folded: Folded | None, event: Any) -> Folded:
             )
         grievance = event.mutate(None)
         assert isinstance(grievance, Grievance)
-        return Folded(grievance, at)
+        return Folded(grievance, at, key=str(grievance.id))
     folded.grievance = event.mutate(folded.grievance)
     folded.updated_at = at
     if isinstance(event, Grievance.Merged):
@@ -87,7 +84,7 @@ def read_state(folded: Folded) -> State:
     last = g.feedback[-1] if g.feedback else None
     lead = g.lead_department
     return {
-        "id": str(g.id),
+        "id": folded.key,
         "number": g.number,
         "channel": g.channel,
         "citizen_name": mask_name(g.citizen_name),

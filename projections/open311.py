@@ -129,7 +129,7 @@ class Open311RequestsView(ReadModelView):
         self.latest, self.notes, self.texts = {}, {}, {}
 
     def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
-        gid = str(event.originator_id)
+        gid = folded.key
         self.latest[gid] = folded
         note = public_note(folded.grievance, event)
         if note is not None:

@@ -72,7 +72,7 @@ class DuplicateCandidatesView(ReadModelView):
         self.points = {}
 
     def observe(self, event: Any, prior: Prior, folded: Folded) -> None:
-        self.points[str(folded.grievance.id)] = point_of(folded.grievance)
+        self.points[folded.key] = point_of(folded.grievance)
 
     def write(self, c: Cursor, changes: Sequence[tuple[State | None, State]]) -> None:
         rows = []
