@@ -175,7 +175,8 @@ class LagSampler:
                 raise RuntimeError("the projections' positions could not be read")
             newest = int(app.recorder.max_notification_id() or 0)
             relay_at = int(tracking.max_tracking_id(relay_key) or 0)
-            return max(lags), ages.lag_seconds(relay_at, newest, time.time())
+            # Rounded as the collectors round what they serve.
+            return max(lags), round(ages.lag_seconds(relay_at, newest, time.time()), 3)
 
         try:
             next_at = time.monotonic()
