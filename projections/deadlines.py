@@ -34,6 +34,8 @@ OPEN = "open"
 
 
 def _follow_ups(items: list[FollowUp]) -> str:
+    if not items:
+        return "[]"
     return json.dumps(
         [{**asdict(f), "at": iso(f.at)} for f in items], ensure_ascii=False, sort_keys=True
     )

@@ -232,19 +232,22 @@ def rank(
 
 
 def ranking_totals(
-    read_models: ReadModels, first: date, last: date, as_of: datetime
+    read_models: ReadModels,
+    first: date,
+    last: date,
+    as_of: datetime,
+    counts: Sequence[str] = RANKING_COUNTS,
 ) -> dict[str, dict[str, int]]:
-    """Per department, the counts of the local days ``first``..``last`` recorded up to
-    ``as_of`` (from ``ranking_counts``)."""
-    sums = ", ".join(f"SUM({name}) AS {name}" for name in RANKING_COUNTS)
+    """Per department, the ``counts`` (all by default) of the local days ``first``..``last``
+    recorded up to ``as_of`` (from ``ranking_counts``, one row per recording instant: only
+    the counts asked for are summed)."""
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in counts)
     rows = read_models._query(
         f"SELECT department, {sums} FROM {{ranking_counts}} "
         "WHERE day >= :first AND day <= :last AND recorded <= :as_of GROUP BY department",
         {"first": first.isoformat(), "last": last.isoformat(), "as_of": iso(as_of)},
     )
-    return {
-        row["department"]: {name: int(row[name] or 0) for name in RANKING_COUNTS} for row in rows
-    }
+    return {row["department"]: {name: int(row[name] or 0) for name in counts} for row in rows}
 
 
 def round_pairs(

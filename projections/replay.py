@@ -91,7 +91,7 @@ def kpis_as_of(
     position = read_models.position("ranking_counts")
     following = app.recorder.select_notifications(position + 1, 1)
     if not following or app.mapper.to_domain_event(following[0]).timestamp > as_of + COMMIT_SLACK:
-        totals = ranking_totals(read_models, date_from, date_to, as_of)
+        totals = ranking_totals(read_models, date_from, date_to, as_of, COUNTS)
         return [
             {
                 "department": name,
