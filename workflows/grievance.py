@@ -6,16 +6,22 @@ import asyncio
 import contextlib
 import functools
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activities import GrievanceActivities
-    from workflows.ladder import Step, ladder
+    from workflows.ladder import (
+        NOTIFY_RETRY,
+        NOTIFY_SCHEDULE_TO_CLOSE,
+        NOTIFY_START_TO_CLOSE,
+        STEP_RETRY,
+        STEP_TIMEOUT,
+        Step,
+        ladder,
+    )
     from workflows.messages import (
         FINAL_STATUSES,
         AssignmentInfo,
@@ -31,24 +37,11 @@ with workflow.unsafe.imports_passed_through():
         workflow_id_for,
     )
 
-# Deadline steps change the event store: retry until the store answers (a domain refusal
-# is raised as non-retryable by the activity and only logged here).
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-STEP_TIMEOUT = timedelta(seconds=30)
-# Webhooks: a department that is down is retried with backoff for a while, then given up;
-# they run beside the loop and never hold up a deadline step.
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=12,
-)
-NOTIFY_START_TO_CLOSE = timedelta(seconds=15)
-NOTIFY_SCHEDULE_TO_CLOSE = timedelta(hours=1)
+if TYPE_CHECKING:
+    # Annotations only: importing datetime at run time would build the sandbox's
+    # restricted proxy of the module for every workflow instance.
+    from datetime import datetime
+
 HISTORY_LIMIT = 2_000  # events; continue-as-new beyond it
 RECENT_VERSIONS = 32
 # Runs that start after this patch keep one timer for the next step's instant and re-arm
@@ -129,16 +122,18 @@ class GrievanceWorkflow:
                         self._grievance_id, replace(self._state, runs=self._state.runs + 1)
                     )
                 )
-            steps = self._open_steps()
+            step = self._next_step()
             now = workflow.now()
-            if steps and steps[0].at <= now:
-                await self._perform(steps[0])
+            if step is not None and step.at <= now:
+                await self._perform(step)
                 continue
+            next_at = None if step is None else step.at
+            del step  # a waiting run holds no Step (it may wait for days, cached)
             if steady_timer:
-                self._arm(steps[0].at if steps else None, now)
+                self._arm(next_at, now)
                 await workflow.wait_condition(functools.partial(self._should_wake, wants_new_run))
                 continue
-            timeout = steps[0].at - now if steps else None
+            timeout = None if next_at is None else next_at - now
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     functools.partial(self._should_wake, wants_new_run), timeout=timeout
@@ -183,6 +178,20 @@ class GrievanceWorkflow:
                     and assignment.state == "dispatched"
                 ):
                     self._announce(assignment)
+
+    def _next_step(self) -> Step | None:
+        """``_open_steps()[0]``, without building and sorting the list."""
+        done = self._state.done
+        return min(
+            (
+                step
+                for deadline in self._state.deadlines
+                for step in ladder(self._grievance_id, deadline)
+                if step.key not in done
+            ),
+            key=lambda s: s.sort_key,
+            default=None,
+        )
 
     def _open_steps(self) -> list[Step]:
         done = set(self._state.done)

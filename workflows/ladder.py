@@ -7,9 +7,32 @@ worker, not once per workflow instance).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from temporalio.common import RetryPolicy
 
 from workflows.messages import FEEDBACK, DeadlineInfo, workflow_id_for
+
+# How GrievanceWorkflow takes a step. Here, passed through the sandbox, rather than in
+# the workflow module, which the sandbox executes again for every workflow instance.
+# Deadline steps change the event store: retry until the store answers (a domain refusal
+# is raised as non-retryable by the activity and only logged by the workflow).
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+STEP_TIMEOUT = timedelta(seconds=30)
+# Webhooks: a department that is down is retried with backoff for a while, then given up;
+# they run beside the loop and never hold up a deadline step.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
+)
+NOTIFY_START_TO_CLOSE = timedelta(seconds=15)
+NOTIFY_SCHEDULE_TO_CLOSE = timedelta(hours=1)
 
 _STEP_ORDER = {"urge": 0, "escalate-1": 1, "escalate-2": 2, "close": 3}
 
