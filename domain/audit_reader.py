@@ -43,6 +43,48 @@ def stored_history(app: GrievanceApp, grievance_id: UUID) -> list[StoredEvent]:
     return stored
 
 
+def first_stored_events(app: GrievanceApp, grievance_ids: list[UUID]) -> list[StoredEvent]:
+    """The first stored event (version 1) of each of these grievances, in one statement
+    on SQLite and PostgreSQL (a page of a queue is one read, not one per row); on another
+    recorder, one ``select_events`` each."""
+    recorder: Any = app.recorder
+    if not grievance_ids:
+        return []
+    modules = {cls.__module__ for cls in type(recorder).__mro__}
+    version = Grievance.INITIAL_VERSION
+    if "eventsourcing.sqlite" in modules:
+        marks = ", ".join("?" for _ in grievance_ids)
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT * FROM {recorder.events_table_name} "
+                f"WHERE originator_version = ? AND originator_id IN ({marks})",
+                [version, *(gid.hex for gid in grievance_ids)],
+            )
+            rows = c.fetchall()
+        return [
+            StoredEvent(
+                recorder.convert_originator_id(r["originator_id"]),
+                r["originator_version"],
+                r["topic"],
+                r["state"],
+            )
+            for r in rows
+        ]
+    if "eventsourcing.postgres" in modules:
+        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f"SELECT * FROM {table} WHERE originator_version = %s AND originator_id = ANY(%s)",
+                [version, grievance_ids],
+            )
+            rows = curs.fetchall()
+        return [
+            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in rows
+        ]
+    return [e for gid in grievance_ids for e in recorder.select_events(gid, lte=version)]
+
+
 def deadline_history(
     app: GrievanceApp, grievance_id: UUID, now: datetime | None = None
 ) -> list[audit.DeadlineRecord]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -29,3 +31,39 @@ def test_contacts_read_the_intake_event_without_replaying(
     assert found == expected
     assert all(name and phone.isdigit() for name, phone in found.values())
     writer.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_contacts_of_a_page_are_one_read_of_the_event_store(
+    backend: str, clock: FakeClock, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """On SQLite and PostgreSQL the intake events of a whole page come in one statement:
+    no ``select_events`` per grievance; grievances not in the store are simply absent."""
+    from tests.support.projections import postgres_env, sqlite_env
+
+    if backend == "sqlite":
+        env = sqlite_env(tmp_path)
+    else:
+        env = postgres_env(request.getfixturevalue("pg_schema"))
+    writer = GrievanceApp(env, clock=clock)
+    cases = [resolved_case(writer) for _ in range(4)]
+    reader = GrievanceApp(env, clock=clock)  # as another process: nothing warm
+    try:
+        calls: list[Any] = []
+        original = reader.recorder.select_events
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return original(*args, **kwargs)
+
+        monkeypatch = pytest.MonkeyPatch()
+        monkeypatch.setattr(reader.recorder, "select_events", counted)
+        try:
+            found = reader.contacts([*(case.id for case in cases), uuid4()])
+        finally:
+            monkeypatch.undo()
+        assert found == {case.id: (case.g.citizen_name, case.g.citizen_phone) for case in cases}
+        assert calls == []
+    finally:
+        reader.close()
+        writer.close()
