@@ -117,45 +117,32 @@ def run(env: dict[str, str], n: int, baseline: Any) -> tuple[float, float, int, 
     return app_s, base_s, events, app_cpu, base_cpu
 
 
+def measured(backend: str, env: dict[str, str], grievances: int, baseline: Any) -> dict[str, Any]:
+    """One backend's row: the app's append against the plain inserts of the same rows."""
+    elapsed, base, events, app_cpu, base_cpu = run(env, grievances, baseline)
+    return {
+        "backend": backend,
+        "grievances": grievances,
+        "events": events,
+        "commands": grievances * len(benchlib.LOOP_EVENTS_PER_COMMAND),
+        "app_events_per_s": events / elapsed,
+        "baseline_events_per_s": events / base,
+        "ratio": base / elapsed,
+        "app_cpu_ms_per_event": app_cpu / events * 1000,
+        "baseline_cpu_ms_per_event": base_cpu / events * 1000,
+    }
+
+
 def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, base, events, app_cpu, base_cpu = run(
-            benchlib.sqlite_env(Path(tmp) / "events.sqlite"),
-            N_SQLITE,
-            SqliteBaseline(Path(tmp) / "plain.sqlite"),
-        )
-        results.append(
-            {
-                "backend": "sqlite",
-                "grievances": N_SQLITE,
-                "events": events,
-                "commands": N_SQLITE * len(benchlib.LOOP_EVENTS_PER_COMMAND),
-                "app_events_per_s": events / elapsed,
-                "baseline_events_per_s": events / base,
-                "ratio": base / elapsed,
-                "app_cpu_ms_per_event": app_cpu / events * 1000,
-                "baseline_cpu_ms_per_event": base_cpu / events * 1000,
-            }
-        )
+        env = benchlib.sqlite_env(Path(tmp) / "events.sqlite")
+        baseline = SqliteBaseline(Path(tmp) / "plain.sqlite")
+        results.append(measured("sqlite", env, N_SQLITE, baseline))
     if benchlib.pg_reachable():
         with benchlib.pg_schema() as schema:
-            elapsed, base, events, app_cpu, base_cpu = run(
-                benchlib.postgres_env(schema), N_POSTGRES, PostgresBaseline(schema)
-            )
-        results.append(
-            {
-                "backend": "postgresql",
-                "grievances": N_POSTGRES,
-                "events": events,
-                "commands": N_POSTGRES * len(benchlib.LOOP_EVENTS_PER_COMMAND),
-                "app_events_per_s": events / elapsed,
-                "baseline_events_per_s": events / base,
-                "ratio": base / elapsed,
-                "app_cpu_ms_per_event": app_cpu / events * 1000,
-                "baseline_cpu_ms_per_event": base_cpu / events * 1000,
-            }
-        )
+            env = benchlib.postgres_env(schema)
+            results.append(measured("postgresql", env, N_POSTGRES, PostgresBaseline(schema)))
     else:
         print("PostgreSQL not reachable: PostgreSQL row skipped")
     benchlib.print_table(
