@@ -46,6 +46,7 @@ from projections.views import (
     GrievanceStates,
     PositionMovedError,
     ReadModelView,
+    collector_paused,
     process_together,
 )
 
@@ -149,11 +150,12 @@ class Projector:
                 break
             # Only grievance and article events are shown; the others (case numbers)
             # only move the tracking position, so they are not decoded.
-            decoded = [
-                (self.app.mapper.to_domain_event(n), n.id)
-                for n in notifications
-                if n.topic.startswith(SHOWN_TOPICS)
-            ]
+            with collector_paused():  # as while a batch is computed (views.compute)
+                decoded = [
+                    (self.app.mapper.to_domain_event(n), n.id)
+                    for n in notifications
+                    if n.topic.startswith(SHOWN_TOPICS)
+                ]
             last = Tracking(APPLICATION_NAME, notifications[-1].id)
             # Views at the same position (the usual case) take the batch together: one
             # fold, one transaction.
