@@ -47,6 +47,7 @@ from projections.views import (
     PositionMovedError,
     ReadModelView,
     collector_paused,
+    positions_of,
     process_together,
 )
 
@@ -128,7 +129,11 @@ class Projector:
         return [to_event(s) for s in self.app.recorder.select_events(grievance_id, lte=version)]
 
     def positions(self) -> dict[str, int]:
-        return {name: view.position() for name, view in self.views.items()}
+        """Each view's position, read in one statement."""
+        views = list(self.views.values())
+        with self.datastore.transaction(commit=False) as c:
+            found = positions_of(views, c, lock=False)
+        return dict(zip(self.views, found, strict=True))
 
     def max_notification_id(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)

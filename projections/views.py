@@ -421,12 +421,26 @@ class Deferred:
 
 
 def positions_of(views: Sequence[ReadModelView], c: Cursor, *, lock: bool) -> list[int]:
-    found = []
-    for view in views:
-        if lock:
+    """The views' positions (with ``lock``, after taking each view's lock); without it in
+    one statement for all of them (a PostgreSQL round trip, not one per view)."""
+    if lock:
+        found = []
+        for view in views:
             view._lock(c)
-        found.append(view._max_tracking_id(APPLICATION_NAME, c) or 0)
-    return found
+            found.append(view._max_tracking_id(APPLICATION_NAME, c) or 0)
+        return found
+    c.execute(
+        " UNION ALL ".join(
+            view.sql(
+                f"SELECT {i} AS i, (SELECT MAX(notification_id) FROM {{tracking}} "
+                "WHERE application_name = :app) AS position"
+            )
+            for i, view in enumerate(views)
+        )
+        + " ORDER BY i",
+        {"app": APPLICATION_NAME},
+    )
+    return [int(row["position"] or 0) for row in c.fetchall()]
 
 
 def check_positions(
