@@ -200,6 +200,8 @@ class ReadModelView(TrackingRecorder):
 
         def _lock(self, c: Cursor) -> None: ...
 
+        def _lock_all(self, c: Cursor, views: Sequence[ReadModelView]) -> None: ...
+
     # ------------------------------------------------------------ per model
 
     def ddl(self) -> list[str]:
@@ -424,11 +426,7 @@ def positions_of(views: Sequence[ReadModelView], c: Cursor, *, lock: bool) -> li
     """The views' positions (with ``lock``, after taking each view's lock); without it in
     one statement for all of them (a PostgreSQL round trip, not one per view)."""
     if lock:
-        found = []
-        for view in views:
-            view._lock(c)
-            found.append(view._max_tracking_id(APPLICATION_NAME, c) or 0)
-        return found
+        views[0]._lock_all(c, views)
     c.execute(
         " UNION ALL ".join(
             view.sql(
@@ -597,6 +595,10 @@ class SQLiteReadModelView(ReadModelView, SQLiteTrackingRecorder):
         ]
         return statements + self.create_statements()
 
+    def _lock_all(self, c: Cursor, views: Sequence[ReadModelView]) -> None:
+        # SQLite's write lock is the whole database's: one write takes it for every view.
+        self._lock(c)
+
     def _lock(self, c: Cursor) -> None:
         # A write first, so this transaction holds SQLite's write lock before it reads
         # the position (a deferred transaction could otherwise read a stale snapshot).
@@ -629,6 +631,14 @@ class PostgresReadModelView(ReadModelView, PostgresTrackingRecorder):
     def dialect(self) -> Dialect:
         return Dialect(postgres=True, schema=self.datastore.schema)
 
+    @property
+    def lock_key(self) -> int:
+        return zlib.crc32(f"{self.datastore.schema}.{self.projection_name}".encode())
+
     def _lock(self, c: Cursor) -> None:
-        key = zlib.crc32(f"{self.datastore.schema}.{self.projection_name}".encode())
-        c.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})
+        c.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": self.lock_key})
+
+    def _lock_all(self, c: Cursor, views: Sequence[ReadModelView]) -> None:
+        # One statement, the keys in one order for every projector (no lock-order deadlock).
+        keys = sorted({view.lock_key for view in views if isinstance(view, PostgresReadModelView)})
+        c.execute("SELECT " + ", ".join(f"pg_advisory_xact_lock({int(k)})" for k in keys))
