@@ -3,7 +3,8 @@
 One loop follows the log on both backends. It reads a batch of notifications once,
 decodes the grievance events with the GrievanceApp's own mapper, and hands the views
 standing at the same position the batch together (``process_together``: one fold, one
-transaction with every view's rows and tracking). When idle, it sleeps until
+transaction with every view's rows and tracking). A rebuild may split the views between
+processes (``rebuild(workers=N)``), each reading the log for its own. When idle, it sleeps until
 PostgreSQL NOTIFYs new events (``Wakeup``, LISTEN on the recorder's channel, with a
 slow poll as a fallback); SQLite has no notifications (eventsourcing raises
 NotImplementedError for its subscriptions), so there it polls every ``interval``.

@@ -9,6 +9,10 @@ Each projection has its own tracking table (``<name>_tracking``, as eventsourcin
 PostgreSQL factory names it) so all of them can share one database and be rebuilt
 one at a time. On SQLite the stock recorder's table is always called ``tracking``;
 the SQLite view renames it.
+
+No view stores a copy of the grievances: the views standing at the same position share
+one folded aggregate per grievance in memory (``GrievanceStates``), folded again from
+the event store whenever memory does not hold it at the version a batch starts from.
 """
 
 from __future__ import annotations
