@@ -67,6 +67,10 @@ Webhooks
 Processes
     ``closeloop worker`` (``worker.py``; sync activities in a thread pool) and
     ``closeloop relay [--partition i/N]``; both stop gracefully on SIGTERM/SIGINT.
+    The worker caches at most ``MAX_CACHED_WORKFLOWS`` (256) workflows, the ones
+    busy lately; a grievance idle until its next deadline is evicted and replayed
+    from its history at its next timer or signal (memory per open workflow vs a
+    replay's CPU: ``bench/README.md`` (6)).
     ``closeloop/temporal.py`` connects clients from settings (TLS, pydantic
     converter) and offers ``temporal_reachable(settings)`` for ``/readyz``.
 
