@@ -15,19 +15,12 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from temporalio import activity, workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.application import GrievanceApp
     from domain.model import SYSTEM, Action
     from domain.ratings import RoundStep
-
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-STEP_TIMEOUT = timedelta(seconds=30)
+    from workflows.ladder import STEP_RETRY, STEP_TIMEOUT  # a grievance's steps' policy
 
 
 def round_workflow_id(round_id: UUID | str) -> str:
