@@ -13,6 +13,7 @@ anonymous, the comments without who wrote them. The statuses each command needs 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,7 +28,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.commands import Command
 from domain.errors import RoundNotFoundError, RoundStateError, ValidationError
 from domain.guards import check_role
-from domain.model import Action, Actor, Stamp, clean_text, utc
+from domain.model import Action, Actor, Role, Stamp, clean_text, utc
 from domain.rules import ROUND_STATUS_ACTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _ROUND_IDS = uuid5(NAMESPACE_URL, "https://closeloop.invalid/rating-rounds")
 QUARTER_MONTHS = {"Q1": (1, 3), "Q2": (4, 6), "Q3": (7, 9), "Q4": (10, 12)}
+_QUARTER = re.compile(r"[0-9]{4}-Q[1-4]")  # e.g. 2026-Q4
 
 
 class RoundStatus(StrEnum):
@@ -261,7 +263,8 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
         _score(app, r, command, command_id, at)
     else:
         assert isinstance(command, RoundStep)
-        if command.actor.role.value == "system" and command.action not in _accepted(r):
+        accepted = ROUND_STATUS_ACTIONS[r.status]
+        if command.actor.role is Role.SYSTEM and command.action not in accepted:
             # The workflow's step after a supervisor's: nothing left to do.
             return RoundResult(r.id, r.version, r.status.value, recorded=False)
         _ensure(r, command.action, command.actor)
@@ -276,15 +279,9 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
     return RoundResult(r.id, r.version, r.status.value)
 
 
-def _accepted(r: RatingRound) -> frozenset[Action]:
-    return ROUND_STATUS_ACTIONS[r.status]
-
-
 def _open(app: GrievanceApp, cmd: OpenRound, command_id: str, at: datetime) -> RoundResult:
     check_role(Action.OPEN_ROUND, cmd.actor)
-    if cmd.quarter[:4].isdigit() is False or cmd.quarter[4:] not in {
-        f"-{q}" for q in QUARTER_MONTHS
-    }:
+    if not _QUARTER.fullmatch(cmd.quarter):
         raise ValidationError("not-one-of", field="quarter", value=cmd.quarter, allowed=["YYYY-Q1"])
     deadline = utc(cmd.deadline)
     if deadline <= at:
