@@ -212,10 +212,10 @@ Bump = tuple[str, datetime, str]  # (department, the instant whose local day cou
 
 def kpi_bumps(event: Any, prior: Prior, folded: Folded) -> list[Bump]:
     """What one event adds to the 三率's counts (``department_kpis`` and
-    ``ranking_counts`` count the same way): reckoned once per event, the views observing
-    the same event in turn take the same answer."""
-    if _last[0] is event:
-        return list(_last[1])
+    ``ranking_counts`` count the same way): reckoned once per event and kept on its
+    ``prior``, which the views observing the same event share."""
+    if prior.bumps is not None:
+        return prior.bumps
     found: list[Bump] = []
 
     def bump(department: str | None, moment: datetime | None, count: str) -> None:
@@ -246,12 +246,8 @@ def kpi_bumps(event: Any, prior: Prior, folded: Folded) -> list[Bump]:
             bump(department, at, "resolved_by_citizen")
         if event.satisfaction:  # satisfied, basically_satisfied, unsatisfied
             bump(department, at, getattr(event.satisfaction, "value", event.satisfaction))
-    _last[:] = [event, found]
+    prior.bumps = found
     return found
-
-
-# The event kpi_bumps last reckoned, and its answer.
-_last: list[Any] = [None, []]
 
 
 def _count_finished(

@@ -53,9 +53,12 @@ EventLoader = Callable[[Any, int], Sequence[Any]]
 class Prior:
     """What an event's counts need of its grievance just before it (``observe``)."""
 
-    __slots__ = ("lead", "states", "status")
+    __slots__ = ("bumps", "lead", "states", "status")
 
     def __init__(self, grievance: Grievance | None, event: Any) -> None:
+        # What the event adds to the 三率's counts, reckoned by the first view that asks
+        # (``projections.models.kpi_bumps``) for the others observing the same event.
+        self.bumps: list[tuple[str, datetime, str]] | None = None
         if grievance is None:
             self.states: dict[str, AssignmentState] = {}
             self.lead: str | None = None
