@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     # Annotations only: importing datetime at run time would build the sandbox's
     # restricted proxy of the module for every workflow instance.
+    from collections.abc import Iterator
     from datetime import datetime
 
 HISTORY_LIMIT = 2_000  # events; continue-as-new beyond it
@@ -179,29 +180,20 @@ class GrievanceWorkflow:
                 ):
                     self._announce(assignment)
 
+    def _unfinished_steps(self) -> Iterator[Step]:
+        """The ladder steps of the open deadlines not yet acted on, in no order."""
+        done = set(self._state.done)
+        for deadline in self._state.deadlines:
+            for step in ladder(self._grievance_id, deadline):
+                if step.key not in done:
+                    yield step
+
     def _next_step(self) -> Step | None:
         """``_open_steps()[0]``, without building and sorting the list."""
-        done = self._state.done
-        return min(
-            (
-                step
-                for deadline in self._state.deadlines
-                for step in ladder(self._grievance_id, deadline)
-                if step.key not in done
-            ),
-            key=lambda s: s.sort_key,
-            default=None,
-        )
+        return min(self._unfinished_steps(), key=lambda s: s.sort_key, default=None)
 
     def _open_steps(self) -> list[Step]:
-        done = set(self._state.done)
-        steps = [
-            step
-            for deadline in self._state.deadlines
-            for step in ladder(self._grievance_id, deadline)
-            if step.key not in done
-        ]
-        return sorted(steps, key=lambda s: s.sort_key)
+        return sorted(self._unfinished_steps(), key=lambda s: s.sort_key)
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
