@@ -6,7 +6,7 @@ time; a claim row (in the same database as the stored answers) does the same bet
 processes, e.g. two API replicas behind nginx. A claim is released when its request ends
 (answered or refused); one older than ``stale_after`` (its process died mid-request) may be
 taken over. One statement claims (``INSERT … ON CONFLICT … RETURNING``, SQLite ≥ 3.35 and
-PostgreSQL), one releases.
+PostgreSQL), one releases. The table is made with the API's others (``api.stores``).
 """
 
 from __future__ import annotations
@@ -16,27 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 from api.stores import Database
 
-_SCHEMA = """
-    CREATE TABLE IF NOT EXISTS api_idempotency_claims (
-        scope TEXT NOT NULL,
-        idem_key TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        claimed_at TEXT NOT NULL,
-        PRIMARY KEY (scope, idem_key)
-    )
-"""
-
 
 class KeyClaims:
     def __init__(self, db: Database, *, stale_after: timedelta = timedelta(seconds=60)) -> None:
         self.db = db
         self.stale_after = stale_after
-        try:
-            db.execute(_SCHEMA)
-        except Exception:
-            # Two processes creating it at once: PostgreSQL lets one fail (a unique
-            # violation on its catalogue) even with IF NOT EXISTS. It exists now.
-            db.execute(_SCHEMA)
 
     def claim(self, scope: str, key: str) -> str | None:
         """The claim's owner id if this caller now holds the key, else None (another does)."""

@@ -173,7 +173,6 @@ class ApiMiddleware:
     ) -> None:
         self.app = app
         self.key_locks = KeyLocks()
-        self._key_claims: dict[int, KeyClaims] = {}
         self.max_body_bytes = max_body_bytes
         # multipart/form-data (attachments) may be larger; the routes check the file itself.
         self.max_upload_bytes = max(max_upload_bytes or 0, max_body_bytes)
@@ -364,14 +363,11 @@ class ApiMiddleware:
         )
         await send({"type": "http.response.body", "body": stored.body})
 
-    async def _claims(self, store: Any) -> KeyClaims | None:
-        """The claims kept beside ``store``'s answers (made on first use)."""
+    @staticmethod
+    def _claims(store: Any) -> KeyClaims | None:
+        """The claims kept beside ``store``'s answers, in its database."""
         db = getattr(store, "db", None)
-        if db is None:
-            return None
-        if id(db) not in self._key_claims:
-            self._key_claims[id(db)] = await anyio.to_thread.run_sync(KeyClaims, db)
-        return self._key_claims[id(db)]
+        return KeyClaims(db) if db is not None else None
 
     async def _once(
         self,
@@ -387,7 +383,7 @@ class ApiMiddleware:
         """Replay the stored answer to this token's key, or claim the key (waiting while
         another process holds it), run the request and keep its answer."""
         store = services.idempotency
-        claims = await self._claims(store)
+        claims = self._claims(store)
         owner, pause, waited = None, 0.02, 0.0
         while True:
             stored = await anyio.to_thread.run_sync(store.get, record.id, key)

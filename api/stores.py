@@ -50,6 +50,16 @@ _SCHEMA = (
         PRIMARY KEY (scope, idem_key)
     )
     """,
+    # ``api.keyclaims``: who is running the request of a key, across API processes.
+    """
+    CREATE TABLE IF NOT EXISTS api_idempotency_claims (
+        scope TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        PRIMARY KEY (scope, idem_key)
+    )
+    """,
 )
 # Tables made before a column existed get it here (each backend ignores "already there").
 _ADDED_COLUMNS = (("api_idempotency", "headers", "TEXT"), ("api_tokens", "client_id", "TEXT"))
@@ -141,7 +151,12 @@ class PostgresDatabase:
             open=True,
         )
         for ddl in _SCHEMA:
-            self.execute(ddl)
+            try:
+                self.execute(ddl)
+            except Exception:
+                # Two processes creating it at once: PostgreSQL lets one fail (a unique
+                # violation on its catalogue) even with IF NOT EXISTS. It exists now.
+                self.execute(ddl)
         for table, column, kind in _ADDED_COLUMNS:
             self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         for backfill in _BACKFILL:
