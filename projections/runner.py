@@ -368,45 +368,40 @@ def rebuild(
     import json
     import subprocess
     import sys
+    import tempfile
+    from pathlib import Path
 
-    # Processes of their own (``python -m projections.runner``), not multiprocessing's
-    # spawn, which would import the caller's main module again.
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "projections.runner", *group],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for group in groups[1:]
-    ]
     settings = json.dumps(dict(app_env))
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write(settings)
-        child.stdin.close()
-    try:
-        applied = _rebuild_group(dict(app_env), groups[0])
-    except BaseException:
-        for child in children:
-            child.kill()
-        raise
-    finally:
-        outputs = []
-        for child in children:
-            assert child.stdout is not None
-            outputs.append(child.stdout.read())
-            child.wait()
-    failed = [" ".join(g) for g, c in zip(groups[1:], children, strict=True) if c.returncode]
-    if failed:
-        raise RuntimeError(f"rebuilding {'; '.join(failed)} failed (its error is above)")
-    # Each child's last line is its count; what it logged before goes on to this stdout.
-    for out in outputs:
-        *logged, count = out.rstrip("\n").split("\n")
-        if logged:
-            print("\n".join(logged))
-        applied += int(count)
-    return applied
+    with tempfile.TemporaryDirectory() as tmp:
+        counts = [Path(tmp) / f"group-{i}" for i in range(1, len(groups))]
+        # Processes of their own (``python -m projections.runner``), not multiprocessing's
+        # spawn, which would import the caller's main module again. They log where this
+        # process logs (no pipe to fill while this one works); each writes its count to a
+        # file; the settings (secrets included) go on stdin, not on the command line.
+        children = []
+        for group, count in zip(groups[1:], counts, strict=True):
+            child = subprocess.Popen(
+                [sys.executable, "-m", "projections.runner", str(count), *group],
+                stdin=subprocess.PIPE,
+                text=True,
+            )
+            assert child.stdin is not None
+            child.stdin.write(settings)
+            child.stdin.close()
+            children.append(child)
+        try:
+            applied = _rebuild_group(dict(app_env), groups[0])
+        except BaseException:
+            for child in children:
+                child.kill()
+            raise
+        finally:
+            for child in children:
+                child.wait()
+        failed = [" ".join(g) for g, c in zip(groups[1:], children, strict=True) if c.returncode]
+        if failed:
+            raise RuntimeError(f"rebuilding {'; '.join(failed)} failed (its error is above)")
+        return applied + sum(int(count.read_text()) for count in counts)
 
 
 def rebuild_groups(specs: Sequence[ProjectionSpec], workers: int) -> list[list[str]]:
@@ -447,8 +442,11 @@ def run_forever(
 
 if __name__ == "__main__":
     # One group of a parallel rebuild (``rebuild(workers=...)``): the settings as JSON on
-    # stdin, the projections' names as arguments; prints how many events it applied.
+    # stdin; arguments: the file to write how many events it applied to, then the
+    # projections' names.
     import json
     import sys
+    from pathlib import Path
 
-    print(_rebuild_group(json.loads(sys.stdin.read()), sys.argv[1:]))
+    result, *group = sys.argv[1:]
+    Path(result).write_text(str(_rebuild_group(json.loads(sys.stdin.read()), group)))
