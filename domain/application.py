@@ -79,6 +79,7 @@ from domain.model import (
     Channel,
     Location,
     RequestType,
+    Stamp,
     Status,
     clean_phone,
     clean_text,
@@ -364,7 +365,7 @@ class GrievanceApp(Application[UUID]):
                 number=grievance.number, version=grievance.version, expected=expected
             )
         at = utc(command.at) if command.at else self.now()
-        others = decide(self, grievance, command, command_id, at) or ()
+        others = decide(self, grievance, command, Stamp(command.actor, at, command_id)) or ()
         self._save(grievance, *others)
         for other in others:  # a merge's primary: the warm copy (if any) is now stale
             if isinstance(other, Grievance):
@@ -456,7 +457,8 @@ class GrievanceApp(Application[UUID]):
             )
             if classify is not None:  # 梳理 in the same save: one command, atomic
                 classified = f"{command_id}/classify"
-                HANDLERS[ClassifyGrievance](self, grievance, classify, classified, now)
+                stamp = Stamp(classify.actor, now, classified)
+                HANDLERS[ClassifyGrievance](self, grievance, classify, stamp)
             claim = CaseNumber(id=case_number_id(number), number=number, grievance_id=grievance_id)
             try:
                 self.save(grievance, claim)

@@ -51,7 +51,7 @@ MAX_REASON = 500
 C = TypeVar("C", bound=c.Command)
 # A decide function returns the other aggregates it changed (a merge's primary), if any.
 Changed = tuple[Aggregate, ...] | None
-Decide = Callable[["GrievanceApp", Grievance, Any, str, datetime], Changed]
+Decide = Callable[["GrievanceApp", Grievance, Any, Stamp], Changed]
 HANDLERS: dict[type[c.Command], Decide] = {}
 
 
@@ -62,11 +62,8 @@ def handles(
     (who, the business instant, the command id) that its events record."""
 
     def register(decide: Callable[[GrievanceApp, Grievance, C, Stamp], Changed]) -> Decide:
-        def run(app: GrievanceApp, g: Grievance, cmd: C, cid: str, now: datetime) -> Changed:
-            return decide(app, g, cmd, Stamp(cmd.actor, now, cid))
-
-        HANDLERS[command_type] = run
-        return run
+        HANDLERS[command_type] = decide
+        return decide
 
     return register
 
