@@ -80,10 +80,11 @@ class _CompiledOnceLoader(importlib.machinery.SourceFileLoader):
 class _WorkflowModuleFinder(importlib.abc.MetaPathFinder):
     """Finds the workflow modules with ``_CompiledOnceLoader``.
 
-    The sandbox executes ``workflows.grievance`` afresh for every workflow instance it
-    creates; without a ``.pyc`` beside it (``PYTHONDONTWRITEBYTECODE``, a read-only
-    checkout) each of those executions compiled the source again. The code object is
-    immutable, so reusing it changes nothing the workflow can observe.
+    The sandbox executes ``workflows.grievance`` (and ``workflows.rounds``) afresh for
+    every workflow instance it creates; without a ``.pyc`` beside it
+    (``PYTHONDONTWRITEBYTECODE``, a read-only checkout) each of those executions compiled
+    the source again. The code object is immutable, so reusing it changes nothing the
+    workflow can observe.
     """
 
     def __init__(self, names: frozenset[str]) -> None:
@@ -104,7 +105,9 @@ class _WorkflowModuleFinder(importlib.abc.MetaPathFinder):
 def compile_workflow_modules_once() -> None:
     """Install ``_WorkflowModuleFinder`` for the workflow modules (once per process)."""
     if not any(isinstance(f, _WorkflowModuleFinder) for f in sys.meta_path):
-        names = frozenset({"workflows", GrievanceWorkflow.__module__})
+        names = frozenset(
+            {"workflows", GrievanceWorkflow.__module__, RatingRoundWorkflow.__module__}
+        )
         sys.meta_path.insert(0, _WorkflowModuleFinder(names))
 
 
