@@ -9,13 +9,12 @@ the deadline) is ``workflows.rounds``, started by the relay from the round's ope
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
 
 from api.assessment_schemas import RoundOpen, RoundPublic, RoundScores
-from api.deps import AnyPrincipal, AppDep, Read, ReadModelsDep, guarded
+from api.deps import AnyPrincipal, AppDep, Principal, Read, ReadModelsDep, guarded
 from api.problems import ProblemError
 from api.routers.common import WRITE_PROBLEMS, WriterDep, problems, read_model_call
 from api.schemas import EmptyRequest
@@ -27,7 +26,7 @@ router = APIRouter(prefix="/v1/rating-rounds", tags=["supervisors"])
 R = "/{round_id}"
 
 
-def public(r: RatingRound, who: Any) -> RoundPublic:
+def public(r: RatingRound, who: Principal) -> RoundPublic:
     """The round as this caller may see it: supervisors all of it; a street its own
     submissions; a rated department its own published line (no raters when anonymous)."""
     submitted = {rater: sorted(given) for rater, given in r.submissions.items()}
