@@ -253,14 +253,15 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
     """The round's pipeline: check, load, repeated command id, decide, save."""
     command_id = command.command_id or str(uuid4())
     at = utc(command.at) if command.at else app.now()
+    stamp = Stamp(command.actor, at, command_id)
     if isinstance(command, OpenRound):
-        return _open(app, command, command_id, at)
+        return _open(app, command, stamp)
     assert command.round_id is not None
     r = get_round(app, command.round_id)
     if command_id in r.applied_commands:
         return RoundResult(r.id, r.applied_commands[command_id], r.status.value, replayed=True)
     if isinstance(command, ScoreDepartment):
-        _score(app, r, command, command_id, at)
+        _score(app, r, command, stamp)
     else:
         assert isinstance(command, RoundStep)
         accepted = ROUND_STATUS_ACTIONS[r.status]
@@ -268,7 +269,7 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
             # The workflow's step after a supervisor's: nothing left to do.
             return RoundResult(r.id, r.version, r.status.value, recorded=False)
         _ensure(r, command.action, command.actor)
-        who = Stamp(command.actor, at, command_id).fields()
+        who = stamp.fields()
         if command.action is Action.URGE_ROUND:
             r._urged(raters=sorted(r.missing()), **who)
         elif command.action is Action.CLOSE_ROUND:
@@ -279,8 +280,9 @@ def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
     return RoundResult(r.id, r.version, r.status.value)
 
 
-def _open(app: GrievanceApp, cmd: OpenRound, command_id: str, at: datetime) -> RoundResult:
+def _open(app: GrievanceApp, cmd: OpenRound, stamp: Stamp) -> RoundResult:
     check_role(Action.OPEN_ROUND, cmd.actor)
+    at = stamp.at
     if not _QUARTER.fullmatch(cmd.quarter):
         raise ValidationError("not-one-of", field="quarter", value=cmd.quarter, allowed=["YYYY-Q1"])
     deadline = utc(cmd.deadline)
@@ -307,7 +309,7 @@ def _open(app: GrievanceApp, cmd: OpenRound, command_id: str, at: datetime) -> R
         items=[item.code for item in policy.items],
         anonymous=policy.anonymous,
         raters=raters,
-        **Stamp(cmd.actor, at, command_id).fields(),
+        **stamp.fields(),
     )
     try:
         app.save(r)
@@ -317,9 +319,7 @@ def _open(app: GrievanceApp, cmd: OpenRound, command_id: str, at: datetime) -> R
     return RoundResult(r.id, r.version, r.status.value)
 
 
-def _score(
-    app: GrievanceApp, r: RatingRound, cmd: ScoreDepartment, command_id: str, at: datetime
-) -> None:
+def _score(app: GrievanceApp, r: RatingRound, cmd: ScoreDepartment, stamp: Stamp) -> None:
     _ensure(r, Action.SCORE_ROUND, cmd.actor)
     rater = cmd.actor.department or ""
     if cmd.department not in r.raters.get(rater, []):
@@ -346,5 +346,5 @@ def _score(
         department=cmd.department,
         scores=dict(cmd.scores),
         comment=comment,
-        **Stamp(cmd.actor, at, command_id).fields(),
+        **stamp.fields(),
     )
