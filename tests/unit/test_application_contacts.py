@@ -35,7 +35,11 @@ def test_contacts_read_the_intake_event_without_replaying(
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_contacts_of_a_page_are_one_read_of_the_event_store(
-    backend: str, clock: FakeClock, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str,
+    clock: FakeClock,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On SQLite and PostgreSQL the intake events of a whole page come in one statement:
     no ``select_events`` per grievance; grievances not in the store are simply absent."""
@@ -56,12 +60,8 @@ def test_contacts_of_a_page_are_one_read_of_the_event_store(
             calls.append(args)
             return original(*args, **kwargs)
 
-        monkeypatch = pytest.MonkeyPatch()
         monkeypatch.setattr(reader.recorder, "select_events", counted)
-        try:
-            found = reader.contacts([*(case.id for case in cases), uuid4()])
-        finally:
-            monkeypatch.undo()
+        found = reader.contacts([*(case.id for case in cases), uuid4()])
         assert found == {case.id: (case.g.citizen_name, case.g.citizen_phone) for case in cases}
         assert calls == []
     finally:
