@@ -277,9 +277,6 @@ class ReadModelView(TrackingRecorder):
         """Where closeloop before 2026-12 kept this view's own copy of every grievance."""
         return f"{self.projection_name}_state"
 
-    def all_tables(self) -> tuple[str, ...]:
-        return self.tables
-
     @property
     def states(self) -> GrievanceStates:
         """The grievances this view folds when it is fed batches on its own
@@ -293,7 +290,7 @@ class ReadModelView(TrackingRecorder):
         cache: dict[str, str] = self.__dict__.setdefault("_sql_cache", {})
         found = cache.get(text)
         if found is None:
-            names = {t: t for t in self.all_tables()}
+            names = {t: t for t in self.tables}
             names["tracking"] = self.tracking_table_name
             found = cache[text] = self.dialect.sql(text, **names)
         return found
@@ -341,7 +338,7 @@ class ReadModelView(TrackingRecorder):
         self.states.forget()
         with self.datastore.transaction(commit=True) as c:
             self._lock(c)
-            for table in self.all_tables():
+            for table in self.tables:
                 c.execute(self.dialect.sql("DELETE FROM {t}", t=table))
             self.execute(
                 c, "DELETE FROM {tracking} WHERE application_name = :app", {"app": APPLICATION_NAME}

@@ -321,7 +321,7 @@ def read_model_rows(projector: Projector) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     with projector.datastore.transaction(commit=False) as cursor:
         for view in projector.views.values():
-            for table in view.all_tables():
+            for table in view.tables:
                 cursor.execute(f"SELECT * FROM {projector.dialect.table(table)}")
                 out[table] = sorted((tuple(row.values()) for row in cursor.fetchall()), key=repr)
     return out

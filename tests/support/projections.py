@@ -148,7 +148,7 @@ def dump_tables(env: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
         tables: dict[str, list[tuple[object, ...]]] = {}
         for spec in PROJECTIONS.values():
             view = build_view(spec, datastore, dialect)
-            for table in (*view.all_tables(), view.tracking_table_name):
+            for table in (*view.tables, view.tracking_table_name):
                 with datastore.transaction(commit=False) as c:
                     c.execute(dialect.sql("SELECT * FROM {t}", t=table))
                     found = [tuple(dict(row).items()) for row in c.fetchall()]
