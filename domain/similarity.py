@@ -48,7 +48,7 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
-class Reason:
+class Likeness:
     """One likeness, as a catalogue code (section ``similarity``) with its parameters."""
 
     code: str
@@ -67,7 +67,7 @@ class Merge:
 class Suggestion:
     candidate: Place
     score: float  # 0..1
-    reasons: tuple[Reason, ...]
+    reasons: tuple[Likeness, ...]
     distance_metres: float | None  # when both have coordinates
     merge: Merge | None  # None when the rules allow neither direction (or one is not filed)
 
@@ -93,31 +93,31 @@ def bounding_box(place: Place, radius_metres: float) -> tuple[float, float, floa
     return place.lat - dlat, place.lat + dlat, place.long - dlong, place.long + dlong
 
 
-def age_reason(probe: Place, candidate: Place) -> Reason:
+def age_reason(probe: Place, candidate: Place) -> Likeness:
     """When the candidate was received relative to the probe: ``2 h earlier`` …"""
     delta = candidate.received_at - probe.received_at
     side = "later" if delta > timedelta(0) else "earlier"
     seconds = abs(delta.total_seconds())
     if seconds < 3600:
-        return Reason(f"minutes-{side}", {"minutes": max(1, int(seconds // 60))})
+        return Likeness(f"minutes-{side}", {"minutes": max(1, int(seconds // 60))})
     if seconds < 48 * 3600:
-        return Reason(f"hours-{side}", {"hours": int(seconds // 3600)})
-    return Reason(f"days-{side}", {"days": int(seconds // 86400)})
+        return Likeness(f"hours-{side}", {"hours": int(seconds // 3600)})
+    return Likeness(f"days-{side}", {"days": int(seconds // 86400)})
 
 
 def _place_likeness(
     probe: Place, candidate: Place, policy: SimilarityPolicy, distance: float | None
-) -> tuple[float, Reason] | None:
+) -> tuple[float, Likeness] | None:
     """The strongest way the two are at the same place, with its weight."""
     w = policy.weights
-    found: list[tuple[float, Reason]] = []
+    found: list[tuple[float, Likeness]] = []
     if probe.grid and probe.grid == candidate.grid:
-        found.append((w["same_grid"], Reason("same-grid", {"grid": probe.grid})))
+        found.append((w["same_grid"], Likeness("same-grid", {"grid": probe.grid})))
     if distance is not None and distance <= policy.radius_metres:
         metres = round(distance)
-        found.append((w["within_radius"], Reason("within-distance", {"metres": metres})))
+        found.append((w["within_radius"], Likeness("within-distance", {"metres": metres})))
     if probe.community and probe.community == candidate.community:
-        reason = Reason("same-community", {"community": probe.community})
+        reason = Likeness("same-community", {"community": probe.community})
         found.append((w["same_community"], reason))
     if not found:
         return None
@@ -126,11 +126,11 @@ def _place_likeness(
 
 def _category_likeness(
     probe: Place, candidate: Place, policy: SimilarityPolicy
-) -> tuple[float, Reason] | None:
+) -> tuple[float, Likeness] | None:
     if probe.category is None or candidate.category is None:
-        return policy.weights["category_unknown"], Reason("category-unknown")
+        return policy.weights["category_unknown"], Likeness("category-unknown")
     if probe.category == candidate.category:
-        return policy.weights["same_category"], Reason(
+        return policy.weights["same_category"], Likeness(
             "same-category", {"category": probe.category}
         )
     return None

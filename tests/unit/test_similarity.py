@@ -9,7 +9,7 @@ import pytest
 
 from domain.policies import load_policies
 from domain.policies.similarity import SimilarityPolicy
-from domain.similarity import Merge, Place, Reason, bounding_box, distance_metres, match, suggest
+from domain.similarity import Likeness, Merge, Place, bounding_box, distance_metres, match, suggest
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -45,9 +45,9 @@ def test_same_grid_same_category_two_hours_apart_is_explained(policy: Similarity
     found = match(probe, earlier, policy)
     assert found is not None
     assert found.reasons == (
-        Reason("same-grid", {"grid": "xyl-01-g1"}),
-        Reason("same-category", {"category": "PM03"}),
-        Reason("hours-earlier", {"hours": 2}),
+        Likeness("same-grid", {"grid": "xyl-01-g1"}),
+        Likeness("same-category", {"category": "PM03"}),
+        Likeness("hours-earlier", {"hours": 2}),
     )
     # grid 0.5 + category 0.3 + recency 0.2 × (1 - 2/72)
     assert found.score == pytest.approx(round(0.8 + 0.2 * (70 / 72), 3))
@@ -62,8 +62,8 @@ def test_a_community_match_with_an_unclassified_candidate_scores_lower(
     community = match(probe, place("c", grid="xyl-01-g2", category=None), policy)
     assert same_grid is not None and community is not None
     assert community.reasons[:2] == (
-        Reason("same-community", {"community": "xyl-01"}),
-        Reason("category-unknown"),
+        Likeness("same-community", {"community": "xyl-01"}),
+        Likeness("category-unknown"),
     )
     assert community.score < same_grid.score
     assert [
@@ -94,7 +94,7 @@ def test_coordinates_within_the_radius_make_a_place_match(policy: SimilarityPoli
     distance = distance_metres(probe, near)
     assert distance is not None and 32 < distance < 35
     found = match(probe, near, policy)
-    assert found is not None and found.reasons[0] == Reason("within-distance", {"metres": 33})
+    assert found is not None and found.reasons[0] == Likeness("within-distance", {"metres": 33})
     assert found.distance_metres == pytest.approx(distance, abs=0.1)
     assert match(probe, far, policy) is None
     box = bounding_box(probe, policy.radius_metres)
@@ -112,9 +112,9 @@ def test_merge_direction_follows_the_rules(policy: SimilarityPolicy) -> None:
     draft = Place(received_at=T0, community="xyl-01", category="PM03")
     from_draft = match(draft, place("a", hours=-1), policy)
     assert from_draft is not None and from_draft.merge is None
-    assert from_draft.reasons[-1] == Reason("hours-earlier", {"hours": 1})
+    assert from_draft.reasons[-1] == Likeness("hours-earlier", {"hours": 1})
     soon = match(draft, place("s", hours=-0.5), policy)
-    assert soon is not None and soon.reasons[-1] == Reason("minutes-earlier", {"minutes": 30})
+    assert soon is not None and soon.reasons[-1] == Likeness("minutes-earlier", {"minutes": 30})
 
 
 def test_the_limit_and_minimum_score_come_from_the_policy(policy: SimilarityPolicy) -> None:
