@@ -49,9 +49,9 @@ class Folded:
     the business instant of its last event and, once merged, its primary's case number."""
 
     grievance: Grievance
+    key: str  # the grievance's id as text (what the rows are keyed by), formatted once
     updated_at: str
     merged_into_number: str | None = None
-    key: str = ""  # the grievance's id as text (what the rows are keyed by)
 
 
 def fold(folded: Folded | None, event: Any) -> Folded:
@@ -67,7 +67,7 @@ def fold(folded: Folded | None, event: Any) -> Folded:
             )
         grievance = event.mutate(None)
         assert isinstance(grievance, Grievance)
-        return Folded(grievance, at, key=str(grievance.id))
+        return Folded(grievance, str(grievance.id), at)
     folded.grievance = event.mutate(folded.grievance)
     folded.updated_at = at
     if isinstance(event, Grievance.Merged):
