@@ -39,9 +39,9 @@ class RankingPolicy:
         if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise ValueError("ranking weights must be non-negative and not all zero")
         rating = data["street_rating"]
-        weight = float(rating["weight"])
-        if not 0 <= weight <= 1:
-            raise ValueError("the street rating's weight must lie in 0..1")
+        weight, round_weight = float(rating["weight"]), float(rating["round_weight"])
+        if not (0 <= weight <= 1 and 0 <= round_weight <= 1):
+            raise ValueError("the street rating's weight and round_weight must lie in 0..1")
         return cls(
             levels={name: frozenset(levels) for name, levels in data["levels"].items()},
             weights=weights,
@@ -50,7 +50,7 @@ class RankingPolicy:
                 applies_to=frozenset(rating["applies_to"]),
                 weight=weight,
                 minimum_ratings=int(rating["minimum_ratings"]),
-                round_weight=float(rating["round_weight"]),
+                round_weight=round_weight,
                 scores={k: float(v) for k, v in rating["scores"].items()},
             ),
         )

@@ -79,3 +79,18 @@ def test_community_route_needs_a_community(policies: Policies) -> None:
     no_community = make_location(community=None, grid=None)
     with pytest.raises(ValidationError, match="community"):
         policies.routing.route(policies.categories.leaf("CS01"), no_community, policies.directory)
+
+
+@pytest.mark.parametrize("field", ["weight", "round_weight"])
+def test_the_street_ratings_weights_lie_in_0_to_1(field: str) -> None:
+    import json
+    from pathlib import Path
+
+    from domain.policies.assessment import RankingPolicy
+
+    path = Path(__file__).parents[2] / "domain" / "policies" / "assessment.json"
+    data = json.loads(path.read_text())["rankings"]
+    assert RankingPolicy.from_data(data).street_rating.round_weight == 0.5
+    data["street_rating"][field] = 1.5
+    with pytest.raises(ValueError, match=r"must lie in 0\.\.1"):
+        RankingPolicy.from_data(data)
