@@ -25,14 +25,18 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt
 from domain.application import CommandResult, GrievanceApp
 from domain.commands import CloseGrievance, Command, Escalate, Urge
 from domain.errors import ConcurrentWriteError, DomainError
-from domain.model import SYSTEM, ReasonCode
+from domain.model import SYSTEM, Action, ReasonCode
+from domain.ratings import RoundStep
 from workflows.messages import (
     CloseInput,
     EscalateInput,
     NotifyInput,
     NotifyResult,
+    RoundStepInput,
+    RoundStepResult,
     StepResult,
     UrgeInput,
+    round_workflow_id,
 )
 from workflows.webhooks import WebhookDirectory, signed_headers
 
@@ -188,3 +192,23 @@ class GrievanceActivities:
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for ``Worker(activities=...)``."""
         return [self.urge, self.escalate, self.close_no_response, self.notify]
+
+
+class RoundActivities:
+    """The rating round workflow's steps (``workflows.rounds``), bound to one application
+    instance."""
+
+    def __init__(self, app: GrievanceApp) -> None:
+        self.app = app
+
+    @activity.defn(name="rating_round_step")
+    def step(self, data: RoundStepInput) -> RoundStepResult:
+        result = self.app.handle_round(
+            RoundStep(
+                actor=SYSTEM,
+                round_id=UUID(data.round_id),
+                action=Action(data.action),
+                command_id=f"{round_workflow_id(data.round_id)}/{data.action}",
+            )
+        )
+        return RoundStepResult(result.status, result.recorded and not result.replayed)

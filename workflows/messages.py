@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 from domain import model
 
@@ -186,3 +187,29 @@ class NotifyResult:
     delivered: bool
     status_code: int | None = None
     skipped_reason: str | None = None
+
+
+# ------------------------------------------------------------------ rating rounds
+
+
+def round_workflow_id(round_id: UUID | str) -> str:
+    return f"rating-round-{round_id}"
+
+
+@dataclass
+class RoundInput:
+    round_id: str
+    urge_at: datetime
+    deadline: datetime
+
+
+@dataclass
+class RoundStepInput:
+    round_id: str
+    action: str  # urge_round | close_round | publish_round
+
+
+@dataclass
+class RoundStepResult:
+    status: str
+    recorded: bool

@@ -95,9 +95,11 @@ from workflows.messages import (
     EventRef,
     GrievanceUpdate,
     GrievanceWorkflowInput,
+    RoundInput,
+    round_workflow_id,
     workflow_id_for,
 )
-from workflows.rounds import RatingRoundWorkflow, RoundInput, round_workflow_id
+from workflows.rounds import RatingRoundWorkflow
 from workflows.webhooks import WebhookDirectory
 
 log = structlog.get_logger(__name__)

@@ -10,59 +10,15 @@ retried step records nothing twice, and a step a supervisor already took records
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from uuid import UUID
+from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.application import GrievanceApp
-    from domain.model import SYSTEM, Action
-    from domain.ratings import RoundStep
+    from domain.model import Action
+    from workflows.activities import RoundActivities
     from workflows.ladder import STEP_RETRY, STEP_TIMEOUT  # a grievance's steps' policy
-
-
-def round_workflow_id(round_id: UUID | str) -> str:
-    return f"rating-round-{round_id}"
-
-
-@dataclass
-class RoundInput:
-    round_id: str
-    urge_at: datetime
-    deadline: datetime
-
-
-@dataclass
-class RoundStepInput:
-    round_id: str
-    action: str  # urge_round | close_round | publish_round
-
-
-@dataclass
-class RoundStepResult:
-    status: str
-    recorded: bool
-
-
-class RoundActivities:
-    """The round workflow's steps, bound to one application instance."""
-
-    def __init__(self, app: GrievanceApp) -> None:
-        self.app = app
-
-    @activity.defn(name="rating_round_step")
-    def step(self, data: RoundStepInput) -> RoundStepResult:
-        result = self.app.handle_round(
-            RoundStep(
-                actor=SYSTEM,
-                round_id=UUID(data.round_id),
-                action=Action(data.action),
-                command_id=f"{round_workflow_id(data.round_id)}/{data.action}",
-            )
-        )
-        return RoundStepResult(result.status, result.recorded and not result.replayed)
+    from workflows.messages import RoundInput, RoundStepInput
 
 
 @workflow.defn

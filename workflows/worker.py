@@ -33,9 +33,9 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from domain.application import GrievanceApp
-from workflows.activities import GrievanceActivities
+from workflows.activities import GrievanceActivities, RoundActivities
 from workflows.grievance import GrievanceWorkflow
-from workflows.rounds import RatingRoundWorkflow, RoundActivities
+from workflows.rounds import RatingRoundWorkflow
 from workflows.webhooks import WebhookDirectory
 
 DEFAULT_ACTIVITY_THREADS = 16

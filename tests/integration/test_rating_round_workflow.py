@@ -18,8 +18,9 @@ from domain.application import GrievanceApp
 from domain.ratings import OpenRound, RoundStatus, ScoreDepartment
 from tests.conftest import SUPERVISOR, department
 from tests.support.workflows import ServerClock, eventually, sqlite_env, temporal_binary
+from workflows.messages import round_workflow_id
 from workflows.relay import Relay, tracking_recorder
-from workflows.rounds import RatingRoundWorkflow, round_workflow_id
+from workflows.rounds import RatingRoundWorkflow
 from workflows.worker import running_worker
 
 pytestmark = pytest.mark.temporal
