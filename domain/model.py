@@ -116,6 +116,14 @@ class ArticleStatus(StrEnum):
     RETIRED = "retired"
 
 
+class RoundStatus(StrEnum):
+    """A quarterly rating round (domain.ratings)."""
+
+    OPEN = "open"  # streets score
+    CLOSED = "closed"  # the deadline passed (or a supervisor closed it)
+    PUBLISHED = "published"  # results out
+
+
 class AssignmentRole(StrEnum):
     LEAD = "lead"  # 主办
     ASSISTING = "assisting"  # 协办

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -28,7 +27,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.commands import Command
 from domain.errors import RoundNotFoundError, RoundStateError, ValidationError
 from domain.guards import check_role
-from domain.model import Action, Actor, Role, Stamp, clean_text, utc
+from domain.model import Action, Actor, Role, RoundStatus, Stamp, clean_text, utc
 from domain.rules import ROUND_STATUS_ACTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,12 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 _ROUND_IDS = uuid5(NAMESPACE_URL, "https://closeloop.invalid/rating-rounds")
 QUARTER_MONTHS = {"Q1": (1, 3), "Q2": (4, 6), "Q3": (7, 9), "Q4": (10, 12)}
 _QUARTER = re.compile(r"[0-9]{4}-Q[1-4]")  # e.g. 2026-Q4
-
-
-class RoundStatus(StrEnum):
-    OPEN = "open"  # streets score
-    CLOSED = "closed"  # the deadline passed (or a supervisor closed it)
-    PUBLISHED = "published"  # results out
 
 
 # ------------------------------------------------------------------ commands

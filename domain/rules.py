@@ -27,6 +27,7 @@ from domain.model import (
     AssignmentRole,
     AssignmentState,
     Role,
+    RoundStatus,
     Status,
 )
 
@@ -196,12 +197,12 @@ ASSESSMENT_STATUSES: Mapping[Action, frozenset[Status]] = MappingProxyType(
 )
 
 # A quarterly rating round (domain.ratings): scored, urged and closed while open; then
-# published. Its statuses are the values of domain.ratings.RoundStatus.
-ROUND_STATUS_ACTIONS: Mapping[str, frozenset[Action]] = MappingProxyType(
+# published.
+ROUND_STATUS_ACTIONS: Mapping[RoundStatus, frozenset[Action]] = MappingProxyType(
     {
-        "open": frozenset({A.SCORE_ROUND, A.URGE_ROUND, A.CLOSE_ROUND}),
-        "closed": frozenset({A.PUBLISH_ROUND}),
-        "published": frozenset(),
+        RoundStatus.OPEN: frozenset({A.SCORE_ROUND, A.URGE_ROUND, A.CLOSE_ROUND}),
+        RoundStatus.CLOSED: frozenset({A.PUBLISH_ROUND}),
+        RoundStatus.PUBLISHED: frozenset(),
     }
 )
 
