@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from uuid import UUID
 
 from domain.errors import ValidationError
@@ -29,8 +29,17 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILENAME = 200
 MAX_NOTE = 500
 MAX_ATTACHMENTS = 100  # per grievance: evidence, not a file share
-# What the ``Attached`` event records about the file itself (see ``attach``).
-FileData = Mapping[str, Any]
+
+
+class FileData(TypedDict):
+    """What the ``Attached`` event records about the file itself (see ``attach``)."""
+
+    sha256: str
+    media_type: str
+    size: int
+    filename: str
+    thumbnail_sha256: str | None
+    note: str | None
 
 
 class BlobStore(Protocol):
