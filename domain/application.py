@@ -215,6 +215,12 @@ class GrievanceApp(Application[UUID]):
             raise ValueError("the clock must return aware datetimes")
         return now.astimezone(UTC)
 
+    def stamp(self, command: Command) -> Stamp:
+        """Who, the business instant (the command's ``at``, else now) and the command id
+        (the command's, else a fresh one): what the command's events record."""
+        at = utc(command.at) if command.at else self.now()
+        return Stamp(command.actor, at, command.command_id or str(uuid4()))
+
     # ------------------------------------------------------------------ reads
 
     def get_grievance(self, grievance_id: UUID, version: int | None = None) -> Grievance:
@@ -352,7 +358,8 @@ class GrievanceApp(Application[UUID]):
         decide = HANDLERS[type(command)]
         if isinstance(command, AssignmentCommand):
             grievance.assignment(command.assignment_id)  # raises if unknown
-        command_id = command.command_id or str(uuid4())
+        stamp = self.stamp(command)
+        command_id = stamp.command_id
         applied = grievance.applied_commands.get(command_id)
         if applied is not None:  # a repeat answers what the first run answered
             return self._result(grievance, applied.version, applied.status, True, **applied.extra)
@@ -364,8 +371,7 @@ class GrievanceApp(Application[UUID]):
             raise StaleVersionError(
                 number=grievance.number, version=grievance.version, expected=expected
             )
-        at = utc(command.at) if command.at else self.now()
-        others = decide(self, grievance, command, Stamp(command.actor, at, command_id)) or ()
+        others = decide(self, grievance, command, stamp) or ()
         self._save(grievance, *others)
         for other in others:  # a merge's primary: the warm copy (if any) is now stale
             if isinstance(other, Grievance):

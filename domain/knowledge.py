@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
@@ -34,7 +34,7 @@ from domain.errors import (
     ValidationError,
 )
 from domain.guards import check_role
-from domain.model import Action, Actor, ArticleStatus, Outcome, Stamp, clean_text, utc
+from domain.model import Action, Actor, ArticleStatus, Outcome, Stamp, clean_text
 from domain.rules import ARTICLE_STATUS_ACTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -268,9 +268,8 @@ def _result(article: Article, version: int | None = None, replayed: bool = False
 def handle_article(app: GrievanceApp, command: c.ArticleCommand) -> ArticleResult:
     """The article pipeline: check, load, repeated command id, expected version, decide,
     save (the same steps as ``GrievanceApp.handle``)."""
-    command_id = command.command_id or str(uuid4())
-    at = utc(command.at) if command.at else app.now()
-    stamp = Stamp(command.actor, at, command_id)
+    stamp = app.stamp(command)
+    command_id = stamp.command_id
     if isinstance(command, c.CreateArticle):
         check_role(Action.WRITE_ARTICLE, command.actor)
         content = _content(app, command)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
@@ -244,9 +244,8 @@ def _ensure(r: RatingRound, action: Action, actor: Actor) -> None:
 
 def handle_round(app: GrievanceApp, command: RoundCommand) -> RoundResult:
     """The round's pipeline: check, load, repeated command id, decide, save."""
-    command_id = command.command_id or str(uuid4())
-    at = utc(command.at) if command.at else app.now()
-    stamp = Stamp(command.actor, at, command_id)
+    stamp = app.stamp(command)
+    command_id = stamp.command_id
     if isinstance(command, OpenRound):
         return _open(app, command, stamp)
     assert command.round_id is not None
