@@ -27,7 +27,8 @@ from eventsourcing.persistence import IntegrityError
 from domain.commands import Command
 from domain.errors import RoundNotFoundError, RoundStateError, ValidationError
 from domain.guards import check_role
-from domain.model import Action, Actor, Role, RoundStatus, Stamp, clean_text, utc
+from domain.model import Action, Actor, Role, Stamp, clean_text, utc
+from domain.model import RoundStatus as RoundStatus  # re-exported: the round's status
 from domain.rules import ROUND_STATUS_ACTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
