@@ -4,12 +4,13 @@ streets, refused where they may not score, closed, published anonymously."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from domain.application import GrievanceApp
 from domain.errors import PermissionDeniedError, RoundStateError, ValidationError
-from domain.model import SYSTEM, Action
+from domain.model import SYSTEM, Action, Actor
 from domain.ratings import OpenRound, RatingRound, RoundStatus, RoundStep, ScoreDepartment
 from tests.conftest import SUPERVISOR, FakeClock, department
 
@@ -32,11 +33,10 @@ def opened(app: GrievanceApp, clock: FakeClock) -> RatingRound:
     return app.get_round(result.round_id)
 
 
-def score(app: GrievanceApp, r: RatingRound, who: object, dept: str, **kw: object) -> None:
+def score(app: GrievanceApp, r: RatingRound, who: Actor, dept: str, **kw: Any) -> None:
+    scores = kw.pop("scores", GOOD)
     app.handle_round(
-        ScoreDepartment(
-            actor=who, round_id=r.id, department=dept, scores=kw.pop("scores", GOOD), **kw
-        )  # type: ignore[arg-type]
+        ScoreDepartment(actor=who, round_id=r.id, department=dept, scores=scores, **kw)
     )
 
 
